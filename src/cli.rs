@@ -1,0 +1,306 @@
+//! The command line: clap structs (kept dumb), turned into the validated configs the
+//! roles take, and run.
+
+use std::io::{BufRead, IsTerminal};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::client::{self, ClientConfig};
+use crate::connection::FrameLimits;
+use crate::error::Error;
+use crate::name::parse_tld;
+use crate::roles::local::{self, LocalConfig};
+use crate::roles::root::{self, RootConfig};
+use crate::roles::tld::{self, TldConfig};
+use crate::roles::Running;
+use crate::server::{Limits, Shutdown};
+use crate::up::{self, UpConfig};
+use crate::zone::{RootTable, Zone};
+
+/// dnsd: a small DNS hierarchy — a caching local server, a root server and TLD servers —
+/// with recursive (R) and iterative (I) resolution, over a line protocol you can type
+/// with `nc`.
+#[derive(Parser, Debug)]
+#[command(name = "dnsd", version, about, long_about = None)]
+#[command(
+    after_help = "Logs go to stderr; RUST_LOG=debug shows more, RUST_LOG=warn less.\n\
+Exit codes: 0 success, 2 bad usage or a bad file (FILE:LINE: ...), 1 failure at run time."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the whole hierarchy in one process: root, a TLD server per root-table entry,
+    /// and the local server seeded with the default cache.
+    Up(UpArgs),
+    /// Run the local (caching) server that clients talk to.
+    Local(LocalArgs),
+    /// Run the root server, which knows the TLD servers from its table.
+    Root(RootArgs),
+    /// Run a TLD server, authoritative for the names in its zone.
+    Tld(TldArgs),
+    /// Talk to a local server: sends ID, then one request per input line.
+    Client(ClientArgs),
+    /// Measure a server: closed-loop load, queries per second and latency.
+    Bench(crate::bench::BenchArgs),
+}
+
+/// Flags every server takes.
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Address to listen on (use a non-loopback address to serve other hosts).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Connections served at once; past it, new ones get `0XFE, NAME, Server busy`.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_connections: usize,
+    /// Close a connection silent this long; a line must also arrive whole within it.
+    #[arg(long, default_value = "30", value_name = "SECS", value_parser = parse_secs)]
+    pub idle_timeout: Duration,
+    /// Longest request line accepted, in bytes (longer: `0XEE` and the connection is closed).
+    #[arg(long, default_value_t = 512, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(16..=65536))]
+    pub max_line: u32,
+}
+
+impl ServerArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections,
+            frame: FrameLimits {
+                max_line: self.max_line as usize,
+                idle_timeout: self.idle_timeout,
+                legacy: true,
+            },
+        }
+    }
+}
+
+/// Parses seconds, fractions allowed (`0.5`); must be above zero.
+pub fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(secs > 0.0 && secs.is_finite() && secs < 1e9) {
+        return Err(format!("{s:?} must be a number of seconds above zero"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// Directory with root.{toml,dat}, one zone per TLD and default.{toml,dat}
+    /// [default: the sample zones built into dnsd].
+    #[arg(long, value_name = "DIR")]
+    pub zones: Option<PathBuf>,
+    /// Directory for the local server's ID.log and mapping.log files.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub log_dir: PathBuf,
+    /// Bind every server to a free port instead of 5352, 5353 and the root table's ports.
+    #[arg(long)]
+    pub any_port: bool,
+    /// Connect and read timeout for upstream queries, in seconds.
+    #[arg(long, default_value = "2", value_name = "SECS", value_parser = parse_secs)]
+    pub upstream_timeout: Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct LocalArgs {
+    /// A file of entries that never expire (`NAME ADDR` lines, or TOML `[records]`);
+    /// may be given more than once.
+    #[arg(long, value_name = "FILE")]
+    pub cache: Vec<PathBuf>,
+    /// The root server to ask on a cache miss.
+    #[arg(long, default_value = "127.0.0.1:5353", value_name = "HOST:PORT")]
+    pub root: SocketAddr,
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = local::DEFAULT_PORT)]
+    pub port: u16,
+    /// Directory for ID.log (per client) and mapping.log.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub log_dir: PathBuf,
+    /// The name the server replies under.
+    #[arg(long, default_value = local::DEFAULT_NAME)]
+    pub name: String,
+    /// How long a mapping learned from the hierarchy is kept, in seconds.
+    #[arg(long, default_value = "3600", value_name = "SECS", value_parser = parse_secs)]
+    pub ttl: Duration,
+    /// How many learned mappings are kept at most (least recently used go first).
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub cache_size: usize,
+    /// Connect and read timeout when asking the root or a TLD server, in seconds.
+    #[arg(long, default_value = "2", value_name = "SECS", value_parser = parse_secs)]
+    pub upstream_timeout: Duration,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct RootArgs {
+    /// The TLD table: `TLD HOST PORT` lines, or TOML `[tlds]` with `tld = "HOST:PORT"`.
+    pub table: PathBuf,
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = root::DEFAULT_PORT)]
+    pub port: u16,
+    /// Connect and read timeout when asking a TLD server (mode R), in seconds.
+    #[arg(long, default_value = "2", value_name = "SECS", value_parser = parse_secs)]
+    pub upstream_timeout: Duration,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct TldArgs {
+    /// The top-level domain served, e.g. `com`.
+    pub tld: String,
+    /// The zone: `NAME ADDR` lines, or TOML `[records]` with `"name" = "addr"`.
+    pub zone: PathBuf,
+    /// Port to listen on [default: 5678 for com, 5679 for org, 5680 for gov; required
+    /// for any other TLD] (0: any free port).
+    #[arg(long)]
+    pub port: Option<u16>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ClientArgs {
+    /// The client id: letters, digits, `.`, `_`, `-` (it names the server's ID.log).
+    pub id: String,
+    /// The local server.
+    #[arg(long, default_value = "127.0.0.1:5352", value_name = "HOST:PORT")]
+    pub server: String,
+    /// Speak the original's framing (no line ends), to talk to the original local.py.
+    #[arg(long)]
+    pub legacy: bool,
+    /// Give up on a reply after this many seconds.
+    #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_secs)]
+    pub timeout: Duration,
+}
+
+/// Runs one server until SIGINT or SIGTERM.
+fn serve_until_signal(start: impl FnOnce(Shutdown) -> Result<Running, Error>) -> Result<(), Error> {
+    let shutdown = install_signals()?;
+    let running = start(shutdown)?;
+    running.join();
+    Ok(())
+}
+
+fn install_signals() -> Result<Shutdown, Error> {
+    let shutdown = Shutdown::new();
+    let on_signal = shutdown.clone();
+    ctrlc::set_handler(move || {
+        log::info!("signal received: stopping");
+        on_signal.trigger();
+    })
+    .map_err(|e| Error::Runtime(format!("cannot install the signal handler: {e}")))?;
+    Ok(shutdown)
+}
+
+impl Cli {
+    pub fn run(self) -> Result<(), Error> {
+        match self.command {
+            Command::Up(args) => run_up(args),
+            Command::Local(args) => {
+                let mut cache = Zone::default();
+                for path in &args.cache {
+                    let zone = Zone::load(path)?;
+                    for (name, addr) in zone.sorted() {
+                        if let Ok(name) = crate::name::Name::parse(name) {
+                            cache.insert(&name, addr);
+                        }
+                    }
+                }
+                if args.name.is_empty() || args.name.contains([',', ' ', '\t']) {
+                    return Err(Error::Usage(format!(
+                        "--name {:?}: must be non-empty, without commas or spaces",
+                        args.name
+                    )));
+                }
+                let mut config = LocalConfig::new(args.root, cache, args.log_dir);
+                config.name = args.name;
+                config.bind = SocketAddr::new(args.server.bind, args.port);
+                config.ttl = args.ttl;
+                config.cache_size = args.cache_size;
+                config.limits = args.server.limits();
+                config.upstream_timeout = args.upstream_timeout;
+                serve_until_signal(|s| config.start(s))
+            }
+            Command::Root(args) => {
+                let mut config = RootConfig::new(RootTable::load(&args.table)?);
+                config.bind = SocketAddr::new(args.server.bind, args.port);
+                config.limits = args.server.limits();
+                config.upstream_timeout = args.upstream_timeout;
+                serve_until_signal(|s| Ok(config.start(s)?))
+            }
+            Command::Tld(args) => {
+                let tld = parse_tld(&args.tld)
+                    .map_err(|e| Error::Usage(format!("bad TLD {:?}: {e}", args.tld)))?;
+                let port = args
+                    .port
+                    .or_else(|| tld::default_port(&tld))
+                    .ok_or_else(|| {
+                        Error::Usage(format!("no default port for TLD {tld}: give --port"))
+                    })?;
+                let mut config = TldConfig::new(&tld, Zone::load(&args.zone)?);
+                config.bind = SocketAddr::new(args.server.bind, port);
+                config.limits = args.server.limits();
+                serve_until_signal(|s| Ok(config.start(s)?))
+            }
+            Command::Client(args) => {
+                if crate::protocol::valid_client_id(args.id.as_bytes()).is_none() {
+                    return Err(Error::Usage(format!(
+                        "bad client id {:?}: use 1-64 letters, digits, '.', '_' or '-', not starting with '.'",
+                        args.id
+                    )));
+                }
+                let config = ClientConfig {
+                    id: args.id,
+                    server: args.server,
+                    legacy: args.legacy,
+                    timeout: args.timeout,
+                };
+                let stdin = std::io::stdin();
+                let interactive = stdin.is_terminal();
+                let mut input: Box<dyn BufRead> = Box::new(stdin.lock());
+                let stdout = std::io::stdout();
+                let mut output = stdout.lock();
+                client::run(&config, &mut input, &mut output, interactive)
+            }
+            Command::Bench(args) => crate::bench::run(args),
+        }
+    }
+}
+
+fn run_up(args: UpArgs) -> Result<(), Error> {
+    let shutdown = install_signals()?;
+    let config = UpConfig {
+        zones: args.zones,
+        log_dir: args.log_dir.clone(),
+        any_port: args.any_port,
+        limits: Limits::default(),
+        upstream_timeout: args.upstream_timeout,
+    };
+    let hierarchy = up::start(config, shutdown)?;
+    println!("dnsd: the hierarchy is up");
+    println!("  root            {}", hierarchy.root);
+    for (tld, addr) in &hierarchy.tlds {
+        println!("  tld {tld:<11} {addr}");
+    }
+    println!(
+        "  local           {}   (logs in {})",
+        hierarchy.local,
+        args.log_dir.display()
+    );
+    println!(
+        "try: dnsd client alice --server {}   (Ctrl-C stops)",
+        hierarchy.local
+    );
+    hierarchy.join();
+    Ok(())
+}

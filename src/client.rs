@@ -1,0 +1,254 @@
+//! The client: connects to the local server, sends its id, then one request per line.
+//!
+//! [`Client`] is the library API (see `examples/`); [`run`] is `dnsd client`, which
+//! reads lines from a terminal or a script.
+
+use std::io::{self, BufRead, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::connection::{Connection, FrameError, FrameLimits};
+use crate::error::Error;
+use crate::name::Name;
+use crate::protocol::{Mode, Reply, Request, GREETING, QUIT};
+
+/// A connection to a local server, after its greeting.
+pub struct Client {
+    conn: Connection,
+    next_tag: u64,
+}
+
+/// Why a query got no reply.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {0}: {1}")]
+    Connect(String, io::Error),
+    #[error("the server closed the connection")]
+    Closed,
+    #[error("no reply from the server within {0:?}")]
+    Timeout(Duration),
+    #[error("the server sent an unexpected line: {0:?}")]
+    Unexpected(String),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+impl From<FrameError> for ClientError {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::Timeout => ClientError::Timeout(Duration::ZERO),
+            FrameError::Truncated => ClientError::Closed,
+            FrameError::TooLong(n) => ClientError::Unexpected(format!("a line over {n} bytes")),
+            FrameError::Io(e) => ClientError::Io(e),
+        }
+    }
+}
+
+fn connect(server: &str, timeout: Duration) -> Result<TcpStream, ClientError> {
+    let addrs: Vec<SocketAddr> = server
+        .to_socket_addrs()
+        .map_err(|e| ClientError::Connect(server.to_owned(), e))?
+        .collect();
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                let _ = s.set_write_timeout(Some(timeout));
+                return Ok(s);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(ClientError::Connect(server.to_owned(), last))
+}
+
+impl Client {
+    /// Connects to `server` (`HOST:PORT`), sends `id` and reads the greeting. `timeout`
+    /// bounds the connect and every reply.
+    pub fn connect(server: &str, id: &str, timeout: Duration) -> Result<Client, ClientError> {
+        let stream = connect(server, timeout)?;
+        let limits = FrameLimits {
+            max_line: 4096,
+            idle_timeout: timeout,
+            legacy: false,
+        };
+        let mut client = Client {
+            conn: Connection::new(stream, limits),
+            next_tag: 1,
+        };
+        let greeting = client.exchange(id)?;
+        if greeting != GREETING {
+            return Err(ClientError::Unexpected(greeting));
+        }
+        Ok(client)
+    }
+
+    /// Sends one line and returns the reply line.
+    pub fn exchange(&mut self, line: &str) -> Result<String, ClientError> {
+        self.conn.write_line(line.as_bytes())?;
+        match self.conn.read_line() {
+            Ok(Some(reply)) => Ok(String::from_utf8_lossy(reply).into_owned()),
+            Ok(None) => Err(ClientError::Closed),
+            Err(FrameError::Timeout) => Err(ClientError::Timeout(self.conn.limits().idle_timeout)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Asks for `name` in `mode` and returns the parsed reply.
+    pub fn query(&mut self, name: &Name, mode: Mode) -> Result<Reply, ClientError> {
+        let request = Request::new(self.next_tag.to_string(), name.clone(), mode);
+        self.next_tag += 1;
+        let line = self.exchange(&request.to_string())?;
+        Reply::parse(line.as_bytes()).map_err(|_| ClientError::Unexpected(line))
+    }
+
+    /// Ends the session with `q`.
+    pub fn quit(mut self) -> Result<(), ClientError> {
+        self.conn.write_line(QUIT.as_bytes())?;
+        Ok(())
+    }
+}
+
+/// `dnsd client`'s settings.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub id: String,
+    pub server: String,
+    /// Speak the original's framing: no line end, one message per write, one read per
+    /// reply.
+    pub legacy: bool,
+    pub timeout: Duration,
+}
+
+/// Turns an input line into a request line: `TAG, NAME, MODE` is sent as it is; the
+/// short form `NAME [MODE]` gets tag `n` and mode R by default.
+pub fn expand_line(line: &str, tag: u64) -> String {
+    if line.contains(',') {
+        return line.to_owned();
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words[..] {
+        [name] => format!("{tag}, {name}, R"),
+        [name, mode] => format!("{tag}, {name}, {mode}"),
+        _ => line.to_owned(),
+    }
+}
+
+/// A session in either framing.
+enum Session {
+    Lines(Connection),
+    Legacy(TcpStream, Vec<u8>),
+}
+
+impl Session {
+    fn exchange(&mut self, line: &str, timeout: Duration) -> Result<String, ClientError> {
+        match self {
+            Session::Lines(conn) => {
+                conn.write_line(line.as_bytes())?;
+                match conn.read_line() {
+                    Ok(Some(reply)) => Ok(String::from_utf8_lossy(reply).into_owned()),
+                    Ok(None) => Err(ClientError::Closed),
+                    Err(FrameError::Timeout) => Err(ClientError::Timeout(timeout)),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Session::Legacy(stream, buf) => {
+                stream.write_all(line.as_bytes())?;
+                let n = match stream.read(buf) {
+                    Ok(0) => return Err(ClientError::Closed),
+                    Ok(n) => n,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        return Err(ClientError::Timeout(timeout))
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                // The original's replies may carry a stray line end.
+                Ok(String::from_utf8_lossy(&buf[..n]).trim().to_owned())
+            }
+        }
+    }
+
+    fn quit(&mut self) {
+        let _ = match self {
+            Session::Lines(conn) => conn.write_line(QUIT.as_bytes()),
+            Session::Legacy(stream, _) => stream.write_all(QUIT.as_bytes()),
+        };
+    }
+}
+
+/// `dnsd client`: sends the id, then each input line, printing every reply line. A
+/// prompt `ID >> ` is shown when `interactive`.
+pub fn run(
+    config: &ClientConfig,
+    input: &mut dyn BufRead,
+    output: &mut dyn Write,
+    interactive: bool,
+) -> Result<(), Error> {
+    let fail = |e: ClientError| Error::Runtime(format!("{}: {e}", config.server));
+    let stream = connect(&config.server, config.timeout).map_err(fail)?;
+    let mut session = if config.legacy {
+        stream
+            .set_read_timeout(Some(config.timeout))
+            .map_err(|e| Error::io("socket", e))?;
+        Session::Legacy(stream, vec![0; 1024])
+    } else {
+        let limits = FrameLimits {
+            max_line: 4096,
+            idle_timeout: config.timeout,
+            legacy: false,
+        };
+        Session::Lines(Connection::new(stream, limits))
+    };
+    let out_err = |e: io::Error| Error::io("cannot write the output", e);
+    let greeting = session.exchange(&config.id, config.timeout).map_err(fail)?;
+    writeln!(output, "{greeting}").map_err(out_err)?;
+    let mut tag = 0;
+    let mut line = String::new();
+    loop {
+        if interactive {
+            write!(output, "{} >> ", config.id).map_err(out_err)?;
+            output.flush().map_err(out_err)?;
+        }
+        line.clear();
+        if input
+            .read_line(&mut line)
+            .map_err(|e| Error::io("cannot read the input", e))?
+            == 0
+        {
+            break;
+        }
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        if text == QUIT {
+            break;
+        }
+        tag += 1;
+        let request = expand_line(text, tag);
+        let reply = session.exchange(&request, config.timeout).map_err(fail)?;
+        writeln!(output, "{reply}").map_err(out_err)?;
+        output.flush().map_err(out_err)?;
+    }
+    session.quit();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_short_forms() {
+        assert_eq!(expand_line("www.google.com", 3), "3, www.google.com, R");
+        assert_eq!(expand_line("nasa.gov I", 4), "4, nasa.gov, I");
+        assert_eq!(expand_line("1, a.com, R", 5), "1, a.com, R");
+        assert_eq!(expand_line("a b c", 6), "a b c");
+    }
+}

@@ -1,0 +1,43 @@
+//! dnsd: a small, complete DNS hierarchy — a client, a caching local server, a root
+//! server and TLD servers — with recursive (R) and iterative (I) resolution between
+//! them, over a line protocol you can type with `nc`.
+//!
+//! # Layout
+//!
+//! - [`name`]: host names, validated and normalised.
+//! - [`protocol`]: the meaning of a line: typed requests, replies and codes.
+//! - [`connection`]: framing: bytes to bounded lines (and the original's unterminated
+//!   messages), lines back to bytes.
+//! - [`server`]: the one server loop every role runs: accept, connection cap, timeouts,
+//!   shutdown.
+//! - [`roles`]: the handlers of the three servers: [`roles::local`], [`roles::root`],
+//!   [`roles::tld`].
+//! - [`resolver`]: what the local server and the root do with a request, apart from any
+//!   wire format (the recursive and iterative flows).
+//! - [`cache`]: the local server's cache: fixed entries, learned ones with TTL and LRU.
+//! - [`zone`]: the data files, zones and the root table, legacy or TOML.
+//! - [`upstream`]: asking another server, over pooled connections with a deadline.
+//! - [`logs`]: the local server's `ID.log` and `mapping.log`.
+//! - [`client`]: the client, as a library type and as `dnsd client`.
+//! - [`up`]: the whole hierarchy in one process.
+//! - [`bench`]: the load generator.
+//! - [`cli`], [`logging`], [`error`]: the command line, diagnostics, exit codes.
+
+pub mod bench;
+pub mod cache;
+pub mod cli;
+pub mod client;
+pub mod connection;
+pub mod error;
+pub mod logging;
+pub mod logs;
+pub mod name;
+pub mod protocol;
+pub mod resolver;
+pub mod roles;
+pub mod server;
+pub mod up;
+pub mod upstream;
+pub mod zone;
+
+pub use error::{Error, Result};

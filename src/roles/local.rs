@@ -1,0 +1,183 @@
+//! The local server, the one clients talk to: a client's first line is its id, then
+//! requests until `q` or end of stream. Answers come from the cache or from the
+//! hierarchy (see [`LocalResolver`]); every request and reply goes to the client's log
+//! before the reply is sent.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{fmt_peer, Running};
+use crate::cache::Cache;
+use crate::connection::{Connection, FrameError};
+use crate::error::Error;
+use crate::logs::{escape, ClientLog, LogDir};
+use crate::protocol::{valid_client_id, Code, Reply, Request, GREETING, INVALID_CLIENT_ID, QUIT};
+use crate::resolver::LocalResolver;
+use crate::server::{Handler, Limits, Server, Shutdown};
+use crate::upstream::Upstream;
+use crate::zone::Zone;
+
+/// The local server's port in the original design.
+pub const DEFAULT_PORT: u16 = 5352;
+/// The name the local server replies under unless `--name` says otherwise.
+pub const DEFAULT_NAME: &str = "default_local";
+
+/// The local server's settings.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// The name it replies under.
+    pub name: String,
+    pub bind: SocketAddr,
+    pub root: SocketAddr,
+    /// Entries that never expire (from `--cache` files).
+    pub cache: Zone,
+    pub log_dir: PathBuf,
+    /// How long a learned mapping is kept.
+    pub ttl: Duration,
+    /// How many learned mappings are kept at most.
+    pub cache_size: usize,
+    pub limits: Limits,
+    /// Connect and read timeout when asking the root or a TLD server.
+    pub upstream_timeout: Duration,
+}
+
+impl LocalConfig {
+    /// Settings with the defaults, bound to 127.0.0.1 on port 0 (any free port).
+    pub fn new(root: SocketAddr, cache: Zone, log_dir: impl Into<PathBuf>) -> LocalConfig {
+        LocalConfig {
+            name: DEFAULT_NAME.to_owned(),
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            root,
+            cache,
+            log_dir: log_dir.into(),
+            ttl: Duration::from_secs(3600),
+            cache_size: 100_000,
+            limits: Limits::default(),
+            upstream_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// Opens the logs, binds and starts the server on its own thread.
+    pub fn start(self, shutdown: Shutdown) -> Result<Running, Error> {
+        let logs = LogDir::open(&self.log_dir).map_err(|e| {
+            Error::io(
+                format!("cannot open the log directory {}", self.log_dir.display()),
+                e,
+            )
+        })?;
+        let server = Server::bind(self.bind, self.limits)?;
+        let logs = Arc::new(logs);
+        let resolver = LocalResolver::new(
+            Cache::new(self.cache, self.ttl, self.cache_size),
+            self.root,
+            Upstream::new(self.upstream_timeout, self.limits.frame.max_line),
+            Some(logs.clone()),
+        );
+        let handler = LocalHandler {
+            name: self.name,
+            resolver,
+            logs,
+        };
+        Ok(super::spawn(server, Arc::new(handler), shutdown))
+    }
+}
+
+/// The local role's handler.
+pub struct LocalHandler {
+    name: String,
+    resolver: LocalResolver,
+    logs: Arc<LogDir>,
+}
+
+impl LocalHandler {
+    /// Answers one request line, recording it and the reply in the client's log.
+    fn answer(&self, line: &[u8], log: &mut ClientLog) -> Reply {
+        let reply = match Request::parse(line) {
+            Ok(request) => self.resolver.resolve(&request).to_reply(&self.name),
+            Err(_) => Reply::invalid(&self.name),
+        };
+        self.record(log, line, reply)
+    }
+
+    /// Writes the pair to the client's log; a reply that cannot be logged is not given.
+    fn record(&self, log: &mut ClientLog, line: &[u8], reply: Reply) -> Reply {
+        match log.record(line, &reply) {
+            Ok(()) => reply,
+            Err(e) => {
+                log::error!(
+                    "cannot write a client log in {}: {e}",
+                    self.logs.dir().display()
+                );
+                Reply::failure(&self.name)
+            }
+        }
+    }
+}
+
+impl Handler for LocalHandler {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn serve(&self, conn: &mut Connection) -> Result<(), FrameError> {
+        let peer = fmt_peer(conn.peer());
+        let id = match conn.read_line()? {
+            None => return Ok(()),
+            Some(line) => {
+                let trimmed = line.trim_ascii();
+                match valid_client_id(trimmed) {
+                    Some(id) => id.to_owned(),
+                    None => {
+                        log::warn!("{peer}: invalid client id {:?}", escape(line));
+                        let reply = Reply::new(Code::Invalid, &self.name, INVALID_CLIENT_ID);
+                        conn.write_with(|out| reply.write_body(out))?;
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        let mut log = match self.logs.client_log(&id) {
+            Ok(log) => log,
+            Err(e) => {
+                log::error!("{peer}: cannot open {id}.log: {e}");
+                let reply = Reply::failure(&self.name);
+                conn.write_with(|out| reply.write_body(out))?;
+                return Ok(());
+            }
+        };
+        log::info!("{peer}: client {id} connected");
+        conn.write_line(GREETING.as_bytes())?;
+        loop {
+            let line = match conn.read_line() {
+                Ok(None) => break,
+                Ok(Some(line)) => line,
+                Err(FrameError::TooLong(max)) => {
+                    let marker = format!("[line longer than {max} bytes]");
+                    let reply =
+                        self.record(&mut log, marker.as_bytes(), Reply::invalid(&self.name));
+                    log::info!("{peer} {id}: {marker} -> {reply}");
+                    conn.write_with(|out| reply.write_body(out))?;
+                    return Err(FrameError::TooLong(max));
+                }
+                Err(e) => return Err(e),
+            };
+            if line.trim_ascii() == QUIT.as_bytes() {
+                break;
+            }
+            let started = Instant::now();
+            let reply = self.answer(line, &mut log);
+            if log::log_enabled!(log::Level::Info) {
+                log::info!(
+                    "{peer} {id}: {} -> {reply} ({:?})",
+                    escape(line),
+                    started.elapsed()
+                );
+            }
+            conn.write_with(|out| reply.write_body(out))?;
+        }
+        log::info!("{peer}: client {id} left");
+        Ok(())
+    }
+}

@@ -1,0 +1,73 @@
+//! The root server: knows, from its table, which TLD server answers for each top-level
+//! domain; asks it (mode R) or refers the asker to it (mode I).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Running;
+use crate::connection::{Connection, FrameError};
+use crate::resolver::RootResolver;
+use crate::server::{BindError, Handler, Limits, Server, Shutdown};
+use crate::upstream::Upstream;
+use crate::zone::RootTable;
+
+/// The root's port in the original design.
+pub const DEFAULT_PORT: u16 = 5353;
+/// The name the root replies under.
+pub const NAME: &str = "root";
+
+/// The root server's settings.
+#[derive(Debug, Clone)]
+pub struct RootConfig {
+    pub table: RootTable,
+    pub bind: SocketAddr,
+    pub limits: Limits,
+    /// Connect and read timeout when asking a TLD server (mode R).
+    pub upstream_timeout: Duration,
+}
+
+impl RootConfig {
+    /// Settings with the defaults: bound to 127.0.0.1 on port 0 (any free port).
+    pub fn new(table: RootTable) -> RootConfig {
+        RootConfig {
+            table,
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            limits: Limits::default(),
+            upstream_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// Binds and starts the server on its own thread.
+    pub fn start(self, shutdown: Shutdown) -> Result<Running, BindError> {
+        let server = Server::bind(self.bind, self.limits)?;
+        let upstream = Upstream::new(self.upstream_timeout, self.limits.frame.max_line);
+        let handler = RootHandler {
+            resolver: RootResolver::new(self.table, upstream),
+        };
+        Ok(super::spawn(server, Arc::new(handler), shutdown))
+    }
+}
+
+/// The root role's handler.
+pub struct RootHandler {
+    resolver: RootResolver,
+}
+
+impl RootHandler {
+    pub fn new(resolver: RootResolver) -> RootHandler {
+        RootHandler { resolver }
+    }
+}
+
+impl Handler for RootHandler {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn serve(&self, conn: &mut Connection) -> Result<(), FrameError> {
+        super::answer_requests(conn, NAME, |request| {
+            self.resolver.resolve(request).to_reply(NAME)
+        })
+    }
+}

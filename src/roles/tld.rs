@@ -1,0 +1,80 @@
+//! The TLD server: authoritative for the names under one top-level domain, answered
+//! from its zone in constant time.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use super::Running;
+use crate::connection::{Connection, FrameError};
+use crate::protocol::{Code, Reply};
+use crate::resolver::tld_lookup;
+use crate::server::{BindError, Handler, Limits, Server, Shutdown};
+use crate::zone::Zone;
+
+/// The ports the original design gave its TLD servers.
+pub fn default_port(tld: &str) -> Option<u16> {
+    match tld {
+        "com" => Some(5678),
+        "org" => Some(5679),
+        "gov" => Some(5680),
+        _ => None,
+    }
+}
+
+/// A TLD server's settings.
+#[derive(Debug, Clone)]
+pub struct TldConfig {
+    pub tld: String,
+    pub zone: Zone,
+    pub bind: SocketAddr,
+    pub limits: Limits,
+}
+
+impl TldConfig {
+    /// Settings with the defaults: bound to 127.0.0.1 on port 0 (any free port).
+    pub fn new(tld: &str, zone: Zone) -> TldConfig {
+        TldConfig {
+            tld: tld.to_ascii_lowercase(),
+            zone,
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Binds and starts the server on its own thread.
+    pub fn start(self, shutdown: Shutdown) -> Result<Running, BindError> {
+        let server = Server::bind(self.bind, self.limits)?;
+        let handler = TldHandler::new(&self.tld, Arc::new(self.zone));
+        Ok(super::spawn(server, Arc::new(handler), shutdown))
+    }
+}
+
+/// The TLD role's handler.
+pub struct TldHandler {
+    tld: String,
+    zone: Arc<Zone>,
+}
+
+impl TldHandler {
+    pub fn new(tld: &str, zone: Arc<Zone>) -> TldHandler {
+        TldHandler {
+            tld: tld.to_owned(),
+            zone,
+        }
+    }
+}
+
+impl Handler for TldHandler {
+    fn name(&self) -> &str {
+        &self.tld
+    }
+
+    fn serve(&self, conn: &mut Connection) -> Result<(), FrameError> {
+        super::answer_requests(conn, &self.tld, |request| {
+            match tld_lookup(&self.tld, &self.zone, &request.name) {
+                Some(ip) => Reply::address(Code::Resolved, &self.tld, ip),
+                None => Reply::not_found(&self.tld),
+            }
+        })
+    }
+}

@@ -1,0 +1,276 @@
+//! The one server loop every role runs: bind, accept, a thread per connection (with a
+//! small stack), the connection cap, timeouts and shutdown, written once. A role
+//! supplies only a [`Handler`].
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::connection::{Connection, FrameLimits};
+use crate::protocol::{Code, Reply, BUSY};
+
+/// Stack size of a connection thread: the handlers keep their buffers on the heap, so a
+/// small stack is plenty, and 1,000 idle connections cost little memory.
+pub const CONNECTION_STACK: usize = 128 * 1024;
+
+/// How long shutdown waits for connections to finish the requests they already read.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The limits every server enforces.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Connections served at once; past it, new ones get `0XFE, NAME, Server busy`.
+    pub max_connections: usize,
+    /// Line length, idle and per-line timeouts, legacy framing.
+    pub frame: FrameLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1024,
+            frame: FrameLimits::default(),
+        }
+    }
+}
+
+/// What a role does with one accepted connection.
+pub trait Handler: Send + Sync + 'static {
+    /// The name the server replies under (`root`, `com`, `default_local`).
+    fn name(&self) -> &str;
+    /// Serves one connection until it ends. Errors are the connection's own business:
+    /// they are logged at debug level and the connection is closed.
+    fn serve(&self, conn: &mut Connection) -> Result<(), crate::connection::FrameError>;
+}
+
+/// A stop signal shared by servers: stop accepting, let connections finish the request
+/// they are on, and return from [`Server::run`].
+#[derive(Clone, Default)]
+pub struct Shutdown(Arc<ShutdownInner>);
+
+#[derive(Default)]
+struct ShutdownInner {
+    triggered: AtomicBool,
+    listeners: Mutex<Vec<SocketAddr>>,
+    conns: Mutex<HashMap<u64, TcpStream>>,
+    next_id: AtomicU64,
+}
+
+impl Shutdown {
+    pub fn new() -> Shutdown {
+        Shutdown::default()
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.0.triggered.load(Ordering::SeqCst)
+    }
+
+    /// Stops every server sharing this handle: wakes their `accept` and ends the reading
+    /// side of every open connection, so handlers see end of stream after the request
+    /// they are answering.
+    pub fn trigger(&self) {
+        if self.0.triggered.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        for addr in lock(&self.0.listeners).iter() {
+            // Waking the blocked accept: a connection it will see and drop.
+            let _ = TcpStream::connect_timeout(&wake_addr(*addr), Duration::from_millis(200));
+        }
+        for stream in lock(&self.0.conns).values() {
+            let _ = stream.shutdown(NetShutdown::Read);
+        }
+    }
+
+    fn register(&self, stream: &TcpStream) -> Option<Registration> {
+        let id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
+        let clone = stream.try_clone().ok()?;
+        lock(&self.0.conns).insert(id, clone);
+        if self.is_triggered() {
+            let _ = stream.shutdown(NetShutdown::Read);
+        }
+        Some(Registration {
+            shutdown: self.clone(),
+            id,
+        })
+    }
+}
+
+/// Where to connect to wake a listener bound to `addr`.
+fn wake_addr(addr: SocketAddr) -> SocketAddr {
+    let mut a = addr;
+    if a.ip().is_unspecified() {
+        a.set_ip(match a {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    a
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes a connection from the shutdown registry when it ends.
+struct Registration {
+    shutdown: Shutdown,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        lock(&self.shutdown.0.conns).remove(&self.id);
+    }
+}
+
+/// Counts open connections; a guard per connection, decremented on drop.
+#[derive(Default)]
+struct Active {
+    count: Mutex<usize>,
+    zero: Condvar,
+}
+
+struct ActiveGuard(Arc<Active>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        let mut n = lock(&self.0.count);
+        *n -= 1;
+        if *n == 0 {
+            self.0.zero.notify_all();
+        }
+    }
+}
+
+impl Active {
+    /// Takes a slot unless `max` are taken.
+    fn try_acquire(self: &Arc<Self>, max: usize) -> Option<ActiveGuard> {
+        let mut n = lock(&self.count);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ActiveGuard(self.clone()))
+    }
+
+    /// Waits until no connection is open, or `timeout` passes; returns how many remain.
+    fn wait_idle(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut n = lock(&self.count);
+        while *n > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            n = self
+                .zero
+                .wait_timeout(n, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *n
+    }
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    addr: SocketAddr,
+    limits: Limits,
+}
+
+/// Binding failed; names the address.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub source: std::io::Error,
+}
+
+impl Server {
+    pub fn bind(addr: SocketAddr, limits: Limits) -> Result<Server, BindError> {
+        let listener = TcpListener::bind(addr).map_err(|source| BindError { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| BindError { addr, source })?;
+        Ok(Server {
+            listener,
+            addr,
+            limits,
+        })
+    }
+
+    /// The address actually bound (the real port when asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Accepts and serves connections until `shutdown` is triggered, then waits (at most
+    /// [`DRAIN_TIMEOUT`]) for open connections to finish.
+    pub fn run<H: Handler>(self, handler: Arc<H>, shutdown: Shutdown) {
+        lock(&shutdown.0.listeners).push(self.addr);
+        log::info!("{}: listening on {}", handler.name(), self.addr);
+        let active = Arc::new(Active::default());
+        let role = handler.name().to_owned();
+        while !shutdown.is_triggered() {
+            let (stream, peer) = match self.listener.accept() {
+                Ok(s) => s,
+                Err(e) => {
+                    log::warn!("{role}: accept failed: {e}");
+                    // Out of file descriptors, most likely: let connections close.
+                    thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+            };
+            if shutdown.is_triggered() {
+                break;
+            }
+            let Some(guard) = active.try_acquire(self.limits.max_connections) else {
+                log::warn!(
+                    "{role}: refusing {peer}: {} connections open",
+                    self.limits.max_connections
+                );
+                refuse(stream, handler.name());
+                continue;
+            };
+            let Some(registration) = shutdown.register(&stream) else {
+                continue;
+            };
+            let handler = handler.clone();
+            let limits = self.limits;
+            let spawned = thread::Builder::new()
+                .name(format!("{role}-conn"))
+                .stack_size(CONNECTION_STACK)
+                .spawn(move || {
+                    let _guard = guard;
+                    let _registration = registration;
+                    let _ = stream.set_write_timeout(Some(limits.frame.idle_timeout));
+                    let mut conn = Connection::new(stream, limits.frame);
+                    if let Err(e) = handler.serve(&mut conn) {
+                        log::debug!("{}: connection from {peer} ended: {e}", handler.name());
+                    }
+                    conn.close();
+                });
+            if let Err(e) = spawned {
+                log::warn!("{role}: cannot start a thread for {peer}: {e}");
+            }
+        }
+        let left = active.wait_idle(DRAIN_TIMEOUT);
+        if left > 0 {
+            log::warn!("{role}: stopping with {left} connection(s) still open");
+        }
+        log::info!("{role}: stopped");
+    }
+}
+
+/// Answers a connection over the cap with `0XFE, NAME, Server busy` and closes it.
+fn refuse(mut stream: TcpStream, name: &str) {
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    let line = format!("{}\n", Reply::new(Code::Failure, name, BUSY));
+    let _ = stream.write_all(line.as_bytes());
+    let _ = stream.shutdown(NetShutdown::Both);
+}

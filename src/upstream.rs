@@ -1,0 +1,172 @@
+//! Asking another server: the local server asks the root and TLD servers, the root asks
+//! TLD servers.
+//!
+//! Connections are kept open and reused (a small pool per address), since a connect per
+//! query would double the round trips. A pooled connection may have gone stale (the
+//! upstream restarted or closed it as idle): that is found on use and the query is
+//! retried once on a fresh connection. Every query has one deadline, the upstream
+//! timeout, covering connect, write and read; no lock is held during any of them.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::connection::{Connection, FrameError, FrameLimits};
+use crate::protocol::{ProtocolError, Reply, Request};
+
+/// Idle connections kept per upstream address.
+const POOL_PER_ADDR: usize = 64;
+
+/// Why an upstream gave no usable reply. Each names the upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot connect to {0}: {1}")]
+    Connect(SocketAddr, io::Error),
+    #[error("{0} did not answer in time")]
+    Timeout(SocketAddr),
+    #[error("{0} closed the connection without a reply")]
+    Closed(SocketAddr),
+    #[error("{0}: {1}")]
+    Io(SocketAddr, io::Error),
+    #[error("{0} sent a reply longer than the line limit")]
+    TooLong(SocketAddr),
+    #[error("{0} answered nonsense ({1}): {2:?}")]
+    Garbage(SocketAddr, ProtocolError, String),
+    #[error("{0} answered with an unexpected reply: {1:?}")]
+    Unexpected(SocketAddr, String),
+}
+
+/// A pool of connections to upstream servers.
+#[derive(Debug)]
+pub struct Upstream {
+    pools: Mutex<HashMap<SocketAddr, Vec<PooledConn>>>,
+    timeout: Duration,
+    max_line: usize,
+}
+
+struct PooledConn(Connection);
+
+impl std::fmt::Debug for PooledConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PooledConn")
+    }
+}
+
+impl Upstream {
+    pub fn new(timeout: Duration, max_line: usize) -> Upstream {
+        Upstream {
+            pools: Mutex::new(HashMap::new()),
+            timeout,
+            max_line,
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sends `request` to `addr` and reads one reply, within the upstream timeout.
+    pub fn ask(&self, addr: SocketAddr, request: &Request) -> Result<Reply, UpstreamError> {
+        let deadline = Instant::now() + self.timeout;
+        let line = request.to_string();
+        loop {
+            let (mut conn, reused) = match self.take(addr) {
+                Some(c) => (c, true),
+                None => (self.connect(addr, deadline)?, false),
+            };
+            match self.exchange(&mut conn, addr, line.as_bytes(), deadline) {
+                Ok(reply) => {
+                    self.put(addr, conn);
+                    return Ok(reply);
+                }
+                // A stale pooled connection: try once more on a fresh one.
+                Err(UpstreamError::Closed(_) | UpstreamError::Io(..))
+                    if reused && Instant::now() < deadline =>
+                {
+                    self.drop_pool(addr);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn exchange(
+        &self,
+        conn: &mut Connection,
+        addr: SocketAddr,
+        line: &[u8],
+        deadline: Instant,
+    ) -> Result<Reply, UpstreamError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(UpstreamError::Timeout(addr));
+        }
+        conn.set_idle_timeout(left);
+        conn.write_line(line).map_err(|e| io_error(addr, e))?;
+        match conn.read_line() {
+            Ok(Some(bytes)) => Reply::parse(bytes)
+                .map_err(|e| UpstreamError::Garbage(addr, e, crate::logs::escape(bytes))),
+            Ok(None) | Err(FrameError::Truncated) => Err(UpstreamError::Closed(addr)),
+            Err(FrameError::Timeout) => Err(UpstreamError::Timeout(addr)),
+            Err(FrameError::TooLong(_)) => Err(UpstreamError::TooLong(addr)),
+            Err(FrameError::Io(e)) => Err(io_error(addr, e)),
+        }
+    }
+
+    fn connect(&self, addr: SocketAddr, deadline: Instant) -> Result<Connection, UpstreamError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(UpstreamError::Timeout(addr));
+        }
+        let stream = TcpStream::connect_timeout(&addr, left).map_err(|e| {
+            if e.kind() == io::ErrorKind::TimedOut {
+                UpstreamError::Timeout(addr)
+            } else {
+                UpstreamError::Connect(addr, e)
+            }
+        })?;
+        let _ = stream.set_write_timeout(Some(self.timeout));
+        let limits = FrameLimits {
+            max_line: self.max_line,
+            idle_timeout: self.timeout,
+            legacy: false,
+        };
+        Ok(Connection::new(stream, limits))
+    }
+
+    fn take(&self, addr: SocketAddr) -> Option<Connection> {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        pools.get_mut(&addr)?.pop().map(|c| c.0)
+    }
+
+    fn put(&self, addr: SocketAddr, conn: Connection) {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let pool = pools.entry(addr).or_default();
+        if pool.len() < POOL_PER_ADDR {
+            pool.push(PooledConn(conn));
+        }
+    }
+
+    /// Forgets every pooled connection to `addr`: one was stale, so all probably are.
+    fn drop_pool(&self, addr: SocketAddr) {
+        let stale = {
+            let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+            pools.remove(&addr)
+        };
+        drop(stale);
+    }
+}
+
+fn io_error(addr: SocketAddr, e: io::Error) -> UpstreamError {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    ) {
+        UpstreamError::Timeout(addr)
+    } else {
+        UpstreamError::Io(addr, e)
+    }
+}
