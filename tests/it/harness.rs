@@ -1,0 +1,308 @@
+//! The test harness: real servers on port 0, in-process or as the built binary (found
+//! through its `listening on ADDR` line), and a line client with timeouts.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dnsd::roles::local::LocalConfig;
+use dnsd::roles::root::RootConfig;
+use dnsd::roles::tld::TldConfig;
+use dnsd::roles::Running;
+use dnsd::server::Shutdown;
+use dnsd::zone::{RootTable, Zone};
+
+/// How long any single wait in a test may take before it fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The path of a file in the repository's `zones/`.
+pub fn zones(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("zones").join(file)
+}
+
+/// The built `dnsd` binary.
+pub fn dnsd_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_dnsd")
+}
+
+/// A whole hierarchy in this process, on free ports; stopped when dropped.
+pub struct Hierarchy {
+    pub local: SocketAddr,
+    pub root: SocketAddr,
+    pub tlds: Vec<(String, SocketAddr)>,
+    pub logs: tempfile::TempDir,
+    pub shutdown: Shutdown,
+    running: Vec<Running>,
+}
+
+impl Hierarchy {
+    /// com, gov and org from `zones/*.<ext>`, root, and local seeded with `default.<ext>`.
+    pub fn start_with(ext: &str, tweak: impl FnOnce(&mut LocalConfig)) -> Hierarchy {
+        let shutdown = Shutdown::new();
+        let mut running = Vec::new();
+        let mut table = RootTable::default();
+        let mut tlds = Vec::new();
+        for tld in ["com", "gov", "org"] {
+            let zone = Zone::load(&zones(&format!("{tld}.{ext}"))).unwrap();
+            let r = TldConfig::new(tld, zone).start(shutdown.clone()).unwrap();
+            table.insert(tld, r.addr);
+            tlds.push((tld.to_owned(), r.addr));
+            running.push(r);
+        }
+        let root = RootConfig::new(table).start(shutdown.clone()).unwrap();
+        let root_addr = root.addr;
+        running.push(root);
+        let logs = tempfile::tempdir().unwrap();
+        let cache = Zone::load(&zones(&format!("default.{ext}"))).unwrap();
+        let mut config = LocalConfig::new(root_addr, cache, logs.path());
+        tweak(&mut config);
+        let local = config.start(shutdown.clone()).unwrap();
+        let local_addr = local.addr;
+        running.push(local);
+        Hierarchy {
+            local: local_addr,
+            root: root_addr,
+            tlds,
+            logs,
+            shutdown,
+            running,
+        }
+    }
+
+    pub fn start() -> Hierarchy {
+        Hierarchy::start_with("dat", |_| {})
+    }
+
+    pub fn tld(&self, tld: &str) -> SocketAddr {
+        self.tlds.iter().find(|(t, _)| t == tld).unwrap().1
+    }
+
+    /// A client session with the local server, past the greeting.
+    #[track_caller]
+    pub fn client(&self, id: &str) -> Line {
+        let mut c = Line::connect(self.local);
+        assert_eq!(c.ask(id), "You are connected to the Server");
+        c
+    }
+
+    pub fn log(&self, file: &str) -> String {
+        std::fs::read_to_string(self.logs.path().join(file)).unwrap_or_default()
+    }
+}
+
+impl Drop for Hierarchy {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+        for r in self.running.drain(..) {
+            r.join();
+        }
+    }
+}
+
+/// A raw line connection with timeouts, for talking to any server.
+pub struct Line {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Line {
+    #[track_caller]
+    pub fn connect(addr: SocketAddr) -> Line {
+        let stream = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream.set_write_timeout(Some(WAIT)).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        Line { stream, reader }
+    }
+
+    /// Sends `line` + `\n`.
+    #[track_caller]
+    pub fn send(&mut self, line: &str) {
+        self.send_raw(format!("{line}\n").as_bytes());
+    }
+
+    #[track_caller]
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// Reads one line (without its `\n`); `None` at end of stream.
+    #[track_caller]
+    pub fn recv(&mut self) -> Option<String> {
+        let mut buf = Vec::new();
+        match self.reader.read_until(b'\n', &mut buf) {
+            Ok(0) => None,
+            Ok(_) => {
+                assert_eq!(buf.pop(), Some(b'\n'), "reply without a line end: {buf:?}");
+                Some(String::from_utf8(buf).expect("UTF-8 reply"))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => None,
+            Err(e) => panic!("no reply within {WAIT:?}: {e}"),
+        }
+    }
+
+    /// Sends a line and returns the reply line.
+    #[track_caller]
+    pub fn ask(&mut self, line: &str) -> String {
+        self.send(line);
+        self.recv().expect("the server closed the connection")
+    }
+
+    /// True if the server closes the connection (within `WAIT`).
+    pub fn closed(&mut self) -> bool {
+        let mut buf = [0u8; 64];
+        loop {
+            match self.reader.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// A `dnsd` process; killed (by its pid, through `Child`) when dropped. Its stderr is
+/// collected on a thread.
+pub struct Proc {
+    pub child: Child,
+    pub stderr: Arc<Mutex<Vec<String>>>,
+    pub addr: Option<SocketAddr>,
+}
+
+impl Proc {
+    /// Starts `dnsd ARGS` in `dir` and waits for its first `listening on ADDR` line.
+    #[track_caller]
+    pub fn start(args: &[&str], dir: &Path) -> Proc {
+        let mut p = Proc::spawn(args, dir);
+        p.addr = Some(p.wait_listening());
+        p
+    }
+
+    /// Starts `dnsd ARGS` in `dir` without waiting for anything.
+    pub fn spawn(args: &[&str], dir: &Path) -> Proc {
+        let mut child = Command::new(dnsd_bin())
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start dnsd");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let lines = stderr.clone();
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                lines.lock().unwrap().push(line);
+            }
+        });
+        Proc {
+            child,
+            stderr,
+            addr: None,
+        }
+    }
+
+    /// Waits for a stderr line containing `needle` and returns it.
+    #[track_caller]
+    pub fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Some(l) = self.stderr.lock().unwrap().iter().find(|l| l.contains(needle)) {
+                return l.clone();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!(
+            "no stderr line with {needle:?} within {WAIT:?}; got:\n{}",
+            self.stderr.lock().unwrap().join("\n")
+        );
+    }
+
+    /// Waits for `listening on ADDR` and returns ADDR.
+    #[track_caller]
+    pub fn wait_listening(&self) -> SocketAddr {
+        let line = self.wait_for("listening on ");
+        let rest = line.split("listening on ").nth(1).unwrap();
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr.expect("not listening")
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    #[track_caller]
+    pub fn wait_exit(&mut self) -> i32 {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("dnsd did not exit within {WAIT:?}");
+    }
+
+    /// Sends a signal to this process (by its pid).
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `dnsd ARGS` to completion with `stdin`, returning (exit code, stdout, stderr).
+pub fn run_dnsd(args: &[&str], dir: &Path, stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(dnsd_bin())
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start dnsd");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("dnsd {args:?} did not finish within {WAIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

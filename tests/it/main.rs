@@ -1,0 +1,22 @@
+//! Integration tests: real servers on port 0, in-process or as the built binary.
+//! One crate, one module per area, sharing the harness.
+
+mod harness;
+
+// The hierarchy and its interfaces.
+mod client_cli;
+mod files;
+mod hierarchy;
+mod legacy;
+mod logs;
+
+// Bad input, limits, faults, nothing lost, parsers under arbitrary input.
+mod bad_input;
+mod faults;
+mod limits;
+mod nothing_lost;
+mod props;
+
+// Across hosts (network namespaces) and the load generator.
+mod bench;
+mod multihost;
