@@ -95,6 +95,16 @@ fn toml_error(path: &Path, text: &str, e: toml::de::Error) -> FileError {
     file_error(path, line, message)
 }
 
+/// A TOML table's entries in the order they appear in the file, so that a duplicate
+/// (`"A.com"` after `"a.com"`) is reported at its second occurrence.
+fn in_file_order(
+    table: &BTreeMap<String, toml::Spanned<String>>,
+) -> Vec<(&String, &toml::Spanned<String>)> {
+    let mut entries: Vec<_> = table.iter().collect();
+    entries.sort_by_key(|(_, value)| value.span().start);
+    entries
+}
+
 /// Names and their addresses: a TLD server's zone, or the local server's cache seed.
 #[derive(Debug, Default, Clone)]
 pub struct Zone {
@@ -149,7 +159,7 @@ impl Zone {
             Format::Toml => {
                 let parsed: ZoneToml =
                     toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
-                for (name, addr) in &parsed.records {
+                for (name, addr) in in_file_order(&parsed.records) {
                     add(line_of(text, addr.span().start), name, addr.get_ref())?;
                 }
             }
@@ -240,7 +250,7 @@ impl RootTable {
             Format::Toml => {
                 let parsed: RootToml =
                     toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
-                for (tld, addr) in &parsed.tlds {
+                for (tld, addr) in in_file_order(&parsed.tlds) {
                     let line = line_of(text, addr.span().start);
                     let sock: SocketAddr = addr.get_ref().parse().map_err(|_| {
                         file_error(
@@ -321,6 +331,24 @@ mod tests {
         assert!(e.to_string().starts_with("z:2: "), "{e}");
         let e = zone("a.com 1.1.1.1\nA.com 1.1.1.2\n", Format::Legacy).unwrap_err();
         assert_eq!(e.to_string(), "z:2: duplicate name a.com");
+    }
+
+    /// TOML keys differing only in case are duplicates, reported at the later line.
+    #[test]
+    fn toml_duplicates_name_the_second_line() {
+        let e = zone(
+            "[records]\n\"b.com\" = \"1.1.1.1\"\n\"B.com\" = \"1.1.1.2\"\n",
+            Format::Toml,
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "z:3: duplicate name b.com");
+        let e = RootTable::parse(
+            Path::new("r"),
+            "[tlds]\ncom = \"127.0.0.1:1\"\nCOM = \"127.0.0.1:2\"\n",
+            Format::Toml,
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "r:3: duplicate TLD com");
     }
 
     #[test]
