@@ -1,84 +1,158 @@
-//! Diagnostic logging (`RUST_LOG`, default `info`) that does not hold up queries:
-//! env_logger formats each record on the calling thread and hands the bytes to a
-//! channel; one background thread writes them to stderr. [`flush`] waits until all that
-//! was logged is written, so nothing is lost at exit.
+//! Diagnostic logging (`RUST_LOG`, default `info`) that does not hold up queries.
+//!
+//! Every server logs one line per query, so this is on the hot path. A record is
+//! formatted on the calling thread (env_logger's layout: `[TIME LEVEL target] message`)
+//! and appended to a shared buffer under a short lock; a background thread writes the
+//! buffer to stderr every few milliseconds, in one `write` per batch. Nobody waits for
+//! stderr and nobody is woken per record. If stderr stops draining, the buffer stops
+//! growing at [`MAX_PENDING`] and lines are counted as dropped instead.
+//! [`flush`] writes out everything logged so far (used at exit).
+//!
+//! Filtering is env_logger's: `RUST_LOG=debug`, `RUST_LOG=dnsd::server=warn`, ...
 
-use std::io::{self, Write};
-use std::sync::OnceLock;
+use std::cell::RefCell;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, Sender};
+use log::{Log, Metadata, Record};
 
-enum Msg {
-    Bytes(Vec<u8>),
-    Flush(Sender<()>),
+/// Pending bytes past which new lines are dropped rather than buffered.
+pub const MAX_PENDING: usize = 8 << 20;
+/// How often the writer thread drains the buffer.
+const DRAIN_EVERY: Duration = Duration::from_millis(10);
+
+struct Logger {
+    filter: env_logger::Logger,
+    pending: Mutex<Vec<u8>>,
+    /// Held while writing to stderr, so batches come out in order.
+    writing: Mutex<()>,
+    dropped: AtomicU64,
 }
 
-static SENDER: OnceLock<Sender<Msg>> = OnceLock::new();
+static LOGGER: OnceLock<Logger> = OnceLock::new();
 
-/// A `Write` that sends what it is given to the writer thread.
-struct ChannelWriter(Sender<Msg>);
-
-impl Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // If the writer thread is gone, the line is dropped rather than blocking.
-        let _ = self.0.send(Msg::Bytes(buf.to_vec()));
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+thread_local! {
+    /// The line being formatted, and the formatted second (`2026-11-25T18:37:00`).
+    static SCRATCH: RefCell<(Vec<u8>, u64, String)> = const { RefCell::new((Vec::new(), u64::MAX, String::new())) };
 }
 
-fn writer(rx: Receiver<Msg>) {
-    let stderr = io::stderr();
-    let mut batch = Vec::with_capacity(64 * 1024);
-    while let Ok(first) = rx.recv() {
-        let mut waiting = Vec::new();
-        let mut next = Some(first);
-        while let Some(msg) = next {
-            match msg {
-                Msg::Bytes(b) => batch.extend_from_slice(&b),
-                Msg::Flush(ack) => waiting.push(ack),
+impl Log for Logger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        self.filter.enabled(metadata)
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if !self.filter.matches(record) {
+            return;
+        }
+        SCRATCH.with(|s| {
+            let (line, second, stamp) = &mut *s.borrow_mut();
+            line.clear();
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            if now.as_secs() != *second {
+                *second = now.as_secs();
+                *stamp = civil_time(*second);
             }
-            next = if batch.len() < 64 * 1024 {
-                rx.try_recv().ok()
+            let _ = writeln!(
+                line,
+                "[{stamp}.{:03}Z {:<5} {}] {}",
+                now.subsec_millis(),
+                record.level(),
+                record.target(),
+                record.args()
+            );
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if pending.len() + line.len() > MAX_PENDING {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
             } else {
-                None
-            };
-        }
-        let _ = stderr.lock().write_all(&batch);
-        batch.clear();
-        for ack in waiting {
-            let _ = ack.send(());
+                pending.extend_from_slice(line);
+            }
+        });
+    }
+
+    fn flush(&self) {
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(&batch);
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            let _ = writeln!(
+                err,
+                "[dnsd] {dropped} log line(s) dropped: stderr was not keeping up"
+            );
         }
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` (UTC) for seconds since the Unix epoch.
+fn civil_time(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// Installs the logger: `RUST_LOG` if set, else `info`. Safe to call more than once.
 pub fn init() {
-    if SENDER.get().is_some() {
+    let filter =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
+    let max = filter.filter();
+    let logger = Logger {
+        filter,
+        pending: Mutex::new(Vec::with_capacity(64 * 1024)),
+        writing: Mutex::new(()),
+        dropped: AtomicU64::new(0),
+    };
+    if LOGGER.set(logger).is_err() {
         return;
     }
-    let (tx, rx) = crossbeam_channel::unbounded();
-    if SENDER.set(tx.clone()).is_err() {
+    let Some(logger) = LOGGER.get() else { return };
+    if log::set_logger(logger).is_err() {
         return;
     }
+    log::set_max_level(max);
     let _ = std::thread::Builder::new()
         .name("log-writer".into())
-        .spawn(move || writer(rx));
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .target(env_logger::Target::Pipe(Box::new(ChannelWriter(tx))))
-        .format_timestamp_millis()
-        .try_init();
+        .spawn(|| loop {
+            std::thread::sleep(DRAIN_EVERY);
+            if let Some(logger) = LOGGER.get() {
+                logger.flush();
+            }
+        });
 }
 
-/// Waits (at most a second) until every record logged so far is written.
+/// Writes out every record logged so far.
 pub fn flush() {
-    if let Some(tx) = SENDER.get() {
-        let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
-        if tx.send(Msg::Flush(ack_tx)).is_ok() {
-            let _ = ack_rx.recv_timeout(std::time::Duration::from_secs(1));
-        }
+    log::logger().flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil_time;
+
+    #[test]
+    fn civil_time_matches_known_dates() {
+        assert_eq!(civil_time(0), "1970-01-01T00:00:00");
+        assert_eq!(civil_time(951_782_400), "2000-02-29T00:00:00");
+        assert_eq!(civil_time(1_795_624_620), "2026-11-25T16:37:00");
     }
 }
