@@ -1,1 +1,126 @@
-//! (to be written)
+//! `dnsd client` as a process with piped stdin: short and full request forms, `q`, no
+//! prompt, exact output; exit codes when the server is unreachable or silent.
+
+use std::net::TcpListener;
+
+use crate::harness::{run_dnsd, Hierarchy};
+use crate::hierarchy::closed_port;
+
+#[test]
+fn scripted_session() {
+    let h = Hierarchy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = h.local.to_string();
+    let input = "www.google.com\n\
+                 nasa.gov I\n\
+                 3, wikipedia.org, I\n\
+                 \n\
+                 google.com\n\
+                 Mozilla.ORG. r\n\
+                 nosuch.com I\n\
+                 www.google.zz\n\
+                 bad\n\
+                 www.google.com X\n\
+                 q\n\
+                 www.irs.gov\n";
+    let (code, stdout, stderr) =
+        run_dnsd(&["client", "alice", "--server", &server], dir.path(), input);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "You are connected to the Server\n\
+         0X01, default_local, 142.250.72.4\n\
+         0X01, default_local, 52.0.14.116\n\
+         0X01, default_local, 208.80.154.224\n\
+         0X00, default_local, 142.250.72.4\n\
+         0X01, default_local, 44.236.72.93\n\
+         0XFF, default_local, Host not found\n\
+         0XFF, default_local, Host not found\n\
+         0XEE, default_local, Invalid format\n\
+         0XEE, default_local, Invalid format\n"
+    );
+    // dnsd filled in the tags and the default mode; nothing after `q` was sent.
+    let log = h.log("alice.log");
+    let requests: Vec<&str> = log.split("\n\n").filter_map(|r| r.lines().next()).collect();
+    assert_eq!(
+        requests,
+        [
+            "1, www.google.com, R",
+            "2, nasa.gov, I",
+            "3, wikipedia.org, I",
+            "4, google.com, R",
+            "5, Mozilla.ORG., r",
+            "6, nosuch.com, I",
+            "7, www.google.zz, R",
+            "8, bad, R",
+            "9, www.google.com, X",
+        ]
+    );
+}
+
+#[test]
+fn end_of_input_ends_the_session_without_a_prompt() {
+    let h = Hierarchy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = h.local.to_string();
+    let (code, stdout, stderr) = run_dnsd(
+        &["client", "bob", "--server", &server],
+        dir.path(),
+        "example.com I",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "You are connected to the Server\n0X00, default_local, 93.184.216.34\n"
+    );
+    assert!(!stdout.contains(">>"));
+    // An empty script: only the greeting.
+    let (code, stdout, _) = run_dnsd(&["client", "bob", "--server", &server], dir.path(), "");
+    assert_eq!(code, 0);
+    assert_eq!(stdout, "You are connected to the Server\n");
+}
+
+#[test]
+fn unreachable_server_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = closed_port().to_string();
+    let (code, stdout, stderr) = run_dnsd(
+        &["client", "alice", "--server", &server],
+        dir.path(),
+        "www.google.com\n",
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stdout, "");
+    assert!(stderr.contains(&server), "{stderr}");
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+}
+
+#[test]
+fn silent_server_times_out_with_exit_1() {
+    // Accepts (in its backlog) but never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = silent.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run_dnsd(
+        &["client", "alice", "--server", &server, "--timeout", "1"],
+        dir.path(),
+        "www.google.com\n",
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("no reply"), "{stderr}");
+}
+
+#[test]
+fn bad_id_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for id in ["bad id", "a/b", "", ".hidden", "a,b"] {
+        let (code, stdout, stderr) = run_dnsd(
+            &["client", id, "--server", &closed_port().to_string()],
+            dir.path(),
+            "",
+        );
+        assert_eq!(code, 2, "{id:?}: {stderr}");
+        assert_eq!(stdout, "");
+        assert!(stderr.contains("bad client id"), "{id:?}: {stderr}");
+    }
+}
