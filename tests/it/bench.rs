@@ -1,1 +1,200 @@
-//! (to be written)
+//! `dnsd bench` smoke tests: short runs against an in-process hierarchy, checking that
+//! the counts add up and the codes are the expected ones. Nothing here is timed.
+
+use std::time::Duration;
+
+use dnsd::bench::{measure, Ceiling, Errors, Names, Workload};
+use dnsd::protocol::{Code, Mode};
+
+use crate::harness::{run_dnsd, Hierarchy};
+
+/// A workload of `requests` queries for `pattern` over two connections.
+fn workload(server: std::net::SocketAddr, pattern: &str, requests: u64) -> Workload {
+    let mut w = Workload::new(server);
+    w.connections = 2;
+    w.duration = None;
+    w.requests = Some(requests);
+    w.names = Names::Pattern(pattern.to_owned());
+    w
+}
+
+/// Finds `"key":value` in the flat part of a JSON object and returns the value's text.
+#[track_caller]
+fn json_field<'a>(json: &'a str, key: &str) -> &'a str {
+    let needle = format!("\"{key}\":");
+    let at = json
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no {key} in {json}"))
+        + needle.len();
+    let rest = &json[at..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+#[test]
+fn cached_name_gives_only_0x00() {
+    let h = Hierarchy::start();
+    let report = measure(&workload(h.local, "www.example.com", 300));
+    assert_eq!(report.queries, 300);
+    assert_eq!(report.errors, Errors::default());
+    assert_eq!(report.code(Code::Cached), 300);
+    assert!(report.latency.p50 <= report.latency.p99);
+    assert!(report.latency.p99 <= report.latency.max);
+}
+
+#[test]
+fn unique_missing_names_give_only_0xff_in_both_modes() {
+    let h = Hierarchy::start();
+    for mode in [Mode::Recursive, Mode::Iterative] {
+        let mut w = workload(h.local, "www.nx{n}.com", 200);
+        w.mode = mode;
+        let report = measure(&w);
+        assert_eq!(report.queries, 200, "{mode}");
+        assert_eq!(report.errors.total(), 0, "{mode}");
+        assert_eq!(report.code(Code::NotFound), 200, "{mode}");
+    }
+}
+
+#[test]
+fn timed_run_counts_add_up() {
+    let h = Hierarchy::start();
+    let mut w = workload(h.local, "www.nx{n}.com", 0);
+    w.requests = None;
+    w.duration = Some(Duration::from_millis(500));
+    let report = measure(&w);
+    assert!(report.queries > 0);
+    assert_eq!(report.errors.total(), 0);
+    assert_eq!(report.codes.iter().sum::<u64>(), report.queries);
+    assert_eq!(report.code(Code::NotFound), report.queries);
+    assert!(report.elapsed >= Duration::from_millis(500));
+}
+
+#[test]
+fn a_tld_measured_directly_without_an_id() {
+    let h = Hierarchy::start();
+    let mut w = workload(h.tld("com"), "www.google.com", 100);
+    w.client_id = None;
+    let report = measure(&w);
+    assert_eq!(report.queries, 100);
+    assert_eq!(report.errors.total(), 0);
+    assert_eq!(report.code(Code::Resolved), 100);
+}
+
+#[test]
+fn legacy_framing_against_dnsd_local() {
+    // dnsd's local server takes the original's unterminated messages (after a short
+    // pause), so a few queries are enough.
+    let h = Hierarchy::start();
+    let mut w = workload(h.local, "www.example.com", 6);
+    w.legacy = true;
+    let report = measure(&w);
+    assert_eq!(report.queries, 6);
+    assert_eq!(report.errors.total(), 0);
+    assert_eq!(report.code(Code::Cached), 6);
+}
+
+#[test]
+fn ceiling_server_with_the_same_workload() {
+    let ceiling = Ceiling::start(false, true).unwrap();
+    let report = measure(&workload(ceiling.addr(), "www.nx{n}.com", 200));
+    assert_eq!(report.queries, 200);
+    assert_eq!(report.errors.total(), 0);
+    assert_eq!(report.code(Code::Cached), 200);
+}
+
+#[test]
+fn binary_json_with_ceiling() {
+    let h = Hierarchy::start();
+    let server = h.local.to_string();
+    let (code, out, err) = run_dnsd(
+        &[
+            "bench",
+            "--server",
+            &server,
+            "--connections",
+            "2",
+            "--requests",
+            "200",
+            "--pattern",
+            "www.nx{n}.com",
+            "--json",
+            "--ceiling",
+        ],
+        h.logs.path(),
+        "",
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    let json = out.trim();
+    assert!(json.starts_with('{') && json.ends_with('}'), "{json}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let (ours, ceiling) = json.split_once("\"ceiling\":{").expect("a ceiling object");
+    assert_eq!(json_field(ours, "server"), format!("\"{server}\""));
+    assert_eq!(json_field(ours, "queries"), "200");
+    assert_eq!(json_field(ours, "errors"), "0");
+    assert_eq!(json_field(ours, "0XFF"), "200");
+    assert_eq!(json_field(ours, "0X00"), "0");
+    assert_eq!(json_field(ceiling, "queries"), "200");
+    assert_eq!(json_field(ceiling, "errors"), "0");
+    assert_eq!(json_field(ceiling, "0X00"), "200");
+    let share: f64 = json_field(ceiling, "ceiling_share").parse().unwrap();
+    assert!(share > 0.0, "{json}");
+}
+
+#[test]
+fn binary_table_for_a_cached_name() {
+    let h = Hierarchy::start();
+    let server = h.local.to_string();
+    let (code, out, err) = run_dnsd(
+        &[
+            "bench",
+            "--server",
+            &server,
+            "--connections",
+            "2",
+            "--duration",
+            "0.5",
+            "--pattern",
+            "www.example.com",
+        ],
+        h.logs.path(),
+        "",
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    let queries: u64 = row(&out, "queries").parse().unwrap();
+    assert!(queries > 0, "{out}");
+    assert_eq!(row(&out, "errors"), "0", "{out}");
+    assert!(
+        out.contains(&format!(
+            "codes: 0X00 {queries}  0X01 0  0X02 0  0XFF 0  0XEE 0  0XFE 0"
+        )),
+        "{out}"
+    );
+}
+
+/// The value in the table row that starts with `label`.
+#[track_caller]
+fn row<'a>(table: &'a str, label: &str) -> &'a str {
+    table
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix(label).filter(|rest| rest.starts_with(' ')))
+        .unwrap_or_else(|| panic!("no {label} row in {table}"))
+        .trim()
+}
+
+#[test]
+fn unreachable_server_is_an_error_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let server = format!("127.0.0.1:{port}");
+    let (code, out, _) = run_dnsd(
+        &["bench", "--server", &server, "--requests", "2", "--json"],
+        dir.path(),
+        "",
+    );
+    assert_eq!(code, 1);
+    assert_eq!(json_field(&out, "connect_errors"), "2");
+}
