@@ -1,1 +1,420 @@
-//! (to be written)
+//! Limits, each a flag of the binary: the connection cap, the idle timeout (which also
+//! bounds how long one line may take), the upstream timeout, the line length, their
+//! defaults in `--help`, and the memory 1,000 idle connections cost.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::bad_input::{rss_kib, Act, FakeUpstream};
+use crate::harness::{run_dnsd, zones, Hierarchy, Line, Proc, WAIT};
+
+/// The three servers as processes, started with `flags`: local (asking the in-process
+/// hierarchy `h`), root (whose table lists `h`'s com server) and com.
+struct Servers {
+    local: Proc,
+    root: Proc,
+    tld: Proc,
+    _dir: tempfile::TempDir,
+}
+
+impl Servers {
+    fn start(h: &Hierarchy, flags: &[&str]) -> Servers {
+        let dir = tempfile::tempdir().unwrap();
+        let table = dir.path().join("root.dat");
+        let com = h.tld("com");
+        std::fs::write(&table, format!("com {} {}\n", com.ip(), com.port())).unwrap();
+        let root_arg = h.root.to_string();
+        let with = |args: &[&str]| -> Vec<String> {
+            args.iter().chain(flags).map(|s| s.to_string()).collect()
+        };
+        let start = |args: Vec<String>| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Proc::start(&args, dir.path())
+        };
+        let local = start(with(&[
+            "local",
+            "--port",
+            "0",
+            "--root",
+            &root_arg,
+            "--log-dir",
+            ".",
+        ]));
+        let root = start(with(&["root", table.to_str().unwrap(), "--port", "0"]));
+        let zone = zones("com.dat");
+        let tld = start(with(&["tld", "com", zone.to_str().unwrap(), "--port", "0"]));
+        Servers {
+            local,
+            root,
+            tld,
+            _dir: dir,
+        }
+    }
+
+    /// (process, the id line local wants, a good request, its answer, the server's name)
+    fn each(
+        &self,
+    ) -> [(
+        &Proc,
+        Option<&'static str>,
+        &'static str,
+        &'static str,
+        &'static str,
+    ); 3] {
+        [
+            (
+                &self.local,
+                Some("alice"),
+                "1, www.google.com, I",
+                "default_local, 142.250.72.4",
+                "default_local",
+            ),
+            (
+                &self.root,
+                None,
+                "1, www.google.com, R",
+                "root, 142.250.72.4",
+                "root",
+            ),
+            (
+                &self.tld,
+                None,
+                "1, www.google.com, R",
+                "com, 142.250.72.4",
+                "com",
+            ),
+        ]
+    }
+}
+
+/// Connects and, for local, sends the id; `None` if the server refused (busy).
+fn session(addr: SocketAddr, id: Option<&str>) -> (Line, Option<String>) {
+    let mut c = Line::connect(addr);
+    let first = match id {
+        Some(id) => {
+            c.send(id);
+            c.recv()
+        }
+        None => None,
+    };
+    (c, first)
+}
+
+#[test]
+fn max_connections_refuses_past_the_cap_and_keeps_serving_the_others() {
+    let h = Hierarchy::start();
+    let s = Servers::start(&h, &["--max-connections", "2"]);
+    for (p, id, good, answer, name) in s.each() {
+        let busy = format!("0XFE, {name}, Server busy");
+        let (mut a, first) = session(p.addr(), id);
+        let (mut b, second) = session(p.addr(), id);
+        if id.is_some() {
+            assert_eq!(first.as_deref(), Some("You are connected to the Server"));
+            assert_eq!(second.as_deref(), Some("You are connected to the Server"));
+        }
+        // Both are being served (so both were accepted before the third comes).
+        assert!(a.ask(good).ends_with(answer));
+        assert!(b.ask(good).ends_with(answer));
+        let mut third = Line::connect(p.addr());
+        assert_eq!(third.recv().as_deref(), Some(busy.as_str()), "{name}");
+        assert!(third.closed());
+        assert!(a.ask(good).ends_with(answer), "{name}");
+        assert!(b.ask(good).ends_with(answer), "{name}");
+        // A slot frees up once a connection ends.
+        drop(a);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let mut c = Line::connect(p.addr());
+            let first = match id {
+                Some(id) => {
+                    c.send(id);
+                    c.recv()
+                }
+                None => {
+                    c.send(good);
+                    c.recv()
+                }
+            };
+            match first.as_deref() {
+                Some(l) if l == busy => {}
+                None => {}
+                Some(l) => {
+                    if id.is_some() {
+                        assert_eq!(l, "You are connected to the Server");
+                    } else {
+                        assert!(l.ends_with(answer), "{name}: {l}");
+                    }
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "{name}: no slot freed up");
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert!(b.ask(good).ends_with(answer), "{name}");
+    }
+}
+
+/// How long until the server closes `c`, asserting it does within `within`.
+#[track_caller]
+fn time_to_close(c: &mut Line, started: Instant, within: Duration) -> Duration {
+    c.stream.set_read_timeout(Some(within)).unwrap();
+    assert!(c.closed(), "not closed within {within:?}");
+    started.elapsed()
+}
+
+#[test]
+fn idle_timeout_closes_silent_and_trickling_peers() {
+    let h = Hierarchy::start();
+    let s = Servers::start(&h, &["--idle-timeout", "0.5"]);
+    let slack = Duration::from_secs(3);
+    for (p, id, good, answer, name) in s.each() {
+        // Silent from the start.
+        let started = Instant::now();
+        let mut c = Line::connect(p.addr());
+        let t = time_to_close(&mut c, started, slack);
+        assert!(
+            t >= Duration::from_millis(450),
+            "{name}: closed after {t:?}"
+        );
+        // Silent after a request.
+        let (mut c, first) = session(p.addr(), id);
+        if id.is_some() {
+            assert_eq!(first.as_deref(), Some("You are connected to the Server"));
+        }
+        assert!(c.ask(good).ends_with(answer));
+        let started = Instant::now();
+        let t = time_to_close(&mut c, started, slack);
+        assert!(
+            t >= Duration::from_millis(450),
+            "{name}: closed after {t:?}"
+        );
+        // Trickling one byte every 100 ms, never a line end (after a first line, so the
+        // original's unterminated framing is out of the question).
+        let (mut c, _) = session(p.addr(), id);
+        assert!(c.ask(good).ends_with(answer));
+        let mut w = c.stream.try_clone().unwrap();
+        let started = Instant::now();
+        let trickler = thread::spawn(move || {
+            for _ in 0..100 {
+                if w.write_all(b"x").is_err() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let t = time_to_close(&mut c, started, slack);
+        assert!(
+            t >= Duration::from_millis(450),
+            "{name}: closed after {t:?}"
+        );
+        eprintln!("{name}: trickler closed after {t:?}");
+        trickler.join().unwrap();
+    }
+}
+
+#[test]
+fn upstream_timeout_bounds_a_silent_or_unreachable_upstream() {
+    let fake = FakeUpstream::start(Act::Silent);
+    let dir = tempfile::tempdir().unwrap();
+    let silent = fake.addr.to_string();
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    for root in [&silent, &closed] {
+        let local = Proc::start(
+            &[
+                "local",
+                "--port",
+                "0",
+                "--root",
+                root,
+                "--log-dir",
+                ".",
+                "--upstream-timeout",
+                "0.5",
+            ],
+            dir.path(),
+        );
+        let mut c = Line::connect(local.addr());
+        assert_eq!(c.ask("alice"), "You are connected to the Server");
+        for (i, mode) in ["R", "I", "R"].iter().enumerate() {
+            let started = Instant::now();
+            assert_eq!(
+                c.ask(&format!("{i}, h{i}.com, {mode}")),
+                "0XFE, default_local, Server failure"
+            );
+            let t = started.elapsed();
+            eprintln!("root {root}: 0XFE after {t:?}");
+            assert!(t < Duration::from_secs(2), "0XFE only after {t:?}");
+            if root == &silent {
+                assert!(t >= Duration::from_millis(450), "0XFE after {t:?}");
+            }
+        }
+    }
+    // The root, asking a silent TLD server in mode R.
+    let table = dir.path().join("root.dat");
+    std::fs::write(&table, format!("com 127.0.0.1 {}\n", fake.addr.port())).unwrap();
+    let root = Proc::start(
+        &[
+            "root",
+            table.to_str().unwrap(),
+            "--port",
+            "0",
+            "--upstream-timeout",
+            "0.5",
+        ],
+        dir.path(),
+    );
+    let mut r = Line::connect(root.addr());
+    let started = Instant::now();
+    assert_eq!(r.ask("1, www.google.com, R"), "0XFE, root, Server failure");
+    let t = started.elapsed();
+    assert!(
+        t >= Duration::from_millis(450) && t < Duration::from_secs(2),
+        "{t:?}"
+    );
+}
+
+#[test]
+fn max_line_refuses_one_byte_more() {
+    let h = Hierarchy::start();
+    let s = Servers::start(&h, &["--max-line", "64"]);
+    for (p, id, good, answer, name) in s.each() {
+        let pad = |n: usize| format!("{}{good}", "t".repeat(n - good.len()));
+        let (mut c, _) = session(p.addr(), id);
+        let ok = pad(64);
+        assert_eq!(ok.len(), 64);
+        assert!(c.ask(&ok).ends_with(answer), "{name}");
+        let too_long = pad(65);
+        assert_eq!(c.ask(&too_long), format!("0XEE, {name}, Invalid format"));
+        assert!(c.closed(), "{name}");
+    }
+}
+
+/// The help text of one option: its line and any continuation lines.
+fn option_help(help: &str, flag: &str) -> String {
+    let mut lines = help
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with(flag));
+    let Some(first) = lines.next() else {
+        panic!("{flag} is not in the help:\n{help}");
+    };
+    let rest = lines.take_while(|l| !l.trim_start().starts_with('-'));
+    std::iter::once(first)
+        .chain(rest)
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn help_shows_every_limit_with_its_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = [
+        ("--max-connections", "[default: 1024]"),
+        ("--idle-timeout", "[default: 30]"),
+        ("--max-line", "[default: 512]"),
+    ];
+    let upstream = ("--upstream-timeout", "[default: 2]");
+    for (role, with_upstream) in [("local", true), ("root", true), ("tld", false)] {
+        let (code, out, err) = run_dnsd(&[role, "--help"], dir.path(), "");
+        assert_eq!(code, 0, "{err}");
+        let mut flags = common.to_vec();
+        if with_upstream {
+            flags.push(upstream);
+        }
+        for (flag, default) in flags {
+            let text = option_help(&out, flag);
+            assert!(text.contains(default), "{role} {flag}: {text}");
+        }
+        if !with_upstream {
+            assert!(!out.contains("--upstream-timeout"));
+        }
+    }
+    // Fractions are accepted; zero and junk are not.
+    let (code, _, err) = run_dnsd(
+        &["local", "--upstream-timeout", "0", "--help"],
+        dir.path(),
+        "",
+    );
+    assert_eq!(code, 2, "{err}");
+    let (code, _, _) = run_dnsd(&["local", "--idle-timeout", "x"], dir.path(), "");
+    assert_eq!(code, 2);
+}
+
+/// The soft limit on open files of this process.
+fn fd_limit() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let soft = line.split_whitespace().nth(3).unwrap();
+    soft.parse().unwrap_or(usize::MAX)
+}
+
+#[test]
+fn a_thousand_idle_connections_cost_little_memory() {
+    // Each connection costs this process one descriptor and the server two (its socket
+    // and the client's log file); both inherit this limit.
+    let limit = fd_limit();
+    let n = 1000.min(limit.saturating_sub(100) / 2);
+    if n < 1000 {
+        eprintln!("open-file limit {limit}: measuring {n} connections instead of 1000");
+    }
+    assert!(n >= 100, "open-file limit {limit} is too low for this test");
+    let h = Hierarchy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let root_arg = h.root.to_string();
+    let local = Proc::start(
+        &[
+            "local",
+            "--port",
+            "0",
+            "--root",
+            &root_arg,
+            "--log-dir",
+            ".",
+        ],
+        dir.path(),
+    );
+    let pid = local.child.id();
+    let mut warm = Line::connect(local.addr());
+    assert_eq!(warm.ask("warm"), "You are connected to the Server");
+    assert_eq!(
+        warm.ask("1, www.google.com, R"),
+        "0X01, default_local, 142.250.72.4"
+    );
+    let before = rss_kib(pid);
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut c = Line::connect(local.addr());
+        c.send(&format!("idle{i}"));
+        conns.push(c);
+    }
+    for c in &mut conns {
+        assert_eq!(c.recv().as_deref(), Some("You are connected to the Server"));
+    }
+    let after = rss_kib(pid);
+    let per = (after.saturating_sub(before)) as f64 / n as f64;
+    eprintln!("{n} idle connections: RSS {before} KiB -> {after} KiB ({per:.1} KiB each)");
+    assert!(
+        after < 150 * 1024,
+        "RSS {after} KiB with {n} idle connections"
+    );
+    // And they are all still served.
+    assert_eq!(
+        warm.ask("2, www.google.com, R"),
+        "0X00, default_local, 142.250.72.4"
+    );
+    assert_eq!(
+        conns[n / 2].ask("1, www.example.com, R"),
+        "0XFF, default_local, Host not found"
+    );
+    drop(conns);
+    assert!(Path::new(&dir.path().join("idle0.log")).exists());
+}
