@@ -123,20 +123,27 @@ impl Handler for LocalHandler {
 
     fn serve(&self, conn: &mut Connection) -> Result<(), FrameError> {
         let peer = fmt_peer(conn.peer());
-        let id = match conn.read_line()? {
-            None => return Ok(()),
-            Some(line) => {
+        let invalid_id = Reply::new(Code::Invalid, &self.name, INVALID_CLIENT_ID);
+        let id = match conn.read_line() {
+            Ok(None) => return Ok(()),
+            Ok(Some(line)) => {
                 let trimmed = line.trim_ascii();
                 match valid_client_id(trimmed) {
                     Some(id) => id.to_owned(),
                     None => {
                         log::warn!("{peer}: invalid client id {:?}", escape(line));
-                        let reply = Reply::new(Code::Invalid, &self.name, INVALID_CLIENT_ID);
-                        conn.write_with(|out| reply.write_body(out))?;
+                        conn.write_with(|out| invalid_id.write_body(out))?;
                         return Ok(());
                     }
                 }
             }
+            // Far longer than any id: refused like one, not just dropped.
+            Err(FrameError::TooLong(max)) => {
+                log::warn!("{peer}: invalid client id (a line over {max} bytes)");
+                conn.write_with(|out| invalid_id.write_body(out))?;
+                return Err(FrameError::TooLong(max));
+            }
+            Err(e) => return Err(e),
         };
         let mut log = match self.logs.client_log(&id) {
             Ok(log) => log,

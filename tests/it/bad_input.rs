@@ -697,3 +697,17 @@ fn root_and_local_answer_0xfe_when_a_tld_server_answers_nonsense() {
     assert_eq!(r.ask("1, ok.com, R"), "0X01, root, 10.1.2.3");
     assert_eq!(c.ask("1, ok.com, I"), "0X01, default_local, 10.1.2.3");
 }
+
+/// Regression: an id line over the limit is answered like any invalid id, not just
+/// dropped.
+#[test]
+fn an_id_line_over_the_limit_is_an_invalid_client_id() {
+    let h = Hierarchy::start();
+    let mut c = Line::connect(h.local);
+    c.send(&"a".repeat(600));
+    assert_eq!(
+        c.recv().as_deref(),
+        Some("0XEE, default_local, Invalid client id")
+    );
+    assert!(c.closed());
+}
