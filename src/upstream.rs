@@ -70,7 +70,12 @@ impl Upstream {
     /// Sends `request` to `addr` and reads one reply, within the upstream timeout.
     pub fn ask(&self, addr: SocketAddr, request: &Request) -> Result<Reply, UpstreamError> {
         let deadline = Instant::now() + self.timeout;
-        let line = request.to_string();
+        let mut line = request.to_string();
+        // The printed form adds a space after each comma, so a request that arrived
+        // within the line limit without them could exceed it upstream: send it compact.
+        if line.len() > self.max_line {
+            line = format!("{},{},{}", request.tag, request.name, request.mode);
+        }
         loop {
             let (mut conn, reused) = match self.take(addr) {
                 Some(c) => (c, true),

@@ -418,3 +418,41 @@ fn a_thousand_idle_connections_cost_little_memory() {
     drop(conns);
     assert!(Path::new(&dir.path().join("idle0.log")).exists());
 }
+
+/// Regression: a request of exactly `--max-line` bytes written without spaces is
+/// forwarded in its printed form (`TAG, NAME, MODE`), which is longer; servers that all
+/// share the limit must still resolve it.
+#[test]
+fn a_request_at_the_limit_passes_through_servers_sharing_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = zones("com.dat");
+    let flags = ["--max-line", "64", "--port", "0"];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter().chain(&flags).map(|s| s.to_string()).collect()
+    };
+    let start = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Proc::start(&args, dir.path())
+    };
+    let tld = start(with(&["tld", "com", zone.to_str().unwrap()]));
+    let table = dir.path().join("root.dat");
+    std::fs::write(&table, format!("com 127.0.0.1 {}\n", tld.addr().port())).unwrap();
+    let root = start(with(&["root", table.to_str().unwrap()]));
+    let root_arg = root.addr().to_string();
+    let local = start(with(&["local", "--root", &root_arg, "--log-dir", "."]));
+    let mut c = Line::connect(local.addr());
+    assert_eq!(c.ask("alice"), "You are connected to the Server");
+    for (name, mode, answer) in [
+        ("www.google.com", "R", "0X01, default_local, 142.250.72.4"),
+        (
+            "www.amazon.com",
+            "I",
+            "0X01, default_local, 205.251.242.103",
+        ),
+    ] {
+        let tail = format!(",{name},{mode}");
+        let line = format!("{}{tail}", "t".repeat(64 - tail.len()));
+        assert_eq!(line.len(), 64);
+        assert_eq!(c.ask(&line), answer, "{line}");
+    }
+}
