@@ -71,26 +71,151 @@ fn read(path: &Path) -> Result<String, FileError> {
     std::fs::read_to_string(path).map_err(|e| file_error(path, 0, format!("cannot read: {e}")))
 }
 
-/// The lines of a legacy file that carry data: 1-based number and the fields.
-fn legacy_lines(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
+/// The lines of a legacy file that carry data: 1-based number and the fields (at most
+/// four are kept: enough to tell a wrong count).
+fn legacy_lines(text: &str) -> impl Iterator<Item = (usize, Fields<'_>)> {
     text.lines().enumerate().filter_map(|(i, line)| {
         let line = line.split('#').next().unwrap_or("");
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        (!fields.is_empty()).then_some((i + 1, fields))
+        let mut fields = Fields::default();
+        for field in line.split_whitespace() {
+            if fields.len < fields.items.len() {
+                fields.items[fields.len] = field;
+            }
+            fields.len += 1;
+        }
+        (fields.len > 0).then_some((i + 1, fields))
     })
 }
 
-/// The 1-based line of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+/// A legacy line's fields, without allocating.
+#[derive(Default)]
+struct Fields<'a> {
+    items: [&'a str; 4],
+    len: usize,
+}
+
+impl<'a> Fields<'a> {
+    /// The fields if there are exactly `N`.
+    fn exactly<const N: usize>(&self) -> Option<[&'a str; N]> {
+        (self.len == N).then(|| std::array::from_fn(|i| self.items[i]))
+    }
+}
+
+/// Where each line starts, to turn many byte offsets into line numbers cheaply.
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        let starts = std::iter::once(0).chain(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        LineIndex(starts.collect())
+    }
+
+    /// The 1-based line holding byte `offset`.
+    fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|&start| start <= offset)
+    }
+}
+
+/// Reads the one-table TOML that dnsd documents (`[records]` or `[tlds]`, then
+/// `KEY = "VALUE"` lines with plain strings) line by line, calling `add(line, key,
+/// value)` for each entry; a million-name zone loads this way in about the time of the
+/// legacy format, with no document tree in memory.
+///
+/// Returns `None` as soon as the file uses any other TOML syntax (escapes, dotted keys,
+/// other tables, ...): the caller then starts over with the full TOML parser, which
+/// gives the answer, or the error, for everything else.
+fn simple_toml(
+    text: &str,
+    table: &str,
+    mut add: impl FnMut(usize, &str, &str) -> Result<(), FileError>,
+) -> Option<Result<(), FileError>> {
+    let mut in_table = false;
+    let mut seen_table = false;
+    for (i, raw) in text.split('\n').enumerate() {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if line.chars().any(|c| c.is_control() && c != '\t') {
+            return None;
+        }
+        let line = line.trim_matches([' ', '\t']);
+        let line = strip_comment(line)?;
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            if name != table || seen_table {
+                return None;
+            }
+            in_table = true;
+            seen_table = true;
+            continue;
+        }
+        if !in_table {
+            return None;
+        }
+        let (key, rest) = simple_key(line)?;
+        let rest = rest.trim_start_matches([' ', '\t']).strip_prefix('=')?;
+        let value = simple_string(rest.trim_matches([' ', '\t']))?;
+        if let Err(e) = add(i + 1, key, value) {
+            return Some(Err(e));
+        }
+    }
+    Some(Ok(()))
+}
+
+/// The line without a trailing `# comment`; `None` if a `#` may sit inside a string.
+fn strip_comment(line: &str) -> Option<&str> {
+    match line.find('#') {
+        None => Some(line),
+        Some(at) if !line[..at].contains(['"', '\'']) => {
+            Some(line[..at].trim_end_matches([' ', '\t']))
+        }
+        Some(at) => {
+            // A `#` after a closing quote: the value's string must end before it.
+            let before = &line[..at];
+            let quotes = before.matches('"').count() + before.matches('\'').count();
+            (quotes % 2 == 0 && quotes > 0).then(|| before.trim_end_matches([' ', '\t']))
+        }
+    }
+}
+
+/// A bare key (`com`) or a plain quoted key (`"www.google.com"`), and what follows it.
+fn simple_key(line: &str) -> Option<(&str, &str)> {
+    if let Some(rest) = line.strip_prefix('"') {
+        let end = rest.find('"')?;
+        let key = &rest[..end];
+        if key.contains('\\') {
+            return None;
+        }
+        return Some((key, &rest[end + 1..]));
+    }
+    let end = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .unwrap_or(line.len());
+    (end > 0).then(|| (&line[..end], &line[end..]))
+}
+
+/// A whole plain string value: `"..."` without escapes, or `'...'`.
+fn simple_string(value: &str) -> Option<&str> {
+    let inner = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .filter(|v| !v.contains(['"', '\\']))
+        .or_else(|| {
+            value
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .filter(|v| !v.contains('\''))
+        })?;
+    Some(inner)
 }
 
 fn toml_error(path: &Path, text: &str, e: toml::de::Error) -> FileError {
-    let line = e.span().map_or(0, |s| line_of(text, s.start));
+    let line = e.span().map_or(0, |s| LineIndex::new(text).line(s.start));
     let message = e.message().trim().to_owned();
     file_error(path, line, message)
 }
@@ -127,45 +252,61 @@ impl Zone {
 
     /// Parses a zone's text; `path` is only used in error messages.
     pub fn parse(path: &Path, text: &str, format: Format) -> Result<Zone, FileError> {
-        let mut zone = Zone::default();
-        let mut add = |line: usize, name: &str, addr: &str| -> Result<(), FileError> {
-            let name = Name::parse(name)
-                .map_err(|e| file_error(path, line, format!("bad name {name:?}: {e}")))?;
-            let addr: IpAddr = addr.parse().map_err(|_| {
-                file_error(
-                    path,
-                    line,
-                    format!("bad address {addr:?}: not an IPv4 or IPv6 literal"),
-                )
-            })?;
-            if zone.records.insert(name.as_str().into(), addr).is_some() {
-                return Err(file_error(path, line, format!("duplicate name {name}")));
-            }
-            Ok(())
+        // Sized up front: a million-name zone then never rehashes while loading.
+        let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+        let mut zone = Zone {
+            records: HashMap::with_capacity(lines),
         };
         match format {
             Format::Legacy => {
                 for (line, fields) in legacy_lines(text) {
-                    let [name, addr] = fields[..] else {
+                    let Some([name, addr]) = fields.exactly() else {
                         return Err(file_error(
                             path,
                             line,
-                            format!("expected `NAME ADDRESS`, found {} fields", fields.len()),
+                            format!("expected `NAME ADDRESS`, found {} fields", fields.len),
                         ));
                     };
-                    add(line, name, addr)?;
+                    zone.add(path, line, name, addr)?;
                 }
             }
             Format::Toml => {
-                let parsed: ZoneToml =
-                    toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
-                for (name, addr) in in_file_order(&parsed.records) {
-                    add(line_of(text, addr.span().start), name, addr.get_ref())?;
+                let simple = simple_toml(text, "records", |line, name, addr| {
+                    zone.add(path, line, name, addr)
+                });
+                match simple {
+                    Some(result) => result?,
+                    None => {
+                        zone.records.clear();
+                        let parsed: ZoneToml =
+                            toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
+                        let lines = LineIndex::new(text);
+                        for (name, addr) in in_file_order(&parsed.records) {
+                            zone.add(path, lines.line(addr.span().start), name, addr.get_ref())?;
+                        }
+                    }
                 }
             }
         }
         zone.records.shrink_to_fit();
         Ok(zone)
+    }
+
+    /// Checks and adds one record read from line `line` of `path`.
+    fn add(&mut self, path: &Path, line: usize, name: &str, addr: &str) -> Result<(), FileError> {
+        let name = Name::parse(name)
+            .map_err(|e| file_error(path, line, format!("bad name {name:?}: {e}")))?;
+        let addr: IpAddr = addr.parse().map_err(|_| {
+            file_error(
+                path,
+                line,
+                format!("bad address {addr:?}: not an IPv4 or IPv6 literal"),
+            )
+        })?;
+        if self.records.insert(name.as_str().into(), addr).is_some() {
+            return Err(file_error(path, line, format!("duplicate name {name}")));
+        }
+        Ok(())
     }
 
     pub fn insert(&mut self, name: &Name, addr: IpAddr) {
@@ -231,11 +372,11 @@ impl RootTable {
         match format {
             Format::Legacy => {
                 for (line, fields) in legacy_lines(text) {
-                    let [tld, host, port] = fields[..] else {
+                    let Some([tld, host, port]) = fields.exactly() else {
                         return Err(file_error(
                             path,
                             line,
-                            format!("expected `TLD HOST PORT`, found {} fields", fields.len()),
+                            format!("expected `TLD HOST PORT`, found {} fields", fields.len),
                         ));
                     };
                     let ip: IpAddr = host.parse().map_err(|_| {
@@ -250,8 +391,9 @@ impl RootTable {
             Format::Toml => {
                 let parsed: RootToml =
                     toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
+                let lines = LineIndex::new(text);
                 for (tld, addr) in in_file_order(&parsed.tlds) {
-                    let line = line_of(text, addr.span().start);
+                    let line = lines.line(addr.span().start);
                     let sock: SocketAddr = addr.get_ref().parse().map_err(|_| {
                         file_error(
                             path,
@@ -349,6 +491,37 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.to_string(), "r:3: duplicate TLD com");
+    }
+
+    /// The line-by-line reader and the full TOML parser agree, and anything beyond the
+    /// simple subset still parses through the full parser.
+    #[test]
+    fn toml_fast_path_and_fallback_agree() {
+        let simple =
+            "# c\n[records]  # the table\n\"www.a.com\" = \"1.1.1.1\" # x\nb-c = '::1'\r\n";
+        let full = "[records]\n\"www.a.com\" = \"1.1.1.1\"\n\"b-c\" = \"\\u003a:1\"\n";
+        assert!(simple_toml(simple, "records", |_, _, _| Ok(())).is_some());
+        assert!(simple_toml(full, "records", |_, _, _| Ok(())).is_none());
+        let a = zone(simple, Format::Toml);
+        let b = zone(full, Format::Toml);
+        // b-c is a single label: both must reject it the same way, at line 4 and 3.
+        assert!(a
+            .unwrap_err()
+            .to_string()
+            .starts_with("z:4: bad name \"b-c\""));
+        assert!(b
+            .unwrap_err()
+            .to_string()
+            .starts_with("z:3: bad name \"b-c\""));
+        let a = zone("[records]\n\"x.com\" = \"::1\"\n", Format::Toml).unwrap();
+        let b = zone("[records]\n\"x.com\" = \"\\u003a:1\"\n", Format::Toml).unwrap();
+        assert_eq!(a.sorted(), b.sorted());
+        let e = zone(
+            "[records]\n\"x.com\" = \"1.1.1.1\"\n[other]\n",
+            Format::Toml,
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("z:3: "), "{e}");
     }
 
     #[test]
