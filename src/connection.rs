@@ -96,6 +96,11 @@ impl Connection {
         &self.stream
     }
 
+    /// How many bytes have been read from the peer but not yet returned as a line.
+    pub fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
     pub fn limits(&self) -> FrameLimits {
         self.limits
     }

@@ -142,12 +142,25 @@ impl Upstream {
         Ok(Connection::new(stream, limits))
     }
 
+    /// A pooled connection to `addr` that is still quiet (see [`quiet`]); the others are
+    /// dropped.
     fn take(&self, addr: SocketAddr) -> Option<Connection> {
-        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
-        pools.get_mut(&addr)?.pop().map(|c| c.0)
+        loop {
+            let conn = {
+                let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+                pools.get_mut(&addr)?.pop()?.0
+            };
+            if quiet(&conn) {
+                return Some(conn);
+            }
+        }
     }
 
     fn put(&self, addr: SocketAddr, conn: Connection) {
+        // Replies carry no tag: a line nobody asked for would answer the next query.
+        if conn.buffered() > 0 {
+            return;
+        }
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         let pool = pools.entry(addr).or_default();
         if pool.len() < POOL_PER_ADDR {
@@ -163,6 +176,19 @@ impl Upstream {
         };
         drop(stale);
     }
+}
+
+/// Whether an idle connection has nothing to read: an unasked-for line from the
+/// upstream (which would be taken as the answer to the next query) or its end of stream
+/// (it closed or restarted) both mean it must not be reused.
+fn quiet(conn: &Connection) -> bool {
+    let stream = conn.stream();
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    let quiet = matches!(stream.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+    stream.set_nonblocking(false).is_ok() && quiet
 }
 
 fn io_error(addr: SocketAddr, e: io::Error) -> UpstreamError {

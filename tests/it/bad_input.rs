@@ -25,6 +25,9 @@ pub enum Act {
     SendAndClose(Vec<u8>),
     /// Waits, then writes these bytes.
     Delay(Duration, Vec<u8>),
+    /// Writes the first bytes, waits, writes the second, then reports `(sent)` as if
+    /// it were a request received.
+    Then(Vec<u8>, Duration, Vec<u8>),
     /// Reads and never answers.
     Silent,
 }
@@ -115,6 +118,12 @@ fn fake_conn(stream: TcpStream, act: Arc<Mutex<Act>>, stop: Arc<AtomicBool>, tx:
             Act::Delay(pause, bytes) => {
                 thread::sleep(pause);
                 let _ = writer.write_all(&bytes);
+            }
+            Act::Then(first, pause, second) => {
+                let _ = writer.write_all(&first);
+                thread::sleep(pause);
+                let _ = writer.write_all(&second);
+                let _ = tx.send("(sent)".to_owned());
             }
             Act::Silent => {}
         }
@@ -710,4 +719,42 @@ fn an_id_line_over_the_limit_is_an_invalid_client_id() {
         Some("0XEE, default_local, Invalid client id")
     );
     assert!(c.closed());
+}
+
+/// Regression: an upstream that sends more lines than it was asked for must not have
+/// its extra line taken as the answer to the next query on that connection.
+#[test]
+fn an_unasked_for_upstream_line_is_never_the_answer_to_another_query() {
+    let fake = FakeUpstream::start(Act::Send(
+        b"0X01, root, 10.0.0.1\n0X01, root, 6.6.6.6\n".to_vec(),
+    ));
+    let logs = tempfile::tempdir().unwrap();
+    let shutdown = dnsd::server::Shutdown::new();
+    let mut config =
+        dnsd::roles::local::LocalConfig::new(fake.addr, dnsd::zone::Zone::default(), logs.path());
+    config.upstream_timeout = Duration::from_millis(500);
+    let local = config.start(shutdown.clone()).unwrap();
+    let mut c = Line::connect(local.addr);
+    assert_eq!(c.ask("alice"), "You are connected to the Server");
+    assert_eq!(c.ask("1, a.com, R"), "0X01, default_local, 10.0.0.1");
+    fake.next_request();
+    fake.set(Act::Send(b"0X01, root, 10.0.0.2\n".to_vec()));
+    assert_eq!(c.ask("2, b.com, R"), "0X01, default_local, 10.0.0.2");
+    fake.next_request();
+    // The extra line may also come later, in a segment of its own.
+    fake.set(Act::Then(
+        b"0X01, root, 10.0.0.3\n".to_vec(),
+        Duration::from_millis(50),
+        b"0X01, root, 6.6.6.6\n".to_vec(),
+    ));
+    assert_eq!(c.ask("3, c.com, R"), "0X01, default_local, 10.0.0.3");
+    fake.next_request();
+    assert_eq!(fake.next_request(), "(sent)");
+    fake.set(Act::Send(b"0X01, root, 10.0.0.4\n".to_vec()));
+    assert_eq!(c.ask("4, d.com, R"), "0X01, default_local, 10.0.0.4");
+    assert!(!std::fs::read_to_string(logs.path().join("mapping.log"))
+        .unwrap()
+        .contains("6.6.6.6"));
+    shutdown.trigger();
+    local.join();
 }
