@@ -82,6 +82,11 @@ impl ClientLog {
 /// Copies `bytes` to `out`, writing control characters, DEL and bytes that are not part
 /// of valid UTF-8 as `\xNN`.
 pub fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    // The common case, on every query: printable ASCII, copied as it is.
+    if bytes.iter().all(|b| (0x20..0x7f).contains(b)) {
+        out.extend_from_slice(bytes);
+        return;
+    }
     let mut rest = bytes;
     while !rest.is_empty() {
         let (valid, invalid) = match std::str::from_utf8(rest) {
