@@ -124,3 +124,23 @@ fn bad_id_exits_2() {
         assert!(stderr.contains("bad client id"), "{id:?}: {stderr}");
     }
 }
+
+#[test]
+fn legacy_client_against_dnsd_local() {
+    let h = Hierarchy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = h.local.to_string();
+    let (code, stdout, stderr) = run_dnsd(
+        &["client", "--legacy", "--server", &server, "alice"],
+        dir.path(),
+        "1, www.google.com, R\nnasa.gov I\nbad\nq\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "You are connected to the Server\n\
+         0X01, default_local, 142.250.72.4\n\
+         0X01, default_local, 52.0.14.116\n\
+         0XEE, default_local, Invalid format\n"
+    );
+}

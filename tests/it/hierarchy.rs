@@ -563,3 +563,63 @@ fn up_any_port_answers_a_client() {
     let log = std::fs::read_to_string(logs.join("alice.log")).unwrap();
     assert!(log.starts_with("1, www.google.com, R\n0X01, default_local, 142.250.72.4\n\n"));
 }
+
+/// What `just run-all` does, on free ports: five `dnsd` processes, found through their
+/// `listening on` lines.
+#[test]
+fn five_processes_answer_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut table = String::new();
+    let mut tlds = Vec::new();
+    for tld in ["com", "gov", "org"] {
+        let zone = crate::harness::zones(&format!("{tld}.dat"));
+        let p = Proc::start(
+            &["tld", tld, zone.to_str().unwrap(), "--port", "0"],
+            dir.path(),
+        );
+        let addr = p.addr();
+        table.push_str(&format!("{tld} {} {}\n", addr.ip(), addr.port()));
+        tlds.push(p);
+    }
+    std::fs::write(dir.path().join("root.dat"), table).unwrap();
+    let root = Proc::start(&["root", "root.dat", "--port", "0"], dir.path());
+    let default = crate::harness::zones("default.dat");
+    let root_addr = root.addr().to_string();
+    let local = Proc::start(
+        &[
+            "local",
+            "--cache",
+            default.to_str().unwrap(),
+            "--root",
+            &root_addr,
+            "--port",
+            "0",
+        ],
+        dir.path(),
+    );
+    let mut c = Line::connect(local.addr());
+    assert_eq!(c.ask("alice"), "You are connected to the Server");
+    assert_eq!(
+        c.ask("1, www.google.com, I"),
+        "0X01, default_local, 142.250.72.4"
+    );
+    assert_eq!(c.ask("2, irs.gov, R"), "0X01, default_local, 23.45.100.10");
+    assert_eq!(
+        c.ask("3, mozilla.org, I"),
+        "0X01, default_local, 44.236.72.93"
+    );
+    assert_eq!(
+        c.ask("4, www.google.com, R"),
+        "0X00, default_local, 142.250.72.4"
+    );
+    c.send("q");
+    assert!(c.closed());
+    // The default log directory is the working directory.
+    assert!(std::fs::read_to_string(dir.path().join("alice.log"))
+        .unwrap()
+        .starts_with("1, www.google.com, I\n"));
+    // Each server logs one line per query.
+    let line = local.wait_for("irs.gov");
+    assert!(line.contains("0X01, default_local, 23.45.100.10"), "{line}");
+    root.wait_for("asked 2, irs.gov, R -> 0X01, root, 23.45.100.10");
+}
