@@ -43,8 +43,6 @@ up:
 
 # bench: the load generator against a running hierarchy (recipe to come).
 
-# soak: a long run under load, checking that nothing is lost (recipe to come).
-
 # About a minute of a few hundred clients (R and I, hits and misses, invalid lines) while
 # the root and TLD servers are killed and restarted; prints the counts and fails on any
 # unanswered, malformed or wrong reply, or a reply missing from the logs.
