@@ -91,8 +91,34 @@ fn missing(zones: Option<&Path>, stem: &str, why: &str) -> Error {
     Error::Usage(format!("{dir}: no {stem}.toml or {stem}.dat ({why})"))
 }
 
-/// Loads the zones and starts every server.
+/// Loads the zones and starts every server. If one cannot start, those already started
+/// are stopped before the error is returned.
 pub fn start(config: UpConfig, shutdown: Shutdown) -> Result<Hierarchy, Error> {
+    let mut running = Vec::new();
+    match start_all(config, shutdown.clone(), &mut running) {
+        Ok((root, local, tlds)) => Ok(Hierarchy {
+            root,
+            local,
+            tlds,
+            running,
+        }),
+        Err(e) => {
+            shutdown.trigger();
+            for r in running {
+                r.join();
+            }
+            Err(e)
+        }
+    }
+}
+
+type Addrs = (SocketAddr, SocketAddr, Vec<(String, SocketAddr)>);
+
+fn start_all(
+    config: UpConfig,
+    shutdown: Shutdown,
+    running: &mut Vec<Running>,
+) -> Result<Addrs, Error> {
     let zones = config.zones.as_deref();
     let table = match find(zones, "root").ok_or_else(|| missing(zones, "root", "the root table"))? {
         Source::File(path) => RootTable::load(&path)?,
@@ -107,7 +133,6 @@ pub fn start(config: UpConfig, shutdown: Shutdown) -> Result<Hierarchy, Error> {
         None => Zone::default(),
     };
     let loopback = |port| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-    let mut running = Vec::new();
     let mut tlds = Vec::new();
     let mut served = RootTable::default();
     for (tld, addr) in table.iter() {
@@ -143,10 +168,5 @@ pub fn start(config: UpConfig, shutdown: Shutdown) -> Result<Hierarchy, Error> {
     let local = local_config.start(shutdown)?;
     let local_addr = local.addr;
     running.push(local);
-    Ok(Hierarchy {
-        root: root_addr,
-        local: local_addr,
-        tlds,
-        running,
-    })
+    Ok((root_addr, local_addr, tlds))
 }
