@@ -371,3 +371,49 @@ fn sigint_answers_the_request_in_hand_flushes_and_exits_0() {
 fn sigterm_answers_the_request_in_hand_flushes_and_exits_0() {
     signal_stops_cleanly("TERM");
 }
+
+#[test]
+fn sigterm_exits_0_even_with_a_client_that_never_reads() {
+    let h = Hierarchy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let root_arg = h.root.to_string();
+    let mut local = Proc::start(
+        &[
+            "local",
+            "--port",
+            "0",
+            "--root",
+            &root_arg,
+            "--log-dir",
+            ".",
+        ],
+        dir.path(),
+    );
+    let mut hog = Line::connect(local.addr());
+    assert_eq!(hog.ask("hog"), "You are connected to the Server");
+    let mut stream = hog.stream.try_clone().unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let batch: Vec<u8> = (0..100)
+        .flat_map(|i| format!("{i}, www.google.com, R\n").into_bytes())
+        .collect();
+    let mut blocked = false;
+    for _ in 0..10_000 {
+        if stream.write_all(&batch).is_err() {
+            blocked = true;
+            break;
+        }
+    }
+    assert!(blocked, "the server never stopped reading");
+    let started = Instant::now();
+    local.signal("TERM");
+    assert_eq!(local.wait_exit(), 0, "{}", local.stderr_text());
+    let took = started.elapsed();
+    eprintln!("SIGTERM with a stuck writer: exited after {took:?}");
+    assert!(took < Duration::from_secs(4), "exit took {took:?}");
+    // Every record in hog.log is whole.
+    let log = std::fs::read_to_string(dir.path().join("hog.log")).unwrap();
+    assert!(log.ends_with("\n\n"));
+    assert_eq!(log.lines().count() % 3, 0);
+}

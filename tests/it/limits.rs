@@ -456,3 +456,52 @@ fn a_request_at_the_limit_passes_through_servers_sharing_the_limit() {
         assert_eq!(c.ask(&line), answer, "{line}");
     }
 }
+
+#[test]
+fn idle_timeout_closes_a_peer_trickling_from_its_first_byte() {
+    // Bytes 10 ms apart never make the original's 40 ms pause, so this is one line that
+    // never ends: closed once the idle timeout has passed since its first byte. On a
+    // loaded machine a pause can stretch past 40 ms; the bytes so far are then one
+    // (invalid) legacy message, answered, and the clock starts again: so the bound is
+    // generous, and any reply must be such an answer.
+    let h = Hierarchy::start();
+    let s = Servers::start(&h, &["--idle-timeout", "0.5"]);
+    for (p, _, _, _, name) in s.each() {
+        let mut c = Line::connect(p.addr());
+        let mut w = c.stream.try_clone().unwrap();
+        let started = Instant::now();
+        let trickler = thread::spawn(move || {
+            for _ in 0..1000 {
+                if w.write_all(b"x").is_err() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(10));
+            }
+        });
+        c.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = Vec::new();
+        let read = std::io::Read::read_to_end(&mut c.stream, &mut got);
+        let t = started.elapsed();
+        assert!(
+            read.is_ok()
+                || read.as_ref().unwrap_err().kind() == std::io::ErrorKind::ConnectionReset,
+            "{name}: not closed within 10 s: {read:?}"
+        );
+        let got = String::from_utf8(got).unwrap();
+        eprintln!("{name}: trickler from the first byte closed after {t:?}, got {got:?}");
+        for line in got.lines() {
+            assert!(
+                line == "You are connected to the Server"
+                    || line == format!("0XEE, {name}, Invalid format"),
+                "{name}: {line}"
+            );
+        }
+        assert!(
+            t >= Duration::from_millis(450),
+            "{name}: closed after {t:?}"
+        );
+        trickler.join().unwrap();
+    }
+}
