@@ -12,10 +12,18 @@ use crate::error::Error;
 use crate::name::Name;
 use crate::protocol::{Mode, Reply, Request, GREETING, QUIT};
 
-/// A connection to a local server, after its greeting.
+/// A connection to a local server, in dnsd's framing or the original's.
 pub struct Client {
-    conn: Connection,
+    framing: Framing,
+    timeout: Duration,
     next_tag: u64,
+}
+
+enum Framing {
+    /// `\n`-terminated lines.
+    Lines(Connection),
+    /// The original's: no line end, one message per write, one read per reply.
+    Legacy(TcpStream, Vec<u8>),
 }
 
 /// Why a query got no reply.
@@ -64,19 +72,10 @@ fn connect(server: &str, timeout: Duration) -> Result<TcpStream, ClientError> {
 }
 
 impl Client {
-    /// Connects to `server` (`HOST:PORT`), sends `id` and reads the greeting. `timeout`
+    /// Connects to `server` (`HOST:PORT`), sends `id` and checks the greeting. `timeout`
     /// bounds the connect and every reply.
     pub fn connect(server: &str, id: &str, timeout: Duration) -> Result<Client, ClientError> {
-        let stream = connect(server, timeout)?;
-        let limits = FrameLimits {
-            max_line: 4096,
-            idle_timeout: timeout,
-            legacy: false,
-        };
-        let mut client = Client {
-            conn: Connection::new(stream, limits),
-            next_tag: 1,
-        };
+        let mut client = Client::open(server, false, timeout)?;
         let greeting = client.exchange(id)?;
         if greeting != GREETING {
             return Err(ClientError::Unexpected(greeting));
@@ -84,14 +83,51 @@ impl Client {
         Ok(client)
     }
 
-    /// Sends one line and returns the reply line.
+    /// Connects to `server` without sending anything; `legacy` selects the original's
+    /// framing.
+    pub fn open(server: &str, legacy: bool, timeout: Duration) -> Result<Client, ClientError> {
+        let stream = connect(server, timeout)?;
+        let framing = if legacy {
+            stream.set_read_timeout(Some(timeout))?;
+            Framing::Legacy(stream, vec![0; 1024])
+        } else {
+            let limits = FrameLimits {
+                max_line: 4096,
+                idle_timeout: timeout,
+                legacy: false,
+            };
+            Framing::Lines(Connection::new(stream, limits))
+        };
+        Ok(Client {
+            framing,
+            timeout,
+            next_tag: 1,
+        })
+    }
+
+    /// Sends one message and returns the reply, without its line end.
     pub fn exchange(&mut self, line: &str) -> Result<String, ClientError> {
-        self.conn.write_line(line.as_bytes())?;
-        match self.conn.read_line() {
-            Ok(Some(reply)) => Ok(String::from_utf8_lossy(reply).into_owned()),
-            Ok(None) => Err(ClientError::Closed),
-            Err(FrameError::Timeout) => Err(ClientError::Timeout(self.conn.limits().idle_timeout)),
-            Err(e) => Err(e.into()),
+        match &mut self.framing {
+            Framing::Lines(conn) => {
+                conn.write_line(line.as_bytes())?;
+                match conn.read_line() {
+                    Ok(Some(reply)) => Ok(String::from_utf8_lossy(reply).into_owned()),
+                    Ok(None) => Err(ClientError::Closed),
+                    Err(FrameError::Timeout) => Err(ClientError::Timeout(self.timeout)),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Framing::Legacy(stream, buf) => {
+                stream.write_all(line.as_bytes())?;
+                let n = match stream.read(buf) {
+                    Ok(0) => return Err(ClientError::Closed),
+                    Ok(n) => n,
+                    Err(e) if is_timeout(&e) => return Err(ClientError::Timeout(self.timeout)),
+                    Err(e) => return Err(e.into()),
+                };
+                // The original's replies may carry a stray line end.
+                Ok(String::from_utf8_lossy(&buf[..n]).trim().to_owned())
+            }
         }
     }
 
@@ -105,9 +141,19 @@ impl Client {
 
     /// Ends the session with `q`.
     pub fn quit(mut self) -> Result<(), ClientError> {
-        self.conn.write_line(QUIT.as_bytes())?;
+        match &mut self.framing {
+            Framing::Lines(conn) => conn.write_line(QUIT.as_bytes())?,
+            Framing::Legacy(stream, _) => stream.write_all(QUIT.as_bytes())?,
+        }
         Ok(())
     }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// `dnsd client`'s settings.
@@ -135,53 +181,6 @@ pub fn expand_line(line: &str, tag: u64) -> String {
     }
 }
 
-/// A session in either framing.
-enum Session {
-    Lines(Connection),
-    Legacy(TcpStream, Vec<u8>),
-}
-
-impl Session {
-    fn exchange(&mut self, line: &str, timeout: Duration) -> Result<String, ClientError> {
-        match self {
-            Session::Lines(conn) => {
-                conn.write_line(line.as_bytes())?;
-                match conn.read_line() {
-                    Ok(Some(reply)) => Ok(String::from_utf8_lossy(reply).into_owned()),
-                    Ok(None) => Err(ClientError::Closed),
-                    Err(FrameError::Timeout) => Err(ClientError::Timeout(timeout)),
-                    Err(e) => Err(e.into()),
-                }
-            }
-            Session::Legacy(stream, buf) => {
-                stream.write_all(line.as_bytes())?;
-                let n = match stream.read(buf) {
-                    Ok(0) => return Err(ClientError::Closed),
-                    Ok(n) => n,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                        ) =>
-                    {
-                        return Err(ClientError::Timeout(timeout))
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                // The original's replies may carry a stray line end.
-                Ok(String::from_utf8_lossy(&buf[..n]).trim().to_owned())
-            }
-        }
-    }
-
-    fn quit(&mut self) {
-        let _ = match self {
-            Session::Lines(conn) => conn.write_line(QUIT.as_bytes()),
-            Session::Legacy(stream, _) => stream.write_all(QUIT.as_bytes()),
-        };
-    }
-}
-
 /// `dnsd client`: sends the id, then each input line, printing every reply line. A
 /// prompt `ID >> ` is shown when `interactive`.
 pub fn run(
@@ -191,22 +190,9 @@ pub fn run(
     interactive: bool,
 ) -> Result<(), Error> {
     let fail = |e: ClientError| Error::Runtime(format!("{}: {e}", config.server));
-    let stream = connect(&config.server, config.timeout).map_err(fail)?;
-    let mut session = if config.legacy {
-        stream
-            .set_read_timeout(Some(config.timeout))
-            .map_err(|e| Error::io("socket", e))?;
-        Session::Legacy(stream, vec![0; 1024])
-    } else {
-        let limits = FrameLimits {
-            max_line: 4096,
-            idle_timeout: config.timeout,
-            legacy: false,
-        };
-        Session::Lines(Connection::new(stream, limits))
-    };
+    let mut client = Client::open(&config.server, config.legacy, config.timeout).map_err(fail)?;
     let out_err = |e: io::Error| Error::io("cannot write the output", e);
-    let greeting = session.exchange(&config.id, config.timeout).map_err(fail)?;
+    let greeting = client.exchange(&config.id).map_err(fail)?;
     writeln!(output, "{greeting}").map_err(out_err)?;
     let mut tag = 0;
     let mut line = String::new();
@@ -232,11 +218,12 @@ pub fn run(
         }
         tag += 1;
         let request = expand_line(text, tag);
-        let reply = session.exchange(&request, config.timeout).map_err(fail)?;
+        let reply = client.exchange(&request).map_err(fail)?;
         writeln!(output, "{reply}").map_err(out_err)?;
         output.flush().map_err(out_err)?;
     }
-    session.quit();
+    // The server may already have closed the session; nothing is lost either way.
+    let _ = client.quit();
     Ok(())
 }
 

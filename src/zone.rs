@@ -178,7 +178,7 @@ fn strip_comment(line: &str) -> Option<&str> {
             // A `#` after a closing quote: the value's string must end before it.
             let before = &line[..at];
             let quotes = before.matches('"').count() + before.matches('\'').count();
-            (quotes % 2 == 0 && quotes > 0).then(|| before.trim_end_matches([' ', '\t']))
+            (quotes.is_multiple_of(2) && quotes > 0).then(|| before.trim_end_matches([' ', '\t']))
         }
     }
 }
