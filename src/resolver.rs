@@ -104,9 +104,11 @@ impl LocalResolver {
         address_or_not_found(self.root, &reply)
     }
 
-    /// Mode I: the root refers us to the TLD server, which we ask ourselves.
+    /// Mode I: the root refers us to the TLD server, which we ask ourselves. Both
+    /// questions share one upstream timeout, so a client waits no longer than in mode R.
     fn iterative(&self, request: &Request) -> Result<Option<IpAddr>, UpstreamError> {
-        let reply = self.upstream.ask(self.root, request)?;
+        let deadline = Instant::now() + self.upstream.timeout();
+        let reply = self.upstream.ask_until(self.root, request, deadline)?;
         match reply.code {
             Code::Referral => {}
             Code::NotFound => return Ok(None),
@@ -119,7 +121,7 @@ impl LocalResolver {
         if referral.tld != request.name.tld() {
             return Err(unexpected(self.root, &reply));
         }
-        let reply = self.upstream.ask(referral.addr, request)?;
+        let reply = self.upstream.ask_until(referral.addr, request, deadline)?;
         address_or_not_found(referral.addr, &reply)
     }
 }

@@ -69,7 +69,17 @@ impl Upstream {
 
     /// Sends `request` to `addr` and reads one reply, within the upstream timeout.
     pub fn ask(&self, addr: SocketAddr, request: &Request) -> Result<Reply, UpstreamError> {
-        let deadline = Instant::now() + self.timeout;
+        self.ask_until(addr, request, Instant::now() + self.timeout)
+    }
+
+    /// Like [`ask`](Self::ask), within a deadline shared with other questions (mode I
+    /// asks the root, then a TLD server, within one upstream timeout).
+    pub fn ask_until(
+        &self,
+        addr: SocketAddr,
+        request: &Request,
+        deadline: Instant,
+    ) -> Result<Reply, UpstreamError> {
         let mut line = request.to_string();
         // The printed form adds a space after each comma, so a request that arrived
         // within the line limit without them could exceed it upstream: send it compact.
