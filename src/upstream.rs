@@ -119,7 +119,9 @@ impl Upstream {
         if left.is_zero() {
             return Err(UpstreamError::Timeout(addr));
         }
-        conn.set_idle_timeout(left);
+        // Whole 10 ms steps: the socket's timeout then stays the same from one query to
+        // the next, and `Connection` skips the system call that would set it again.
+        conn.set_idle_timeout(whole_steps(left));
         conn.write_line(line).map_err(|e| io_error(addr, e))?;
         match conn.read_line() {
             Ok(Some(bytes)) => Reply::parse(bytes)
@@ -185,6 +187,16 @@ impl Upstream {
             pools.remove(&addr)
         };
         drop(stale);
+    }
+}
+
+/// `left` rounded down to a whole number of 10 ms steps (unless it is less than one).
+fn whole_steps(left: Duration) -> Duration {
+    const STEP: Duration = Duration::from_millis(10);
+    if left <= STEP {
+        left
+    } else {
+        STEP * (left.as_millis() / STEP.as_millis()) as u32
     }
 }
 
