@@ -56,6 +56,10 @@ pub struct BenchArgs {
     /// How many queries to send in all (over all connections).
     #[arg(long, value_name = "N")]
     pub requests: Option<u64>,
+    /// The number of the first query (its tag, its `{n}`, its place in --names), so
+    /// that successive runs can ask different names.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub first: u64,
     /// Resolution mode of every query.
     #[arg(long, default_value = "R", value_name = "R|I", value_parser = parse_mode)]
     pub mode: Mode,
@@ -142,6 +146,8 @@ pub struct Workload {
     pub duration: Option<Duration>,
     /// Stop after this many queries in all. With neither limit, the run never ends.
     pub requests: Option<u64>,
+    /// The number of the first query: its tag, its `{n}`, its place in a list of names.
+    pub first: u64,
     pub mode: Mode,
     pub names: Names,
     /// The id line each connection sends first (and the greeting it expects back).
@@ -160,6 +166,7 @@ impl Workload {
             connections: 1,
             duration: Some(DEFAULT_DURATION),
             requests: None,
+            first: 0,
             mode: Mode::Recursive,
             names: Names::Pattern(DEFAULT_NAME.to_owned()),
             client_id: Some("bench".to_owned()),
@@ -300,7 +307,7 @@ pub fn measure_reporting(workload: &Workload, mut on_tick: impl FnMut(Tick)) -> 
     let connections = workload.connections.max(1);
     // The next query's number: every connection takes one before each query, so the
     // numbers (and the `{n}` names) are unique, and `--requests` is a limit on them.
-    let next = AtomicU64::new(0);
+    let next = AtomicU64::new(workload.first);
     // Every connection opens (and greets) before the clock starts.
     let start_line = Barrier::new(connections + 1);
     thread::scope(|scope| {
@@ -314,7 +321,7 @@ pub fn measure_reporting(workload: &Workload, mut on_tick: impl FnMut(Tick)) -> 
             thread::sleep(Duration::from_millis(20));
             if last_tick.elapsed() >= Duration::from_millis(250) {
                 last_tick = Instant::now();
-                let sent = next.load(Ordering::Relaxed);
+                let sent = next.load(Ordering::Relaxed) - workload.first;
                 let sent = workload.requests.map_or(sent, |r| sent.min(r));
                 on_tick(Tick {
                     elapsed: start.elapsed(),
@@ -362,7 +369,7 @@ fn connection_loop(workload: &Workload, next: &AtomicU64, start_line: &Barrier) 
             break;
         }
         let n = next.fetch_add(1, Ordering::Relaxed);
-        if workload.requests.is_some_and(|r| n >= r) {
+        if workload.requests.is_some_and(|r| n - workload.first >= r) {
             break;
         }
         if wire.is_none() {
@@ -635,6 +642,7 @@ impl BenchArgs {
             connections: self.connections as usize,
             duration,
             requests: self.requests,
+            first: self.first,
             mode: self.mode,
             names,
             client_id: (!self.no_id).then(|| self.client_id.clone()),
@@ -926,6 +934,7 @@ mod tests {
         workload.connections = 2;
         workload.duration = None;
         workload.requests = Some(100);
+        workload.first = 1_000_000;
         let report = measure(&workload);
         assert_eq!(report.queries, 100);
         assert_eq!(report.errors, Errors::default());

@@ -1,0 +1,333 @@
+#!/usr/bin/env bash
+# `just bench`: starts dnsd hierarchies on free ports, runs the standard workloads with
+# `dnsd bench` (each with 1 and with 8 connections), measures zone loading and idle
+# connections, optionally measures the original Python programs (ORIGINAL=DIR), and
+# writes BENCHMARKS.md.
+#
+# Environment:
+#   ORIGINAL=DIR      also measure the original programs in DIR (com.py, root.py, ... and
+#                     their .dat files) on their fixed ports 5352, 5353, 5678-5680
+#   DURATION=SECS     length of each dnsd run (default 5)
+#   RES_SECS=SECS     length of each resolution run (default 2; 3 interleaved rounds)
+#   ORIG_SLOW_SECS=S  length of each run against the original's 100,000-name zone (3)
+#   OUT=FILE          where to write the report (default BENCHMARKS.md)
+#   KEEP=1            keep the temporary directory (zones, logs, raw JSON results)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+DURATION=${DURATION:-5}
+RES_SECS=${RES_SECS:-2}
+ORIG_SLOW_SECS=${ORIG_SLOW_SECS:-3}
+OUT=${OUT:-BENCHMARKS.md}
+ORIGINAL=${ORIGINAL:-}
+case "$OUT" in /*) ;; *) OUT="$REPO/$OUT" ;; esac
+
+log() { printf '%s\n' "$*" >&2; }
+die() {
+  log "bench.sh: $*"
+  exit 1
+}
+
+command -v python3 >/dev/null || die "python3 is needed (for the JSON results and the report)"
+cargo build --release --quiet
+BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/dnsd
+case "$BIN" in /*) ;; *) BIN="$REPO/$BIN" ;; esac
+[ -x "$BIN" ] || die "no binary at $BIN"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/dnsd-bench.XXXXXX")
+RESULTS=$WORK/results
+mkdir -p "$RESULTS"
+PIDS=()
+cleanup() {
+  trap - EXIT INT TERM
+  if [ ${#PIDS[@]} -gt 0 ]; then
+    kill "${PIDS[@]}" 2>/dev/null || true
+    wait "${PIDS[@]}" 2>/dev/null || true
+  fi
+  if [ "${KEEP:-}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# 1,000 idle clients and 8-connection runs need more descriptors than some defaults.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 8192 2>/dev/null || true
+START=$SECONDS
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- helpers -------------------------------------------------------------------------
+
+# Waits until FILE holds a line with `listening on ADDR` (or PID exits, or SECS pass)
+# and prints ADDR.
+wait_listening() {
+  local file=$1 pid=$2 secs=${3:-20}
+  local deadline=$((SECONDS + secs)) addr
+  while [ $SECONDS -le $deadline ]; do
+    addr=$(grep -m1 -o 'listening on [0-9.:]*' "$file" 2>/dev/null | awk '{print $3}') || true
+    if [ -n "$addr" ]; then
+      printf '%s\n' "$addr"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.01
+  done
+  log "bench.sh: no 'listening on' from pid $pid within ${secs}s; its stderr:"
+  tail -5 "$file" >&2 || true
+  return 1
+}
+
+# start NAME ARGS...: runs `dnsd ARGS` (with --port 0 among them) in the background and
+# sets ADDR to the address it listens on and PID to its process id.
+start() {
+  local name=$1
+  shift
+  "$BIN" "$@" 2>"$WORK/$name.err" >/dev/null &
+  PID=$!
+  PIDS+=("$PID")
+  ADDR=$(wait_listening "$WORK/$name.err" "$PID") || die "$name did not start"
+}
+
+port_of() { printf '%s\n' "${1##*:}"; }
+
+# A hierarchy: com (zone $2), optionally gov and org, root, and local. Sets LOCAL.
+# hierarchy NAME COMZONE [LOCAL-ARGS...]
+hierarchy() {
+  local name=$1 zone=$2
+  shift 2
+  local table=$WORK/$name-root.dat
+  start "$name-com" tld com "$zone" --port 0
+  printf 'com 127.0.0.1 %s\n' "$(port_of "$ADDR")" >"$table"
+  if [ "$name" = main ]; then
+    start "$name-gov" tld gov zones/gov.dat --port 0
+    printf 'gov 127.0.0.1 %s\n' "$(port_of "$ADDR")" >>"$table"
+    start "$name-org" tld org zones/org.dat --port 0
+    printf 'org 127.0.0.1 %s\n' "$(port_of "$ADDR")" >>"$table"
+  fi
+  start "$name-root" root "$table" --port 0
+  local root=$ADDR
+  mkdir -p "$WORK/logs-$name"
+  start "$name-local" local --cache zones/default.dat --root "$root" --port 0 \
+    --log-dir "$WORK/logs-$name" "$@"
+  LOCAL=$ADDR
+}
+
+# run KEY ARGS...: one `dnsd bench --json ARGS`, saved as $RESULTS/KEY.json, summed up
+# on stderr.
+run() {
+  local key=$1
+  shift
+  if ! "$BIN" bench --json "$@" >"$RESULTS/$key.json" 2>"$RESULTS/$key.err"; then
+    log "  $key: dnsd bench failed: $(tail -1 "$RESULTS/$key.err")"
+  fi
+  python3 - "$RESULTS/$key.json" "$key" <<'EOF' >&2 || true
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except Exception:
+    print(f"  {sys.argv[2]:<28} no result"); sys.exit()
+codes = " ".join(f"{k}:{v}" for k, v in r["codes"].items() if v)
+line = f"  {sys.argv[2]:<28} {r['qps']:>9.0f} q/s  p50 {r['p50_us']:>6} µs  p99 {r['p99_us']:>6} µs  errors {r['errors']}  {codes}"
+if "ceiling" in r:
+    line += f"  | ceiling {r['ceiling']['qps']:.0f} q/s ({100 * r['ceiling_share']:.0f}%)"
+print(line)
+EOF
+}
+
+# Peak and current RSS of a process, in kB.
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# --- data ------------------------------------------------------------------------------
+
+log "bench.sh: zones and names in $WORK"
+ZONES=$WORK/zones
+mkdir -p "$ZONES"
+for size in 1000 100000 1000000; do
+  bash scripts/genzone.sh zone "$size" dat >"$ZONES/com-$size.dat"
+  # Enough names for a run at any rate this machine reaches, spread over the zone.
+  bash scripts/genzone.sh names "$size" 400000 >"$ZONES/names-$size.txt"
+done
+bash scripts/genzone.sh zone 1000000 toml >"$ZONES/com-1000000.toml"
+
+# --- zone load -------------------------------------------------------------------------
+
+log "bench.sh: loading the 1,000,000-name zone"
+for form in dat toml; do
+  t0=$(date +%s.%N)
+  "$BIN" tld com "$ZONES/com-1000000.$form" --port 0 2>"$WORK/load-$form.err" >/dev/null &
+  pid=$!
+  PIDS+=("$pid")
+  if wait_listening "$WORK/load-$form.err" "$pid" 120 >/dev/null; then
+    t1=$(date +%s.%N)
+    kb=$(hwm_kb "$pid")
+    python3 -c "import json,sys; json.dump({'secs': $t1 - $t0, 'peak_rss_kb': $kb}, open(sys.argv[1], 'w'))" \
+      "$RESULTS/zoneload-$form.json"
+    log "  $form: $(python3 -c "print(f'{$t1 - $t0:.2f} s, peak RSS {$kb / 1024:.0f} MB')")"
+  fi
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+done
+
+# --- dnsd ------------------------------------------------------------------------------
+
+log "bench.sh: dnsd hierarchies"
+hierarchy main zones/com.dat
+MAIN=$LOCAL
+# Resolutions: every query must miss at the local server and be found at the TLD, for
+# the whole run, whatever the zone size. With --cache-size 1 the local server keeps no
+# learned mapping, so names can be cycled; all else is at its defaults.
+for size in 1000 100000 1000000; do
+  hierarchy "z$size" "$ZONES/com-$size.dat" --cache-size 1
+  eval "Z$size=\$LOCAL"
+done
+
+log "bench.sh: dnsd workloads, ${DURATION}s each, with the ceiling"
+for c in 1 8; do
+  run "dnsd-hits-$c" --server "$MAIN" --connections "$c" --duration "$DURATION" \
+    --pattern www.example.com --ceiling
+  run "dnsd-rmiss-$c" --server "$MAIN" --connections "$c" --duration "$DURATION" \
+    --pattern 'www.nx{n}.com' --mode R --ceiling
+  run "dnsd-imiss-$c" --server "$MAIN" --connections "$c" --duration "$DURATION" \
+    --pattern 'www.nx{n}.com' --mode I --ceiling
+done
+# The three zone sizes take turns, three rounds, so that a change in the machine's
+# other load hits them alike; the report takes each one's median round.
+log "bench.sh: dnsd resolutions by zone size, 3 rounds of ${RES_SECS}s each"
+for mode in R I; do
+  for c in 1 8; do
+    for round in 1 2 3; do
+      for size in 1000 100000 1000000; do
+        eval "server=\$Z$size"
+        run "dnsd-res$mode-$size-$c-r$round" --server "$server" --connections "$c" \
+          --duration "$RES_SECS" --names "$ZONES/names-$size.txt" --mode "$mode"
+      done
+    done
+  done
+done
+
+# --- idle connections ------------------------------------------------------------------
+
+log "bench.sh: 1,000 idle clients"
+mkdir -p "$WORK/logs-idle"
+start idle-local local --cache zones/default.dat --root "127.0.0.1:9" --port 0 \
+  --log-dir "$WORK/logs-idle"
+IDLE_PID=$PID
+before=$(rss_kb "$IDLE_PID")
+python3 - "$ADDR" 1000 >"$WORK/idle.out" 2>"$WORK/idle.err" <<'EOF' &
+# Opens N client sessions (id line, greeting) and holds them open until stdin closes.
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+socks = []
+for i in range(int(sys.argv[2])):
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(b"idle%d\n" % i)
+    greeting = b""
+    while not greeting.endswith(b"\n"):
+        chunk = s.recv(100)
+        if not chunk:
+            raise SystemExit("closed after %d connections" % i)
+        greeting += chunk
+    socks.append(s)
+print("ready", len(socks), flush=True)
+sys.stdin.read()
+EOF
+HOLDER=$!
+PIDS+=("$HOLDER")
+deadline=$((SECONDS + 60))
+while ! grep -q ready "$WORK/idle.out" && kill -0 "$HOLDER" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+  sleep 0.05
+done
+if grep -q ready "$WORK/idle.out"; then
+  after=$(rss_kb "$IDLE_PID")
+  python3 -c "import json,sys; json.dump({'before_kb': $before, 'after_kb': $after}, open(sys.argv[1], 'w'))" \
+    "$RESULTS/idle.json"
+  log "  RSS $((before / 1024)) MB before, $((after / 1024)) MB with 1,000 idle clients"
+else
+  log "  the idle clients did not all connect: $(tail -1 "$WORK/idle.err")"
+fi
+kill "$HOLDER" "$IDLE_PID" 2>/dev/null || true
+
+# --- the original ----------------------------------------------------------------------
+
+ORIG_PORTS="5678 5679 5680 5353 5352"
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Waits until every port in $ORIG_PORTS accepts connections (the probe is a connection
+# that each server handles and drops).
+orig_listening() {
+  local deadline=$((SECONDS + 15)) port
+  for port in $ORIG_PORTS; do
+    until port_busy "$port"; do
+      [ $SECONDS -lt $deadline ] || return 1
+      sleep 0.05
+    done
+  done
+}
+
+run_original() {
+  local dir=$WORK/original busy=""
+  for port in $ORIG_PORTS; do
+    if port_busy "$port"; then busy="$busy $port"; fi
+  done
+  if [ -n "$busy" ]; then
+    log "bench.sh: ports busy:$busy; not measuring the original"
+    echo "ports busy:$busy" >"$RESULTS/original-skipped.txt"
+    return
+  fi
+  mkdir -p "$dir"
+  cp "$ORIGINAL"/*.py "$ORIGINAL"/*.dat "$dir"/
+  # The original's root table names the fixed ports already; com.py reads its zone
+  # file again for every query, so replacing com.dat later swaps its zone in place.
+  local prog
+  for prog in "com.py com.dat" "org.py org.dat" "gov.py gov.dat" "root.py root.dat" \
+    "local.py default.dat"; do
+    # shellcheck disable=SC2086
+    (cd "$dir" && exec env PYENV_VERSION=2.7.18 python2 -u $prog >"${prog%%.*}.out" 2>&1) &
+    PIDS+=("$!")
+  done
+  if ! orig_listening; then
+    log "bench.sh: the original did not start; see $dir/*.out"
+    echo "did not start" >"$RESULTS/original-skipped.txt"
+    return
+  fi
+  log "bench.sh: the original (--legacy), ${DURATION}s each"
+  for c in 1 8; do
+    run "orig-hits-$c" --legacy --connections "$c" --duration "$DURATION" \
+      --pattern www.example.com
+    run "orig-rmiss-$c" --legacy --connections "$c" --duration "$DURATION" \
+      --pattern 'www.nx{n}.com' --mode R
+    run "orig-imiss-$c" --legacy --connections "$c" --duration "$DURATION" \
+      --pattern 'www.nx{n}.com' --mode I
+  done
+  log "bench.sh: the original with the 100,000-name com zone, ${ORIG_SLOW_SECS}s each"
+  cp "$ZONES/com-100000.dat" "$dir/com.tmp" && mv "$dir/com.tmp" "$dir/com.dat"
+  # The original's cache keeps every resolved name: each run takes its own names.
+  local first=0
+  for mode in R I; do
+    for c in 1 8; do
+      run "orig-res$mode-100000-$c" --legacy --connections "$c" --duration "$ORIG_SLOW_SECS" \
+        --names "$ZONES/names-100000.txt" --first "$first" --mode "$mode"
+      first=$((first + 20000))
+    done
+  done
+}
+
+if [ -n "$ORIGINAL" ]; then
+  [ -f "$ORIGINAL/local.py" ] || die "ORIGINAL=$ORIGINAL holds no local.py"
+  run_original
+fi
+
+# --- the report ------------------------------------------------------------------------
+
+log "bench.sh: writing $OUT ($((SECONDS - START)) s so far)"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ]; then
+  commit="$commit (with uncommitted changes in src/)"
+fi
+cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+python3 scripts/bench_report.py "$RESULTS" "$OUT" \
+  --machine "$(nproc) cores, ${cpu:-unknown CPU}, Linux $(uname -r)" \
+  --load "$LOAD_BEFORE at the start, $load_after at the end" --res-secs "$RES_SECS" \
+  --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
+  --commit "$commit" --duration "$DURATION" --orig-slow-secs "$ORIG_SLOW_SECS" \
+  --original "${ORIGINAL:-}" --elapsed "$((SECONDS - START))"
+log "bench.sh: done in $((SECONDS - START)) s"
