@@ -41,7 +41,13 @@ test:
 up:
     cargo run --release -- up
 
-# bench: the load generator against a running hierarchy (recipe to come).
+# Starts dnsd hierarchies on free ports, runs the standard workloads with `dnsd bench`
+# (1 and 8 connections, with the --ceiling server), measures zone loading and idle
+# clients, and writes BENCHMARKS.md (about 4 minutes). ORIGINAL=DIR also measures the
+# original Python programs in DIR (e.g. ../shared/seed) on their fixed ports.
+[doc("Benchmarks: the standard workloads, written to BENCHMARKS.md")]
+bench:
+    bash scripts/bench.sh
 
 # About a minute of a few hundred clients (R and I, hits and misses, invalid lines) while
 # the root and TLD servers are killed and restarted; prints the counts and fails on any
