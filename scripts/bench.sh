@@ -8,15 +8,20 @@
 #   ORIGINAL=DIR      also measure the original programs in DIR (com.py, root.py, ... and
 #                     their .dat files) on their fixed ports 5352, 5353, 5678-5680
 #   DURATION=SECS     length of each dnsd run (default 5)
-#   RES_SECS=SECS     length of each resolution run (default 2; 3 interleaved rounds)
+#   RES_SECS=SECS     length of each resolution run (default 1.2)
+#   ROUNDS=N          interleaved rounds of the resolution runs (default 5)
 #   ORIG_SLOW_SECS=S  length of each run against the original's 100,000-name zone (3)
 #   OUT=FILE          where to write the report (default BENCHMARKS.md)
 #   KEEP=1            keep the temporary directory (zones, logs, raw JSON results)
+#
+# scripts/bench_notes.md, if present, is copied into the report under "Notes": the place
+# for what the figures and the profiles show, which a re-run keeps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 DURATION=${DURATION:-5}
-RES_SECS=${RES_SECS:-2}
+RES_SECS=${RES_SECS:-1.2}
+ROUNDS=${ROUNDS:-5}
 ORIG_SLOW_SECS=${ORIG_SLOW_SECS:-3}
 OUT=${OUT:-BENCHMARKS.md}
 ORIGINAL=${ORIGINAL:-}
@@ -188,12 +193,12 @@ for c in 1 8; do
   run "dnsd-imiss-$c" --server "$MAIN" --connections "$c" --duration "$DURATION" \
     --pattern 'www.nx{n}.com' --mode I --ceiling
 done
-# The three zone sizes take turns, three rounds, so that a change in the machine's
+# The three zone sizes take turns, in short rounds, so that a change in the machine's
 # other load hits them alike; the report takes each one's median round.
-log "bench.sh: dnsd resolutions by zone size, 3 rounds of ${RES_SECS}s each"
+log "bench.sh: dnsd resolutions by zone size, $ROUNDS rounds of ${RES_SECS}s each"
 for mode in R I; do
   for c in 1 8; do
-    for round in 1 2 3; do
+    for round in $(seq "$ROUNDS"); do
       for size in 1000 100000 1000000; do
         eval "server=\$Z$size"
         run "dnsd-res$mode-$size-$c-r$round" --server "$server" --connections "$c" \
@@ -326,8 +331,9 @@ cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 python3 scripts/bench_report.py "$RESULTS" "$OUT" \
   --machine "$(nproc) cores, ${cpu:-unknown CPU}, Linux $(uname -r)" \
-  --load "$LOAD_BEFORE at the start, $load_after at the end" --res-secs "$RES_SECS" \
+  --load "$LOAD_BEFORE at the start, $load_after at the end" --res-secs "$RES_SECS" --rounds "$ROUNDS" \
   --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
   --commit "$commit" --duration "$DURATION" --orig-slow-secs "$ORIG_SLOW_SECS" \
-  --original "${ORIGINAL:-}" --elapsed "$((SECONDS - START))"
+  --original "${ORIGINAL:-}" --elapsed "$((SECONDS - START))" \
+  --notes scripts/bench_notes.md
 log "bench.sh: done in $((SECONDS - START)) s"

@@ -21,7 +21,9 @@ p.add_argument("--orig-slow-secs", default="3")
 p.add_argument("--original", default="")
 p.add_argument("--elapsed", default="?")
 p.add_argument("--load", default="unknown")
-p.add_argument("--res-secs", default="2")
+p.add_argument("--res-secs", default="1.2")
+p.add_argument("--rounds", default="5")
+p.add_argument("--notes", default="", help="a Markdown file appended under 'Notes'")
 args = p.parse_args()
 
 
@@ -145,8 +147,8 @@ w(
     "that every query misses its cache and is resolved by the hierarchy for the whole "
     "run, whatever the zone size. The reference for \"the same workload on the sample "
     "zone\" is a 1,000-name zone made the same way (the sample zone has only 3 names). "
-    f"The three sizes take turns, three rounds of {args.res_secs} s each; the table shows "
-    "each one's median round."
+    f"The three sizes take turns, {args.rounds} rounds of {args.res_secs} s each; the table "
+    "shows each one's median round."
 )
 w(
     f"- The original's resolutions use the same names from the 100,000-name zone, each "
@@ -327,6 +329,13 @@ head.append("")
 # The targets come right after the header, before the method and the tables.
 at = out.index("## How it is measured")
 out[at:at] = head
+
+if args.notes and os.path.exists(args.notes):
+    with open(args.notes) as f:
+        w("## Notes")
+        w("")
+        w(f.read().strip())
+        w("")
 
 with open(args.out, "w") as f:
     f.write("\n".join(out) + "\n")
