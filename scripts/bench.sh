@@ -8,8 +8,8 @@
 #   ORIGINAL=DIR      also measure the original programs in DIR (com.py, root.py, ... and
 #                     their .dat files) on their fixed ports 5352, 5353, 5678-5680
 #   DURATION=SECS     length of each dnsd run (default 5)
-#   RES_SECS=SECS     length of each resolution run (default 1.2)
-#   ROUNDS=N          interleaved rounds of the resolution runs (default 5)
+#   RES_SECS=SECS     length of each resolution run (default 0.6)
+#   ROUNDS=N          interleaved rounds of the resolution runs (default 9)
 #   ORIG_SLOW_SECS=S  length of each run against the original's 100,000-name zone (3)
 #   OUT=FILE          where to write the report (default BENCHMARKS.md)
 #   KEEP=1            keep the temporary directory (zones, logs, raw JSON results)
@@ -20,8 +20,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 DURATION=${DURATION:-5}
-RES_SECS=${RES_SECS:-1.2}
-ROUNDS=${ROUNDS:-5}
+RES_SECS=${RES_SECS:-0.6}
+ROUNDS=${ROUNDS:-9}
 ORIG_SLOW_SECS=${ORIG_SLOW_SECS:-3}
 OUT=${OUT:-BENCHMARKS.md}
 ORIGINAL=${ORIGINAL:-}
@@ -193,13 +193,16 @@ for c in 1 8; do
   run "dnsd-imiss-$c" --server "$MAIN" --connections "$c" --duration "$DURATION" \
     --pattern 'www.nx{n}.com' --mode I --ceiling
 done
-# The three zone sizes take turns, in short rounds, so that a change in the machine's
-# other load hits them alike; the report takes each one's median round.
+# The three zone sizes take turns, in short rounds (each starting with the next size),
+# so that a change in the machine's other load hits them alike; the report compares
+# sizes within each round and takes the median.
 log "bench.sh: dnsd resolutions by zone size, $ROUNDS rounds of ${RES_SECS}s each"
+sizes=(1000 100000 1000000)
 for mode in R I; do
   for c in 1 8; do
     for round in $(seq "$ROUNDS"); do
-      for size in 1000 100000 1000000; do
+      for i in 0 1 2; do
+        size=${sizes[$(((round + i) % 3))]}
         eval "server=\$Z$size"
         run "dnsd-res$mode-$size-$c-r$round" --server "$server" --connections "$c" \
           --duration "$RES_SECS" --names "$ZONES/names-$size.txt" --mode "$mode"

@@ -21,8 +21,8 @@ p.add_argument("--orig-slow-secs", default="3")
 p.add_argument("--original", default="")
 p.add_argument("--elapsed", default="?")
 p.add_argument("--load", default="unknown")
-p.add_argument("--res-secs", default="1.2")
-p.add_argument("--rounds", default="5")
+p.add_argument("--res-secs", default="0.6")
+p.add_argument("--rounds", default="9")
 p.add_argument("--notes", default="", help="a Markdown file appended under 'Notes'")
 args = p.parse_args()
 
@@ -46,6 +46,27 @@ def load(key):
         return None
     runs.sort(key=lambda r: r["qps"])
     return runs[len(runs) // 2]
+
+
+def rounds(key):
+    """The rounds of KEY (KEY-rN.json), by round number."""
+    found = {}
+    for path in glob.glob(os.path.join(args.results, glob.escape(key) + "-r*.json")):
+        r = load_one(path)
+        if r:
+            found[path.rsplit("-r", 1)[1][:-5]] = r
+    return found
+
+
+def paired(key, reference):
+    """The median over rounds of KEY's queries a second over REFERENCE's in that round
+    (or, without rounds, the plain ratio)."""
+    a, b = rounds(key), rounds(reference)
+    ratios = sorted(a[n]["qps"] / b[n]["qps"] for n in a if n in b and b[n]["qps"])
+    if not ratios:
+        return ratio(load(key), load(reference))
+    mid = len(ratios) // 2
+    return ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
 
 
 def qps(r):
@@ -147,8 +168,10 @@ w(
     "that every query misses its cache and is resolved by the hierarchy for the whole "
     "run, whatever the zone size. The reference for \"the same workload on the sample "
     "zone\" is a 1,000-name zone made the same way (the sample zone has only 3 names). "
-    f"The three sizes take turns, {args.rounds} rounds of {args.res_secs} s each; the table "
-    "shows each one's median round."
+    f"The three sizes take turns, {args.rounds} rounds of {args.res_secs} s each, each "
+    "round starting with the next size; the table shows each size's median round, and "
+    "the ratios are the median over rounds of the ratio within a round (the machine's "
+    "speed drifts more between rounds than within one)."
 )
 w(
     f"- The original's resolutions use the same names from the 100,000-name zone, each "
@@ -201,12 +224,15 @@ for mode in ["R", "I"]:
         big = load(f"dnsd-res{mode}-1000000-{c}")
         o = load(f"orig-res{mode}-100000-{c}")
         cells = [f"{qps(r)} ({lat(r)})" for r in (small, mid, big)]
+        ref = f"dnsd-res{mode}-1000-{c}"
         w(
-            f"| {mode} | {c} | {' | '.join(cells)} | {pct(ratio(mid, small))} | "
-            f"{pct(ratio(big, small))} | {qps(o)} | {times(ratio(mid, o))} |"
+            f"| {mode} | {c} | {' | '.join(cells)} | "
+            f"{pct(paired(f'dnsd-res{mode}-100000-{c}', ref))} | "
+            f"{pct(paired(f'dnsd-res{mode}-1000000-{c}', ref))} | {qps(o)} | "
+            f"{times(ratio(mid, o))} |"
         )
-        for size, r in [("100,000", mid), ("1,000,000", big)]:
-            x = ratio(r, small)
+        for size in ["100,000", "1,000,000"]:
+            x = paired(f"dnsd-res{mode}-{size.replace(',', '')}-{c}", ref)
             target(
                 f"Resolutions {mode}, {c} conn, {size} names: within 10% of 1,000 names",
                 pct(x),
