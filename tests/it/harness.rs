@@ -22,7 +22,9 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 /// The path of a file in the repository's `zones/`.
 pub fn zones(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("zones").join(file)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("zones")
+        .join(file)
 }
 
 /// The built `dnsd` binary.
@@ -215,7 +217,13 @@ impl Proc {
     pub fn wait_for(&self, needle: &str) -> String {
         let deadline = Instant::now() + WAIT;
         while Instant::now() < deadline {
-            if let Some(l) = self.stderr.lock().unwrap().iter().find(|l| l.contains(needle)) {
+            if let Some(l) = self
+                .stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+            {
                 return l.clone();
             }
             std::thread::sleep(Duration::from_millis(5));
