@@ -46,14 +46,14 @@ fn answer_requests(
     server: &str,
     mut answer: impl FnMut(&Request) -> Reply,
 ) -> Result<(), FrameError> {
-    let peer = conn.peer();
+    let peer = fmt_peer(conn.peer());
     loop {
         let line = match conn.read_line() {
             Ok(None) => return Ok(()),
             Ok(Some(line)) => line,
             Err(e @ FrameError::TooLong(_)) => {
                 let reply = Reply::invalid(server);
-                log::info!("{} sent a line too long -> {reply}", fmt_peer(peer));
+                log::info!("{peer} sent a line too long -> {reply}");
                 conn.write_with(|out| reply.write_body(out))?;
                 return Err(e);
             }
@@ -63,18 +63,21 @@ fn answer_requests(
             return Ok(());
         }
         let started = Instant::now();
-        let (reply, text) = match Request::parse(line) {
-            Ok(request) => (answer(&request), request.to_string()),
+        let reply = match Request::parse(line) {
+            Ok(request) => {
+                let reply = answer(&request);
+                log::info!(
+                    "{peer} asked {request} -> {reply} ({:?})",
+                    started.elapsed()
+                );
+                reply
+            }
             Err(e) => {
-                log::debug!("{server}: bad request from {}: {e}", fmt_peer(peer));
-                (Reply::invalid(server), escape(line))
+                let reply = Reply::invalid(server);
+                log::info!("{peer} sent {:?} ({e}) -> {reply}", escape(line));
+                reply
             }
         };
-        log::info!(
-            "{} asked {text} -> {reply} ({:?})",
-            fmt_peer(peer),
-            started.elapsed()
-        );
         conn.write_with(|out| reply.write_body(out))?;
     }
 }
