@@ -483,18 +483,7 @@ fn log_lines_cannot_be_forged() {
     let h = Hierarchy::start();
     let dir = tempfile::tempdir().unwrap();
     let root_arg = h.root.to_string();
-    let local = Proc::start(
-        &[
-            "local",
-            "--port",
-            "0",
-            "--root",
-            &root_arg,
-            "--log-dir",
-            ".",
-        ],
-        dir.path(),
-    );
+    let local = Proc::local(&root_arg, dir.path(), &[]);
     let mut c = Line::connect(local.addr());
     assert_eq!(c.ask("mallory"), "You are connected to the Server");
     let sent: [&[u8]; 9] = [
@@ -584,20 +573,7 @@ fn local_answers_0xfe_when_the_root_answers_nonsense() {
     let fake = FakeUpstream::start(Act::Silent);
     let dir = tempfile::tempdir().unwrap();
     let root_arg = fake.addr.to_string();
-    let local = Proc::start(
-        &[
-            "local",
-            "--port",
-            "0",
-            "--root",
-            &root_arg,
-            "--log-dir",
-            ".",
-            "--upstream-timeout",
-            "0.5",
-        ],
-        dir.path(),
-    );
+    let local = Proc::local(&root_arg, dir.path(), &["--upstream-timeout", "0.5"]);
     let mut c = Line::connect(local.addr());
     assert_eq!(c.ask("alice"), "You are connected to the Server");
     let mut warnings = 0;
@@ -660,20 +636,7 @@ fn root_and_local_answer_0xfe_when_a_tld_server_answers_nonsense() {
         dir.path(),
     );
     let root_arg = root.addr().to_string();
-    let local = Proc::start(
-        &[
-            "local",
-            "--port",
-            "0",
-            "--root",
-            &root_arg,
-            "--log-dir",
-            ".",
-            "--upstream-timeout",
-            "1",
-        ],
-        dir.path(),
-    );
+    let local = Proc::local(&root_arg, dir.path(), &["--upstream-timeout", "1"]);
     let mut r = Line::connect(root.addr());
     let mut c = Line::connect(local.addr());
     assert_eq!(c.ask("alice"), "You are connected to the Server");

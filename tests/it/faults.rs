@@ -312,18 +312,7 @@ fn signal_stops_cleanly(sig: &str) {
     ));
     let dir = tempfile::tempdir().unwrap();
     let root_arg = fake.addr.to_string();
-    let mut local = Proc::start(
-        &[
-            "local",
-            "--port",
-            "0",
-            "--root",
-            &root_arg,
-            "--log-dir",
-            ".",
-        ],
-        dir.path(),
-    );
+    let mut local = Proc::local(&root_arg, dir.path(), &[]);
     let mut c = Line::connect(local.addr());
     assert_eq!(c.ask("alice"), "You are connected to the Server");
     assert_eq!(c.ask("1, a1.com, R"), "0X01, default_local, 10.9.8.7");
@@ -377,18 +366,7 @@ fn sigterm_exits_0_even_with_a_client_that_never_reads() {
     let h = Hierarchy::start();
     let dir = tempfile::tempdir().unwrap();
     let root_arg = h.root.to_string();
-    let mut local = Proc::start(
-        &[
-            "local",
-            "--port",
-            "0",
-            "--root",
-            &root_arg,
-            "--log-dir",
-            ".",
-        ],
-        dir.path(),
-    );
+    let mut local = Proc::local(&root_arg, dir.path(), &[]);
     let mut hog = Line::connect(local.addr());
     assert_eq!(hog.ask("hog"), "You are connected to the Server");
     let mut stream = hog.stream.try_clone().unwrap();

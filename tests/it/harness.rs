@@ -186,6 +186,15 @@ impl Proc {
         p
     }
 
+    /// Starts `dnsd local --port 0 --root ROOT --log-dir . EXTRA...` in `dir` (so its
+    /// logs land in `dir`) and waits until it listens.
+    #[track_caller]
+    pub fn local(root: &str, dir: &Path, extra: &[&str]) -> Proc {
+        let mut args = vec!["local", "--port", "0", "--root", root, "--log-dir", "."];
+        args.extend_from_slice(extra);
+        Proc::start(&args, dir)
+    }
+
     /// Starts `dnsd ARGS` in `dir` without waiting for anything.
     pub fn spawn(args: &[&str], dir: &Path) -> Proc {
         let mut child = Command::new(dnsd_bin())

@@ -225,20 +225,7 @@ fn upstream_timeout_bounds_a_silent_or_unreachable_upstream() {
         l.local_addr().unwrap().to_string()
     };
     for root in [&silent, &closed] {
-        let local = Proc::start(
-            &[
-                "local",
-                "--port",
-                "0",
-                "--root",
-                root,
-                "--log-dir",
-                ".",
-                "--upstream-timeout",
-                "0.5",
-            ],
-            dir.path(),
-        );
+        let local = Proc::local(root, dir.path(), &["--upstream-timeout", "0.5"]);
         let mut c = Line::connect(local.addr());
         assert_eq!(c.ask("alice"), "You are connected to the Server");
         for (i, mode) in ["R", "I", "R"].iter().enumerate() {
@@ -370,18 +357,7 @@ fn a_thousand_idle_connections_cost_little_memory() {
     let h = Hierarchy::start();
     let dir = tempfile::tempdir().unwrap();
     let root_arg = h.root.to_string();
-    let local = Proc::start(
-        &[
-            "local",
-            "--port",
-            "0",
-            "--root",
-            &root_arg,
-            "--log-dir",
-            ".",
-        ],
-        dir.path(),
-    );
+    let local = Proc::local(&root_arg, dir.path(), &[]);
     let pid = local.child.id();
     let mut warm = Line::connect(local.addr());
     assert_eq!(warm.ask("warm"), "You are connected to the Server");
