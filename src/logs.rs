@@ -114,6 +114,29 @@ pub fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
+/// Displays bytes escaped as [`escape_into`] does, without allocating when they are
+/// printable ASCII (every valid request): for the per-query log line.
+pub struct Escaped<'a>(pub &'a [u8]);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match std::str::from_utf8(self.0) {
+            Ok(s) if s.bytes().all(|b| (0x20..0x7f).contains(&b)) => f.write_str(s),
+            _ => f.write_str(&escape(self.0)),
+        }
+    }
+}
+
+/// How long something took, in whole microseconds (`213µs`): cheaper to print than a
+/// `Duration`'s `Debug`, on every query's log line.
+pub struct Micros(pub std::time::Duration);
+
+impl std::fmt::Display for Micros {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}µs", self.0.as_micros())
+    }
+}
+
 /// `escape_into` as a `String`, for log messages.
 pub fn escape(bytes: &[u8]) -> String {
     let mut out = Vec::with_capacity(bytes.len());
@@ -131,5 +154,7 @@ mod tests {
         assert_eq!(escape(b"a\nb\rc\td\0"), "a\\x0Ab\\x0Dc\\x09d\\x00");
         assert_eq!(escape(b"x\xffy\xc3"), "x\\xFFy\\xC3");
         assert_eq!(escape("é\u{85}".as_bytes()), "é\\x85");
+        assert_eq!(Escaped(b"1, a.com, R").to_string(), "1, a.com, R");
+        assert_eq!(Escaped(b"a\nb").to_string(), "a\\x0Ab");
     }
 }

@@ -12,7 +12,7 @@ use super::{fmt_peer, Running};
 use crate::cache::Cache;
 use crate::connection::{Connection, FrameError};
 use crate::error::Error;
-use crate::logs::{escape, ClientLog, LogDir};
+use crate::logs::{escape, ClientLog, Escaped, LogDir, Micros};
 use crate::protocol::{valid_client_id, Code, Reply, Request, GREETING, INVALID_CLIENT_ID, QUIT};
 use crate::resolver::LocalResolver;
 use crate::server::{Handler, Limits, Server, Shutdown};
@@ -175,13 +175,11 @@ impl Handler for LocalHandler {
             }
             let started = Instant::now();
             let reply = self.answer(line, &mut log);
-            if log::log_enabled!(log::Level::Info) {
-                log::info!(
-                    "{peer} {id}: {} -> {reply} ({:?})",
-                    escape(line),
-                    started.elapsed()
-                );
-            }
+            log::info!(
+                "{peer} {id}: {} -> {reply} ({})",
+                Escaped(line),
+                Micros(started.elapsed())
+            );
             conn.write_with(|out| reply.write_body(out))?;
         }
         log::info!("{peer}: client {id} left");

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::connection::{Connection, FrameError};
-use crate::logs::escape;
+use crate::logs::{Escaped, Micros};
 use crate::protocol::{Reply, Request, QUIT};
 use crate::server::{Handler, Server, Shutdown};
 
@@ -67,14 +67,14 @@ fn answer_requests(
             Ok(request) => {
                 let reply = answer(&request);
                 log::info!(
-                    "{peer} asked {request} -> {reply} ({:?})",
-                    started.elapsed()
+                    "{peer} asked {request} -> {reply} ({})",
+                    Micros(started.elapsed())
                 );
                 reply
             }
             Err(e) => {
                 let reply = Reply::invalid(server);
-                log::info!("{peer} sent {:?} ({e}) -> {reply}", escape(line));
+                log::info!("{peer} sent \"{}\" ({e}) -> {reply}", Escaped(line));
                 reply
             }
         };
