@@ -41,6 +41,22 @@ pub enum ClientError {
     Io(#[from] io::Error),
 }
 
+impl ClientError {
+    /// The connection was closed or reset by the server.
+    pub fn is_closed(&self) -> bool {
+        match self {
+            ClientError::Closed => true,
+            ClientError::Io(e) => matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+            ),
+            _ => false,
+        }
+    }
+}
+
 impl From<FrameError> for ClientError {
     fn from(e: FrameError) -> Self {
         match e {
@@ -190,9 +206,8 @@ pub fn run(
     interactive: bool,
 ) -> Result<(), Error> {
     let fail = |e: ClientError| Error::Runtime(format!("{}: {e}", config.server));
-    let mut client = Client::open(&config.server, config.legacy, config.timeout).map_err(fail)?;
     let out_err = |e: io::Error| Error::io("cannot write the output", e);
-    let greeting = client.exchange(&config.id).map_err(fail)?;
+    let (mut client, greeting) = session(config).map_err(fail)?;
     writeln!(output, "{greeting}").map_err(out_err)?;
     let mut tag = 0;
     let mut line = String::new();
@@ -218,13 +233,31 @@ pub fn run(
         }
         tag += 1;
         let request = expand_line(text, tag);
-        let reply = client.exchange(&request).map_err(fail)?;
+        let reply = match client.exchange(&request) {
+            Ok(reply) => reply,
+            // The server ends sessions that stay silent past its idle timeout (30 s by
+            // default), which a person at the prompt easily does: start a new session
+            // and ask again (a query can safely be asked twice).
+            Err(e) if e.is_closed() => {
+                eprintln!("(the server had closed the session; reconnecting)");
+                client = session(config).map_err(fail)?.0;
+                client.exchange(&request).map_err(fail)?
+            }
+            Err(e) => return Err(fail(e)),
+        };
         writeln!(output, "{reply}").map_err(out_err)?;
         output.flush().map_err(out_err)?;
     }
     // The server may already have closed the session; nothing is lost either way.
     let _ = client.quit();
     Ok(())
+}
+
+/// Opens a session: connects and sends the id; returns the client and the greeting.
+fn session(config: &ClientConfig) -> Result<(Client, String), ClientError> {
+    let mut client = Client::open(&config.server, config.legacy, config.timeout)?;
+    let greeting = client.exchange(&config.id)?;
+    Ok((client, greeting))
 }
 
 #[cfg(test)]

@@ -144,3 +144,48 @@ fn legacy_client_against_dnsd_local() {
          0XEE, default_local, Invalid format\n"
     );
 }
+
+/// A person at the prompt easily stays silent past the server's idle timeout: the client
+/// opens a new session and asks again instead of failing.
+#[test]
+fn a_session_closed_for_idleness_is_reopened() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    let h = Hierarchy::start_with("dat", |c| {
+        c.limits.frame.idle_timeout = std::time::Duration::from_millis(300);
+    });
+    let mut child = Command::new(crate::harness::dnsd_bin())
+        .args(["client", "alice", "--server", &h.local.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let mut next_line = |line: &mut String| {
+        line.clear();
+        stdout.read_line(line).unwrap();
+        line.trim_end().to_owned()
+    };
+    assert_eq!(next_line(&mut line), "You are connected to the Server");
+    stdin.write_all(b"www.google.com\n").unwrap();
+    assert_eq!(next_line(&mut line), "0X01, default_local, 142.250.72.4");
+    // Stay silent past the idle timeout: the point of the test, not a synchronisation.
+    std::thread::sleep(std::time::Duration::from_millis(900));
+    stdin.write_all(b"google.com\n").unwrap();
+    assert_eq!(next_line(&mut line), "0X00, default_local, 142.250.72.4");
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("reconnecting"), "{stderr}");
+    // Both sessions are in alice.log, one request each.
+    assert_eq!(
+        h.log("alice.log"),
+        "1, www.google.com, R\n0X01, default_local, 142.250.72.4\n\n\
+         2, google.com, R\n0X00, default_local, 142.250.72.4\n\n"
+    );
+}
