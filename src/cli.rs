@@ -55,7 +55,7 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct ServerArgs {
     /// Address to listen on (use a non-loopback address to serve other hosts).
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
     pub bind: IpAddr,
     /// Connections served at once; past it, new ones get `0XFE, NAME, Server busy`.
     #[arg(long, default_value_t = 1024, value_name = "N")]
