@@ -93,6 +93,12 @@ pub struct BenchArgs {
     /// line at once with a fixed reply, and report the server's figures as a share of it.
     #[arg(long)]
     pub ceiling: bool,
+    /// With --ceiling: a chain of this many do-nothing servers, each passing every line
+    /// on to the next (3 compares a miss at the local server, which crosses local, root
+    /// and a TLD server, with the most such a chain allows).
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub ceiling_hops: u32,
     /// Print the results as one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -527,6 +533,8 @@ pub struct Ceiling {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     acceptor: Option<thread::JoinHandle<()>>,
+    /// The rest of a chain (see [`Ceiling::chain`]), stopped with this one.
+    next: Option<Box<Ceiling>>,
 }
 
 impl Ceiling {
@@ -535,6 +543,30 @@ impl Ceiling {
     /// message of each connection is answered with the local server's greeting, as an id
     /// line would be.
     pub fn start(legacy: bool, greet: bool) -> io::Result<Ceiling> {
+        Ceiling::stage(legacy, greet, None)
+    }
+
+    /// A chain of `hops` such servers: each but the last passes every request line on to
+    /// the next (over one connection per incoming connection) and returns its reply.
+    /// Measured with a workload that crosses as many servers (a miss at the local server
+    /// crosses three: local, root, TLD), it shows the most such a chain of
+    /// thread-per-connection servers allows on this machine, before any work is done.
+    pub fn chain(legacy: bool, greet: bool, hops: usize) -> io::Result<Ceiling> {
+        let mut next: Option<Ceiling> = None;
+        for hop in (0..hops.max(1)).rev() {
+            let first = hop == 0;
+            let mut stage = Ceiling::stage(
+                legacy && first,
+                greet && first,
+                next.as_ref().map(|n| n.addr),
+            )?;
+            stage.next = next.map(Box::new);
+            next = Some(stage);
+        }
+        next.ok_or_else(|| io::Error::other("no hop"))
+    }
+
+    fn stage(legacy: bool, greet: bool, upstream: Option<SocketAddr>) -> io::Result<Ceiling> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -549,13 +581,14 @@ impl Ceiling {
                     let Ok(stream) = stream else { continue };
                     let _ = thread::Builder::new()
                         .name("ceiling-conn".into())
-                        .spawn(move || ceiling_connection(stream, legacy, greet));
+                        .spawn(move || ceiling_connection(stream, legacy, greet, upstream));
                 }
             })?;
         Ok(Ceiling {
             addr,
             stop,
             acceptor: Some(acceptor),
+            next: None,
         })
     }
 
@@ -575,10 +608,19 @@ impl Drop for Ceiling {
     }
 }
 
-fn ceiling_connection(mut stream: TcpStream, legacy: bool, greet: bool) {
+fn ceiling_connection(
+    mut stream: TcpStream,
+    legacy: bool,
+    greet: bool,
+    upstream: Option<SocketAddr>,
+) {
     let _ = stream.set_nodelay(true);
     // A connection left open by its client does not keep the thread forever.
     let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+    let mut relay = match upstream.map(Relay::connect).transpose() {
+        Ok(relay) => relay,
+        Err(_) => return,
+    };
     let end = if legacy { "" } else { "\n" };
     let reply = format!("{CEILING_REPLY}{end}");
     let greeting = format!("{GREETING}{end}");
@@ -590,20 +632,69 @@ fn ceiling_connection(mut stream: TcpStream, legacy: bool, greet: bool) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        let messages = if legacy {
-            1
+        let messages: Vec<&[u8]> = if legacy {
+            vec![&buf[..n]]
         } else {
-            buf[..n].iter().filter(|&&b| b == b'\n').count()
+            buf[..n]
+                .split(|&b| b == b'\n')
+                .filter(|m| !m.is_empty())
+                .collect()
         };
         out.clear();
-        for _ in 0..messages {
-            let text = if greeted { &reply } else { &greeting };
-            greeted = true;
-            out.extend_from_slice(text.as_bytes());
+        for message in messages {
+            if !greeted {
+                greeted = true;
+                out.extend_from_slice(greeting.as_bytes());
+                continue;
+            }
+            match &mut relay {
+                None => out.extend_from_slice(reply.as_bytes()),
+                Some(relay) => match relay.ask(message) {
+                    Ok(line) => {
+                        out.extend_from_slice(line);
+                        out.extend_from_slice(end.as_bytes());
+                    }
+                    Err(_) => return,
+                },
+            }
         }
         if !out.is_empty() && stream.write_all(&out).is_err() {
             return;
         }
+    }
+}
+
+/// A chain stage's connection to the next stage.
+struct Relay {
+    stream: TcpStream,
+    reader: io::BufReader<TcpStream>,
+    line: Vec<u8>,
+}
+
+impl Relay {
+    fn connect(addr: SocketAddr) -> io::Result<Relay> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        let reader = io::BufReader::new(stream.try_clone()?);
+        Ok(Relay {
+            stream,
+            reader,
+            line: Vec::with_capacity(128),
+        })
+    }
+
+    /// Passes one message on as a line and returns the reply line, without its `\n`.
+    fn ask(&mut self, message: &[u8]) -> io::Result<&[u8]> {
+        use std::io::BufRead;
+        self.line.clear();
+        self.line.extend_from_slice(message);
+        self.line.push(b'\n');
+        self.stream.write_all(&self.line)?;
+        self.line.clear();
+        if self.reader.read_until(b'\n', &mut self.line)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(self.line.strip_suffix(b"\n").unwrap_or(&self.line))
     }
 }
 
@@ -658,8 +749,12 @@ pub fn run(args: BenchArgs) -> Result<(), Error> {
     let workload = args.workload()?;
     let report = measure_with_progress(&workload, "");
     let ceiling = if args.ceiling {
-        let server = Ceiling::start(workload.legacy, workload.client_id.is_some())
-            .map_err(|e| Error::io("cannot start the ceiling server", e))?;
+        let server = Ceiling::chain(
+            workload.legacy,
+            workload.client_id.is_some(),
+            args.ceiling_hops as usize,
+        )
+        .map_err(|e| Error::io("cannot start the ceiling server", e))?;
         let same = Workload {
             server: server.addr(),
             ..workload.clone()
@@ -925,6 +1020,19 @@ mod tests {
     #[test]
     fn json_escapes_strings() {
         assert_eq!(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+    }
+
+    #[test]
+    fn a_ceiling_chain_passes_every_line_to_its_last_hop() {
+        let ceiling = Ceiling::chain(false, true, 3).unwrap();
+        let mut workload = Workload::new(ceiling.addr());
+        workload.connections = 2;
+        workload.duration = None;
+        workload.requests = Some(100);
+        let report = measure(&workload);
+        assert_eq!(report.queries, 100);
+        assert_eq!(report.errors, Errors::default());
+        assert_eq!(report.code(Code::Cached), 100);
     }
 
     #[test]
