@@ -9,6 +9,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a legacy peer's partial line may pause before it counts as a whole message.
@@ -51,7 +52,9 @@ pub enum FrameError {
 
 /// A framed connection: reads lines, writes lines.
 pub struct Connection {
-    stream: TcpStream,
+    /// Shared with the server's shutdown registry, which ends its reading side on
+    /// shutdown: sharing costs no second file descriptor, as `try_clone` would.
+    stream: Arc<TcpStream>,
     peer: Option<SocketAddr>,
     buf: Box<[u8]>,
     start: usize,
@@ -68,6 +71,11 @@ pub struct Connection {
 
 impl Connection {
     pub fn new(stream: TcpStream, limits: FrameLimits) -> Connection {
+        Connection::shared(Arc::new(stream), limits)
+    }
+
+    /// A connection over a stream that someone else also holds.
+    pub fn shared(stream: Arc<TcpStream>, limits: FrameLimits) -> Connection {
         let _ = stream.set_nodelay(true);
         let peer = stream.peer_addr().ok();
         // Room for one whole line with `\r\n`, and some more so that pipelined lines
@@ -157,7 +165,7 @@ impl Connection {
                 }
             };
             self.set_read_timeout(timeout)?;
-            match self.stream.read(&mut self.buf[self.end..]) {
+            match (&*self.stream).read(&mut self.buf[self.end..]) {
                 Ok(0) => {
                     if self.start == self.end {
                         return Ok(None);
@@ -212,7 +220,7 @@ impl Connection {
         self.out.clear();
         self.out.extend_from_slice(line);
         self.out.push(b'\n');
-        self.stream.write_all(&self.out)
+        (&*self.stream).write_all(&self.out)
     }
 
     /// Writes a reply line built by `fill` (which must not add the line end).
@@ -220,12 +228,12 @@ impl Connection {
         self.out.clear();
         fill(&mut self.out);
         self.out.push(b'\n');
-        self.stream.write_all(&self.out)
+        (&*self.stream).write_all(&self.out)
     }
 
     /// Writes `bytes` as they are: the original's framing, with no terminator.
     pub fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes)
+        (&*self.stream).write_all(bytes)
     }
 
     /// Closes both directions.

@@ -56,7 +56,7 @@ pub struct Shutdown(Arc<ShutdownInner>);
 struct ShutdownInner {
     triggered: AtomicBool,
     listeners: Mutex<Vec<SocketAddr>>,
-    conns: Mutex<HashMap<u64, TcpStream>>,
+    conns: Mutex<HashMap<u64, Arc<TcpStream>>>,
     next_id: AtomicU64,
 }
 
@@ -85,17 +85,16 @@ impl Shutdown {
         }
     }
 
-    fn register(&self, stream: &TcpStream) -> Option<Registration> {
+    fn register(&self, stream: &Arc<TcpStream>) -> Registration {
         let id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
-        let clone = stream.try_clone().ok()?;
-        lock(&self.0.conns).insert(id, clone);
+        lock(&self.0.conns).insert(id, stream.clone());
         if self.is_triggered() {
             let _ = stream.shutdown(NetShutdown::Read);
         }
-        Some(Registration {
+        Registration {
             shutdown: self.clone(),
             id,
-        })
+        }
     }
 }
 
@@ -237,9 +236,8 @@ impl Server {
                 refuse(stream, handler.name());
                 continue;
             };
-            let Some(registration) = shutdown.register(&stream) else {
-                continue;
-            };
+            let stream = Arc::new(stream);
+            let registration = shutdown.register(&stream);
             let handler = handler.clone();
             let limits = self.limits;
             let spawned = thread::Builder::new()
@@ -249,7 +247,7 @@ impl Server {
                     let _guard = guard;
                     let _registration = registration;
                     let _ = stream.set_write_timeout(Some(limits.frame.idle_timeout));
-                    let mut conn = Connection::new(stream, limits.frame);
+                    let mut conn = Connection::shared(stream, limits.frame);
                     if let Err(e) = handler.serve(&mut conn) {
                         log::debug!("{}: connection from {peer} ended: {e}", handler.name());
                     }

@@ -382,6 +382,10 @@ fn a_thousand_idle_connections_cost_little_memory() {
         after < 150 * 1024,
         "RSS {after} KiB with {n} idle connections"
     );
+    // Two descriptors a connection (the socket, the client's log), not three: the
+    // shutdown registry shares the socket rather than duplicating it.
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    assert!(fds < 2 * n + 64, "{fds} descriptors for {n} connections");
     // And they are all still served.
     assert_eq!(
         warm.ask("2, www.google.com, R"),
