@@ -384,7 +384,9 @@ fn a_thousand_idle_connections_cost_little_memory() {
     );
     // Two descriptors a connection (the socket, the client's log), not three: the
     // shutdown registry shares the socket rather than duplicating it.
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
     assert!(fds < 2 * n + 64, "{fds} descriptors for {n} connections");
     // And they are all still served.
     assert_eq!(
