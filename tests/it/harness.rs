@@ -197,11 +197,16 @@ impl Proc {
 
     /// Starts `dnsd ARGS` in `dir` without waiting for anything.
     pub fn spawn(args: &[&str], dir: &Path) -> Proc {
-        let mut child = Command::new(dnsd_bin())
-            .args(args)
-            .current_dir(dir)
+        let mut command = Command::new(dnsd_bin());
+        command.args(args).current_dir(dir).stdout(Stdio::piped());
+        Proc::run(command)
+    }
+
+    /// Starts `command` (a dnsd, possibly behind a wrapper that execs it) with its stderr
+    /// collected on a thread.
+    pub fn run(mut command: Command) -> Proc {
+        let mut child = command
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start dnsd");

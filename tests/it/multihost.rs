@@ -33,7 +33,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::harness::{dnsd_bin, zones, Proc, WAIT};
@@ -81,28 +80,12 @@ impl Lab {
     fn start(&mut self, host: &str, args: &[&str]) -> SocketAddr {
         let ns = self.ns(host);
         // `ip netns exec` enters the namespace and execs dnsd: the child's pid is dnsd's.
-        let mut child = Command::new("ip")
+        let mut command = Command::new("ip");
+        command
             .args(["netns", "exec", &ns, dnsd_bin()])
             .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start dnsd through ip netns exec");
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let lines = stderr.clone();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let mut proc = Proc {
-            child,
-            stderr,
-            addr: None,
-        };
+            .stdout(Stdio::null());
+        let mut proc = Proc::run(command);
         let addr = proc.wait_listening();
         proc.addr = Some(addr);
         self.procs.push(proc);
