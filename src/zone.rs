@@ -128,7 +128,9 @@ impl LineIndex {
 ///
 /// Returns `None` as soon as the file uses any other TOML syntax (escapes, dotted keys,
 /// other tables, ...): the caller then starts over with the full TOML parser, which
-/// gives the answer, or the error, for everything else.
+/// gives the answer, or the error, for everything else. After an error from `add`, the
+/// rest of the file is still read (without adding), so that a syntax error anywhere is
+/// reported as the full parser would, before any bad record.
 fn simple_toml(
     text: &str,
     table: &str,
@@ -136,6 +138,7 @@ fn simple_toml(
 ) -> Option<Result<(), FileError>> {
     let mut in_table = false;
     let mut seen_table = false;
+    let mut first_error = None;
     for (i, raw) in text.split('\n').enumerate() {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         if line.chars().any(|c| c.is_control() && c != '\t') {
@@ -160,11 +163,11 @@ fn simple_toml(
         let (key, rest) = simple_key(line)?;
         let rest = rest.trim_start_matches([' ', '\t']).strip_prefix('=')?;
         let value = simple_string(rest.trim_matches([' ', '\t']))?;
-        if let Err(e) = add(i + 1, key, value) {
-            return Some(Err(e));
+        if first_error.is_none() {
+            first_error = add(i + 1, key, value).err();
         }
     }
-    Some(Ok(()))
+    Some(first_error.map_or(Ok(()), Err))
 }
 
 /// The line without a trailing `# comment`; `None` if a `#` may sit inside a string.
@@ -278,18 +281,24 @@ impl Zone {
                     Some(result) => result?,
                     None => {
                         zone.records.clear();
-                        let parsed: ZoneToml =
-                            toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
-                        let lines = LineIndex::new(text);
-                        for (name, addr) in in_file_order(&parsed.records) {
-                            zone.add(path, lines.line(addr.span().start), name, addr.get_ref())?;
-                        }
+                        zone.add_full_toml(path, text)?;
                     }
                 }
             }
         }
         zone.records.shrink_to_fit();
         Ok(zone)
+    }
+
+    /// Reads `[records]` with the full TOML parser: any TOML the line-by-line reader
+    /// does not take.
+    fn add_full_toml(&mut self, path: &Path, text: &str) -> Result<(), FileError> {
+        let parsed: ZoneToml = toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
+        let lines = LineIndex::new(text);
+        for (name, addr) in in_file_order(&parsed.records) {
+            self.add(path, lines.line(addr.span().start), name, addr.get_ref())?;
+        }
+        Ok(())
     }
 
     /// Checks and adds one record read from line `line` of `path`.
@@ -522,6 +531,49 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("z:3: "), "{e}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// The line-by-line TOML reader gives exactly what the full TOML parser gives,
+        /// records or error line, for files in (and near) the form it takes.
+        #[test]
+        fn toml_fast_path_matches_the_full_parser(
+            entries in proptest::collection::vec(
+                ("[a-zA-Z0-9-]{1,8}(\\.[a-z0-9]{1,5}){0,2}", "[0-9.:a-f]{1,15}",
+                 0usize..4, proptest::bool::ANY),
+                0..12,
+            ),
+            header_comment in proptest::bool::ANY,
+        ) {
+            let mut text = String::from("# zone\n[records]");
+            if header_comment {
+                text.push_str("  # the table");
+            }
+            text.push('\n');
+            for (name, addr, style, comment) in &entries {
+                let line = match style {
+                    0 => format!("\"{name}\" = \"{addr}\""),
+                    1 => format!("  '{name}'='{addr}'"),
+                    2 => format!("{name} = '{addr}'"),
+                    _ => format!("\t\"{name}\"\t=\t\"{addr}\"\r"),
+                };
+                text.push_str(&line);
+                if *comment {
+                    text.push_str(" # note");
+                }
+                text.push('\n');
+            }
+            let fast = Zone::parse(Path::new("z"), &text, Format::Toml);
+            let mut full = Zone::default();
+            let full = full.add_full_toml(Path::new("z"), &text).map(|()| full);
+            match (fast, full) {
+                (Ok(a), Ok(b)) => proptest::prop_assert_eq!(a.sorted(), b.sorted()),
+                (Err(a), Err(b)) => proptest::prop_assert_eq!(a.line, b.line, "{} / {}", a, b),
+                (a, b) => proptest::prop_assert!(false, "{:?} / {:?} for {:?}", a.map(|z| z.len()), b.map(|z| z.len()), text),
+            }
+        }
     }
 
     #[test]
