@@ -57,6 +57,13 @@ pub struct ServerArgs {
     /// Address to listen on (use a non-loopback address to serve other hosts).
     #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
     pub bind: IpAddr,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The limits every server enforces (`dnsd up` applies them to all its servers).
+#[derive(Args, Debug, Clone)]
+pub struct LimitArgs {
     /// Connections served at once; past it, new ones get `0XFE, NAME, Server busy`.
     #[arg(long, default_value_t = 1024, value_name = "N")]
     pub max_connections: usize,
@@ -68,7 +75,7 @@ pub struct ServerArgs {
     pub max_line: u32,
 }
 
-impl ServerArgs {
+impl LimitArgs {
     fn limits(&self) -> Limits {
         Limits {
             max_connections: self.max_connections,
@@ -107,6 +114,8 @@ pub struct UpArgs {
     /// Connect and read timeout for upstream queries, in seconds.
     #[arg(long, default_value = "2", value_name = "SECS", value_parser = parse_secs)]
     pub upstream_timeout: Duration,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Args, Debug)]
@@ -227,14 +236,14 @@ impl Cli {
                 config.bind = SocketAddr::new(args.server.bind, args.port);
                 config.ttl = args.ttl;
                 config.cache_size = args.cache_size;
-                config.limits = args.server.limits();
+                config.limits = args.server.limits.limits();
                 config.upstream_timeout = args.upstream_timeout;
                 serve_until_signal(|s| config.start(s))
             }
             Command::Root(args) => {
                 let mut config = RootConfig::new(RootTable::load(&args.table)?);
                 config.bind = SocketAddr::new(args.server.bind, args.port);
-                config.limits = args.server.limits();
+                config.limits = args.server.limits.limits();
                 config.upstream_timeout = args.upstream_timeout;
                 serve_until_signal(|s| Ok(config.start(s)?))
             }
@@ -249,7 +258,7 @@ impl Cli {
                     })?;
                 let mut config = TldConfig::new(&tld, Zone::load(&args.zone)?);
                 config.bind = SocketAddr::new(args.server.bind, port);
-                config.limits = args.server.limits();
+                config.limits = args.server.limits.limits();
                 serve_until_signal(|s| Ok(config.start(s)?))
             }
             Command::Client(args) => {
@@ -283,7 +292,7 @@ fn run_up(args: UpArgs) -> Result<(), Error> {
         zones: args.zones,
         log_dir: args.log_dir.clone(),
         any_port: args.any_port,
-        limits: Limits::default(),
+        limits: args.limits.limits(),
         upstream_timeout: args.upstream_timeout,
     };
     let hierarchy = up::start(config, shutdown)?;

@@ -623,3 +623,36 @@ fn five_processes_answer_together() {
     assert!(line.contains("0X01, default_local, 23.45.100.10"), "{line}");
     root.wait_for("asked 2, irs.gov, R -> 0X01, root, 23.45.100.10");
 }
+
+/// `dnsd up` applies the limit flags to every server it starts.
+#[test]
+fn up_applies_the_limits_to_its_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proc::spawn(&["up", "--any-port", "--max-line", "40"], dir.path());
+    let local = listening_addr(&p, "default_local");
+    let root = listening_addr(&p, "root");
+    let mut c = Line::connect(local);
+    assert_eq!(c.ask("alice"), "You are connected to the Server");
+    assert_eq!(
+        c.ask("1, www.google.com, R"),
+        "0X01, default_local, 142.250.72.4"
+    );
+    assert_eq!(
+        c.ask(&format!("1, {}.com, R", "a".repeat(40))),
+        "0XEE, default_local, Invalid format"
+    );
+    assert!(c.closed());
+    let mut r = Line::connect(root);
+    assert_eq!(
+        r.ask(&format!("1, {}.com, R", "a".repeat(40))),
+        "0XEE, root, Invalid format"
+    );
+    assert!(r.closed());
+}
+
+/// The address in `NAME: listening on ADDR` on a process's stderr.
+#[track_caller]
+fn listening_addr(p: &Proc, name: &str) -> SocketAddr {
+    let line = p.wait_for(&format!("{name}: listening on "));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
