@@ -193,6 +193,12 @@ for c in 1 8; do
   run "dnsd-imiss-$c" --server "$MAIN" --connections "$c" --duration "$DURATION" \
     --pattern 'www.nx{n}.com' --mode I --ceiling
 done
+# A miss crosses three servers: measure it again beside a chain of three do-nothing
+# servers, the most such a chain allows here.
+for mode in R I; do
+  run "dnsd-miss3$mode-8" --server "$MAIN" --connections 8 --duration "$DURATION" \
+    --pattern 'www.nx{n}.com' --mode "$mode" --ceiling --ceiling-hops 3
+done
 # The three zone sizes take turns, in short rounds (each starting with the next size),
 # so that a change in the machine's other load hits them alike; the report compares
 # sizes within each round and takes the median.

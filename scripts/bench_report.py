@@ -210,6 +210,27 @@ for kind in ["hits", "rmiss", "imiss"]:
         )
 w("")
 
+w("## Misses against a chain of three do-nothing servers")
+w("")
+w(
+    "A miss crosses three servers (local, root, TLD). `--ceiling --ceiling-hops 3` measures, "
+    "right after dnsd, a chain of three servers that only pass each line on: the most a "
+    "chain of thread-per-connection servers allows on this machine before any work is done."
+)
+w("")
+w("| workload | conns | dnsd q/s | three-hop chain q/s | share of the chain | one-server ceiling (from the table above) | chain / one-server ceiling |")
+w("|---|---:|---:|---:|---:|---:|---:|")
+for mode, kind in [("R", "rmiss"), ("I", "imiss")]:
+    d = load(f"dnsd-miss3{mode}-8")
+    chain = d.get("ceiling") if d else None
+    one = load(f"dnsd-{kind}-8")
+    one_ceil = one.get("ceiling") if one else None
+    w(
+        f"| {mode} misses | 8 | {qps(d)} | {qps(chain)} | {pct(ratio(d, chain))} | "
+        f"{qps(one_ceil)} | {pct(ratio(chain, one_ceil))} |"
+    )
+w("")
+
 w("## Resolutions by zone size")
 w("")
 w(
