@@ -88,6 +88,18 @@ impl LimitArgs {
     }
 }
 
+/// Parses `HOST:PORT`, looking a host name up (the first address found is used).
+pub fn parse_host_port(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    s.to_socket_addrs()
+        .map_err(|e| format!("{s:?}: {e} (expected HOST:PORT)"))?
+        .next()
+        .ok_or_else(|| format!("{s:?}: no address found"))
+}
+
 /// Parses seconds, fractions allowed (`0.5`); must be above zero.
 pub fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
@@ -124,8 +136,8 @@ pub struct LocalArgs {
     /// may be given more than once.
     #[arg(long, value_name = "FILE")]
     pub cache: Vec<PathBuf>,
-    /// The root server to ask on a cache miss.
-    #[arg(long, default_value = "127.0.0.1:5353", value_name = "HOST:PORT")]
+    /// The root server to ask on a cache miss (a host name is looked up once, at start).
+    #[arg(long, default_value = "127.0.0.1:5353", value_name = "HOST:PORT", value_parser = parse_host_port)]
     pub root: SocketAddr,
     /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = local::DEFAULT_PORT)]
@@ -312,4 +324,28 @@ fn run_up(args: UpArgs) -> Result<(), Error> {
     );
     hierarchy.join();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_takes_addresses_and_host_names() {
+        assert_eq!(
+            parse_host_port("127.0.0.1:5353"),
+            Ok("127.0.0.1:5353".parse().unwrap())
+        );
+        let local = parse_host_port("localhost:1").unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 1, "{local}");
+        assert!(parse_host_port("no port").is_err());
+    }
+
+    #[test]
+    fn seconds_allow_fractions_but_not_zero() {
+        assert_eq!(parse_secs("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_secs("0").is_err());
+        assert!(parse_secs("-1").is_err());
+        assert!(parse_secs("x").is_err());
+    }
 }
