@@ -177,3 +177,45 @@ fn logs_are_appended_across_restarts() {
         "www.irs.gov 23.45.100.10\nwikipedia.org 208.80.154.224\n"
     );
 }
+
+/// An answer is never given without its record: when `ID.log` or `mapping.log` cannot be
+/// written (here they lead to /dev/full, which fails every write), the client gets
+/// `0XFE` instead.
+#[test]
+fn a_record_that_cannot_be_written_is_a_server_failure() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipping: no /dev/full here");
+        return;
+    }
+    let h = Hierarchy::start();
+    std::os::unix::fs::symlink("/dev/full", h.logs.path().join("alice.log")).unwrap();
+    let mut alice = h.client("alice");
+    assert_eq!(
+        alice.ask("1, www.example.com, R"),
+        "0XFE, default_local, Server failure"
+    );
+
+    let logs = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/dev/full", logs.path().join("mapping.log")).unwrap();
+    let shutdown = Shutdown::new();
+    let local = LocalConfig::new(h.root, Zone::default(), logs.path())
+        .start(shutdown.clone())
+        .unwrap();
+    let mut bob = Line::connect(local.addr);
+    assert_eq!(bob.ask("bob"), "You are connected to the Server");
+    assert_eq!(
+        bob.ask("1, www.google.com, R"),
+        "0XFE, default_local, Server failure"
+    );
+    // Not cached either: the same failure again, not a 0X00.
+    assert_eq!(
+        bob.ask("2, www.google.com, R"),
+        "0XFE, default_local, Server failure"
+    );
+    assert_eq!(
+        bob.ask("3, nosuch.com, R"),
+        "0XFF, default_local, Host not found"
+    );
+    shutdown.trigger();
+    local.join();
+}
