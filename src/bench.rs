@@ -764,9 +764,9 @@ pub fn run(args: BenchArgs) -> Result<(), Error> {
         None
     };
     let text = if args.json {
-        json(&workload, &report, ceiling.as_ref())
+        json(&workload, &report, ceiling.as_ref(), args.ceiling_hops)
     } else {
-        table(&workload, &report, ceiling.as_ref())
+        table(&workload, &report, ceiling.as_ref(), args.ceiling_hops)
     };
     let mut stdout = io::stdout().lock();
     stdout
@@ -815,7 +815,8 @@ fn micros(d: Duration) -> u128 {
 }
 
 /// The human-readable result: one column for the server, one for the ceiling.
-pub fn table(workload: &Workload, report: &Report, ceiling: Option<&Report>) -> String {
+/// `hops` is the ceiling's length (see [`Ceiling::chain`]).
+pub fn table(workload: &Workload, report: &Report, ceiling: Option<&Report>, hops: u32) -> String {
     let mut out = String::new();
     let limit = match (workload.duration, workload.requests) {
         (Some(d), Some(r)) => format!("{:.1} s or {r} queries", d.as_secs_f64()),
@@ -843,7 +844,12 @@ pub fn table(workload: &Workload, report: &Report, ceiling: Option<&Report>) -> 
             None => writeln!(out, "  {label:<14}{ours:>14}"),
         };
     };
-    row("", "server".into(), ceiling.map(|_| "ceiling".to_owned()));
+    let ceiling_name = if hops > 1 {
+        format!("{hops}-hop chain")
+    } else {
+        "ceiling".to_owned()
+    };
+    row("", "server".into(), ceiling.map(|_| ceiling_name.clone()));
     row(
         "queries",
         report.queries.to_string(),
@@ -883,7 +889,7 @@ pub fn table(workload: &Workload, report: &Report, ceiling: Option<&Report>) -> 
     if let Some(c) = ceiling {
         let _ = writeln!(
             out,
-            "  server/ceiling: {:.0}% of the queries/s; p99 {:.1}x the ceiling's",
+            "  server/{ceiling_name}: {:.0}% of the queries/s; p99 {:.1}x the {ceiling_name}'s",
             share(report.qps(), c.qps()) * 100.0,
             share(
                 report.latency.p99.as_secs_f64(),
@@ -903,8 +909,9 @@ fn share(ours: f64, theirs: f64) -> f64 {
 }
 
 /// The result as one JSON object: the workload, the figures, and with `--ceiling` the
-/// ceiling's figures under `"ceiling"` and the server's share of its queries per second.
-pub fn json(workload: &Workload, report: &Report, ceiling: Option<&Report>) -> String {
+/// ceiling's figures under `"ceiling"`, its length (`"ceiling_hops"`) and the server's
+/// share of its queries per second.
+pub fn json(workload: &Workload, report: &Report, ceiling: Option<&Report>, hops: u32) -> String {
     let mut out = String::from("{");
     let _ = write!(
         out,
@@ -921,7 +928,7 @@ pub fn json(workload: &Workload, report: &Report, ceiling: Option<&Report>) -> S
         json_figures(&mut out, c);
         let _ = write!(
             out,
-            "}},\"ceiling_share\":{:.4}",
+            "}},\"ceiling_hops\":{hops},\"ceiling_share\":{:.4}",
             share(report.qps(), c.qps())
         );
     }
