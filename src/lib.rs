@@ -20,7 +20,7 @@
 //! - [`logs`]: the local server's `ID.log` and `mapping.log`.
 //! - [`client`]: the client, as a library type and as `dnsd client`.
 //! - [`up`]: the whole hierarchy in one process.
-//! - [`bench`]: the load generator.
+//! - [`bench`](mod@bench): the load generator.
 //! - [`cli`], [`logging`], [`error`]: the command line, diagnostics, exit codes.
 
 pub mod bench;
