@@ -230,12 +230,7 @@ impl Cli {
             Command::Local(args) => {
                 let mut cache = Zone::default();
                 for path in &args.cache {
-                    let zone = Zone::load(path)?;
-                    for (name, addr) in zone.sorted() {
-                        if let Ok(name) = crate::name::Name::parse(name) {
-                            cache.insert(&name, addr);
-                        }
-                    }
+                    cache.extend(Zone::load(path)?);
                 }
                 if args.name.is_empty() || args.name.contains([',', ' ', '\t']) {
                     return Err(Error::Usage(format!(

@@ -322,6 +322,12 @@ impl Zone {
         self.records.insert(name.as_str().into(), addr);
     }
 
+    /// Adds every record of `other` (already checked when it was read); a name in both
+    /// takes `other`'s address.
+    pub fn extend(&mut self, other: Zone) {
+        self.records.extend(other.records);
+    }
+
     /// The name's own record, or, as in the original, that of `www.` + name.
     pub fn lookup(&self, name: &Name) -> Option<IpAddr> {
         self.get(name.as_str())
