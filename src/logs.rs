@@ -83,7 +83,7 @@ impl ClientLog {
 /// of valid UTF-8 as `\xNN`.
 pub fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
     // The common case, on every query: printable ASCII, copied as it is.
-    if bytes.iter().all(|b| (0x20..0x7f).contains(b)) {
+    if is_printable_ascii(bytes) {
         out.extend_from_slice(bytes);
         return;
     }
@@ -114,6 +114,11 @@ pub fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
+/// Bytes that need no escaping: printable ASCII (every valid request line).
+fn is_printable_ascii(bytes: &[u8]) -> bool {
+    bytes.iter().all(|b| (0x20..0x7f).contains(b))
+}
+
 /// Displays bytes escaped as [`escape_into`] does, without allocating when they are
 /// printable ASCII (every valid request): for the per-query log line.
 pub struct Escaped<'a>(pub &'a [u8]);
@@ -121,7 +126,7 @@ pub struct Escaped<'a>(pub &'a [u8]);
 impl std::fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match std::str::from_utf8(self.0) {
-            Ok(s) if s.bytes().all(|b| (0x20..0x7f).contains(&b)) => f.write_str(s),
+            Ok(s) if is_printable_ascii(self.0) => f.write_str(s),
             _ => f.write_str(&escape(self.0)),
         }
     }
