@@ -12,6 +12,8 @@
 //!   shutdown.
 //! - [`roles`]: the handlers of the three servers: [`roles::local`], [`roles::root`],
 //!   [`roles::tld`].
+//! - [`model`]: the resolution model both protocols share: a query in, a result
+//!   (records with TTLs, a negative answer's SOA, a referral with glue) out.
 //! - [`resolver`]: what the local server and the root do with a request, apart from any
 //!   wire format (the recursive and iterative flows).
 //! - [`cache`]: the local server's cache: fixed entries, learned ones with TTL and LRU.
@@ -31,6 +33,7 @@ pub mod connection;
 pub mod error;
 pub mod logging;
 pub mod logs;
+pub mod model;
 pub mod name;
 pub mod protocol;
 pub mod resolver;

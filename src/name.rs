@@ -68,11 +68,33 @@ impl Name {
         Ok(Name(trimmed.to_ascii_lowercase().into_boxed_str()))
     }
 
+    /// A name as DNS carries it, lowercased and without its trailing dot, but not
+    /// validated: DNS asks about names the line protocol rejects (a TLD alone, `_dns`
+    /// labels, an all-digit TLD), and each must still get an answer. The root is `""`.
+    pub fn from_wire(s: &str) -> Name {
+        let trimmed = s.strip_suffix('.').unwrap_or(s);
+        Name(trimmed.to_ascii_lowercase().into_boxed_str())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// The top-level domain: the last label.
+    /// Whether this is the root (the empty name).
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether this name is `zone` or under it (`zone` `""` is the root, above all).
+    pub fn is_within(&self, zone: &str) -> bool {
+        zone.is_empty()
+            || self.0.as_ref() == zone
+            || (self.0.len() > zone.len()
+                && self.0.ends_with(zone)
+                && self.0.as_bytes()[self.0.len() - zone.len() - 1] == b'.')
+    }
+
+    /// The top-level domain: the last label (`""` for the root).
     pub fn tld(&self) -> &str {
         self.0.rsplit('.').next().unwrap_or(&self.0)
     }

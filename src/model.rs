@@ -1,0 +1,360 @@
+//! The resolution model both protocols share: a [`Query`] (a name, a type, how much
+//! recursion is wanted) goes in, a [`Resolution`] (an [`Outcome`] with records and their
+//! TTLs, the SOA of a negative answer, a referral with glue) comes out.
+//!
+//! The line protocol and DNS messages are two views of the same result: neither front
+//! end knows the other exists, and the resolvers (zones, the root table, the cache, the
+//! upstreams) know neither. The line protocol's codes are a view of an outcome:
+//! `0X00`/`0X01` from an answer, `0XFF` from NXDOMAIN (or NODATA, or REFUSED), `0X02`
+//! from a referral, `0XFE` from SERVFAIL.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::name::Name;
+use crate::protocol::{Code, Referral as LineReferral, Reply};
+
+/// The TTL of records read from a legacy (`NAME ADDR`) file, which has no field for one.
+pub const DEFAULT_TTL: u32 = 3600;
+
+/// The type of record asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QType {
+    A,
+    Aaaa,
+    Cname,
+    Ns,
+    Soa,
+    Srv,
+    /// `ANY` (255).
+    Any,
+    /// The line protocol's question: the name's address, IPv4 or IPv6, whichever comes
+    /// first in the zone (as the original answered with the first line that matched).
+    Address,
+    /// Any other type, by number: a name that exists has no such record (NODATA).
+    Other(u16),
+}
+
+impl QType {
+    /// The type's number on the wire ([`QType::Address`] has none and reads as A).
+    pub fn code(self) -> u16 {
+        match self {
+            QType::A | QType::Address => 1,
+            QType::Ns => 2,
+            QType::Cname => 5,
+            QType::Soa => 6,
+            QType::Aaaa => 28,
+            QType::Srv => 33,
+            QType::Any => 255,
+            QType::Other(n) => n,
+        }
+    }
+
+    /// The type with number `n`.
+    pub fn from_code(n: u16) -> QType {
+        match n {
+            1 => QType::A,
+            2 => QType::Ns,
+            5 => QType::Cname,
+            6 => QType::Soa,
+            28 => QType::Aaaa,
+            33 => QType::Srv,
+            255 => QType::Any,
+            n => QType::Other(n),
+        }
+    }
+
+    /// Whether a record of type `data` answers this question.
+    pub fn matches(self, data: &RData) -> bool {
+        matches!(
+            (self, data),
+            (QType::Any, _)
+                | (QType::Address, RData::A(_) | RData::Aaaa(_))
+                | (QType::A, RData::A(_))
+                | (QType::Aaaa, RData::Aaaa(_))
+                | (QType::Cname, RData::Cname(_))
+                | (QType::Ns, RData::Ns(_))
+                | (QType::Soa, RData::Soa(_))
+                | (QType::Srv, RData::Srv(_))
+        )
+    }
+}
+
+/// How much work the asker wants done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Recursion {
+    /// Mode R, or DNS with RD set (at the root, or at the local server run with
+    /// `--dns-mode R`): the server asked resolves through the next server down.
+    Recursive,
+    /// Mode I, or DNS at the root with RD clear: the root refers; the local server asks
+    /// the root for a referral and then the TLD server itself.
+    Iterative,
+    /// DNS with RD clear at the local server: the cache, or REFUSED without asking anyone.
+    CacheOnly,
+}
+
+/// One question, whichever protocol carried it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Query {
+    pub name: Name,
+    pub qtype: QType,
+    pub recursion: Recursion,
+}
+
+/// The data of a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RData {
+    A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
+    Cname(Name),
+    Ns(Name),
+    Soa(Soa),
+    /// Carries the port of a TLD server in a referral (see [`Referral`]).
+    Srv(Srv),
+}
+
+impl RData {
+    /// The address, for A and AAAA.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            RData::A(ip) => Some(IpAddr::V4(*ip)),
+            RData::Aaaa(ip) => Some(IpAddr::V6(*ip)),
+            _ => None,
+        }
+    }
+
+    /// An A or AAAA record's data for `ip`.
+    pub fn address(ip: IpAddr) -> RData {
+        match ip {
+            IpAddr::V4(ip) => RData::A(ip),
+            IpAddr::V6(ip) => RData::Aaaa(ip),
+        }
+    }
+}
+
+/// A zone's start of authority: its minimum is the TTL of negative answers (RFC 2308).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Soa {
+    pub mname: Name,
+    pub rname: Name,
+    pub serial: u32,
+    pub refresh: u32,
+    pub retry: u32,
+    pub expire: u32,
+    pub minimum: u32,
+}
+
+/// A service record: `_dns._tcp.<tld>` names the TLD server and its port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Srv {
+    pub priority: u16,
+    pub weight: u16,
+    pub port: u16,
+    pub target: Name,
+}
+
+/// One resource record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub name: Name,
+    /// Seconds: from the zone, or what remains of it in a cache.
+    pub ttl: u32,
+    pub data: RData,
+}
+
+impl Record {
+    pub fn new(name: Name, ttl: u32, data: RData) -> Record {
+        Record { name, ttl, data }
+    }
+}
+
+/// A referral from the root: who answers for a TLD.
+///
+/// DNS has no field for a port, and dnsd's TLD servers each sit on their own, so the
+/// referral carries three records: NS `ns.<tld>.` in the authority section, its A (or
+/// AAAA) glue, and an SRV `_dns._tcp.<tld>.` naming `ns.<tld>.` with the port, in the
+/// additional section. A standard resolver ignores the SRV; dnsd's local server reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Referral {
+    /// The TLD referred to.
+    pub zone: Name,
+    /// The TLD server's address and port.
+    pub addr: SocketAddr,
+    /// TTL of the NS, glue and SRV records.
+    pub ttl: u32,
+}
+
+impl Referral {
+    /// The TLD server's host name: `ns.<tld>`.
+    pub fn ns_name(&self) -> Name {
+        Name::from_wire(&format!("ns.{}", self.zone))
+    }
+
+    /// The name of the SRV record carrying the port: `_dns._tcp.<tld>`.
+    pub fn srv_name(&self) -> Name {
+        Name::from_wire(&format!("_dns._tcp.{}", self.zone))
+    }
+}
+
+/// What a server makes of a query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Records that answer it: a CNAME first where the `www.` rule applies (`google.com`
+    /// is a CNAME to `www.google.com`), then the records of the type asked.
+    Answer(Vec<Record>),
+    /// The name exists but has no record of the type asked: NOERROR with no answer, the
+    /// zone's SOA record in the authority section.
+    NoData(Record),
+    /// No such name: NXDOMAIN, the zone's SOA record in the authority section.
+    NxDomain(Record),
+    /// Ask the TLD server (the root, asked without recursion).
+    Referral(Referral),
+    /// The answer could not be had: an upstream failed, timed out or answered nonsense,
+    /// or a log record could not be written.
+    ServFail,
+    /// Not this server's business: a name outside a TLD server's zone, or a cache-only
+    /// question the cache cannot answer.
+    Refused,
+}
+
+/// A query's result, and how it was come by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolution {
+    pub outcome: Outcome,
+    /// The server is authoritative for the name (a TLD server's own zone, the root for
+    /// a TLD it does not know): the DNS `aa` flag.
+    pub authoritative: bool,
+    /// The answer came from the local server's cache (`0X00` on the line protocol).
+    pub cached: bool,
+}
+
+impl Resolution {
+    pub fn new(outcome: Outcome) -> Resolution {
+        Resolution {
+            outcome,
+            authoritative: false,
+            cached: false,
+        }
+    }
+
+    pub fn authoritative(outcome: Outcome) -> Resolution {
+        Resolution {
+            outcome,
+            authoritative: true,
+            cached: false,
+        }
+    }
+
+    pub fn cached(outcome: Outcome) -> Resolution {
+        Resolution {
+            outcome,
+            authoritative: false,
+            cached: true,
+        }
+    }
+
+    /// The first address in the answer, if any (what the line protocol shows).
+    pub fn first_ip(&self) -> Option<IpAddr> {
+        match &self.outcome {
+            Outcome::Answer(records) => records.iter().find_map(|r| r.data.ip()),
+            _ => None,
+        }
+    }
+
+    /// The line protocol's view of this result, as server `server` replies it.
+    pub fn to_reply(&self, server: &str) -> Reply {
+        match &self.outcome {
+            Outcome::Answer(_) => match self.first_ip() {
+                Some(ip) if self.cached => Reply::address(Code::Cached, server, ip),
+                Some(ip) => Reply::address(Code::Resolved, server, ip),
+                None => Reply::not_found(server),
+            },
+            Outcome::NoData(_) | Outcome::NxDomain(_) | Outcome::Refused => {
+                Reply::not_found(server)
+            }
+            Outcome::Referral(r) => Reply::referral(
+                server,
+                &LineReferral {
+                    tld: r.zone.to_string(),
+                    addr: r.addr,
+                },
+            ),
+            Outcome::ServFail => Reply::failure(server),
+        }
+    }
+}
+
+impl fmt::Display for QType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QType::A => f.write_str("A"),
+            QType::Aaaa => f.write_str("AAAA"),
+            QType::Cname => f.write_str("CNAME"),
+            QType::Ns => f.write_str("NS"),
+            QType::Soa => f.write_str("SOA"),
+            QType::Srv => f.write_str("SRV"),
+            QType::Any => f.write_str("ANY"),
+            QType::Address => f.write_str("ADDR"),
+            QType::Other(n) => write!(f, "TYPE{n}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> Name {
+        Name::from_wire(s)
+    }
+
+    #[test]
+    fn line_view_of_each_outcome() {
+        let ip: Ipv4Addr = "1.2.3.4".parse().unwrap();
+        let answer = Outcome::Answer(vec![
+            Record::new(name("google.com"), 60, RData::Cname(name("www.google.com"))),
+            Record::new(name("www.google.com"), 60, RData::A(ip)),
+        ]);
+        assert_eq!(
+            Resolution::new(answer.clone()).to_reply("root").to_string(),
+            "0X01, root, 1.2.3.4"
+        );
+        assert_eq!(
+            Resolution::cached(answer).to_reply("l").to_string(),
+            "0X00, l, 1.2.3.4"
+        );
+        let referral = Referral {
+            zone: name("com"),
+            addr: "127.0.0.1:5678".parse().unwrap(),
+            ttl: 60,
+        };
+        assert_eq!(referral.ns_name().as_str(), "ns.com");
+        assert_eq!(
+            Resolution::new(Outcome::Referral(referral))
+                .to_reply("root")
+                .to_string(),
+            "0X02, root, com 127.0.0.1:5678"
+        );
+        assert_eq!(
+            Resolution::new(Outcome::ServFail)
+                .to_reply("root")
+                .to_string(),
+            "0XFE, root, Server failure"
+        );
+        assert_eq!(
+            Resolution::new(Outcome::Refused)
+                .to_reply("com")
+                .to_string(),
+            "0XFF, com, Host not found"
+        );
+    }
+
+    #[test]
+    fn type_codes_round_trip() {
+        for n in [1, 2, 5, 6, 28, 33, 255, 16, 65280] {
+            assert_eq!(QType::from_code(n).code(), n);
+        }
+        assert!(QType::Address.matches(&RData::Aaaa(Ipv6Addr::LOCALHOST)));
+        assert!(!QType::A.matches(&RData::Aaaa(Ipv6Addr::LOCALHOST)));
+    }
+}
