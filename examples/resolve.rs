@@ -11,45 +11,30 @@ use std::time::Duration;
 use dnsd::client::Client;
 use dnsd::name::Name;
 use dnsd::protocol::Mode;
-use dnsd::roles::local::LocalConfig;
-use dnsd::roles::root::RootConfig;
-use dnsd::roles::tld::TldConfig;
-use dnsd::server::Shutdown;
-use dnsd::zone::{RootTable, Zone};
+use dnsd::up::HierarchyBuilder;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let zones = Path::new(env!("CARGO_MANIFEST_DIR")).join("zones");
-    // One shutdown handle stops every server at the end.
-    let shutdown = Shutdown::new();
-    let mut running = Vec::new();
-
-    // A TLD server for each TLD of the sample root table. The table's ports are the
-    // original design's fixed ones; the root we start gets a table of where the TLD
-    // servers really landed.
-    let sample = RootTable::load(&zones.join("root.toml"))?;
-    let mut table = RootTable::default();
-    for (tld, _) in sample.iter() {
-        let zone = Zone::load(&zones.join(format!("{tld}.toml")))?;
-        let server = TldConfig::new(tld, zone).start(shutdown.clone())?;
-        println!("tld {tld:<4} on {}", server.addr);
-        table.insert(tld, server.addr);
-        running.push(server);
-    }
-
-    let root = RootConfig::new(table).start(shutdown.clone())?;
-    println!("root     on {}", root.addr);
-    let root_addr = root.addr;
-    running.push(root);
-
-    // The local server, seeded with the default cache; its logs go to a temporary
-    // directory.
+    // The sample zones: a TLD server for each TLD of the root table, the root, and the
+    // local server seeded with the default cache, its logs in a temporary directory.
+    // `true`: any free port for each (the root's table then says where the TLD servers
+    // really landed), so this runs beside a real `dnsd up`.
     let logs = tempfile::tempdir()?;
-    let cache = Zone::load(&zones.join("default.toml"))?;
-    let local = LocalConfig::new(root_addr, cache, logs.path()).start(shutdown.clone())?;
-    println!("local    on {}\n", local.addr);
+    let hierarchy = HierarchyBuilder::from_zones(Some(&zones), true)?
+        .log_dir(logs.path())
+        .start()?;
+    for (tld, addr) in &hierarchy.tlds {
+        println!("tld {tld:<4} on {addr}");
+    }
+    println!("root     on {}", hierarchy.root);
+    println!("local    on {}\n", hierarchy.local);
 
     // A client: connect, send the id, then ask.
-    let mut client = Client::connect(&local.addr.to_string(), "example", Duration::from_secs(5))?;
+    let mut client = Client::connect(
+        &hierarchy.local.to_string(),
+        "example",
+        Duration::from_secs(5),
+    )?;
     for (name, mode) in [
         ("www.google.com", Mode::Recursive), // root asks com's server: 0X01
         ("nasa.gov", Mode::Iterative),       // root refers us to gov's server: 0X01
@@ -71,10 +56,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::read_to_string(logs.path().join("example.log"))?
     );
 
-    shutdown.trigger();
-    local.join();
-    for server in running {
-        server.join();
-    }
+    hierarchy.stop();
     Ok(())
 }

@@ -68,9 +68,7 @@ impl Cache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Lru> {
-        // A panic elsewhere cannot leave the LRU half-updated in a way that matters
-        // more than losing the cache, so a poisoned lock is simply taken over.
-        self.learned.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.learned)
     }
 }
 

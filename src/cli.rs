@@ -17,7 +17,7 @@ use crate::roles::root::{self, RootConfig};
 use crate::roles::tld::{self, TldConfig};
 use crate::roles::Running;
 use crate::server::{Limits, Shutdown};
-use crate::up::{self, UpConfig};
+use crate::up::HierarchyBuilder;
 use crate::zone::{RootTable, Zone};
 
 /// dnsd: a small DNS hierarchy — a caching local server, a root server and TLD servers —
@@ -252,7 +252,7 @@ impl Cli {
                 config.bind = SocketAddr::new(args.server.bind, args.port);
                 config.limits = args.server.limits.limits();
                 config.upstream_timeout = args.upstream_timeout;
-                serve_until_signal(|s| Ok(config.start(s)?))
+                serve_until_signal(|s| config.start(s))
             }
             Command::Tld(args) => {
                 let tld = parse_tld(&args.tld)
@@ -266,7 +266,7 @@ impl Cli {
                 let mut config = TldConfig::new(&tld, Zone::load(&args.zone)?);
                 config.bind = SocketAddr::new(args.server.bind, port);
                 config.limits = args.server.limits.limits();
-                serve_until_signal(|s| Ok(config.start(s)?))
+                serve_until_signal(|s| config.start(s))
             }
             Command::Client(args) => {
                 if crate::protocol::valid_client_id(args.id.as_bytes()).is_none() {
@@ -295,14 +295,11 @@ impl Cli {
 
 fn run_up(args: UpArgs) -> Result<(), Error> {
     let shutdown = install_signals()?;
-    let config = UpConfig {
-        zones: args.zones,
-        log_dir: args.log_dir.clone(),
-        any_port: args.any_port,
-        limits: args.limits.limits(),
-        upstream_timeout: args.upstream_timeout,
-    };
-    let hierarchy = up::start(config, shutdown)?;
+    let hierarchy = HierarchyBuilder::from_zones(args.zones.as_deref(), args.any_port)?
+        .log_dir(&args.log_dir)
+        .limits(args.limits.limits())
+        .upstream_timeout(args.upstream_timeout)
+        .start_with(shutdown)?;
     println!("dnsd: the hierarchy is up");
     println!("  root            {}", hierarchy.root);
     for (tld, addr) in &hierarchy.tlds {

@@ -24,6 +24,7 @@
 //! - [`up`]: the whole hierarchy in one process.
 //! - [`bench`](mod@bench): the load generator.
 //! - [`cli`], [`logging`], [`error`]: the command line, diagnostics, exit codes.
+//! - [`sync`]: taking a lock that a panic may have poisoned.
 
 pub mod bench;
 pub mod cache;
@@ -39,6 +40,7 @@ pub mod protocol;
 pub mod resolver;
 pub mod roles;
 pub mod server;
+pub mod sync;
 pub mod up;
 pub mod upstream;
 pub mod zone;

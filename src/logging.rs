@@ -76,7 +76,7 @@ impl Log for Logger {
     }
 
     fn flush(&self) {
-        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let _writing = crate::sync::lock(&self.writing);
         let mut batch = Vec::new();
         for line in self.pending.try_iter().take(MAX_PENDING) {
             batch.extend_from_slice(&line);

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::connection::{Connection, FrameLimits};
 use crate::protocol::{Code, Reply, BUSY};
+use crate::sync::lock;
 
 /// Stack size of a connection thread: the handlers keep their buffers on the heap, so a
 /// small stack is plenty, and 1,000 idle connections cost little memory.
@@ -108,10 +109,6 @@ fn wake_addr(addr: SocketAddr) -> SocketAddr {
         });
     }
     a
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Removes a connection from the shutdown registry when it ends.

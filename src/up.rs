@@ -25,31 +25,232 @@ pub const BUILTIN_ZONES: &[(&str, &str)] = &[
     ("default.dat", include_str!("../zones/default.dat")),
 ];
 
-/// `dnsd up`'s settings.
+/// Assembles a hierarchy: TLD servers from zones given as values, a root whose table
+/// lists them, and a local server that asks that root. Every server binds port 0 on
+/// loopback (any free port) unless told otherwise; the real addresses are read back
+/// from the bound listeners. `dnsd up`, the tests and the examples all build through it.
+///
+/// ```no_run
+/// # use dnsd::up::HierarchyBuilder;
+/// # use dnsd::zone::Zone;
+/// let com: Zone = "www.google.com 142.250.72.4".parse().unwrap();
+/// let hierarchy = HierarchyBuilder::new().tld("com", com).log_dir("/tmp").start().unwrap();
+/// println!("ask {}", hierarchy.local);
+/// ```
 #[derive(Debug, Clone)]
-pub struct UpConfig {
-    /// Where the zones are; `None` for the built-in samples.
-    pub zones: Option<PathBuf>,
-    pub log_dir: PathBuf,
-    /// Bind every server to a free port instead of the default ports; the root's table
-    /// then points at wherever the TLD servers landed.
-    pub any_port: bool,
-    pub limits: Limits,
-    pub upstream_timeout: Duration,
+pub struct HierarchyBuilder {
+    tlds: Vec<TldConfig>,
+    /// Root-table entries with no server started here (a TLD served elsewhere).
+    referrals: Vec<(String, SocketAddr)>,
+    root: RootConfig,
+    local: LocalConfig,
+    limits: Option<Limits>,
+    upstream_timeout: Option<Duration>,
 }
 
-/// A running hierarchy.
+impl Default for HierarchyBuilder {
+    fn default() -> Self {
+        HierarchyBuilder::new()
+    }
+}
+
+impl HierarchyBuilder {
+    /// No TLD yet, an empty cache, logs in the current directory, every port 0.
+    pub fn new() -> HierarchyBuilder {
+        // The local server's root is filled in once the root is bound.
+        let unbound = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+        HierarchyBuilder {
+            tlds: Vec::new(),
+            referrals: Vec::new(),
+            root: RootConfig::new(RootTable::default()),
+            local: LocalConfig::new(unbound, Zone::default(), "."),
+            limits: None,
+            upstream_timeout: None,
+        }
+    }
+
+    /// Adds a TLD server for `tld` with `zone`, on any free loopback port.
+    pub fn tld(self, tld: &str, zone: Zone) -> HierarchyBuilder {
+        self.tld_with(TldConfig::new(tld, zone))
+    }
+
+    /// Adds a TLD server with these settings (its own address, limits...).
+    pub fn tld_with(mut self, config: TldConfig) -> HierarchyBuilder {
+        self.tlds.push(config);
+        self
+    }
+
+    /// Lists `tld` in the root's table at `addr` without starting a server for it.
+    pub fn refer(mut self, tld: &str, addr: SocketAddr) -> HierarchyBuilder {
+        self.referrals.push((tld.to_owned(), addr));
+        self
+    }
+
+    /// The local server's fixed entries (what `--cache` files give).
+    pub fn cache(mut self, zone: Zone) -> HierarchyBuilder {
+        self.local.cache = zone;
+        self
+    }
+
+    /// Where the local server writes `ID.log` and `mapping.log`.
+    pub fn log_dir(mut self, dir: impl Into<PathBuf>) -> HierarchyBuilder {
+        self.local.log_dir = dir.into();
+        self
+    }
+
+    /// The limits of every server.
+    pub fn limits(mut self, limits: Limits) -> HierarchyBuilder {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// The upstream timeout of the root and the local server.
+    pub fn upstream_timeout(mut self, timeout: Duration) -> HierarchyBuilder {
+        self.upstream_timeout = Some(timeout);
+        self
+    }
+
+    /// Changes the root's settings (its address, say).
+    pub fn root(mut self, tweak: impl FnOnce(&mut RootConfig)) -> HierarchyBuilder {
+        tweak(&mut self.root);
+        self
+    }
+
+    /// Changes the local server's settings (its TTL, cache size, name...).
+    pub fn local(mut self, tweak: impl FnOnce(&mut LocalConfig)) -> HierarchyBuilder {
+        tweak(&mut self.local);
+        self
+    }
+
+    /// The servers `dnsd up` starts from `zones` (a directory, or `None` for the sample
+    /// zones built in): the root table's TLDs, each from its zone file, and the local
+    /// server seeded with `default`. On the original's ports unless `any_port`.
+    pub fn from_zones(zones: Option<&Path>, any_port: bool) -> Result<HierarchyBuilder, Error> {
+        let table =
+            match find(zones, "root").ok_or_else(|| missing(zones, "root", "the root table"))? {
+                Source::File(path) => RootTable::load(&path)?,
+                Source::Builtin(file, text) => RootTable::parse(
+                    Path::new(&format!("(built-in) {file}")),
+                    text,
+                    Format::Legacy,
+                )?,
+            };
+        let mut builder = HierarchyBuilder::new();
+        if let Some(source) = find(zones, "default") {
+            builder = builder.cache(load_zone(&source)?);
+        }
+        for (tld, addr) in table.iter() {
+            let source =
+                find(zones, tld).ok_or_else(|| missing(zones, tld, "listed in the root table"))?;
+            let mut config = TldConfig::new(tld, load_zone(&source)?);
+            if !any_port {
+                config.bind = addr;
+            }
+            builder = builder.tld_with(config);
+        }
+        if !any_port {
+            builder = builder
+                .root(|c| c.bind.set_port(root::DEFAULT_PORT))
+                .local(|c| c.bind.set_port(local::DEFAULT_PORT));
+        }
+        Ok(builder)
+    }
+
+    /// Starts every server, stopped together through a new [`Shutdown`].
+    pub fn start(self) -> Result<Hierarchy, Error> {
+        self.start_with(Shutdown::new())
+    }
+
+    /// Starts every server: the TLD servers, then the root that lists where they landed,
+    /// then the local server. If one cannot start, those already started are stopped
+    /// before the error is returned.
+    pub fn start_with(self, shutdown: Shutdown) -> Result<Hierarchy, Error> {
+        let mut hierarchy = Hierarchy {
+            root: self.root.bind,
+            local: self.local.bind,
+            tlds: Vec::new(),
+            shutdown,
+            running: Vec::new(),
+        };
+        // On an error, dropping `hierarchy` stops what was started.
+        let HierarchyBuilder {
+            tlds,
+            referrals,
+            mut root,
+            mut local,
+            limits,
+            upstream_timeout,
+        } = self;
+        for mut config in tlds {
+            if let Some(limits) = limits {
+                config.limits = limits;
+            }
+            let tld = config.tld.clone();
+            let server = config.start(hierarchy.shutdown.clone())?;
+            root.table.insert(&tld, server.addr);
+            hierarchy.tlds.push((tld, server.addr));
+            hierarchy.running.push(server);
+        }
+        for (tld, addr) in referrals {
+            root.table.insert(&tld, addr);
+        }
+        if let Some(limits) = limits {
+            root.limits = limits;
+            local.limits = limits;
+        }
+        if let Some(timeout) = upstream_timeout {
+            root.upstream_timeout = timeout;
+            local.upstream_timeout = timeout;
+        }
+        let server = root.start(hierarchy.shutdown.clone())?;
+        hierarchy.root = server.addr;
+        hierarchy.running.push(server);
+        local.root = hierarchy.root;
+        let server = local.start(hierarchy.shutdown.clone())?;
+        hierarchy.local = server.addr;
+        hierarchy.running.push(server);
+        Ok(hierarchy)
+    }
+}
+
+/// A running hierarchy; stopped when dropped.
 pub struct Hierarchy {
     pub root: SocketAddr,
     pub local: SocketAddr,
+    /// Each TLD and where its server listens, in the order they were added.
     pub tlds: Vec<(String, SocketAddr)>,
+    pub shutdown: Shutdown,
     running: Vec<Running>,
 }
 
 impl Hierarchy {
-    /// Waits for every server to stop (after the shutdown was triggered).
-    pub fn join(self) {
-        for r in self.running {
+    /// Where the server for `tld` listens.
+    pub fn tld(&self, tld: &str) -> Option<SocketAddr> {
+        self.tlds.iter().find(|(t, _)| t == tld).map(|(_, a)| *a)
+    }
+
+    /// Waits for every server to stop (after the shutdown was triggered elsewhere, by a
+    /// signal say).
+    pub fn join(mut self) {
+        for r in self.running.drain(..) {
+            r.join();
+        }
+    }
+
+    /// Stops every server and waits for them.
+    pub fn stop(self) {
+        self.shutdown.trigger();
+        self.join();
+    }
+}
+
+impl Drop for Hierarchy {
+    fn drop(&mut self) {
+        if self.running.is_empty() {
+            return;
+        }
+        self.shutdown.trigger();
+        for r in self.running.drain(..) {
             r.join();
         }
     }
@@ -89,84 +290,4 @@ fn load_zone(source: &Source) -> Result<Zone, FileError> {
 fn missing(zones: Option<&Path>, stem: &str, why: &str) -> Error {
     let dir = zones.map_or_else(|| "(built-in)".to_owned(), |d| d.display().to_string());
     Error::Usage(format!("{dir}: no {stem}.toml or {stem}.dat ({why})"))
-}
-
-/// Loads the zones and starts every server. If one cannot start, those already started
-/// are stopped before the error is returned.
-pub fn start(config: UpConfig, shutdown: Shutdown) -> Result<Hierarchy, Error> {
-    let mut running = Vec::new();
-    match start_all(config, shutdown.clone(), &mut running) {
-        Ok((root, local, tlds)) => Ok(Hierarchy {
-            root,
-            local,
-            tlds,
-            running,
-        }),
-        Err(e) => {
-            shutdown.trigger();
-            for r in running {
-                r.join();
-            }
-            Err(e)
-        }
-    }
-}
-
-type Addrs = (SocketAddr, SocketAddr, Vec<(String, SocketAddr)>);
-
-fn start_all(
-    config: UpConfig,
-    shutdown: Shutdown,
-    running: &mut Vec<Running>,
-) -> Result<Addrs, Error> {
-    let zones = config.zones.as_deref();
-    let table = match find(zones, "root").ok_or_else(|| missing(zones, "root", "the root table"))? {
-        Source::File(path) => RootTable::load(&path)?,
-        Source::Builtin(file, text) => RootTable::parse(
-            Path::new(&format!("(built-in) {file}")),
-            text,
-            Format::Legacy,
-        )?,
-    };
-    let cache = match find(zones, "default") {
-        Some(source) => load_zone(&source)?,
-        None => Zone::default(),
-    };
-    let loopback = |port| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-    let mut tlds = Vec::new();
-    let mut served = RootTable::default();
-    for (tld, addr) in table.iter() {
-        let source =
-            find(zones, tld).ok_or_else(|| missing(zones, tld, "listed in the root table"))?;
-        let mut tld_config = TldConfig::new(tld, load_zone(&source)?);
-        tld_config.bind = if config.any_port { loopback(0) } else { addr };
-        tld_config.limits = config.limits;
-        let server = tld_config.start(shutdown.clone())?;
-        served.insert(tld, server.addr);
-        tlds.push((tld.to_owned(), server.addr));
-        running.push(server);
-    }
-    let mut root_config = RootConfig::new(served);
-    root_config.bind = loopback(if config.any_port {
-        0
-    } else {
-        root::DEFAULT_PORT
-    });
-    root_config.limits = config.limits;
-    root_config.upstream_timeout = config.upstream_timeout;
-    let root = root_config.start(shutdown.clone())?;
-    let root_addr = root.addr;
-    running.push(root);
-    let mut local_config = LocalConfig::new(root_addr, cache, config.log_dir);
-    local_config.bind = loopback(if config.any_port {
-        0
-    } else {
-        local::DEFAULT_PORT
-    });
-    local_config.limits = config.limits;
-    local_config.upstream_timeout = config.upstream_timeout;
-    let local = local_config.start(shutdown)?;
-    let local_addr = local.addr;
-    running.push(local);
-    Ok((root_addr, local_addr, tlds))
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::connection::{Connection, FrameError, FrameLimits};
 use crate::protocol::{ProtocolError, Reply, Request};
+use crate::sync::lock;
 
 /// Idle connections kept per upstream address.
 const POOL_PER_ADDR: usize = 64;
@@ -159,7 +160,7 @@ impl Upstream {
     fn take(&self, addr: SocketAddr) -> Option<Connection> {
         loop {
             let conn = {
-                let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+                let mut pools = lock(&self.pools);
                 pools.get_mut(&addr)?.pop()?.0
             };
             if quiet(&conn) {
@@ -173,7 +174,7 @@ impl Upstream {
         if conn.buffered() > 0 {
             return;
         }
-        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pools = lock(&self.pools);
         let pool = pools.entry(addr).or_default();
         if pool.len() < POOL_PER_ADDR {
             pool.push(PooledConn(conn));
@@ -183,7 +184,7 @@ impl Upstream {
     /// Forgets every pooled connection to `addr`: one was stale, so all probably are.
     fn drop_pool(&self, addr: SocketAddr) {
         let stale = {
-            let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pools = lock(&self.pools);
             pools.remove(&addr)
         };
         drop(stale);

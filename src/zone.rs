@@ -355,6 +355,15 @@ impl Zone {
     }
 }
 
+/// A zone in the legacy `NAME ADDR` format, from text given in code (tests, examples);
+/// errors name the file `(text)`.
+impl std::str::FromStr for Zone {
+    type Err = FileError;
+    fn from_str(text: &str) -> Result<Zone, FileError> {
+        Zone::parse(Path::new("(text)"), text, Format::Legacy)
+    }
+}
+
 /// The root's table: which server answers for each top-level domain.
 #[derive(Debug, Default, Clone)]
 pub struct RootTable {

@@ -6,16 +6,16 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{fmt_peer, Running};
+use super::{Role, Running};
 use crate::cache::Cache;
 use crate::connection::{Connection, FrameError};
 use crate::error::Error;
-use crate::logs::{escape, ClientLog, Escaped, LogDir, Micros};
-use crate::protocol::{valid_client_id, Code, Reply, Request, GREETING, INVALID_CLIENT_ID, QUIT};
+use crate::logs::{escape, ClientLog, LogDir};
+use crate::protocol::{valid_client_id, Code, Reply, Request, GREETING, INVALID_CLIENT_ID};
 use crate::resolver::LocalResolver;
-use crate::server::{Handler, Limits, Server, Shutdown};
+use crate::server::{Limits, Server, Shutdown};
 use crate::upstream::Upstream;
 use crate::zone::Zone;
 
@@ -80,7 +80,7 @@ impl LocalConfig {
             resolver,
             logs,
         };
-        Ok(super::spawn(server, Arc::new(handler), shutdown))
+        super::spawn(server, Arc::new(handler), shutdown)
     }
 }
 
@@ -91,16 +91,14 @@ pub struct LocalHandler {
     logs: Arc<LogDir>,
 }
 
-impl LocalHandler {
-    /// Answers one request line, recording it and the reply in the client's log.
-    fn answer(&self, line: &[u8], log: &mut ClientLog) -> Reply {
-        let reply = match Request::parse(line) {
-            Ok(request) => self.resolver.resolve(&request).to_reply(&self.name),
-            Err(_) => Reply::invalid(&self.name),
-        };
-        self.record(log, line, reply)
-    }
+/// A client's session: its id (checked by [`valid_client_id`]) and its `ID.log`.
+pub struct ClientSession {
+    /// ` ID`, as log lines show it after the peer's address.
+    who: String,
+    log: ClientLog,
+}
 
+impl LocalHandler {
     /// Writes the pair to the client's log; a reply that cannot be logged is not given.
     fn record(&self, log: &mut ClientLog, line: &[u8], reply: Reply) -> Reply {
         match log.record(line, &reply) {
@@ -116,27 +114,27 @@ impl LocalHandler {
     }
 }
 
-impl Handler for LocalHandler {
+impl Role for LocalHandler {
+    type Session = ClientSession;
+
     fn name(&self) -> &str {
         &self.name
     }
 
-    fn serve(&self, conn: &mut Connection) -> Result<(), FrameError> {
-        let peer = fmt_peer(conn.peer());
+    /// Reads the client's id, opens its log and greets it; a bad id is answered
+    /// `0XEE, NAME, Invalid client id` and the connection closed.
+    fn open(&self, conn: &mut Connection, peer: &str) -> Result<Option<ClientSession>, FrameError> {
         let invalid_id = Reply::new(Code::Invalid, &self.name, INVALID_CLIENT_ID);
         let id = match conn.read_line() {
-            Ok(None) => return Ok(()),
-            Ok(Some(line)) => {
-                let trimmed = line.trim_ascii();
-                match valid_client_id(trimmed) {
-                    Some(id) => id.to_owned(),
-                    None => {
-                        log::warn!("{peer}: invalid client id {:?}", escape(line));
-                        conn.write_with(|out| invalid_id.write_body(out))?;
-                        return Ok(());
-                    }
+            Ok(None) => return Ok(None),
+            Ok(Some(line)) => match valid_client_id(line.trim_ascii()) {
+                Some(id) => id.to_owned(),
+                None => {
+                    log::warn!("{peer}: invalid client id {:?}", escape(line));
+                    conn.write_with(|out| invalid_id.write_body(out))?;
+                    return Ok(None);
                 }
-            }
+            },
             // Far longer than any id: refused like one, not just dropped.
             Err(FrameError::TooLong(max)) => {
                 log::warn!("{peer}: invalid client id (a line over {max} bytes)");
@@ -145,44 +143,37 @@ impl Handler for LocalHandler {
             }
             Err(e) => return Err(e),
         };
-        let mut log = match self.logs.client_log(&id) {
+        let log = match self.logs.client_log(&id) {
             Ok(log) => log,
             Err(e) => {
                 log::error!("{peer}: cannot open {id}.log: {e}");
                 let reply = Reply::failure(&self.name);
                 conn.write_with(|out| reply.write_body(out))?;
-                return Ok(());
+                return Ok(None);
             }
         };
         log::info!("{peer}: client {id} connected");
         conn.write_line(GREETING.as_bytes())?;
-        loop {
-            let line = match conn.read_line() {
-                Ok(None) => break,
-                Ok(Some(line)) => line,
-                Err(FrameError::TooLong(max)) => {
-                    let marker = format!("[line longer than {max} bytes]");
-                    let reply =
-                        self.record(&mut log, marker.as_bytes(), Reply::invalid(&self.name));
-                    log::info!("{peer} {id}: {marker} -> {reply}");
-                    conn.write_with(|out| reply.write_body(out))?;
-                    return Err(FrameError::TooLong(max));
-                }
-                Err(e) => return Err(e),
-            };
-            if line.trim_ascii() == QUIT.as_bytes() {
-                break;
-            }
-            let started = Instant::now();
-            let reply = self.answer(line, &mut log);
-            log::info!(
-                "{peer} {id}: {} -> {reply} ({})",
-                Escaped(line),
-                Micros(started.elapsed())
-            );
-            conn.write_with(|out| reply.write_body(out))?;
-        }
-        log::info!("{peer}: client {id} left");
-        Ok(())
+        Ok(Some(ClientSession {
+            who: format!(" {id}"),
+            log,
+        }))
+    }
+
+    fn who<'s>(&self, session: &'s ClientSession) -> &'s str {
+        &session.who
+    }
+
+    /// Every request and its reply go to the client's log before the reply is sent.
+    fn answer(&self, session: &mut ClientSession, line: &[u8], request: Option<&Request>) -> Reply {
+        let reply = match request {
+            Some(request) => self.resolver.resolve(request).to_reply(&self.name),
+            None => Reply::invalid(&self.name),
+        };
+        self.record(&mut session.log, line, reply)
+    }
+
+    fn close(&self, session: ClientSession, peer: &str) {
+        log::info!("{peer}: client{} left", session.who);
     }
 }

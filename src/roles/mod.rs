@@ -1,5 +1,7 @@
-//! The three server roles, each a [`Handler`] for the shared server loop: they turn
-//! lines into typed requests, ask a resolver, and write the reply lines.
+//! The three server roles. Each is a [`Role`]: it says what is particular to it (the
+//! local server's client id and log, how each role answers a request), and the one
+//! request loop here does the rest for all three: bounded lines, `q`, parsing, the
+//! per-query log line, the reply.
 
 pub mod local;
 pub mod root;
@@ -11,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::connection::{Connection, FrameError};
+use crate::error::Error;
 use crate::logs::{Escaped, Micros};
 use crate::protocol::{Reply, Request, QUIT};
 use crate::server::{Handler, Server, Shutdown};
@@ -29,52 +32,108 @@ impl Running {
 }
 
 /// Runs `server` with `handler` on a new thread until `shutdown` is triggered.
-pub fn spawn<H: Handler>(server: Server, handler: Arc<H>, shutdown: Shutdown) -> Running {
+pub fn spawn<H: Handler>(
+    server: Server,
+    handler: Arc<H>,
+    shutdown: Shutdown,
+) -> Result<Running, Error> {
     let addr = server.local_addr();
     let thread = std::thread::Builder::new()
         .name(format!("{}-accept", handler.name()))
         .spawn(move || server.run(handler, shutdown))
-        .expect("cannot start a server thread");
-    Running { addr, thread }
+        .map_err(|e| Error::io(format!("cannot start a server thread for {addr}"), e))?;
+    Ok(Running { addr, thread })
 }
 
-/// The request loop of the root and TLD servers: every line is a request, answered with
-/// one reply; `q` or end of stream ends the connection. A line over the limit is
-/// answered `0XEE` and the connection closed.
-fn answer_requests(
-    conn: &mut Connection,
-    server: &str,
-    mut answer: impl FnMut(&Request) -> Reply,
-) -> Result<(), FrameError> {
+/// What is particular to a role; the request loop ([`serve_lines`]) is shared.
+pub trait Role: Send + Sync + 'static {
+    /// What a connection carries from its first line to its end: the local server's
+    /// client id and log; nothing for the root and TLD servers.
+    type Session;
+
+    /// The name the server replies under (`root`, `com`, `default_local`).
+    fn name(&self) -> &str;
+
+    /// Starts a session before the first request (the local server reads and checks
+    /// the client's id, and greets it). `Ok(None)` ends the connection.
+    fn open(&self, conn: &mut Connection, peer: &str) -> Result<Option<Self::Session>, FrameError>;
+
+    /// Who is asking, for log lines: `""`, or ` alice` at the local server.
+    fn who<'s>(&self, _session: &'s Self::Session) -> &'s str {
+        ""
+    }
+
+    /// The reply to one line: `request` is `None` when the line is not a valid request
+    /// (then `line` is what was received, or a marker for a line over the limit).
+    fn answer(&self, session: &mut Self::Session, line: &[u8], request: Option<&Request>) -> Reply;
+
+    /// The session has ended (cleanly or not).
+    fn close(&self, _session: Self::Session, _peer: &str) {}
+}
+
+impl<R: Role> Handler for R {
+    fn name(&self) -> &str {
+        Role::name(self)
+    }
+
+    fn serve(&self, conn: &mut Connection) -> Result<(), FrameError> {
+        serve_lines(self, conn)
+    }
+}
+
+/// The request loop of every role: after the role's opening, every line is a request
+/// answered with one reply; `q` (spaces around it allowed) or end of stream ends the
+/// session. A line over the limit is answered `0XEE` and the connection closed.
+pub fn serve_lines<R: Role>(role: &R, conn: &mut Connection) -> Result<(), FrameError> {
     let peer = fmt_peer(conn.peer());
+    let Some(mut session) = role.open(conn, &peer)? else {
+        return Ok(());
+    };
+    let result = request_loop(role, conn, &peer, &mut session);
+    role.close(session, &peer);
+    result
+}
+
+fn request_loop<R: Role>(
+    role: &R,
+    conn: &mut Connection,
+    peer: &str,
+    session: &mut R::Session,
+) -> Result<(), FrameError> {
     loop {
         let line = match conn.read_line() {
             Ok(None) => return Ok(()),
             Ok(Some(line)) => line,
-            Err(e @ FrameError::TooLong(_)) => {
-                let reply = Reply::invalid(server);
-                log::info!("{peer} sent a line too long -> {reply}");
+            Err(FrameError::TooLong(max)) => {
+                let marker = format!("[line longer than {max} bytes]");
+                let reply = role.answer(session, marker.as_bytes(), None);
+                log::info!("{peer}{} sent {marker} -> {reply}", role.who(session));
                 conn.write_with(|out| reply.write_body(out))?;
-                return Err(e);
+                return Err(FrameError::TooLong(max));
             }
             Err(e) => return Err(e),
         };
-        if line == QUIT.as_bytes() {
+        if line.trim_ascii() == QUIT.as_bytes() {
             return Ok(());
         }
         let started = Instant::now();
         let reply = match Request::parse(line) {
             Ok(request) => {
-                let reply = answer(&request);
+                let reply = role.answer(session, line, Some(&request));
                 log::info!(
-                    "{peer} asked {request} -> {reply} ({})",
+                    "{peer}{} asked {request} -> {reply} ({})",
+                    role.who(session),
                     Micros(started.elapsed())
                 );
                 reply
             }
             Err(e) => {
-                let reply = Reply::invalid(server);
-                log::info!("{peer} sent \"{}\" ({e}) -> {reply}", Escaped(line));
+                let reply = role.answer(session, line, None);
+                log::info!(
+                    "{peer}{} sent \"{}\" ({e}) -> {reply}",
+                    role.who(session),
+                    Escaped(line)
+                );
                 reply
             }
         };

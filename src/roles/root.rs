@@ -5,10 +5,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Running;
+use super::{Role, Running};
 use crate::connection::{Connection, FrameError};
+use crate::error::Error;
+use crate::protocol::{Reply, Request};
 use crate::resolver::RootResolver;
-use crate::server::{BindError, Handler, Limits, Server, Shutdown};
+use crate::server::{Limits, Server, Shutdown};
 use crate::upstream::Upstream;
 use crate::zone::RootTable;
 
@@ -39,13 +41,13 @@ impl RootConfig {
     }
 
     /// Binds and starts the server on its own thread.
-    pub fn start(self, shutdown: Shutdown) -> Result<Running, BindError> {
+    pub fn start(self, shutdown: Shutdown) -> Result<Running, Error> {
         let server = Server::bind(self.bind, self.limits)?;
         let upstream = Upstream::new(self.upstream_timeout, self.limits.frame.max_line);
         let handler = RootHandler {
             resolver: RootResolver::new(self.table, upstream),
         };
-        Ok(super::spawn(server, Arc::new(handler), shutdown))
+        super::spawn(server, Arc::new(handler), shutdown)
     }
 }
 
@@ -60,14 +62,21 @@ impl RootHandler {
     }
 }
 
-impl Handler for RootHandler {
+impl Role for RootHandler {
+    type Session = ();
+
     fn name(&self) -> &str {
         NAME
     }
 
-    fn serve(&self, conn: &mut Connection) -> Result<(), FrameError> {
-        super::answer_requests(conn, NAME, |request| {
-            self.resolver.resolve(request).to_reply(NAME)
-        })
+    fn open(&self, _: &mut Connection, _: &str) -> Result<Option<()>, FrameError> {
+        Ok(Some(()))
+    }
+
+    fn answer(&self, _: &mut (), _: &[u8], request: Option<&Request>) -> Reply {
+        match request {
+            Some(request) => self.resolver.resolve(request).to_reply(NAME),
+            None => Reply::invalid(NAME),
+        }
     }
 }

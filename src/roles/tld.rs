@@ -4,11 +4,12 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use super::Running;
+use super::{Role, Running};
 use crate::connection::{Connection, FrameError};
-use crate::protocol::{Code, Reply};
+use crate::error::Error;
+use crate::protocol::{Code, Reply, Request};
 use crate::resolver::tld_lookup;
-use crate::server::{BindError, Handler, Limits, Server, Shutdown};
+use crate::server::{Limits, Server, Shutdown};
 use crate::zone::Zone;
 
 /// The ports the original design gave its TLD servers.
@@ -42,10 +43,10 @@ impl TldConfig {
     }
 
     /// Binds and starts the server on its own thread.
-    pub fn start(self, shutdown: Shutdown) -> Result<Running, BindError> {
+    pub fn start(self, shutdown: Shutdown) -> Result<Running, Error> {
         let server = Server::bind(self.bind, self.limits)?;
         let handler = TldHandler::new(&self.tld, Arc::new(self.zone));
-        Ok(super::spawn(server, Arc::new(handler), shutdown))
+        super::spawn(server, Arc::new(handler), shutdown)
     }
 }
 
@@ -64,17 +65,24 @@ impl TldHandler {
     }
 }
 
-impl Handler for TldHandler {
+impl Role for TldHandler {
+    type Session = ();
+
     fn name(&self) -> &str {
         &self.tld
     }
 
-    fn serve(&self, conn: &mut Connection) -> Result<(), FrameError> {
-        super::answer_requests(conn, &self.tld, |request| {
-            match tld_lookup(&self.tld, &self.zone, &request.name) {
-                Some(ip) => Reply::address(Code::Resolved, &self.tld, ip),
-                None => Reply::not_found(&self.tld),
-            }
-        })
+    fn open(&self, _: &mut Connection, _: &str) -> Result<Option<()>, FrameError> {
+        Ok(Some(()))
+    }
+
+    fn answer(&self, _: &mut (), _: &[u8], request: Option<&Request>) -> Reply {
+        let Some(request) = request else {
+            return Reply::invalid(&self.tld);
+        };
+        match tld_lookup(&self.tld, &self.zone, &request.name) {
+            Some(ip) => Reply::address(Code::Resolved, &self.tld, ip),
+            None => Reply::not_found(&self.tld),
+        }
     }
 }

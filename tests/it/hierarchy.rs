@@ -656,3 +656,19 @@ fn listening_addr(p: &Proc, name: &str) -> SocketAddr {
     let line = p.wait_for(&format!("{name}: listening on "));
     line.rsplit(' ').next().unwrap().parse().unwrap()
 }
+
+/// One request loop serves every role: ` q ` (spaces around it) ends a session on the
+/// local server, the root and a TLD server alike (root and TLD once compared untrimmed).
+#[test]
+fn q_with_spaces_ends_a_session_on_every_server() {
+    let h = Hierarchy::start();
+    let mut local = h.client("alice");
+    local.send(" q ");
+    assert!(local.closed(), "local");
+    for addr in [h.root, h.tld("com")] {
+        let mut c = Line::connect(addr);
+        assert_eq!(c.ask("1, www.google.com, R").split(", ").next(), Some("0X01"));
+        c.send("\tq ");
+        assert!(c.closed(), "{addr}");
+    }
+}
