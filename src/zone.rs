@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::model::DEFAULT_TTL;
 use crate::name::{parse_tld, Name};
 
 /// A problem with a data file, reported as `FILE:LINE: what is wrong`.
@@ -233,17 +234,89 @@ fn in_file_order(
     entries
 }
 
-/// Names and their addresses: a TLD server's zone, or the local server's cache seed.
-#[derive(Debug, Default, Clone)]
-pub struct Zone {
-    records: HashMap<Box<str>, IpAddr>,
+/// One address of a name, with its TTL in seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Addr {
+    pub ip: IpAddr,
+    pub ttl: u32,
 }
+
+/// A name's addresses, in file order: one (nearly always) held inline, so that a
+/// million-name zone costs no allocation per name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Addrs {
+    One(Addr),
+    Many(Box<[Addr]>),
+}
+
+impl Addrs {
+    fn as_slice(&self) -> &[Addr] {
+        match self {
+            Addrs::One(a) => std::slice::from_ref(a),
+            Addrs::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, addr: Addr) {
+        let mut all = self.as_slice().to_vec();
+        all.push(addr);
+        *self = Addrs::Many(all.into_boxed_slice());
+    }
+}
+
+/// Names and their addresses: a TLD server's zone, or the local server's cache seed.
+///
+/// A name may have several addresses, IPv4 and IPv6, each with a TTL: a name repeated
+/// in a legacy file adds an address (the line protocol answers the first, as the
+/// original did), TOML gives a list. Legacy records take [`DEFAULT_TTL`]; a TOML zone
+/// may set its own `ttl`, and each record its own.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    records: HashMap<Box<str>, Addrs>,
+    /// The TTL of negative answers from this zone (the SOA's minimum, RFC 2308).
+    negative_ttl: u32,
+}
+
+impl Default for Zone {
+    fn default() -> Self {
+        Zone {
+            records: HashMap::new(),
+            negative_ttl: DEFAULT_NEGATIVE_TTL,
+        }
+    }
+}
+
+/// How long a resolver may remember that a name does not exist, unless a TOML zone
+/// says otherwise (`negative_ttl`).
+pub const DEFAULT_NEGATIVE_TTL: u32 = 300;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ZoneToml {
+    /// The TTL of every record that does not give its own.
+    ttl: Option<u32>,
+    negative_ttl: Option<u32>,
     #[serde(default)]
-    records: BTreeMap<String, toml::Spanned<String>>,
+    records: BTreeMap<String, toml::Spanned<RecordToml>>,
+}
+
+/// A record's value in TOML: `"ADDR"`, `["ADDR", ...]`, or a table with `address` or
+/// `addresses` and an optional `ttl`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RecordToml {
+    One(String),
+    Many(Vec<String>),
+    Full(FullRecordToml),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FullRecordToml {
+    address: Option<String>,
+    #[serde(default)]
+    addresses: Vec<String>,
+    ttl: Option<u32>,
 }
 
 impl Zone {
@@ -259,6 +332,7 @@ impl Zone {
         let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
         let mut zone = Zone {
             records: HashMap::with_capacity(lines),
+            negative_ttl: DEFAULT_NEGATIVE_TTL,
         };
         match format {
             Format::Legacy => {
@@ -270,12 +344,12 @@ impl Zone {
                             format!("expected `NAME ADDRESS`, found {} fields", fields.len),
                         ));
                     };
-                    zone.add(path, line, name, addr)?;
+                    zone.add(path, line, name, addr, DEFAULT_TTL, true)?;
                 }
             }
             Format::Toml => {
                 let simple = simple_toml(text, "records", |line, name, addr| {
-                    zone.add(path, line, name, addr)
+                    zone.add(path, line, name, addr, DEFAULT_TTL, false)
                 });
                 match simple {
                     Some(result) => result?,
@@ -291,54 +365,120 @@ impl Zone {
     }
 
     /// Reads `[records]` with the full TOML parser: any TOML the line-by-line reader
-    /// does not take.
+    /// does not take (a zone `ttl`, lists of addresses, records with their own TTL).
     fn add_full_toml(&mut self, path: &Path, text: &str) -> Result<(), FileError> {
         let parsed: ZoneToml = toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
         let lines = LineIndex::new(text);
-        for (name, addr) in in_file_order(&parsed.records) {
-            self.add(path, lines.line(addr.span().start), name, addr.get_ref())?;
+        let zone_ttl = parsed.ttl.unwrap_or(DEFAULT_TTL);
+        if let Some(ttl) = parsed.negative_ttl {
+            self.negative_ttl = ttl;
+        }
+        let mut records: Vec<_> = parsed.records.iter().collect();
+        records.sort_by_key(|(_, value)| value.span().start);
+        for (name, value) in records {
+            let line = lines.line(value.span().start);
+            let (addrs, ttl): (Vec<&str>, u32) = match value.get_ref() {
+                RecordToml::One(a) => (vec![a.as_str()], zone_ttl),
+                RecordToml::Many(v) => (v.iter().map(String::as_str).collect(), zone_ttl),
+                RecordToml::Full(full) => (
+                    full.address
+                        .iter()
+                        .chain(&full.addresses)
+                        .map(String::as_str)
+                        .collect(),
+                    full.ttl.unwrap_or(zone_ttl),
+                ),
+            };
+            if addrs.is_empty() {
+                return Err(file_error(path, line, format!("{name:?} has no address")));
+            }
+            for (i, addr) in addrs.into_iter().enumerate() {
+                self.add(path, line, name, addr, ttl, i > 0)?;
+            }
         }
         Ok(())
     }
 
-    /// Checks and adds one record read from line `line` of `path`.
-    fn add(&mut self, path: &Path, line: usize, name: &str, addr: &str) -> Result<(), FileError> {
+    /// Checks and adds one record read from line `line` of `path`. With `more`, a name
+    /// already there gets one more address (a repeated legacy line, a TOML list);
+    /// otherwise it is a duplicate name. The same address twice is always an error.
+    fn add(
+        &mut self,
+        path: &Path,
+        line: usize,
+        name: &str,
+        addr: &str,
+        ttl: u32,
+        more: bool,
+    ) -> Result<(), FileError> {
         let name = Name::parse(name)
             .map_err(|e| file_error(path, line, format!("bad name {name:?}: {e}")))?;
-        let addr: IpAddr = addr.parse().map_err(|_| {
+        let ip: IpAddr = addr.parse().map_err(|_| {
             file_error(
                 path,
                 line,
                 format!("bad address {addr:?}: not an IPv4 or IPv6 literal"),
             )
         })?;
-        if self.records.insert(name.as_str().into(), addr).is_some() {
-            return Err(file_error(path, line, format!("duplicate name {name}")));
+        let addr = Addr { ip, ttl };
+        match self.records.get_mut(name.as_str()) {
+            None => {
+                self.records.insert(name.as_str().into(), Addrs::One(addr));
+            }
+            Some(addrs) if more => {
+                if addrs.as_slice().iter().any(|a| a.ip == ip) {
+                    return Err(file_error(
+                        path,
+                        line,
+                        format!("duplicate record {name} {ip}"),
+                    ));
+                }
+                addrs.push(addr);
+            }
+            Some(_) => return Err(file_error(path, line, format!("duplicate name {name}"))),
         }
         Ok(())
     }
 
-    pub fn insert(&mut self, name: &Name, addr: IpAddr) {
-        self.records.insert(name.as_str().into(), addr);
+    /// Sets `name`'s one address (with the default TTL).
+    pub fn insert(&mut self, name: &Name, ip: IpAddr) {
+        self.records.insert(
+            name.as_str().into(),
+            Addrs::One(Addr {
+                ip,
+                ttl: DEFAULT_TTL,
+            }),
+        );
     }
 
     /// Adds every record of `other` (already checked when it was read); a name in both
-    /// takes `other`'s address.
+    /// takes `other`'s addresses.
     pub fn extend(&mut self, other: Zone) {
         self.records.extend(other.records);
     }
 
-    /// The name's own record, or, as in the original, that of `www.` + name.
+    /// The name's own first address, or, as in the original, that of `www.` + name.
     pub fn lookup(&self, name: &Name) -> Option<IpAddr> {
         self.get(name.as_str())
             .or_else(|| name.www_alias().and_then(|alias| self.get(&alias)))
     }
 
-    /// The exact record for a normalised name.
+    /// The first address of a normalised name.
     pub fn get(&self, name: &str) -> Option<IpAddr> {
-        self.records.get(name).copied()
+        self.addresses(name).first().map(|a| a.ip)
     }
 
+    /// Every address of a normalised name, in file order (empty if it has none).
+    pub fn addresses(&self, name: &str) -> &[Addr] {
+        self.records.get(name).map_or(&[], Addrs::as_slice)
+    }
+
+    /// The TTL of negative answers from this zone.
+    pub fn negative_ttl(&self) -> u32 {
+        self.negative_ttl
+    }
+
+    /// How many names.
     pub fn len(&self) -> usize {
         self.records.len()
     }
@@ -347,9 +487,13 @@ impl Zone {
         self.records.is_empty()
     }
 
-    /// The records, sorted by name.
+    /// The names and their first addresses, sorted by name.
     pub fn sorted(&self) -> Vec<(&str, IpAddr)> {
-        let mut v: Vec<_> = self.records.iter().map(|(k, v)| (&**k, *v)).collect();
+        let mut v: Vec<_> = self
+            .records
+            .iter()
+            .map(|(k, v)| (&**k, v.as_slice()[0].ip))
+            .collect();
         v.sort_unstable();
         v
     }
@@ -495,8 +639,35 @@ mod tests {
         assert!(e.to_string().starts_with("z:3: bad name"), "{e}");
         let e = zone("[records]\nx = \n", Format::Toml).unwrap_err();
         assert!(e.to_string().starts_with("z:2: "), "{e}");
-        let e = zone("a.com 1.1.1.1\nA.com 1.1.1.2\n", Format::Legacy).unwrap_err();
-        assert_eq!(e.to_string(), "z:2: duplicate name a.com");
+        let e = zone("a.com 1.1.1.1\nA.com 1.1.1.1\n", Format::Legacy).unwrap_err();
+        assert_eq!(e.to_string(), "z:2: duplicate record a.com 1.1.1.1");
+    }
+
+    /// A repeated legacy name and a TOML list give a name several addresses, in file
+    /// order; a TOML zone sets its TTLs.
+    #[test]
+    fn several_addresses_and_ttls() {
+        let legacy = zone("a.com 1.1.1.1\nA.com. ::1\n", Format::Legacy).unwrap();
+        let ips: Vec<_> = legacy
+            .addresses("a.com")
+            .iter()
+            .map(|a| (a.ip.to_string(), a.ttl))
+            .collect();
+        assert_eq!(ips, [("1.1.1.1".into(), 3600), ("::1".to_string(), 3600)]);
+        assert_eq!(legacy.get("a.com"), Some("1.1.1.1".parse().unwrap()));
+        let toml = zone(
+            "ttl = 60\nnegative_ttl = 30\n[records]\n\"a.com\" = [\"1.1.1.1\", \"::1\"]\n\
+             \"b.com\" = { address = \"2.2.2.2\", ttl = 5 }\n\"c.com\" = \"3.3.3.3\"\n",
+            Format::Toml,
+        )
+        .unwrap();
+        assert_eq!(toml.addresses("a.com").len(), 2);
+        assert_eq!(toml.addresses("a.com")[1].ttl, 60);
+        assert_eq!(toml.addresses("b.com")[0].ttl, 5);
+        assert_eq!(toml.addresses("c.com")[0].ttl, 60);
+        assert_eq!(toml.negative_ttl(), 30);
+        let e = zone("[records]\n\"a.com\" = []\n", Format::Toml).unwrap_err();
+        assert_eq!(e.to_string(), "z:2: \"a.com\" has no address");
     }
 
     /// TOML keys differing only in case are duplicates, reported at the later line.

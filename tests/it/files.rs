@@ -157,9 +157,9 @@ fn bad_files_stop_the_server_with_exit_2_and_file_line() {
     bad_file(
         d,
         "dup.dat",
-        "a.com 1.1.1.1\n\nA.com. 1.1.1.2\n",
+        "a.com 1.1.1.1\n\nA.com. 1.1.1.1\n",
         &["tld", "com", "dup.dat", "--port", "0"],
-        "dup.dat:3: duplicate name a.com",
+        "dup.dat:3: duplicate record a.com 1.1.1.1",
     );
     bad_file(
         d,

@@ -667,7 +667,10 @@ fn q_with_spaces_ends_a_session_on_every_server() {
     assert!(local.closed(), "local");
     for addr in [h.root, h.tld("com")] {
         let mut c = Line::connect(addr);
-        assert_eq!(c.ask("1, www.google.com, R").split(", ").next(), Some("0X01"));
+        assert_eq!(
+            c.ask("1, www.google.com, R").split(", ").next(),
+            Some("0X01")
+        );
         c.send("\tq ");
         assert!(c.closed(), "{addr}");
     }
