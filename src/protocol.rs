@@ -8,6 +8,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
+use crate::model::{QType, Query, Recursion};
 use crate::name::{parse_tld, Name, NameError};
 
 /// The greeting the local server sends after a client's id line.
@@ -122,6 +123,21 @@ impl Request {
             name,
             mode,
         })
+    }
+}
+
+impl Request {
+    /// The request as the resolution model asks it: the name's address, recursively
+    /// (mode R) or iteratively (mode I).
+    pub fn query(&self) -> Query {
+        Query {
+            name: self.name.clone(),
+            qtype: QType::Address,
+            recursion: match self.mode {
+                Mode::Recursive => Recursion::Recursive,
+                Mode::Iterative => Recursion::Iterative,
+            },
+        }
     }
 }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use super::{Role, Running};
 use crate::connection::{Connection, FrameError};
 use crate::error::Error;
-use crate::protocol::{Code, Reply, Request};
-use crate::resolver::tld_lookup;
+use crate::protocol::{Reply, Request};
+use crate::resolver::TldResolver;
 use crate::server::{Limits, Server, Shutdown};
 use crate::zone::Zone;
 
@@ -45,7 +45,7 @@ impl TldConfig {
     /// Binds and starts the server on its own thread.
     pub fn start(self, shutdown: Shutdown) -> Result<Running, Error> {
         let server = Server::bind(self.bind, self.limits)?;
-        let handler = TldHandler::new(&self.tld, Arc::new(self.zone));
+        let handler = TldHandler::new(&self.tld, Arc::new(self.zone), server.local_addr().ip());
         super::spawn(server, Arc::new(handler), shutdown)
     }
 }
@@ -53,14 +53,16 @@ impl TldConfig {
 /// The TLD role's handler.
 pub struct TldHandler {
     tld: String,
-    zone: Arc<Zone>,
+    resolver: TldResolver,
 }
 
 impl TldHandler {
-    pub fn new(tld: &str, zone: Arc<Zone>) -> TldHandler {
+    /// A handler for `tld` answering from `zone`; `own` is the server's address (the
+    /// glue of its NS record).
+    pub fn new(tld: &str, zone: Arc<Zone>, own: IpAddr) -> TldHandler {
         TldHandler {
             tld: tld.to_owned(),
-            zone,
+            resolver: TldResolver::new(tld, zone, own),
         }
     }
 }
@@ -77,12 +79,9 @@ impl Role for TldHandler {
     }
 
     fn answer(&self, _: &mut (), _: &[u8], request: Option<&Request>) -> Reply {
-        let Some(request) = request else {
-            return Reply::invalid(&self.tld);
-        };
-        match tld_lookup(&self.tld, &self.zone, &request.name) {
-            Some(ip) => Reply::address(Code::Resolved, &self.tld, ip),
-            None => Reply::not_found(&self.tld),
+        match request {
+            Some(request) => self.resolver.resolve(&request.query()).to_reply(&self.tld),
+            None => Reply::invalid(&self.tld),
         }
     }
 }
