@@ -1,83 +1,220 @@
-//! The local server's cache, shared by all its connections.
+//! The local server's cache, shared by all its connections, and by both protocols: a
+//! name learned over either is a hit for both.
 //!
 //! Entries read from `--cache` files never expire and are never evicted; they are held
-//! in an immutable map that needs no lock. Mappings learned from the hierarchy live for
-//! the TTL, at most `capacity` of them, the least recently used going first; they sit
-//! behind one short-held mutex, never held while talking to another server.
-//! Time is an argument, so tests control expiry.
+//! in an immutable map that needs no lock. What is learned from the hierarchy (answers,
+//! and negative answers: NXDOMAIN and NODATA, RFC 2308) lives for the TTL it came with,
+//! never longer than `--ttl`, at most `capacity` names of it, the least recently used
+//! going first; it sits behind one short-held mutex, never held while talking to
+//! another server. A hit carries the TTL that remains. Time is an argument, so tests
+//! control expiry.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::model::{Outcome, QType, Query, RData, Record, Resolution};
 use crate::name::Name;
+use crate::sync::lock;
 use crate::zone::Zone;
 
 /// The cache handle: callers see `get` and `insert`, never the maps.
 #[derive(Debug)]
 pub struct Cache {
     fixed: Zone,
-    learned: Mutex<Lru>,
-    ttl: Duration,
+    learned: Mutex<Lru<Entry>>,
+    /// The longest anything learned is kept, in whole seconds (at least 1).
+    max_ttl: u32,
+}
+
+/// What is known of one name: an item per kind of question answered.
+#[derive(Debug, Default)]
+struct Entry(Vec<Item>);
+
+#[derive(Debug)]
+struct Item {
+    kind: Kind,
+    /// As learned, TTLs already capped at the cache's longest.
+    outcome: Outcome,
+    stored: Instant,
+    expires: Instant,
+}
+
+/// Which questions an item answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A DNS question of this type (an answer, or NODATA).
+    Type(u16),
+    /// The line protocol's question (the name's address).
+    Address,
+    /// The name does not exist: every question.
+    NxDomain,
 }
 
 impl Cache {
-    /// A cache seeded with `fixed` entries, keeping up to `capacity` learned mappings
-    /// for `ttl` each.
-    pub fn new(fixed: Zone, ttl: Duration, capacity: usize) -> Cache {
+    /// A cache seeded with `fixed` entries, keeping up to `capacity` learned names for
+    /// their TTL, and never longer than `max_ttl`.
+    pub fn new(fixed: Zone, max_ttl: Duration, capacity: usize) -> Cache {
         Cache {
             fixed,
             learned: Mutex::new(Lru::new(capacity)),
-            ttl,
+            max_ttl: max_ttl.as_secs().clamp(1, u32::MAX as u64) as u32,
         }
     }
 
-    /// The address for `name` (or, as in the original, for `www.` + name), if cached and
-    /// not expired at `now`.
-    pub fn get(&self, name: &Name, now: Instant) -> Option<IpAddr> {
-        self.get_exact(name.as_str(), now).or_else(|| {
-            name.www_alias()
-                .and_then(|alias| self.get_exact(&alias, now))
-        })
+    /// The answer to `query` if the cache has it at `now`, with the TTLs that remain.
+    /// As in the original, a name with no entry of its own is also looked up as `www.`
+    /// + name for the line protocol's question.
+    pub fn get(&self, query: &Query, now: Instant) -> Option<Resolution> {
+        let found = self.get_exact(&query.name, query.qtype, now).or_else(|| {
+            let alias = query
+                .name
+                .www_alias()
+                .filter(|_| query.qtype == QType::Address)?;
+            self.get_exact(&Name::from_wire(&alias), query.qtype, now)
+        })?;
+        Some(Resolution::cached(found))
     }
 
-    fn get_exact(&self, name: &str, now: Instant) -> Option<IpAddr> {
-        if let Some(addr) = self.fixed.get(name) {
-            return Some(addr);
+    fn get_exact(&self, name: &Name, qtype: QType, now: Instant) -> Option<Outcome> {
+        let fixed: Vec<Record> = self
+            .fixed
+            .addresses(name.as_str())
+            .iter()
+            .map(|a| Record::new(name.clone(), a.ttl, RData::address(a.ip)))
+            .filter(|r| qtype.matches(&r.data))
+            .collect();
+        if !fixed.is_empty() {
+            return Some(Outcome::Answer(fixed));
         }
-        self.lock().get(name, now)
+        let mut learned = lock(&self.learned);
+        let entry = learned.get(name.as_str(), now)?;
+        entry.0.retain(|item| item.expires > now);
+        let item = entry.0.iter().find(|item| match item.kind {
+            Kind::NxDomain => true,
+            Kind::Type(t) => t == qtype.code() && qtype != QType::Address,
+            Kind::Address => false,
+        });
+        if let Some(item) = item {
+            return Some(item.remaining(now));
+        }
+        // An address learned by either protocol answers the other's question.
+        if matches!(qtype, QType::Address | QType::A | QType::Aaaa) {
+            for item in &entry.0 {
+                if let Outcome::Answer(records) = item.remaining(now) {
+                    let matching: Vec<Record> = records
+                        .into_iter()
+                        .filter(|r| qtype.matches(&r.data) || matches!(r.data, RData::Cname(_)))
+                        .collect();
+                    if matching.iter().any(|r| qtype.matches(&r.data)) {
+                        return Some(Outcome::Answer(matching));
+                    }
+                }
+            }
+        }
+        None
     }
 
-    /// Remembers a mapping learned from the hierarchy until `now + ttl`.
-    pub fn insert(&self, name: &Name, addr: IpAddr, now: Instant) {
-        if self.fixed.get(name.as_str()).is_some() {
+    /// Remembers what the hierarchy answered to `query` at `now`: an answer or NODATA
+    /// for that question, NXDOMAIN for every question about the name. Failures and
+    /// referrals are not kept, nor anything about a name with fixed entries.
+    pub fn insert(&self, query: &Query, outcome: &Outcome, now: Instant) {
+        if !self.fixed.addresses(query.name.as_str()).is_empty() {
             return;
         }
-        let expires = now + self.ttl;
-        self.lock().insert(name.as_str(), addr, expires);
+        let (kind, outcome, ttl) = match outcome {
+            Outcome::Answer(records) if !records.is_empty() => {
+                let records: Vec<Record> = records
+                    .iter()
+                    .map(|r| Record {
+                        ttl: r.ttl.min(self.max_ttl),
+                        ..r.clone()
+                    })
+                    .collect();
+                let ttl = records.iter().map(|r| r.ttl).min().unwrap_or(0);
+                let kind = match query.qtype {
+                    QType::Address => Kind::Address,
+                    qtype => Kind::Type(qtype.code()),
+                };
+                (kind, Outcome::Answer(records), ttl)
+            }
+            Outcome::NxDomain(soa) | Outcome::NoData(soa) => {
+                let ttl = negative_ttl(soa).min(self.max_ttl);
+                let soa = Record { ttl, ..soa.clone() };
+                match outcome {
+                    Outcome::NxDomain(_) => (Kind::NxDomain, Outcome::NxDomain(soa), ttl),
+                    _ => (Kind::Type(query.qtype.code()), Outcome::NoData(soa), ttl),
+                }
+            }
+            _ => return,
+        };
+        if ttl == 0 {
+            return;
+        }
+        let expires = now + Duration::from_secs(ttl.into());
+        let item = Item {
+            kind,
+            outcome,
+            stored: now,
+            expires,
+        };
+        lock(&self.learned).upsert(query.name.as_str(), now, |old| {
+            let mut entry = old.unwrap_or_default();
+            entry.0.retain(|i| {
+                i.expires > now
+                    && i.kind != kind
+                    && i.kind != Kind::NxDomain
+                    && kind != Kind::NxDomain
+            });
+            entry.0.push(item);
+            let last = entry.0.iter().map(|i| i.expires).max().unwrap_or(expires);
+            (entry, last)
+        });
     }
 
-    /// How many learned mappings are held (expired ones may still count until touched).
+    /// How many names have something learned (expired ones may still count until
+    /// touched).
     pub fn learned_len(&self) -> usize {
-        self.lock().map.len()
+        lock(&self.learned).map.len()
     }
 
     pub fn fixed_len(&self) -> usize {
         self.fixed.len()
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Lru> {
-        crate::sync::lock(&self.learned)
+/// How long a negative answer may be kept: the SOA record's TTL, and never longer than
+/// its minimum (RFC 2308, section 5).
+fn negative_ttl(soa: &Record) -> u32 {
+    match &soa.data {
+        RData::Soa(s) => soa.ttl.min(s.minimum),
+        _ => soa.ttl,
+    }
+}
+
+impl Item {
+    /// The outcome with the TTLs that remain at `now`.
+    fn remaining(&self, now: Instant) -> Outcome {
+        let elapsed = now.saturating_duration_since(self.stored).as_secs();
+        let age = |r: &Record| Record {
+            ttl: r.ttl.saturating_sub(elapsed.min(u32::MAX as u64) as u32),
+            ..r.clone()
+        };
+        match &self.outcome {
+            Outcome::Answer(records) => Outcome::Answer(records.iter().map(age).collect()),
+            Outcome::NxDomain(soa) => Outcome::NxDomain(age(soa)),
+            Outcome::NoData(soa) => Outcome::NoData(age(soa)),
+            other => other.clone(),
+        }
     }
 }
 
 const NIL: u32 = u32::MAX;
 
 #[derive(Debug)]
-struct Node {
+struct Node<V> {
     key: Box<str>,
-    addr: IpAddr,
+    value: V,
     expires: Instant,
     prev: u32,
     next: u32,
@@ -86,17 +223,17 @@ struct Node {
 /// A least-recently-used map: a slab of nodes in a doubly linked list (most recent at
 /// the head), indexed by a `HashMap`.
 #[derive(Debug)]
-struct Lru {
+struct Lru<V> {
     map: HashMap<Box<str>, u32>,
-    nodes: Vec<Node>,
+    nodes: Vec<Node<V>>,
     free: Vec<u32>,
     head: u32,
     tail: u32,
     capacity: usize,
 }
 
-impl Lru {
-    fn new(capacity: usize) -> Lru {
+impl<V: Default> Lru<V> {
+    fn new(capacity: usize) -> Lru<V> {
         // Capacity fits in u32 indices; anything larger is clamped.
         let capacity = capacity.min(NIL as usize - 1);
         Lru {
@@ -109,37 +246,45 @@ impl Lru {
         }
     }
 
-    fn get(&mut self, key: &str, now: Instant) -> Option<IpAddr> {
+    /// The value under `key`, made the most recent; `None` (and the entry dropped)
+    /// once it has expired.
+    fn get(&mut self, key: &str, now: Instant) -> Option<&mut V> {
         let idx = *self.map.get(key)?;
-        let node = &self.nodes[idx as usize];
-        if node.expires <= now {
+        if self.nodes[idx as usize].expires <= now {
             self.remove(idx);
             return None;
         }
-        let addr = node.addr;
         self.unlink(idx);
         self.push_front(idx);
-        Some(addr)
+        Some(&mut self.nodes[idx as usize].value)
     }
 
-    fn insert(&mut self, key: &str, addr: IpAddr, expires: Instant) {
+    /// Changes the value under `key` with `update` (given `None` if there is none, or
+    /// it expired), keeping it until `expires` (which `update` may move: it returns it).
+    fn upsert(&mut self, key: &str, now: Instant, update: impl FnOnce(Option<V>) -> (V, Instant))
+    where
+        V: Default,
+    {
         if self.capacity == 0 {
             return;
         }
         if let Some(&idx) = self.map.get(key) {
             let node = &mut self.nodes[idx as usize];
-            node.addr = addr;
+            let old = (node.expires > now).then(|| std::mem::take(&mut node.value));
+            let (value, expires) = update(old);
+            node.value = value;
             node.expires = expires;
             self.unlink(idx);
             self.push_front(idx);
             return;
         }
+        let (value, expires) = update(None);
         if self.map.len() >= self.capacity {
             self.remove(self.tail);
         }
         let node = Node {
             key: key.into(),
-            addr,
+            value,
             expires,
             prev: NIL,
             next: NIL,
@@ -164,6 +309,7 @@ impl Lru {
         }
         self.unlink(idx);
         let key = std::mem::take(&mut self.nodes[idx as usize].key);
+        self.nodes[idx as usize].value = V::default();
         self.map.remove(&key);
         self.free.push(idx);
     }
@@ -208,6 +354,8 @@ impl Lru {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Recursion;
+    use std::net::IpAddr;
 
     fn name(s: &str) -> Name {
         Name::parse(s).unwrap()
@@ -217,14 +365,36 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn q(n: &str, qtype: QType) -> Query {
+        Query {
+            name: Name::from_wire(n),
+            qtype,
+            recursion: Recursion::Recursive,
+        }
+    }
+
+    fn answer(n: &str, ttl: u32, addr: &str) -> Outcome {
+        Outcome::Answer(vec![Record::new(name(n), ttl, RData::address(ip(addr)))])
+    }
+
+    fn get_ip(cache: &Cache, n: &str, now: Instant) -> Option<IpAddr> {
+        cache
+            .get(&q(n, QType::Address), now)
+            .and_then(|r| r.first_ip())
+    }
+
+    fn insert_line(cache: &Cache, n: &str, addr: &str, now: Instant) {
+        cache.insert(&q(n, QType::Address), &answer(n, u32::MAX, addr), now);
+    }
+
     #[test]
     fn learned_entries_expire() {
         let cache = Cache::new(Zone::default(), Duration::from_secs(10), 10);
         let t0 = Instant::now();
-        cache.insert(&name("www.a.com"), ip("1.1.1.1"), t0);
-        assert_eq!(cache.get(&name("a.com"), t0), Some(ip("1.1.1.1")));
+        insert_line(&cache, "www.a.com", "1.1.1.1", t0);
+        assert_eq!(get_ip(&cache, "a.com", t0), Some(ip("1.1.1.1")));
         assert_eq!(
-            cache.get(&name("www.a.com"), t0 + Duration::from_secs(11)),
+            get_ip(&cache, "www.a.com", t0 + Duration::from_secs(11)),
             None
         );
         assert_eq!(cache.learned_len(), 0);
@@ -236,20 +406,20 @@ mod tests {
         zone.insert(&name("www.a.com"), ip("1.1.1.1"));
         let cache = Cache::new(zone, Duration::from_secs(1), 10);
         let later = Instant::now() + Duration::from_secs(100_000);
-        assert_eq!(cache.get(&name("a.com"), later), Some(ip("1.1.1.1")));
+        assert_eq!(get_ip(&cache, "a.com", later), Some(ip("1.1.1.1")));
     }
 
     #[test]
     fn least_recently_used_goes_first() {
         let cache = Cache::new(Zone::default(), Duration::from_secs(100), 2);
         let t = Instant::now();
-        cache.insert(&name("a.com"), ip("1.0.0.1"), t);
-        cache.insert(&name("b.com"), ip("1.0.0.2"), t);
-        assert!(cache.get(&name("a.com"), t).is_some()); // a is now the most recent
-        cache.insert(&name("c.com"), ip("1.0.0.3"), t);
-        assert!(cache.get(&name("b.com"), t).is_none());
-        assert!(cache.get(&name("a.com"), t).is_some());
-        assert!(cache.get(&name("c.com"), t).is_some());
+        insert_line(&cache, "a.com", "1.0.0.1", t);
+        insert_line(&cache, "b.com", "1.0.0.2", t);
+        assert!(get_ip(&cache, "a.com", t).is_some()); // a is now the most recent
+        insert_line(&cache, "c.com", "1.0.0.3", t);
+        assert!(get_ip(&cache, "b.com", t).is_none());
+        assert!(get_ip(&cache, "a.com", t).is_some());
+        assert!(get_ip(&cache, "c.com", t).is_some());
         assert_eq!(cache.learned_len(), 2);
     }
 
@@ -258,10 +428,54 @@ mod tests {
         let cache = Cache::new(Zone::default(), Duration::from_secs(100), 100);
         let t = Instant::now();
         for i in 0..10_000 {
-            cache.insert(&name(&format!("h{i}.com")), ip("1.2.3.4"), t);
+            insert_line(&cache, &format!("h{i}.com"), "1.2.3.4", t);
         }
         assert_eq!(cache.learned_len(), 100);
-        assert!(cache.get(&name("h9999.com"), t).is_some());
-        assert!(cache.get(&name("h0.com"), t).is_none());
+        assert!(get_ip(&cache, "h9999.com", t).is_some());
+        assert!(get_ip(&cache, "h0.com", t).is_none());
+    }
+
+    /// TTLs count down, are capped at the cache's longest, and a DNS-learned address
+    /// answers the line protocol's question (and the other way round).
+    #[test]
+    fn ttls_count_down_and_both_protocols_share_entries() {
+        let cache = Cache::new(Zone::default(), Duration::from_secs(100), 10);
+        let t = Instant::now();
+        cache.insert(&q("x.com", QType::A), &answer("x.com", 60, "1.2.3.4"), t);
+        let hit = cache
+            .get(&q("x.com", QType::A), t + Duration::from_secs(15))
+            .unwrap();
+        assert!(hit.cached);
+        assert!(matches!(&hit.outcome, Outcome::Answer(r) if r[0].ttl == 45));
+        assert_eq!(get_ip(&cache, "x.com", t), Some(ip("1.2.3.4")));
+        assert!(cache.get(&q("x.com", QType::Aaaa), t).is_none());
+        insert_line(&cache, "y.com", "5.6.7.8", t);
+        let hit = cache.get(&q("y.com", QType::A), t).unwrap();
+        assert!(matches!(&hit.outcome, Outcome::Answer(r) if r[0].ttl == 100));
+        assert!(cache
+            .get(&q("x.com", QType::A), t + Duration::from_secs(61))
+            .is_none());
+    }
+
+    /// Negative answers are kept for the SOA's minimum (RFC 2308).
+    #[test]
+    fn negative_answers_for_the_soa_minimum() {
+        let cache = Cache::new(Zone::default(), Duration::from_secs(3600), 10);
+        let t = Instant::now();
+        let soa = crate::resolver::synthesized_soa(&Name::from_wire("com"), 30);
+        cache.insert(&q("nx.com", QType::A), &Outcome::NxDomain(soa.clone()), t);
+        let hit = cache
+            .get(&q("nx.com", QType::Aaaa), t + Duration::from_secs(10))
+            .unwrap();
+        assert!(matches!(&hit.outcome, Outcome::NxDomain(s) if s.ttl == 20));
+        assert!(cache
+            .get(&q("nx.com", QType::A), t + Duration::from_secs(31))
+            .is_none());
+        cache.insert(&q("v4.com", QType::Aaaa), &Outcome::NoData(soa), t);
+        assert!(matches!(
+            cache.get(&q("v4.com", QType::Aaaa), t).unwrap().outcome,
+            Outcome::NoData(_)
+        ));
+        assert!(cache.get(&q("v4.com", QType::A), t).is_none());
     }
 }

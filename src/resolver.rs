@@ -1,6 +1,6 @@
-//! Resolution, apart from any wire format: what the local server and the root do with a
-//! request, as typed values in and out. The line protocol's handlers in [`crate::roles`]
-//! call these; a future RFC 1035 front end would call the same.
+//! Resolution, apart from any wire format: what each server does with a [`Query`], as
+//! typed values in and out ([`crate::model`]). The line protocol's handlers in
+//! [`crate::roles`] and the DNS front end call the same resolvers.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -8,34 +8,83 @@ use std::time::Instant;
 
 use crate::cache::Cache;
 use crate::logs::LogDir;
-use crate::model::{Outcome, QType, Query, RData, Record, Resolution, Soa, DEFAULT_TTL};
+use crate::model::{
+    Outcome, QType, Query, RData, Record, Recursion, Referral, Resolution, Soa, DEFAULT_TTL,
+};
 use crate::name::Name;
-use crate::protocol::{Code, Mode, Referral, Reply, Request};
+use crate::protocol::{Code, Mode, Referral as LineReferral, Reply, Request};
 use crate::upstream::{Upstream, UpstreamError};
-use crate::zone::{Addr, RootTable, Zone};
+use crate::zone::{Addr, RootTable, Zone, DEFAULT_NEGATIVE_TTL};
 
-/// The outcome of a query at the local server.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Answer {
-    /// From the cache (`0X00`).
-    Cached(IpAddr),
-    /// Learned from the hierarchy (`0X01`).
-    Resolved(IpAddr),
-    /// The hierarchy says no such host (`0XFF`).
-    NotFound,
-    /// An upstream could not be reached, timed out or answered nonsense (`0XFE`).
-    Failure,
+/// How a query travels upstream: as the line it arrived as (forwarded with its tag),
+/// or as a DNS message, so that TTLs, NXDOMAIN versus NODATA and the SOA cross every
+/// hop.
+#[derive(Clone, Copy, Debug)]
+pub enum Via<'a> {
+    Line(&'a Request),
+    Dns,
 }
 
-impl Answer {
-    pub fn to_reply(&self, server: &str) -> Reply {
+impl Via<'_> {
+    /// Asks `addr` the query, within `deadline`.
+    fn ask(
+        self,
+        upstream: &Upstream,
+        addr: SocketAddr,
+        query: &Query,
+        deadline: Instant,
+    ) -> Result<Resolution, UpstreamError> {
         match self {
-            Answer::Cached(ip) => Reply::address(Code::Cached, server, *ip),
-            Answer::Resolved(ip) => Reply::address(Code::Resolved, server, *ip),
-            Answer::NotFound => Reply::not_found(server),
-            Answer::Failure => Reply::failure(server),
+            Via::Line(request) => {
+                let mode = match query.recursion {
+                    Recursion::Recursive => Mode::Recursive,
+                    Recursion::Iterative | Recursion::CacheOnly => Mode::Iterative,
+                };
+                let request = Request::new(request.tag.clone(), query.name.clone(), mode);
+                let reply = upstream.ask_until(addr, &request, deadline)?;
+                line_resolution(addr, query, &reply)
+            }
+            Via::Dns => upstream.ask_dns(addr, query, deadline),
         }
     }
+}
+
+/// A line reply as the resolution model sees it. The line protocol carries no TTL and
+/// no SOA: an address is kept for as long as the cache allows, and a negative answer
+/// gets the TLD's synthesized SOA.
+fn line_resolution(
+    from: SocketAddr,
+    query: &Query,
+    reply: &Reply,
+) -> Result<Resolution, UpstreamError> {
+    let outcome = match reply.code {
+        Code::Resolved => {
+            let ip = reply.ip().ok_or_else(|| unexpected(from, reply))?;
+            Outcome::Answer(vec![Record::new(
+                query.name.clone(),
+                u32::MAX,
+                RData::address(ip),
+            )])
+        }
+        Code::NotFound => Outcome::NxDomain(synthesized_soa(
+            &Name::from_wire(query.name.tld()),
+            DEFAULT_NEGATIVE_TTL,
+        )),
+        Code::Referral => {
+            let referral: LineReferral = reply
+                .text
+                .parse()
+                .map_err(|e| UpstreamError::Garbage(from, e, reply.to_string()))?;
+            Outcome::Referral(Referral {
+                zone: Name::from_wire(&referral.tld),
+                addr: referral.addr,
+                ttl: DEFAULT_TTL,
+            })
+        }
+        Code::Failure => Outcome::ServFail,
+        Code::Cached | Code::Invalid => return Err(unexpected(from, reply)),
+    };
+    Ok(Resolution::new(outcome))
 }
 
 /// The local server's resolver: its cache, then the root (mode R) or the root and then
@@ -69,139 +118,170 @@ impl LocalResolver {
         &self.cache
     }
 
-    /// Answers `request`. No lock is held while an upstream is asked.
-    pub fn resolve(&self, request: &Request) -> Answer {
-        if let Some(ip) = self.cache.get(&request.name, Instant::now()) {
-            return Answer::Cached(ip);
+    /// Answers `query`, from the cache or through the hierarchy. No lock is held while
+    /// an upstream is asked. An upstream that fails, times out or answers nonsense is
+    /// SERVFAIL (never cached: the next query tries again).
+    pub fn resolve(&self, query: &Query, via: Via) -> Resolution {
+        if let Some(hit) = self.cache.get(query, Instant::now()) {
+            return hit;
         }
-        let outcome = match request.mode {
-            Mode::Recursive => self.recursive(request),
-            Mode::Iterative => self.iterative(request),
+        let outcome = match query.recursion {
+            Recursion::CacheOnly => return Resolution::new(Outcome::Refused),
+            Recursion::Recursive => self.recursive(query, via),
+            Recursion::Iterative => self.iterative(query, via),
         };
         match outcome {
-            Ok(Some(ip)) => self.learn(&request.name, ip),
-            Ok(None) => Answer::NotFound,
+            Ok(outcome) => self.learn(query, outcome),
             Err(e) => {
-                log::warn!("{}: {e}", request.name);
-                Answer::Failure
+                log::warn!("{}: {e}", query.name);
+                Resolution::new(Outcome::ServFail)
             }
         }
     }
 
-    fn learn(&self, name: &Name, ip: IpAddr) -> Answer {
-        if let Some(logs) = &self.logs {
-            if let Err(e) = logs.record_mapping(name, ip) {
+    /// Records an answer in `mapping.log`, then in the cache; a mapping that cannot be
+    /// recorded is not given.
+    fn learn(&self, query: &Query, outcome: Outcome) -> Resolution {
+        let resolution = Resolution::new(outcome);
+        if let (Some(logs), Some(ip)) = (&self.logs, resolution.first_ip()) {
+            if let Err(e) = logs.record_mapping(&query.name, ip) {
                 log::error!("cannot write mapping.log in {}: {e}", logs.dir().display());
-                return Answer::Failure;
+                return Resolution::new(Outcome::ServFail);
             }
         }
-        self.cache.insert(name, ip, Instant::now());
-        Answer::Resolved(ip)
+        // The line protocol never kept negative answers: its next query asks again.
+        let negative = matches!(
+            resolution.outcome,
+            Outcome::NxDomain(_) | Outcome::NoData(_)
+        );
+        if !(negative && query.qtype == QType::Address) {
+            self.cache
+                .insert(query, &resolution.outcome, Instant::now());
+        }
+        resolution
     }
 
     /// Mode R: the root asks the TLD server and hands back the answer.
-    fn recursive(&self, request: &Request) -> Result<Option<IpAddr>, UpstreamError> {
-        let reply = self.upstream.ask(self.root, request)?;
-        address_or_not_found(self.root, &reply)
+    fn recursive(&self, query: &Query, via: Via) -> Result<Outcome, UpstreamError> {
+        let deadline = Instant::now() + self.upstream.timeout();
+        let asked = Query {
+            recursion: Recursion::Recursive,
+            ..query.clone()
+        };
+        let outcome = via
+            .ask(&self.upstream, self.root, &asked, deadline)?
+            .outcome;
+        final_answer(self.root, outcome)
     }
 
     /// Mode I: the root refers us to the TLD server, which we ask ourselves. Both
     /// questions share one upstream timeout, so a client waits no longer than in mode R.
-    fn iterative(&self, request: &Request) -> Result<Option<IpAddr>, UpstreamError> {
+    fn iterative(&self, query: &Query, via: Via) -> Result<Outcome, UpstreamError> {
         let deadline = Instant::now() + self.upstream.timeout();
-        let reply = self.upstream.ask_until(self.root, request, deadline)?;
-        match reply.code {
-            Code::Referral => {}
-            Code::NotFound => return Ok(None),
-            _ => return Err(unexpected(self.root, &reply)),
+        let asked = Query {
+            recursion: Recursion::Iterative,
+            ..query.clone()
+        };
+        let outcome = via
+            .ask(&self.upstream, self.root, &asked, deadline)?
+            .outcome;
+        let referral = match outcome {
+            Outcome::Referral(r) => r,
+            // The root knows the TLD does not exist.
+            Outcome::NxDomain(_) => return Ok(outcome),
+            other => return Err(unexpected_outcome(self.root, &other)),
+        };
+        if !query.name.is_within(referral.zone.as_str()) || referral.zone.is_root() {
+            return Err(UpstreamError::Unexpected(
+                self.root,
+                format!("a referral to {} for {}", referral.zone, query.name),
+            ));
         }
-        let referral: Referral = reply
-            .text
-            .parse()
-            .map_err(|e| UpstreamError::Garbage(self.root, e, reply.to_string()))?;
-        if referral.tld != request.name.tld() {
-            return Err(unexpected(self.root, &reply));
-        }
-        let reply = self.upstream.ask_until(referral.addr, request, deadline)?;
-        address_or_not_found(referral.addr, &reply)
+        let outcome = via
+            .ask(&self.upstream, referral.addr, &asked, deadline)?
+            .outcome;
+        final_answer(referral.addr, outcome)
     }
 }
 
-/// `0X01` with an address, or `0XFF`; anything else is the upstream's failure.
-fn address_or_not_found(from: SocketAddr, reply: &Reply) -> Result<Option<IpAddr>, UpstreamError> {
-    match reply.code {
-        Code::Resolved => reply.ip().map(Some).ok_or_else(|| unexpected(from, reply)),
-        Code::NotFound => Ok(None),
-        _ => Err(unexpected(from, reply)),
+/// An answer, NXDOMAIN or NODATA from `from`; anything else (a referral where an answer
+/// was due, SERVFAIL, REFUSED) is that upstream's failure.
+fn final_answer(from: SocketAddr, outcome: Outcome) -> Result<Outcome, UpstreamError> {
+    match outcome {
+        Outcome::Answer(_) | Outcome::NxDomain(_) | Outcome::NoData(_) => Ok(outcome),
+        other => Err(unexpected_outcome(from, &other)),
     }
+}
+
+fn unexpected_outcome(from: SocketAddr, outcome: &Outcome) -> UpstreamError {
+    let what = match outcome {
+        Outcome::Answer(_) => "an answer where a referral was due".to_owned(),
+        Outcome::Referral(r) => format!("a referral to {} where an answer was due", r.zone),
+        Outcome::ServFail => "SERVFAIL".to_owned(),
+        Outcome::Refused => "REFUSED".to_owned(),
+        Outcome::NxDomain(_) | Outcome::NoData(_) => "a negative answer".to_owned(),
+    };
+    UpstreamError::Unexpected(from, what)
 }
 
 fn unexpected(from: SocketAddr, reply: &Reply) -> UpstreamError {
     UpstreamError::Unexpected(from, reply.to_string())
 }
 
-/// The outcome of a query at the root.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RootAnswer {
-    /// Mode R: the TLD server's answer (`0X01`).
-    Resolved(IpAddr),
-    /// Mode I: ask this TLD server (`0X02`).
-    Referral(Referral),
-    /// No such host, or a TLD the table does not list (`0XFF`).
-    NotFound,
-    /// The TLD server failed (`0XFE`).
-    Failure,
-}
-
-impl RootAnswer {
-    pub fn to_reply(&self, server: &str) -> Reply {
-        match self {
-            RootAnswer::Resolved(ip) => Reply::address(Code::Resolved, server, *ip),
-            RootAnswer::Referral(r) => Reply::referral(server, r),
-            RootAnswer::NotFound => Reply::not_found(server),
-            RootAnswer::Failure => Reply::failure(server),
-        }
-    }
-}
-
-/// The root: which TLD server answers for a name, asked (R) or referred to (I).
+/// The root: which TLD server answers for a name, asked (R) or referred to (I). It is
+/// authoritative for `.`: a TLD its table does not list does not exist.
 #[derive(Debug)]
 pub struct RootResolver {
     table: RootTable,
     upstream: Upstream,
+    soa: Record,
 }
 
 impl RootResolver {
     pub fn new(table: RootTable, upstream: Upstream) -> RootResolver {
-        RootResolver { table, upstream }
+        RootResolver {
+            table,
+            upstream,
+            soa: synthesized_soa(&Name::from_wire(""), DEFAULT_NEGATIVE_TTL),
+        }
     }
 
     pub fn table(&self) -> &RootTable {
         &self.table
     }
 
-    pub fn resolve(&self, request: &Request) -> RootAnswer {
-        let tld = request.name.tld();
+    pub fn resolve(&self, query: &Query, via: Via) -> Resolution {
+        if query.name.is_root() {
+            return Resolution::authoritative(match query.qtype {
+                QType::Soa | QType::Any => Outcome::Answer(vec![self.soa.clone()]),
+                _ => Outcome::NoData(self.soa.clone()),
+            });
+        }
+        let tld = query.name.tld();
         let Some(addr) = self.table.lookup(tld) else {
-            return RootAnswer::NotFound;
+            return Resolution::authoritative(Outcome::NxDomain(self.soa.clone()));
         };
-        match request.mode {
-            Mode::Iterative => RootAnswer::Referral(Referral {
-                tld: tld.to_owned(),
-                addr,
-            }),
-            Mode::Recursive => match self
-                .upstream
-                .ask(addr, request)
-                .and_then(|reply| address_or_not_found(addr, &reply))
-            {
-                Ok(Some(ip)) => RootAnswer::Resolved(ip),
-                Ok(None) => RootAnswer::NotFound,
-                Err(e) => {
-                    log::warn!("{}: {e}", request.name);
-                    RootAnswer::Failure
+        match query.recursion {
+            Recursion::Iterative | Recursion::CacheOnly => {
+                Resolution::new(Outcome::Referral(Referral {
+                    zone: Name::from_wire(tld),
+                    addr,
+                    ttl: DEFAULT_TTL,
+                }))
+            }
+            Recursion::Recursive => {
+                let deadline = Instant::now() + self.upstream.timeout();
+                let answered = via
+                    .ask(&self.upstream, addr, query, deadline)
+                    .and_then(|r| final_answer(addr, r.outcome));
+                match answered {
+                    Ok(outcome) => Resolution::new(outcome),
+                    Err(e) => {
+                        log::warn!("{}: {e}", query.name);
+                        Resolution::new(Outcome::ServFail)
+                    }
                 }
-            },
+            }
         }
     }
 }

@@ -109,6 +109,19 @@ impl Upstream {
         }
     }
 
+    /// Asks `addr` the query as a DNS message, within `deadline`.
+    pub fn ask_dns(
+        &self,
+        addr: SocketAddr,
+        _query: &crate::model::Query,
+        _deadline: Instant,
+    ) -> Result<crate::model::Resolution, UpstreamError> {
+        Err(UpstreamError::Unexpected(
+            addr,
+            "DNS upstream: not yet".to_owned(),
+        ))
+    }
+
     fn exchange(
         &self,
         conn: &mut Connection,

@@ -14,7 +14,7 @@ use crate::connection::{Connection, FrameError};
 use crate::error::Error;
 use crate::logs::{escape, ClientLog, LogDir};
 use crate::protocol::{valid_client_id, Code, Reply, Request, GREETING, INVALID_CLIENT_ID};
-use crate::resolver::LocalResolver;
+use crate::resolver::{LocalResolver, Via};
 use crate::server::{Limits, Server, Shutdown};
 use crate::upstream::Upstream;
 use crate::zone::Zone;
@@ -167,7 +167,10 @@ impl Role for LocalHandler {
     /// Every request and its reply go to the client's log before the reply is sent.
     fn answer(&self, session: &mut ClientSession, line: &[u8], request: Option<&Request>) -> Reply {
         let reply = match request {
-            Some(request) => self.resolver.resolve(request).to_reply(&self.name),
+            Some(request) => self
+                .resolver
+                .resolve(&request.query(), Via::Line(request))
+                .to_reply(&self.name),
             None => Reply::invalid(&self.name),
         };
         self.record(&mut session.log, line, reply)

@@ -9,7 +9,7 @@ use super::{Role, Running};
 use crate::connection::{Connection, FrameError};
 use crate::error::Error;
 use crate::protocol::{Reply, Request};
-use crate::resolver::RootResolver;
+use crate::resolver::{RootResolver, Via};
 use crate::server::{Limits, Server, Shutdown};
 use crate::upstream::Upstream;
 use crate::zone::RootTable;
@@ -75,7 +75,10 @@ impl Role for RootHandler {
 
     fn answer(&self, _: &mut (), _: &[u8], request: Option<&Request>) -> Reply {
         match request {
-            Some(request) => self.resolver.resolve(request).to_reply(NAME),
+            Some(request) => self
+                .resolver
+                .resolve(&request.query(), Via::Line(request))
+                .to_reply(NAME),
             None => Reply::invalid(NAME),
         }
     }
