@@ -12,6 +12,14 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Whether a socket error is a read or write timeout (`WouldBlock` on Unix).
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
 /// How long a legacy peer's partial line may pause before it counts as a whole message.
 pub const LEGACY_PAUSE: Duration = Duration::from_millis(40);
 
@@ -48,6 +56,13 @@ pub enum FrameError {
     Truncated,
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+/// Whether a connection whose first byte is `b` speaks the line protocol: a printable
+/// byte or a line end. DNS over TCP starts with a two-byte length, whose high byte is
+/// below 0x20 for any message under 8 KiB.
+pub fn is_line_protocol(b: u8) -> bool {
+    b.is_ascii_graphic() || matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 /// A framed connection: reads lines, writes lines.
@@ -177,12 +192,7 @@ impl Connection {
                     return Ok(Some(self.take_partial()));
                 }
                 Ok(n) => self.end += n,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
+                Err(e) if is_timeout(&e) => {
                     if self.start == self.end {
                         return Err(FrameError::Timeout);
                     }
@@ -195,6 +205,25 @@ impl Connection {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Waits (up to the idle timeout) for the peer's first byte and returns it without
+    /// consuming it: what a server looks at to tell the line protocol (a printable
+    /// byte) from DNS over TCP (the high byte of a two-byte length). `Ok(None)`: the
+    /// peer closed without sending anything.
+    pub fn peek_first(&mut self) -> Result<Option<u8>, FrameError> {
+        while self.start == self.end {
+            let timeout = self.limits.idle_timeout;
+            self.set_read_timeout(timeout)?;
+            match (&*self.stream).read(&mut self.buf[self.end..]) {
+                Ok(0) => return Ok(None),
+                Ok(n) => self.end += n,
+                Err(e) if is_timeout(&e) => return Err(FrameError::Timeout),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Some(self.buf[self.start]))
     }
 
     /// Takes the pending partial line as one legacy message.
@@ -239,6 +268,21 @@ impl Connection {
     /// Closes both directions.
     pub fn close(&self) {
         let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// Raw reads, for DNS over TCP on a connection that began as lines would: what was
+/// already read (the peeked first bytes) comes first, then the socket.
+impl Read for Connection {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.start < self.end {
+            let n = out.len().min(self.end - self.start);
+            out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+            self.start += n;
+            return Ok(n);
+        }
+        self.set_read_timeout(self.limits.idle_timeout)?;
+        (&*self.stream).read(out)
     }
 }
 
