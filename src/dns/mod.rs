@@ -4,6 +4,8 @@
 //!
 //! - [`server`]: one request message in, one response message (or a reasoned drop) out,
 //!   through a role's [`server::Role::resolve`].
+//! - [`upstream`]: the client side: a query message for a [`Query`], a response message
+//!   back to a [`crate::model::Resolution`], and blocking UDP/TCP exchanges.
 //! - [`tcp`]: the two-byte length prefix framing of DNS over TCP.
 //! - [`udp`]: the UDP server loop on a fixed set of threads.
 //!
@@ -15,6 +17,7 @@
 pub mod server;
 pub mod tcp;
 pub mod udp;
+pub mod upstream;
 
 use hickory_proto::rr::{self as hrr, rdata as hrd, DNSClass};
 

@@ -532,6 +532,7 @@ impl fmt::Display for Answered {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dns::upstream::read_response;
     use crate::model::{RData, Soa};
     use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
     use proptest::prelude::*;
@@ -1030,6 +1031,26 @@ mod tests {
                 assert!(!msg.metadata.truncation && msg.answers.len() == 1);
             }
         }
+    }
+
+    #[test]
+    fn answer_then_read_response_round_trips() {
+        let q = Query {
+            name: name("google.com"),
+            qtype: QType::A,
+            recursion: Recursion::Recursive,
+        };
+        let z = zone();
+        let expected = z.resolve(&q);
+        let bytes = crate::dns::upstream::query_message(ID, &q).unwrap();
+        let answered = answer(&bytes, Transport::Udp, &DnsSettings::default(), &z);
+        let got = read_response(&answered.response.unwrap(), ID, &q).unwrap();
+        // The CNAME is moved first; otherwise the same records.
+        let Outcome::Answer(mut records) = expected.outcome else {
+            panic!("the zone answers google.com");
+        };
+        records.reverse();
+        assert_eq!(got, Resolution::authoritative(Outcome::Answer(records)));
     }
 
     #[test]
