@@ -19,6 +19,8 @@
 //! - [`cache`]: the local server's cache: fixed entries, learned ones with TTL and LRU.
 //! - [`zone`]: the data files, zones and the root table, legacy or TOML.
 //! - [`upstream`]: asking another server, over pooled connections with a deadline.
+//! - [`dns`]: RFC 1035 DNS messages over UDP and TCP: answering a request message,
+//!   asking an upstream, TCP framing and the UDP server loop.
 //! - [`logs`]: the local server's `ID.log` and `mapping.log`.
 //! - [`client`]: the client, as a library type and as `dnsd client`.
 //! - [`up`]: the whole hierarchy in one process.
@@ -31,6 +33,7 @@ pub mod cache;
 pub mod cli;
 pub mod client;
 pub mod connection;
+pub mod dns;
 pub mod error;
 pub mod logging;
 pub mod logs;

@@ -1,0 +1,1150 @@
+//! Answering one DNS request message: the DNS front end of every server.
+//!
+//! [`answer`] reads the header first and decides before any lookup (hickory-dns's
+//! `handle_request` order): a response (QR=1) or a message too short for a header is
+//! dropped; a bad opcode is NOTIMP, a wrong question count or an unparsable body FORMERR
+//! with the header's ID; an EDNS version above 0 is BADVERS; a class other than IN is
+//! REFUSED. Only then does the role's [`Role::resolve`] see a [`Query`], and its
+//! [`Resolution`] becomes the answer, authority and additional sections. Every request
+//! that has a readable header gets a response, whatever its flags, name or type.
+//!
+//! The front end knows nothing of zones, caches or upstreams, and the roles know nothing
+//! of messages: a role is three answers ([`Role`]).
+
+use std::fmt;
+
+use hickory_proto::op::{
+    Edns, Header, Message, MessageType, Metadata, OpCode, Query as WireQuery, ResponseCode,
+};
+use hickory_proto::rr::{self as hrr, rdata as hrd, DNSClass, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+
+use super::{model_name, rcode_name, wire_name, wire_record, CLASSIC_UDP_PAYLOAD};
+use crate::model::{Outcome, QType, Query, Record, Recursion, Referral, Resolution};
+use crate::name::Name;
+
+/// Which transport a request came over: it decides the size limit of the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// Limited to what the client accepts (512 bytes, or its EDNS payload size).
+    Udp,
+    /// Up to 65535 bytes, the most TCP framing carries.
+    Tcp,
+}
+
+/// The DNS front end's settings, shared by every role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DnsSettings {
+    /// The EDNS UDP payload size we advertise, and the most we send over UDP to a client
+    /// that advertises more. Values below 512 count as 512 (RFC 6891).
+    pub edns_payload: u16,
+}
+
+impl Default for DnsSettings {
+    fn default() -> Self {
+        DnsSettings {
+            edns_payload: super::DEFAULT_EDNS_PAYLOAD,
+        }
+    }
+}
+
+/// What a server role contributes to answering a DNS request.
+pub trait Role {
+    /// The recursion a request with the RD bit `rd` asks of this server (the root:
+    /// RD → [`Recursion::Recursive`], else [`Recursion::Iterative`]; the local server:
+    /// RD → its configured mode, else [`Recursion::CacheOnly`]; a TLD server ignores it).
+    fn recursion(&self, rd: bool) -> Recursion;
+    /// Whether this server offers recursion: the RA bit of every response.
+    fn recursion_available(&self) -> bool;
+    /// Resolves one query: the same call the line protocol makes.
+    fn resolve(&self, query: &Query) -> Resolution;
+}
+
+/// Why a request got no response at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dropped {
+    /// Fewer bytes than a DNS header: there is not even an ID to answer with.
+    ShortHeader {
+        /// The request's length in bytes.
+        len: usize,
+    },
+    /// The QR bit is set: the message is a response, and answering responses is how
+    /// reflection loops start.
+    Response,
+}
+
+/// The question of a request, as asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Question {
+    pub qtype: QType,
+    /// The name as the client wrote it: its case kept, with the trailing dot.
+    pub name: String,
+    /// The class, when it is not IN.
+    pub class: Option<u16>,
+}
+
+/// One request's outcome: the response to send, and what the caller needs to write one
+/// log line and keep its counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answered {
+    /// The response message, `None` when the request is dropped.
+    pub response: Option<Vec<u8>>,
+    /// Why there is no response, when there is none.
+    pub dropped: Option<Dropped>,
+    /// The request's ID, if it had a header.
+    pub id: Option<u16>,
+    /// The request's question, if it could be read.
+    pub question: Option<Question>,
+    /// The request's RD bit.
+    pub rd: bool,
+    /// The response code (extended, so BADVERS is 16); 0 when dropped.
+    pub rcode: u16,
+    /// The response's AA bit.
+    pub aa: bool,
+    /// The response's RA bit.
+    pub ra: bool,
+    /// The response was truncated to fit the client's UDP limit (TC set).
+    pub tc: bool,
+    /// What the role made of the query, when it was asked.
+    pub resolution: Option<Resolution>,
+    /// A few words on the result: `1 answer`, `referral to com 127.0.0.1:5301`, or why
+    /// a request was refused or malformed (`2 questions`, `class CH`).
+    pub detail: String,
+}
+
+impl Answered {
+    fn dropped(why: Dropped, id: Option<u16>) -> Answered {
+        Answered {
+            response: None,
+            dropped: Some(why),
+            id,
+            question: None,
+            rd: false,
+            rcode: 0,
+            aa: false,
+            ra: false,
+            tc: false,
+            resolution: None,
+            detail: String::new(),
+        }
+    }
+
+    /// Whether the request went unanswered.
+    pub fn is_dropped(&self) -> bool {
+        self.response.is_none()
+    }
+
+    /// The response code's name (`NOERROR`, `NXDOMAIN`, ...).
+    pub fn rcode_name(&self) -> std::borrow::Cow<'static, str> {
+        rcode_name(self.rcode)
+    }
+}
+
+/// Answers one request message received over `transport`.
+///
+/// Never panics and never stays silent on a request with a readable header that is not
+/// itself a response; the response always parses, and over UDP it is never larger than
+/// the client allows (512 bytes, or the EDNS payload size both sides accept).
+pub fn answer(
+    request: &[u8],
+    transport: Transport,
+    settings: &DnsSettings,
+    role: &impl Role,
+) -> Answered {
+    let header = match Header::read(&mut BinDecoder::new(request)) {
+        Ok(header) => header,
+        Err(_) => return Answered::dropped(Dropped::ShortHeader { len: request.len() }, None),
+    };
+    let meta = header.metadata;
+    if meta.message_type == MessageType::Response {
+        return Answered::dropped(Dropped::Response, Some(meta.id));
+    }
+    let reply = Reply {
+        meta,
+        transport,
+        settings,
+        ra: role.recursion_available(),
+    };
+
+    // A wrong count is FORMERR from the header alone: hickory reserves room for every
+    // question the header announces before reading the first one.
+    let parsed = match header.counts.queries {
+        1 => parse(request),
+        n => Err(format!("{n} questions")),
+    };
+    if meta.op_code != OpCode::Query {
+        let detail = format!("opcode {}", u8::from(meta.op_code));
+        return match &parsed {
+            Ok(msg) => reply.error(
+                msg.queries.first(),
+                msg.edns.as_ref(),
+                ResponseCode::NotImp,
+                detail,
+            ),
+            Err(_) => reply.error(None, None, ResponseCode::NotImp, detail),
+        };
+    }
+    let msg = match parsed {
+        Ok(msg) => msg,
+        Err(why) => return reply.error(None, None, ResponseCode::FormErr, why),
+    };
+    let Some(question) = msg.queries.first() else {
+        return reply.error(None, None, ResponseCode::FormErr, "no question".into());
+    };
+    let edns = msg.edns.as_ref();
+    if let Some(version) = edns.map(Edns::version).filter(|&v| v > 0) {
+        let detail = format!("EDNS version {version}");
+        return reply.error(Some(question), edns, ResponseCode::BADVERS, detail);
+    }
+    if question.query_class() != DNSClass::IN {
+        let detail = format!("class {}", class_text(question.query_class()));
+        return reply.error(Some(question), edns, ResponseCode::Refused, detail);
+    }
+    let qtype = QType::from_code(u16::from(question.query_type()));
+    match question.query_type() {
+        // Meta types that only exist inside a message, never as a question.
+        RecordType::OPT | RecordType::TSIG => {
+            let detail = format!("type {qtype} cannot be asked");
+            return reply.error(Some(question), edns, ResponseCode::FormErr, detail);
+        }
+        RecordType::AXFR | RecordType::IXFR => {
+            let detail = "zone transfers are not offered".to_string();
+            return reply.error(Some(question), edns, ResponseCode::Refused, detail);
+        }
+        _ => {}
+    }
+    let query = Query {
+        name: model_name(question.name()),
+        qtype,
+        recursion: role.recursion(meta.recursion_desired),
+    };
+    let resolution = role.resolve(&query);
+    reply.resolved(question, edns, &query, resolution)
+}
+
+/// Reads the whole message, refusing bytes after it (hickory accepts them).
+fn parse(request: &[u8]) -> Result<Message, String> {
+    let mut decoder = BinDecoder::new(request);
+    let msg = Message::read(&mut decoder).map_err(|e| format!("unparsable: {e}"))?;
+    match decoder.len() {
+        0 => Ok(msg),
+        n => Err(format!("{n} bytes after the message")),
+    }
+}
+
+fn class_text(class: DNSClass) -> String {
+    match class {
+        DNSClass::CH => "CH".into(),
+        DNSClass::HS => "HS".into(),
+        DNSClass::ANY => "ANY".into(),
+        DNSClass::NONE => "NONE".into(),
+        other => format!("CLASS{}", u16::from(other)),
+    }
+}
+
+/// What every response to one request shares.
+struct Reply<'a> {
+    meta: Metadata,
+    transport: Transport,
+    settings: &'a DnsSettings,
+    ra: bool,
+}
+
+impl Reply<'_> {
+    /// Our payload size, at least 512.
+    fn our_payload(&self) -> u16 {
+        self.settings.edns_payload.max(CLASSIC_UDP_PAYLOAD)
+    }
+
+    /// The OPT record of the response: present when the request had one (RFC 6891
+    /// 6.1.1), version 0, our payload size, the DO bit copied (RFC 3225); the request's
+    /// options and other flags are ignored.
+    fn edns(&self, request: Option<&Edns>) -> Option<Edns> {
+        request.map(|req| {
+            let mut edns = Edns::new();
+            edns.set_max_payload(self.our_payload());
+            edns.set_version(0);
+            edns.set_dnssec_ok(req.flags().dnssec_ok);
+            edns
+        })
+    }
+
+    /// The most a response may take: over UDP, max(512, min(client's payload, ours));
+    /// over TCP, what framing carries.
+    fn limit(&self, request: Option<&Edns>) -> usize {
+        match self.transport {
+            Transport::Tcp => super::tcp::MAX_MESSAGE,
+            Transport::Udp => {
+                let client = request.map_or(CLASSIC_UDP_PAYLOAD, Edns::max_payload);
+                usize::from(client.min(self.our_payload()).max(CLASSIC_UDP_PAYLOAD))
+            }
+        }
+    }
+
+    fn message(&self, question: Option<&WireQuery>, edns: Option<&Edns>) -> Message {
+        let mut msg = Message::response(self.meta.id, self.meta.op_code);
+        msg.metadata = Metadata::response_from_request(&self.meta);
+        msg.metadata.recursion_available = self.ra;
+        if let Some(q) = question {
+            msg.add_query(q.clone());
+        }
+        if let Some(edns) = self.edns(edns) {
+            msg.set_edns(edns);
+        }
+        msg
+    }
+
+    fn error(
+        &self,
+        question: Option<&WireQuery>,
+        edns: Option<&Edns>,
+        rcode: ResponseCode,
+        detail: String,
+    ) -> Answered {
+        let mut msg = self.message(question, edns);
+        msg.metadata.response_code = rcode;
+        self.finish(msg, question, edns, None, detail)
+    }
+
+    fn resolved(
+        &self,
+        question: &WireQuery,
+        edns: Option<&Edns>,
+        query: &Query,
+        resolution: Resolution,
+    ) -> Answered {
+        let mut msg = self.message(Some(question), edns);
+        let detail = match fill(&mut msg, question.name(), &query.name, &resolution) {
+            Ok(detail) => detail,
+            Err(e) => {
+                // A record whose name hickory cannot write: the answer cannot be had.
+                msg = self.message(Some(question), edns);
+                msg.metadata.response_code = ResponseCode::ServFail;
+                format!("unencodable answer: {e}")
+            }
+        };
+        self.finish(msg, Some(question), edns, Some(resolution), detail)
+    }
+
+    /// Encodes `msg` within the size limit and records what the log needs.
+    fn finish(
+        &self,
+        msg: Message,
+        question: Option<&WireQuery>,
+        request_edns: Option<&Edns>,
+        resolution: Option<Resolution>,
+        detail: String,
+    ) -> Answered {
+        let limit = self.limit(request_edns);
+        let (bytes, sent) = encode(msg, limit);
+        Answered {
+            response: Some(bytes),
+            dropped: None,
+            id: Some(self.meta.id),
+            question: question.map(|q| Question {
+                qtype: QType::from_code(u16::from(q.query_type())),
+                name: q.name().to_ascii(),
+                class: (q.query_class() != DNSClass::IN).then(|| u16::from(q.query_class())),
+            }),
+            rd: self.meta.recursion_desired,
+            rcode: u16::from(sent.response_code),
+            aa: sent.authoritative,
+            ra: sent.recursion_available,
+            tc: sent.truncation,
+            resolution,
+            detail,
+        }
+    }
+}
+
+/// Encodes `msg` in at most `limit` bytes: whole if it fits, else truncated
+/// (`Message::truncate`: the question and OPT kept, every other record dropped, TC
+/// set), as RFC 2181 9 prefers to a partial RRset. Returns the bytes and the header
+/// actually sent.
+fn encode(msg: Message, limit: usize) -> (Vec<u8>, Metadata) {
+    if let Ok(bytes) = msg.to_vec() {
+        if bytes.len() <= limit {
+            return (bytes, msg.metadata);
+        }
+    }
+    // Too large for the limit (or, over TCP, for any message): the question and OPT
+    // alone are at most 12 + 259 + 4 + 11 bytes, under any limit.
+    let truncated = msg.truncate();
+    if let Ok(bytes) = truncated.to_vec() {
+        if bytes.len() <= limit {
+            return (bytes, truncated.metadata);
+        }
+    }
+    let mut bare = Message::response(msg.metadata.id, msg.metadata.op_code);
+    bare.metadata = truncated.metadata;
+    let bytes = bare
+        .to_vec()
+        .unwrap_or_else(|_| header_only(&bare.metadata));
+    (bytes, bare.metadata)
+}
+
+/// A header with all counts zero, written without the encoder: the last resort of
+/// [`encode`], which cannot fail.
+fn header_only(meta: &Metadata) -> Vec<u8> {
+    let header = Header {
+        metadata: *meta,
+        counts: Default::default(),
+    };
+    let mut out = Vec::with_capacity(12);
+    let mut encoder = hickory_proto::serialize::binary::BinEncoder::new(&mut out);
+    if hickory_proto::serialize::binary::BinEncodable::emit(&header, &mut encoder).is_err() {
+        out.clear();
+    }
+    out
+}
+
+/// Puts `resolution` into `msg`'s sections, rcode and AA bit; returns the log detail.
+///
+/// Records owned by the name asked carry the client's spelling of it (which also lets
+/// the encoder point them at the question).
+fn fill(
+    msg: &mut Message,
+    asked: &hrr::Name,
+    qname: &Name,
+    resolution: &Resolution,
+) -> Result<String, hickory_proto::ProtoError> {
+    let record = |r: &Record| -> Result<hrr::Record, hickory_proto::ProtoError> {
+        let mut out = wire_record(r)?;
+        if &r.name == qname {
+            out.name = asked.clone();
+        }
+        Ok(out)
+    };
+    msg.metadata.authoritative = resolution.authoritative;
+    let cached = if resolution.cached { ", cached" } else { "" };
+    let detail = match &resolution.outcome {
+        Outcome::Answer(records) => {
+            let cnames = records
+                .iter()
+                .filter(|r| matches!(r.data, crate::model::RData::Cname(_)));
+            let others = records
+                .iter()
+                .filter(|r| !matches!(r.data, crate::model::RData::Cname(_)));
+            for r in cnames.chain(others) {
+                msg.add_answer(record(r)?);
+            }
+            let n = records.len();
+            format!("{n} answer{}{cached}", if n == 1 { "" } else { "s" })
+        }
+        Outcome::NoData(soa) => {
+            msg.add_authority(record(soa)?);
+            format!("no data{cached}")
+        }
+        Outcome::NxDomain(soa) => {
+            msg.metadata.response_code = ResponseCode::NXDomain;
+            msg.add_authority(record(soa)?);
+            format!("no such name{cached}")
+        }
+        Outcome::Referral(referral) => {
+            msg.metadata.authoritative = false;
+            add_referral(msg, referral)?;
+            format!("referral to {} at {}", referral.zone, referral.addr)
+        }
+        Outcome::ServFail => {
+            msg.metadata.response_code = ResponseCode::ServFail;
+            String::new()
+        }
+        Outcome::Refused => {
+            msg.metadata.response_code = ResponseCode::Refused;
+            String::new()
+        }
+    };
+    Ok(detail)
+}
+
+/// A referral's three records (see [`Referral`]): NS in authority, glue and the SRV
+/// carrying the port in additional. AA is left clear (hickory's own server sets it and
+/// omits glue; we do neither).
+fn add_referral(msg: &mut Message, referral: &Referral) -> Result<(), hickory_proto::ProtoError> {
+    let zone = wire_name(&referral.zone)?;
+    let ns = wire_name(&referral.ns_name())?;
+    let ttl = referral.ttl;
+    msg.add_authority(hrr::Record::from_rdata(
+        zone,
+        ttl,
+        hrr::RData::NS(hrd::NS(ns.clone())),
+    ));
+    let glue = match referral.addr.ip() {
+        std::net::IpAddr::V4(ip) => hrr::RData::A(hrd::A(ip)),
+        std::net::IpAddr::V6(ip) => hrr::RData::AAAA(hrd::AAAA(ip)),
+    };
+    msg.add_additional(hrr::Record::from_rdata(ns.clone(), ttl, glue));
+    msg.add_additional(hrr::Record::from_rdata(
+        wire_name(&referral.srv_name())?,
+        ttl,
+        hrr::RData::SRV(hrd::SRV::new(0, 0, referral.addr.port(), ns)),
+    ));
+    Ok(())
+}
+
+impl fmt::Display for Question {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.class {
+            Some(class) => write!(f, "{} CLASS{class} {}", self.qtype, self.name),
+            None => write!(f, "{} {}", self.qtype, self.name),
+        }
+    }
+}
+
+impl fmt::Display for Dropped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dropped::ShortHeader { len } => {
+                write!(f, "{len}-byte message, shorter than a DNS header")
+            }
+            Dropped::Response => f.write_str("a response (QR=1), not a query"),
+        }
+    }
+}
+
+/// One log line's worth: `A www.google.com. rd -> NOERROR 1 answer`, or
+/// `dropped: a response (QR=1), not a query`.
+impl fmt::Display for Answered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(why) = &self.dropped {
+            return write!(f, "dropped: {why}");
+        }
+        match &self.question {
+            Some(q) => write!(f, "{q}")?,
+            None => f.write_str("(no question)")?,
+        }
+        if self.rd {
+            f.write_str(" rd")?;
+        }
+        write!(f, " -> {}", self.rcode_name())?;
+        for (set, flag) in [(self.aa, "aa"), (self.tc, "tc")] {
+            if set {
+                write!(f, " {flag}")?;
+            }
+        }
+        if !self.detail.is_empty() {
+            write!(f, " {}", self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::upstream::read_response;
+    use crate::model::{RData, Soa};
+    use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+    use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::sync::Mutex;
+
+    const ID: u16 = 0xBEEF;
+
+    fn name(s: &str) -> Name {
+        Name::from_wire(s)
+    }
+
+    fn hname(s: &str) -> hrr::Name {
+        hrr::Name::from_ascii(s).unwrap()
+    }
+
+    fn soa(zone: &str) -> Record {
+        Record::new(
+            name(zone),
+            300,
+            RData::Soa(Soa {
+                mname: name(&format!("ns.{zone}")),
+                rname: name(&format!("admin.{zone}")),
+                serial: 1,
+                refresh: 3600,
+                retry: 600,
+                expire: 86400,
+                minimum: 60,
+            }),
+        )
+    }
+
+    /// A tiny zone behind the [`Role`] trait, remembering the last query it was asked.
+    struct Zone {
+        last: Mutex<Option<Query>>,
+    }
+
+    fn zone() -> Zone {
+        Zone {
+            last: Mutex::new(None),
+        }
+    }
+
+    impl Role for Zone {
+        fn recursion(&self, rd: bool) -> Recursion {
+            if rd {
+                Recursion::Recursive
+            } else {
+                Recursion::CacheOnly
+            }
+        }
+        fn recursion_available(&self) -> bool {
+            true
+        }
+        fn resolve(&self, query: &Query) -> Resolution {
+            *self.last.lock().unwrap() = Some(query.clone());
+            let www = Ipv4Addr::new(142, 250, 1, 1);
+            let rec = |n: &str, data| Record::new(name(n), 60, data);
+            let auth = Resolution::authoritative;
+            match (query.name.as_str(), query.qtype) {
+                ("www.google.com", QType::A) => {
+                    auth(Outcome::Answer(vec![rec("www.google.com", RData::A(www))]))
+                }
+                ("google.com", QType::A) => auth(Outcome::Answer(vec![
+                    rec("www.google.com", RData::A(www)),
+                    rec("google.com", RData::Cname(name("www.google.com"))),
+                ])),
+                ("www.google.com" | "google.com", _) => auth(Outcome::NoData(soa("com"))),
+                ("big.com", _) => Resolution::new(Outcome::Answer(
+                    (0..100u8)
+                        .map(|i| rec("big.com", RData::A(Ipv4Addr::new(10, 0, 0, i))))
+                        .collect(),
+                )),
+                ("fail.com", _) => Resolution::new(Outcome::ServFail),
+                ("refused.com", _) => Resolution::new(Outcome::Refused),
+                (n, _) if query.name.is_within("org") && n != "org" => {
+                    Resolution::new(Outcome::Referral(Referral {
+                        zone: name("org"),
+                        addr: "127.0.0.1:5301".parse().unwrap(),
+                        ttl: 86400,
+                    }))
+                }
+                _ => auth(Outcome::NxDomain(soa("com"))),
+            }
+        }
+    }
+
+    fn request(qname: &str, qtype: RecordType) -> Message {
+        let mut msg = Message::new(ID, MessageType::Query, OpCode::Query);
+        msg.metadata.recursion_desired = true;
+        msg.add_query(WireQuery::query(hname(qname), qtype));
+        msg
+    }
+
+    fn with_edns(mut msg: Message, payload: u16) -> Message {
+        let mut edns = Edns::new();
+        edns.set_max_payload(payload);
+        msg.set_edns(edns);
+        msg
+    }
+
+    fn ask_bytes(
+        bytes: &[u8],
+        transport: Transport,
+        settings: &DnsSettings,
+    ) -> (Answered, Message) {
+        let answered = answer(bytes, transport, settings, &zone());
+        let response = answered.response.as_ref().expect("a response");
+        let msg = Message::from_vec(response).expect("the response parses");
+        assert_eq!(msg.metadata.message_type, MessageType::Response);
+        (answered, msg)
+    }
+
+    fn ask(msg: &Message, transport: Transport) -> (Answered, Message) {
+        ask_bytes(&msg.to_vec().unwrap(), transport, &DnsSettings::default())
+    }
+
+    #[test]
+    fn echoes_id_and_question_case() {
+        let (answered, msg) = ask(&request("WwW.GooGle.CoM.", RecordType::A), Transport::Udp);
+        assert_eq!(msg.metadata.id, ID);
+        assert_eq!(msg.queries.len(), 1);
+        assert!(msg.queries[0].name().eq_case(&hname("WwW.GooGle.CoM.")));
+        assert_eq!(msg.metadata.response_code, ResponseCode::NoError);
+        assert!(msg.metadata.authoritative && msg.metadata.recursion_available);
+        assert!(msg.metadata.recursion_desired);
+        assert_eq!(msg.answers.len(), 1);
+        assert_eq!(
+            msg.answers[0].data,
+            hrr::RData::A(hrd::A(Ipv4Addr::new(142, 250, 1, 1)))
+        );
+        assert_eq!(
+            answered.to_string(),
+            "A WwW.GooGle.CoM. rd -> NOERROR aa 1 answer"
+        );
+    }
+
+    #[test]
+    fn cname_comes_first_and_names_are_compressed() {
+        let req = request("google.com.", RecordType::A);
+        let (_, msg) = ask(&req, Transport::Udp);
+        assert_eq!(msg.answers.len(), 2);
+        assert_eq!(msg.answers[0].record_type(), RecordType::CNAME);
+        assert_eq!(msg.answers[1].record_type(), RecordType::A);
+        // Uncompressed, the three names would take 12 + 16 + 16 + 16 bytes; compressed,
+        // the CNAME's owner and the A's owner are pointers.
+        let bytes = answer(
+            &req.to_vec().unwrap(),
+            Transport::Udp,
+            &DnsSettings::default(),
+            &zone(),
+        )
+        .response
+        .unwrap();
+        let uncompressed = 12 + (12 + 4) + (12 + 10 + 16) + (16 + 10 + 4);
+        assert!(bytes.len() < uncompressed - 20, "{} bytes", bytes.len());
+    }
+
+    #[test]
+    fn role_sees_lowercase_name_and_rd_mapped() {
+        let z = zone();
+        let mut req = request("WWW.Google.com.", RecordType::AAAA);
+        answer(
+            &req.to_vec().unwrap(),
+            Transport::Tcp,
+            &DnsSettings::default(),
+            &z,
+        );
+        let q = z.last.lock().unwrap().take().unwrap();
+        assert_eq!(q.name.as_str(), "www.google.com");
+        assert_eq!(q.qtype, QType::Aaaa);
+        assert_eq!(q.recursion, Recursion::Recursive);
+        req.metadata.recursion_desired = false;
+        let answered = answer(
+            &req.to_vec().unwrap(),
+            Transport::Tcp,
+            &DnsSettings::default(),
+            &z,
+        );
+        assert_eq!(
+            z.last.lock().unwrap().take().unwrap().recursion,
+            Recursion::CacheOnly
+        );
+        assert!(!answered.rd);
+    }
+
+    #[test]
+    fn responses_are_dropped() {
+        let mut req = request("www.google.com.", RecordType::A);
+        req.metadata.message_type = MessageType::Response;
+        let answered = answer(
+            &req.to_vec().unwrap(),
+            Transport::Udp,
+            &DnsSettings::default(),
+            &zone(),
+        );
+        assert_eq!(answered.response, None);
+        assert_eq!(answered.dropped, Some(Dropped::Response));
+        assert_eq!(answered.id, Some(ID));
+        assert_eq!(
+            answered.to_string(),
+            "dropped: a response (QR=1), not a query"
+        );
+    }
+
+    #[test]
+    fn short_header_is_dropped() {
+        let bytes = request("www.google.com.", RecordType::A).to_vec().unwrap();
+        for len in 0..12 {
+            let answered = answer(
+                &bytes[..len],
+                Transport::Udp,
+                &DnsSettings::default(),
+                &zone(),
+            );
+            assert!(answered.is_dropped());
+            assert_eq!(answered.dropped, Some(Dropped::ShortHeader { len }));
+        }
+    }
+
+    #[test]
+    fn garbage_after_a_header_is_formerr_with_the_id() {
+        let bytes = request("www.google.com.", RecordType::A).to_vec().unwrap();
+        let mut garbage = bytes[..12].to_vec();
+        garbage.extend_from_slice(&[0xC0, 0xFF, 0x3F, 0x01]);
+        let (answered, msg) = ask_bytes(&garbage, Transport::Udp, &DnsSettings::default());
+        assert_eq!(msg.metadata.id, ID);
+        assert_eq!(msg.metadata.response_code, ResponseCode::FormErr);
+        assert!(msg.queries.is_empty());
+        assert!(answered
+            .to_string()
+            .starts_with("(no question) rd -> FORMERR unparsable"));
+
+        // hickory reads the message and ignores what follows it; we do not.
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        let (answered, msg) = ask_bytes(&trailing, Transport::Udp, &DnsSettings::default());
+        assert_eq!(msg.metadata.response_code, ResponseCode::FormErr);
+        assert_eq!(answered.detail, "1 bytes after the message");
+    }
+
+    #[test]
+    fn question_count_other_than_one_is_formerr() {
+        let mut none = Message::new(ID, MessageType::Query, OpCode::Query);
+        none.metadata.recursion_desired = true;
+        let (answered, msg) = ask(&none, Transport::Udp);
+        assert_eq!(msg.metadata.response_code, ResponseCode::FormErr);
+        assert_eq!(answered.detail, "0 questions");
+        let mut two = request("www.google.com.", RecordType::A);
+        two.add_query(WireQuery::query(hname("google.com."), RecordType::A));
+        let (answered, msg) = ask(&two, Transport::Udp);
+        assert_eq!(msg.metadata.id, ID);
+        assert_eq!(msg.metadata.response_code, ResponseCode::FormErr);
+        assert_eq!(answered.detail, "2 questions");
+        // A header announcing 65535 questions is refused without reading them.
+        let mut many = two.to_vec().unwrap();
+        many[4] = 0xFF;
+        many[5] = 0xFF;
+        let (_, msg) = ask_bytes(&many, Transport::Udp, &DnsSettings::default());
+        assert_eq!(msg.metadata.response_code, ResponseCode::FormErr);
+    }
+
+    #[test]
+    fn other_opcodes_are_notimp() {
+        for op in [
+            OpCode::Notify,
+            OpCode::Update,
+            OpCode::Status,
+            OpCode::Unknown(3),
+        ] {
+            let mut req = request("www.google.com.", RecordType::SOA);
+            req.metadata.op_code = op;
+            let (answered, msg) = ask(&req, Transport::Udp);
+            assert_eq!(msg.metadata.response_code, ResponseCode::NotImp, "{op:?}");
+            assert_eq!(msg.metadata.op_code, op);
+            assert_eq!(msg.metadata.id, ID);
+            assert!(answered.resolution.is_none());
+        }
+    }
+
+    #[test]
+    fn class_other_than_in_is_refused() {
+        let mut req = Message::new(ID, MessageType::Query, OpCode::Query);
+        let mut q = WireQuery::query(hname("version.bind."), RecordType::TXT);
+        q.set_query_class(DNSClass::CH);
+        req.add_query(q);
+        let (answered, msg) = ask(&req, Transport::Udp);
+        assert_eq!(msg.metadata.response_code, ResponseCode::Refused);
+        assert_eq!(msg.queries[0].query_class(), DNSClass::CH);
+        assert_eq!(
+            answered.to_string(),
+            "TYPE16 CLASS3 version.bind. -> REFUSED class CH"
+        );
+    }
+
+    #[test]
+    fn edns_version_above_zero_is_badvers_with_opt() {
+        let mut req = with_edns(request("www.google.com.", RecordType::A), 4096);
+        if let Some(edns) = req.edns.as_mut() {
+            edns.set_version(1);
+        }
+        let (answered, msg) = ask(&req, Transport::Udp);
+        // 16 is both BADVERS and BADSIG; hickory reads it back as the latter.
+        assert_eq!(u16::from(msg.metadata.response_code), 16);
+        let edns = msg.edns.expect("BADVERS carries an OPT record");
+        assert_eq!(edns.version(), 0);
+        assert_eq!(edns.max_payload(), 1232);
+        assert!(msg.answers.is_empty());
+        assert_eq!(answered.rcode, 16);
+        assert_eq!(answered.rcode_name(), "BADVERS");
+    }
+
+    #[test]
+    fn unknown_edns_options_and_flags_are_ignored() {
+        let mut req = with_edns(request("www.google.com.", RecordType::A), 1400);
+        if let Some(edns) = req.edns.as_mut() {
+            edns.options_mut()
+                .insert(EdnsOption::Unknown(65001, vec![1, 2, 3]));
+            edns.flags_mut().z = 0x1234;
+            edns.set_dnssec_ok(true);
+        }
+        let (_, msg) = ask(&req, Transport::Udp);
+        assert_eq!(msg.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(msg.answers.len(), 1);
+        let edns = msg.edns.expect("OPT answered");
+        assert!(edns.option(EdnsCode::Unknown(65001)).is_none());
+        assert_eq!(edns.flags().z, 0);
+        assert!(edns.flags().dnssec_ok, "DO is copied (RFC 3225)");
+    }
+
+    #[test]
+    fn no_opt_in_request_means_no_opt_in_answer() {
+        let (_, msg) = ask(&request("www.google.com.", RecordType::A), Transport::Udp);
+        assert!(msg.edns.is_none());
+        let (_, msg) = ask(
+            &with_edns(request("www.google.com.", RecordType::A), 512),
+            Transport::Udp,
+        );
+        assert_eq!(msg.edns.map(|e| e.max_payload()), Some(1232));
+    }
+
+    /// Asks for `big.com` (100 A records, about 1,650 bytes) and returns the size sent
+    /// and the parsed response.
+    fn big(client: Option<u16>, ours: u16, transport: Transport) -> (usize, Message) {
+        let mut req = request("big.com.", RecordType::A);
+        if let Some(payload) = client {
+            req = with_edns(req, payload);
+        }
+        let settings = DnsSettings { edns_payload: ours };
+        let answered = answer(&req.to_vec().unwrap(), transport, &settings, &zone());
+        let bytes = answered.response.unwrap();
+        assert_eq!(
+            answered.tc,
+            Message::from_vec(&bytes).unwrap().metadata.truncation
+        );
+        (bytes.len(), Message::from_vec(&bytes).unwrap())
+    }
+
+    #[test]
+    fn udp_truncates_to_the_clients_limit_and_keeps_opt() {
+        // No EDNS: 512, no OPT.
+        let (len, msg) = big(None, 4096, Transport::Udp);
+        assert!(len <= 512 && msg.metadata.truncation && msg.edns.is_none());
+        assert!(msg.answers.is_empty());
+        assert_eq!(msg.queries.len(), 1, "the question is kept");
+        // The client's 4096, our 1232: 1232.
+        let (len, msg) = big(Some(4096), 1232, Transport::Udp);
+        assert!(len <= 1232 && msg.metadata.truncation);
+        assert_eq!(msg.edns.map(|e| e.max_payload()), Some(1232), "OPT kept");
+        // The client's 700, our 4096: 700.
+        let (len, msg) = big(Some(700), 4096, Transport::Udp);
+        assert!(len <= 700 && msg.metadata.truncation && msg.edns.is_some());
+        // Both 4096: it fits.
+        let (len, msg) = big(Some(4096), 4096, Transport::Udp);
+        assert!(len > 1232 && !msg.metadata.truncation);
+        assert_eq!(msg.answers.len(), 100);
+        // Ours below 512 counts as 512.
+        let (len, msg) = big(Some(4096), 100, Transport::Udp);
+        assert!(len <= 512 && msg.metadata.truncation);
+        assert_eq!(msg.edns.map(|e| e.max_payload()), Some(512));
+    }
+
+    #[test]
+    fn tcp_is_not_size_limited() {
+        let (len, msg) = big(None, 1232, Transport::Tcp);
+        assert!(len > 1232 && !msg.metadata.truncation);
+        assert_eq!(msg.answers.len(), 100);
+    }
+
+    #[test]
+    fn referral_layout() {
+        let (answered, msg) = ask(&request("www.example.org.", RecordType::A), Transport::Udp);
+        assert_eq!(msg.metadata.response_code, ResponseCode::NoError);
+        assert!(!msg.metadata.authoritative);
+        assert!(msg.answers.is_empty());
+        assert_eq!(msg.authorities.len(), 1);
+        let ns = &msg.authorities[0];
+        assert_eq!(ns.name, hname("org."));
+        assert_eq!(ns.data, hrr::RData::NS(hrd::NS(hname("ns.org."))));
+        assert_eq!(msg.additionals.len(), 2);
+        assert_eq!(msg.additionals[0].name, hname("ns.org."));
+        assert_eq!(
+            msg.additionals[0].data,
+            hrr::RData::A(hrd::A(Ipv4Addr::LOCALHOST))
+        );
+        assert_eq!(msg.additionals[1].name, hname("_dns._tcp.org."));
+        assert_eq!(
+            msg.additionals[1].data,
+            hrr::RData::SRV(hrd::SRV::new(0, 0, 5301, hname("ns.org.")))
+        );
+        assert!(msg.all_sections().all(|r| r.ttl == 86400));
+        assert_eq!(
+            answered.to_string(),
+            "A www.example.org. rd -> NOERROR referral to org at 127.0.0.1:5301"
+        );
+    }
+
+    #[test]
+    fn nxdomain_and_nodata_carry_the_soa() {
+        let (answered, msg) = ask(&request("nope.com.", RecordType::A), Transport::Udp);
+        assert_eq!(msg.metadata.response_code, ResponseCode::NXDomain);
+        assert!(msg.answers.is_empty() && msg.metadata.authoritative);
+        assert_eq!(msg.authorities.len(), 1);
+        assert_eq!(msg.authorities[0].record_type(), RecordType::SOA);
+        assert_eq!(msg.authorities[0].name, hname("com."));
+        assert_eq!(
+            answered.to_string(),
+            "A nope.com. rd -> NXDOMAIN aa no such name"
+        );
+
+        let (answered, msg) = ask(&request("www.google.com.", RecordType::MX), Transport::Udp);
+        assert_eq!(msg.metadata.response_code, ResponseCode::NoError);
+        assert!(msg.answers.is_empty());
+        assert_eq!(msg.authorities[0].record_type(), RecordType::SOA);
+        assert_eq!(answered.detail, "no data");
+    }
+
+    #[test]
+    fn servfail_and_refused() {
+        let (_, msg) = ask(&request("fail.com.", RecordType::A), Transport::Udp);
+        assert_eq!(msg.metadata.response_code, ResponseCode::ServFail);
+        let (_, msg) = ask(&request("refused.com.", RecordType::A), Transport::Udp);
+        assert_eq!(msg.metadata.response_code, ResponseCode::Refused);
+    }
+
+    #[test]
+    fn unknown_qtype_gets_a_normal_answer() {
+        let (answered, msg) = ask(
+            &request("www.google.com.", RecordType::Unknown(65280)),
+            Transport::Udp,
+        );
+        assert_eq!(msg.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(u16::from(msg.queries[0].query_type()), 65280);
+        assert_eq!(
+            answered.to_string(),
+            "TYPE65280 www.google.com. rd -> NOERROR aa no data"
+        );
+    }
+
+    #[test]
+    fn meta_types_are_refused_or_formerr() {
+        let (_, msg) = ask(&request("google.com.", RecordType::AXFR), Transport::Tcp);
+        assert_eq!(msg.metadata.response_code, ResponseCode::Refused);
+        let (_, msg) = ask(&request("google.com.", RecordType::OPT), Transport::Udp);
+        assert_eq!(msg.metadata.response_code, ResponseCode::FormErr);
+    }
+
+    #[test]
+    fn weird_names_still_get_an_rcode() {
+        for n in [
+            ".",
+            "com.",
+            "_dns._tcp.com.",
+            "1.2.3.4.",
+            "a_b.com.",
+            "x.org.",
+        ] {
+            let (answered, msg) = ask(&request(n, RecordType::A), Transport::Udp);
+            assert!(!answered.is_dropped(), "{n}");
+            assert!(msg.queries[0].name().eq_case(&hname(n)), "{n}");
+        }
+    }
+
+    #[test]
+    fn every_header_flag_combination_is_answered() {
+        let bytes = request("www.google.com.", RecordType::A).to_vec().unwrap();
+        for high in [0u8, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07] {
+            for low in 0..=255u8 {
+                let mut req = bytes.clone();
+                req[2] = high; // QR 0, opcode QUERY, AA TC RD
+                req[3] = low; // RA Z AD CD RCODE
+                let (_, msg) = ask_bytes(&req, Transport::Udp, &DnsSettings::default());
+                assert_eq!(msg.metadata.response_code, ResponseCode::NoError);
+                assert_eq!(msg.metadata.recursion_desired, high & 1 == 1);
+                assert_eq!(msg.metadata.checking_disabled, low & 0x10 != 0);
+                assert!(!msg.metadata.truncation && msg.answers.len() == 1);
+            }
+        }
+    }
+
+    #[test]
+    fn answer_then_read_response_round_trips() {
+        let q = Query {
+            name: name("google.com"),
+            qtype: QType::A,
+            recursion: Recursion::Recursive,
+        };
+        let z = zone();
+        let expected = z.resolve(&q);
+        let bytes = crate::dns::upstream::query_message(ID, &q).unwrap();
+        let answered = answer(&bytes, Transport::Udp, &DnsSettings::default(), &z);
+        let got = read_response(&answered.response.unwrap(), ID, &q).unwrap();
+        // The CNAME is moved first; otherwise the same records.
+        let Outcome::Answer(mut records) = expected.outcome else {
+            panic!("the zone answers google.com");
+        };
+        records.reverse();
+        assert_eq!(got, Resolution::authoritative(Outcome::Answer(records)));
+    }
+
+    #[test]
+    fn aaaa_glue_for_an_ipv6_referral() {
+        struct V6;
+        impl Role for V6 {
+            fn recursion(&self, _: bool) -> Recursion {
+                Recursion::Iterative
+            }
+            fn recursion_available(&self) -> bool {
+                false
+            }
+            fn resolve(&self, _: &Query) -> Resolution {
+                Resolution::new(Outcome::Referral(Referral {
+                    zone: Name::from_wire("net"),
+                    addr: (Ipv6Addr::LOCALHOST, 5399).into(),
+                    ttl: 5,
+                }))
+            }
+        }
+        let req = request("a.net.", RecordType::A).to_vec().unwrap();
+        let answered = answer(&req, Transport::Udp, &DnsSettings::default(), &V6);
+        let msg = Message::from_vec(&answered.response.unwrap()).unwrap();
+        assert!(!msg.metadata.recursion_available);
+        assert_eq!(
+            msg.additionals[0].data,
+            hrr::RData::AAAA(hrd::AAAA(Ipv6Addr::LOCALHOST))
+        );
+    }
+
+    /// The most a response to `request` may take over UDP with the default settings.
+    fn udp_limit(request: &[u8]) -> usize {
+        Message::from_vec(request)
+            .ok()
+            .and_then(|m| m.edns)
+            .map_or(512, |e| usize::from(e.max_payload().clamp(512, 1232)))
+    }
+
+    fn check_any_request(request: &[u8]) -> Result<(), TestCaseError> {
+        for transport in [Transport::Udp, Transport::Tcp] {
+            let answered = answer(request, transport, &DnsSettings::default(), &zone());
+            let _ = answered.to_string();
+            let Some(response) = answered.response else {
+                continue;
+            };
+            let msg = Message::from_vec(&response);
+            prop_assert!(msg.is_ok(), "response does not parse: {:?}", msg.err());
+            let msg = msg.unwrap();
+            prop_assert_eq!(msg.metadata.message_type, MessageType::Response);
+            prop_assert_eq!(Some(msg.metadata.id), answered.id);
+            if transport == Transport::Udp {
+                prop_assert!(response.len() <= udp_limit(request));
+            }
+        }
+        Ok(())
+    }
+
+    fn valid_requests() -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for (n, t) in [
+            ("big.com.", RecordType::A),
+            ("www.example.org.", RecordType::A),
+            ("google.com.", RecordType::A),
+            ("nope.com.", RecordType::AAAA),
+        ] {
+            out.push(request(n, t).to_vec().unwrap());
+            out.push(with_edns(request(n, t), 600).to_vec().unwrap());
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            check_any_request(&bytes)?;
+        }
+
+        #[test]
+        fn mutated_requests_are_answered_within_limits(
+            which in 0usize..8,
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+            cut in proptest::option::of(any::<usize>()),
+            extra in proptest::collection::vec(any::<u8>(), 0..8),
+        ) {
+            let mut bytes = valid_requests().swap_remove(which);
+            for (at, byte) in flips {
+                let at = at % bytes.len();
+                bytes[at] = byte;
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut % (bytes.len() + 1));
+            }
+            bytes.extend_from_slice(&extra);
+            check_any_request(&bytes)?;
+        }
+    }
+}

@@ -1,0 +1,702 @@
+//! The DNS client side: how the local server and the root ask another dnsd server over
+//! DNS, and read its answer back into the model.
+//!
+//! [`query_message`] writes the question; [`read_response`] checks that a message
+//! answers it (ID, QR, the question) and maps it back to a [`Resolution`], the exact
+//! inverse of [`super::server`]'s mapping, so `answer` then `read_response` gives the
+//! resolution back. [`exchange_udp`] and [`exchange_tcp`] move the bytes, blocking, until
+//! a deadline.
+
+use std::collections::HashSet;
+use std::io::{self, ErrorKind};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::{DNSClass, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+
+use super::tcp::{self, TcpFrameError};
+use super::{model_name, model_record, rcode_name, wire_query, DEFAULT_EDNS_PAYLOAD};
+use crate::model::{Outcome, Query, RData, Record, Recursion, Referral, Resolution};
+use crate::name::Name;
+
+/// The port a referral's server is on when the referral carries no SRV record.
+pub const DEFAULT_DNS_PORT: u16 = 53;
+
+/// Why a server's response gave no [`Resolution`].
+#[derive(Debug, thiserror::Error)]
+pub enum DnsUpstreamError {
+    /// TC was set: the answer did not fit in a datagram.
+    #[error("truncated, retry over TCP")]
+    Truncated,
+    /// No (matching) response before the deadline.
+    #[error("no response before the deadline")]
+    Timeout,
+    /// The peer closed the TCP connection without a response.
+    #[error("connection closed before a response")]
+    Closed,
+    /// The response's ID is not the query's.
+    #[error("response ID {got} does not match query ID {expected}")]
+    WrongId { expected: u16, got: u16 },
+    /// The message has QR clear.
+    #[error("message is a query, not a response")]
+    NotAResponse,
+    /// The response answers another question.
+    #[error("response is about {got}, not {expected}")]
+    WrongQuestion { expected: String, got: String },
+    /// The bytes are not a DNS message.
+    #[error("unparsable response: {0}")]
+    Malformed(String),
+    /// A well-formed response that is not a usable answer (an unexpected response code,
+    /// NXDOMAIN without SOA, a referral without glue...): the text says what.
+    #[error("{0}")]
+    Unusable(String),
+    /// The query's name cannot be written in a DNS message.
+    #[error("name {0:?} cannot be written in a DNS message")]
+    BadName(String),
+    #[error(transparent)]
+    Frame(#[from] TcpFrameError),
+    #[error(transparent)]
+    Io(io::Error),
+}
+
+impl From<io::Error> for DnsUpstreamError {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => DnsUpstreamError::Timeout,
+            _ => DnsUpstreamError::Io(e),
+        }
+    }
+}
+
+/// The query message for `query` with ID `id`: RD set when the query is
+/// [`Recursion::Recursive`], an EDNS(0) OPT record advertising
+/// [`DEFAULT_EDNS_PAYLOAD`].
+///
+/// [`crate::model::QType::Address`] has no DNS type of its own and is asked as A.
+pub fn query_message(id: u16, query: &Query) -> Result<Vec<u8>, DnsUpstreamError> {
+    let bad_name = |_| DnsUpstreamError::BadName(query.name.to_string());
+    let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
+    msg.metadata.recursion_desired = query.recursion == Recursion::Recursive;
+    msg.add_query(wire_query(query).map_err(bad_name)?);
+    let mut edns = Edns::new();
+    edns.set_max_payload(DEFAULT_EDNS_PAYLOAD);
+    msg.set_edns(edns);
+    msg.to_vec().map_err(bad_name)
+}
+
+/// Reads `bytes` as the response to `query` sent with ID `id`.
+///
+/// NOERROR with answers is [`Outcome::Answer`] (the records of the name asked and of
+/// the CNAME chain from it, in order, TTLs kept; others are ignored); NOERROR without
+/// answers is [`Outcome::NoData`] with an SOA in authority, or [`Outcome::Referral`]
+/// with an NS for a zone containing the name, its glue, and the port from the SRV
+/// `_dns._tcp.<zone>` ([`DEFAULT_DNS_PORT`] without one); NXDOMAIN with an SOA is
+/// [`Outcome::NxDomain`]; SERVFAIL and REFUSED are themselves. AA becomes
+/// [`Resolution::authoritative`]. Anything else is an error saying what was wrong.
+pub fn read_response(bytes: &[u8], id: u16, query: &Query) -> Result<Resolution, DnsUpstreamError> {
+    let header = Header::read(&mut BinDecoder::new(bytes))
+        .map_err(|_| DnsUpstreamError::Malformed("shorter than a DNS header".into()))?;
+    let meta = header.metadata;
+    if meta.id != id {
+        return Err(DnsUpstreamError::WrongId {
+            expected: id,
+            got: meta.id,
+        });
+    }
+    if meta.message_type != MessageType::Response {
+        return Err(DnsUpstreamError::NotAResponse);
+    }
+    // Before parsing: a truncated message may well be cut short.
+    if meta.truncation {
+        return Err(DnsUpstreamError::Truncated);
+    }
+    if meta.op_code != OpCode::Query {
+        return Err(DnsUpstreamError::Unusable(format!(
+            "response opcode {}",
+            u8::from(meta.op_code)
+        )));
+    }
+    if header.counts.queries != 1 {
+        return Err(DnsUpstreamError::Malformed(format!(
+            "{} questions",
+            header.counts.queries
+        )));
+    }
+    let mut decoder = BinDecoder::new(bytes);
+    let msg =
+        Message::read(&mut decoder).map_err(|e| DnsUpstreamError::Malformed(e.to_string()))?;
+    if !decoder.is_empty() {
+        return Err(DnsUpstreamError::Malformed(format!(
+            "{} bytes after the message",
+            decoder.len()
+        )));
+    }
+    check_question(&msg, query)?;
+
+    let outcome =
+        match msg.metadata.response_code {
+            ResponseCode::NoError if !msg.answers.is_empty() => answer(&msg, &query.name)?,
+            ResponseCode::NoError => match soa(&msg) {
+                Some(soa) => Outcome::NoData(soa),
+                None => Outcome::Referral(referral(&msg, &query.name)?),
+            },
+            ResponseCode::NXDomain => Outcome::NxDomain(soa(&msg).ok_or_else(|| {
+                DnsUpstreamError::Unusable("NXDOMAIN without an SOA record".into())
+            })?),
+            ResponseCode::ServFail => Outcome::ServFail,
+            ResponseCode::Refused => Outcome::Refused,
+            other => {
+                return Err(DnsUpstreamError::Unusable(format!(
+                    "response code {}",
+                    rcode_name(u16::from(other))
+                )))
+            }
+        };
+    Ok(Resolution {
+        outcome,
+        authoritative: msg.metadata.authoritative,
+        cached: false,
+    })
+}
+
+fn check_question(msg: &Message, query: &Query) -> Result<(), DnsUpstreamError> {
+    let expected = || format!("{} {}", query.qtype, query.name);
+    let Some(q) = msg.queries.first() else {
+        return Err(DnsUpstreamError::Malformed("no question".into()));
+    };
+    if model_name(q.name()) != query.name
+        || u16::from(q.query_type()) != query.qtype.code()
+        || q.query_class() != DNSClass::IN
+    {
+        return Err(DnsUpstreamError::WrongQuestion {
+            expected: expected(),
+            got: format!("{} {} {}", q.query_class(), q.query_type(), q.name()),
+        });
+    }
+    Ok(())
+}
+
+/// The answer records that belong to the name asked: its own, and those of each CNAME
+/// target met on the way (so an answer cannot slip in records for unrelated names).
+fn answer(msg: &Message, qname: &Name) -> Result<Outcome, DnsUpstreamError> {
+    let mut names: HashSet<Name> = HashSet::from([qname.clone()]);
+    let mut records = Vec::new();
+    for record in msg.answers.iter().filter_map(model_record) {
+        if !names.contains(&record.name) {
+            continue;
+        }
+        if let RData::Cname(target) = &record.data {
+            names.insert(target.clone());
+        }
+        records.push(record);
+    }
+    if records.is_empty() {
+        return Err(DnsUpstreamError::Unusable(format!(
+            "NOERROR with {} answer records, none for {qname} of a type dnsd knows",
+            msg.answers.len()
+        )));
+    }
+    Ok(Outcome::Answer(records))
+}
+
+/// The first SOA record of the authority section.
+fn soa(msg: &Message) -> Option<Record> {
+    msg.authorities
+        .iter()
+        .filter(|r| r.record_type() == RecordType::SOA)
+        .find_map(model_record)
+}
+
+/// A referral: the first NS in authority for a zone containing `qname` that has glue.
+fn referral(msg: &Message, qname: &Name) -> Result<Referral, DnsUpstreamError> {
+    let mut seen_ns = None;
+    for ns in msg.authorities.iter().filter_map(model_record) {
+        let RData::Ns(target) = &ns.data else {
+            continue;
+        };
+        if !qname.is_within(ns.name.as_str()) {
+            seen_ns = Some(format!(
+                "a referral to {}, which does not contain {qname}",
+                ns.name
+            ));
+            continue;
+        }
+        let Some(ip) = additional(msg, target).find_map(|r| r.data.ip()) else {
+            seen_ns = Some(format!(
+                "a referral to {} without glue for {target}",
+                ns.name
+            ));
+            continue;
+        };
+        let srv_name = Name::from_wire(&format!("_dns._tcp.{}", ns.name));
+        let port = additional(msg, &srv_name)
+            .find_map(|r| match &r.data {
+                RData::Srv(srv) if &srv.target == target => Some(srv.port),
+                _ => None,
+            })
+            .unwrap_or(DEFAULT_DNS_PORT);
+        return Ok(Referral {
+            zone: ns.name,
+            addr: SocketAddr::new(ip, port),
+            ttl: ns.ttl,
+        });
+    }
+    Err(DnsUpstreamError::Unusable(seen_ns.unwrap_or_else(|| {
+        "NOERROR with no answer, no SOA and no NS".into()
+    })))
+}
+
+/// The additional records owned by `name`, as model records.
+fn additional<'m>(msg: &'m Message, name: &'m Name) -> impl Iterator<Item = Record> + 'm {
+    msg.additionals
+        .iter()
+        .filter_map(model_record)
+        .filter(move |r| &r.name == name)
+}
+
+/// The ID of a message (its first two bytes).
+fn message_id(message: &[u8]) -> Option<[u8; 2]> {
+    message.get(..2).and_then(|id| id.try_into().ok())
+}
+
+/// The time left until `deadline`, or [`DnsUpstreamError::Timeout`] if none.
+fn remaining(deadline: Instant) -> Result<Duration, DnsUpstreamError> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+        .ok_or(DnsUpstreamError::Timeout)
+}
+
+/// Sends `request` to `addr` on `socket` and returns the first datagram from `addr` with
+/// the request's ID, waiting until `deadline` at the latest.
+///
+/// Datagrams from other addresses, or with another ID (a late answer to an earlier
+/// query), are ignored: they are how spoofed or stale answers arrive. The socket's read
+/// timeout is changed.
+pub fn exchange_udp(
+    socket: &UdpSocket,
+    addr: SocketAddr,
+    request: &[u8],
+    deadline: Instant,
+) -> Result<Vec<u8>, DnsUpstreamError> {
+    let id = message_id(request)
+        .ok_or_else(|| DnsUpstreamError::Malformed("request shorter than an ID".into()))?;
+    socket.send_to(request, addr)?;
+    let mut buf = vec![0u8; super::udp::RECV_BUFFER];
+    loop {
+        socket.set_read_timeout(Some(remaining(deadline)?))?;
+        match socket.recv_from(&mut buf) {
+            Ok((len, from)) if from == addr && message_id(&buf[..len]) == Some(id) => {
+                return Ok(buf[..len].to_vec())
+            }
+            Ok((len, from)) => log::debug!("dns upstream: ignored {len} bytes from {from}"),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Connects to `addr` over TCP, giving up at `deadline`.
+pub fn connect_tcp(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, DnsUpstreamError> {
+    let stream = TcpStream::connect_timeout(&addr, remaining(deadline)?)?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// Sends `request` on `stream` (framed, [`tcp::write_message`]) and returns the first
+/// message back with the request's ID, waiting until `deadline` at the latest.
+///
+/// Messages with another ID (a late answer on a reused connection) are skipped. The
+/// stream's timeouts are changed.
+pub fn exchange_tcp(
+    stream: &mut TcpStream,
+    request: &[u8],
+    deadline: Instant,
+) -> Result<Vec<u8>, DnsUpstreamError> {
+    let id = message_id(request)
+        .ok_or_else(|| DnsUpstreamError::Malformed("request shorter than an ID".into()))?;
+    stream.set_write_timeout(Some(remaining(deadline)?))?;
+    tcp::write_message(stream, request)?;
+    let mut buf = Vec::new();
+    loop {
+        stream.set_read_timeout(Some(remaining(deadline)?))?;
+        match tcp::read_message(stream, &mut buf)? {
+            None => return Err(DnsUpstreamError::Closed),
+            Some(message) if message_id(message) == Some(id) => return Ok(message.to_vec()),
+            Some(message) => log::debug!("dns upstream: skipped {} stale bytes", message.len()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::server::{answer as serve, DnsSettings, Role, Transport};
+    use crate::model::{QType, Soa, Srv};
+    use hickory_proto::rr::{self as hrr, rdata as hrd};
+    use std::net::{Ipv4Addr, TcpListener};
+
+    fn name(s: &str) -> Name {
+        Name::from_wire(s)
+    }
+
+    fn query(s: &str, qtype: QType, recursion: Recursion) -> Query {
+        Query {
+            name: name(s),
+            qtype,
+            recursion,
+        }
+    }
+
+    fn soa_record(zone: &str) -> Record {
+        Record::new(
+            name(zone),
+            300,
+            RData::Soa(Soa {
+                mname: name(&format!("ns.{zone}")),
+                rname: name(&format!("admin.{zone}")),
+                serial: 2024,
+                refresh: 3600,
+                retry: 600,
+                expire: 86400,
+                minimum: 60,
+            }),
+        )
+    }
+
+    /// A role that answers every query with one fixed resolution.
+    struct Fixed(Resolution);
+
+    impl Role for Fixed {
+        fn recursion(&self, rd: bool) -> Recursion {
+            if rd {
+                Recursion::Recursive
+            } else {
+                Recursion::Iterative
+            }
+        }
+        fn recursion_available(&self) -> bool {
+            true
+        }
+        fn resolve(&self, _: &Query) -> Resolution {
+            self.0.clone()
+        }
+    }
+
+    fn through_server(q: &Query, resolution: Resolution) -> Result<Resolution, DnsUpstreamError> {
+        let request = query_message(0x4242, q).unwrap();
+        let answered = serve(
+            &request,
+            Transport::Udp,
+            &DnsSettings::default(),
+            &Fixed(resolution),
+        );
+        read_response(&answered.response.unwrap(), 0x4242, q)
+    }
+
+    #[test]
+    fn query_message_sets_rd_and_edns() {
+        let q = query("www.google.com", QType::Aaaa, Recursion::Recursive);
+        let msg = Message::from_vec(&query_message(7, &q).unwrap()).unwrap();
+        assert_eq!(msg.metadata.id, 7);
+        assert!(msg.metadata.recursion_desired);
+        assert_eq!(msg.metadata.message_type, MessageType::Query);
+        assert_eq!(msg.queries.len(), 1);
+        assert_eq!(msg.queries[0].name().to_ascii(), "www.google.com.");
+        assert_eq!(msg.queries[0].query_type(), RecordType::AAAA);
+        assert_eq!(
+            msg.edns.as_ref().map(Edns::max_payload),
+            Some(DEFAULT_EDNS_PAYLOAD)
+        );
+
+        let q = query("www.google.com", QType::A, Recursion::Iterative);
+        let msg = Message::from_vec(&query_message(7, &q).unwrap()).unwrap();
+        assert!(!msg.metadata.recursion_desired);
+    }
+
+    #[test]
+    fn every_outcome_round_trips_through_the_server() {
+        let q = query("google.com", QType::A, Recursion::Recursive);
+        let ip: Ipv4Addr = "142.250.1.1".parse().unwrap();
+        let cases = [
+            Resolution::authoritative(Outcome::Answer(vec![
+                Record::new(name("google.com"), 60, RData::Cname(name("www.google.com"))),
+                Record::new(name("www.google.com"), 30, RData::A(ip)),
+                Record::new(name("www.google.com"), 30, RData::A(Ipv4Addr::LOCALHOST)),
+            ])),
+            Resolution::new(Outcome::Answer(vec![Record::new(
+                name("google.com"),
+                5,
+                RData::A(ip),
+            )])),
+            Resolution::authoritative(Outcome::NoData(soa_record("com"))),
+            Resolution::authoritative(Outcome::NxDomain(soa_record("com"))),
+            Resolution::new(Outcome::Referral(Referral {
+                zone: name("com"),
+                addr: "127.0.0.1:5301".parse().unwrap(),
+                ttl: 86400,
+            })),
+            Resolution::new(Outcome::Referral(Referral {
+                zone: name("com"),
+                addr: "[::1]:5302".parse().unwrap(),
+                ttl: 10,
+            })),
+            Resolution::new(Outcome::ServFail),
+            Resolution::new(Outcome::Refused),
+        ];
+        for resolution in cases {
+            assert_eq!(through_server(&q, resolution.clone()).unwrap(), resolution);
+        }
+    }
+
+    #[test]
+    fn truncated_response_says_retry_over_tcp() {
+        let q = query("big.com", QType::A, Recursion::Iterative);
+        let records = (0..200u8)
+            .map(|i| Record::new(name("big.com"), 60, RData::A(Ipv4Addr::new(10, 0, 0, i))))
+            .collect();
+        let err = through_server(&q, Resolution::new(Outcome::Answer(records))).unwrap_err();
+        assert!(matches!(err, DnsUpstreamError::Truncated), "{err:?}");
+        assert_eq!(err.to_string(), "truncated, retry over TCP");
+    }
+
+    /// A response message for `q` built by hand, for the cases our server never sends.
+    fn response(q: &Query, id: u16, rcode: ResponseCode) -> Message {
+        let mut msg = Message::response(id, OpCode::Query);
+        msg.metadata.response_code = rcode;
+        msg.add_query(wire_query(q).unwrap());
+        msg
+    }
+
+    fn hname(s: &str) -> hrr::Name {
+        hrr::Name::from_ascii(s).unwrap()
+    }
+
+    #[test]
+    fn referral_without_srv_uses_port_53() {
+        let q = query("www.example.org", QType::A, Recursion::Iterative);
+        let mut msg = response(&q, 1, ResponseCode::NoError);
+        msg.add_authority(hrr::Record::from_rdata(
+            hname("org."),
+            100,
+            hrr::RData::NS(hrd::NS(hname("a.nic.org."))),
+        ));
+        msg.add_additional(hrr::Record::from_rdata(
+            hname("a.nic.org."),
+            100,
+            hrr::RData::A(hrd::A(Ipv4Addr::new(192, 0, 2, 1))),
+        ));
+        let got = read_response(&msg.to_vec().unwrap(), 1, &q).unwrap();
+        assert_eq!(
+            got.outcome,
+            Outcome::Referral(Referral {
+                zone: name("org"),
+                addr: "192.0.2.1:53".parse().unwrap(),
+                ttl: 100,
+            })
+        );
+    }
+
+    #[test]
+    fn referral_checks() {
+        let q = query("www.example.org", QType::A, Recursion::Iterative);
+        // To a zone that does not contain the name.
+        let mut msg = response(&q, 1, ResponseCode::NoError);
+        msg.add_authority(hrr::Record::from_rdata(
+            hname("com."),
+            100,
+            hrr::RData::NS(hrd::NS(hname("ns.com."))),
+        ));
+        msg.add_additional(hrr::Record::from_rdata(
+            hname("ns.com."),
+            100,
+            hrr::RData::A(hrd::A(Ipv4Addr::LOCALHOST)),
+        ));
+        let err = read_response(&msg.to_vec().unwrap(), 1, &q).unwrap_err();
+        assert!(err.to_string().contains("does not contain"), "{err}");
+        // Without glue.
+        let mut msg = response(&q, 1, ResponseCode::NoError);
+        msg.add_authority(hrr::Record::from_rdata(
+            hname("org."),
+            100,
+            hrr::RData::NS(hrd::NS(hname("ns.org."))),
+        ));
+        msg.add_additional(hrr::Record::from_rdata(
+            hname("_dns._tcp.org."),
+            100,
+            hrr::RData::SRV(hrd::SRV::new(0, 0, 5300, hname("ns.org."))),
+        ));
+        let err = read_response(&msg.to_vec().unwrap(), 1, &q).unwrap_err();
+        assert!(err.to_string().contains("without glue"), "{err}");
+        // Nothing at all.
+        let msg = response(&q, 1, ResponseCode::NoError);
+        let err = read_response(&msg.to_vec().unwrap(), 1, &q).unwrap_err();
+        assert!(matches!(err, DnsUpstreamError::Unusable(_)), "{err:?}");
+    }
+
+    #[test]
+    fn wrong_id_qr_question_and_rcode_are_errors() {
+        let q = query("a.com", QType::A, Recursion::Iterative);
+        let ok = response(&q, 9, ResponseCode::ServFail).to_vec().unwrap();
+        assert!(read_response(&ok, 9, &q).is_ok());
+        assert!(matches!(
+            read_response(&ok, 10, &q),
+            Err(DnsUpstreamError::WrongId {
+                expected: 10,
+                got: 9
+            })
+        ));
+        let mut as_query = response(&q, 9, ResponseCode::NoError);
+        as_query.metadata.message_type = MessageType::Query;
+        assert!(matches!(
+            read_response(&as_query.to_vec().unwrap(), 9, &q),
+            Err(DnsUpstreamError::NotAResponse)
+        ));
+        let other = query("b.com", QType::A, Recursion::Iterative);
+        assert!(matches!(
+            read_response(&ok, 9, &other),
+            Err(DnsUpstreamError::WrongQuestion { .. })
+        ));
+        let aaaa = query("a.com", QType::Aaaa, Recursion::Iterative);
+        assert!(matches!(
+            read_response(&ok, 9, &aaaa),
+            Err(DnsUpstreamError::WrongQuestion { .. })
+        ));
+        let notimp = response(&q, 9, ResponseCode::NotImp).to_vec().unwrap();
+        let err = read_response(&notimp, 9, &q).unwrap_err();
+        assert_eq!(err.to_string(), "response code NOTIMP");
+        let nx = response(&q, 9, ResponseCode::NXDomain).to_vec().unwrap();
+        assert!(matches!(
+            read_response(&nx, 9, &q),
+            Err(DnsUpstreamError::Unusable(_))
+        ));
+        let mut trailing = ok.clone();
+        trailing.push(0);
+        assert!(matches!(
+            read_response(&trailing, 9, &q),
+            Err(DnsUpstreamError::Malformed(_))
+        ));
+        assert!(matches!(
+            read_response(&ok[..5], 9, &q),
+            Err(DnsUpstreamError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn answer_keeps_only_the_cname_chain() {
+        let q = query("a.com", QType::A, Recursion::Iterative);
+        let mut msg = response(&q, 1, ResponseCode::NoError);
+        msg.add_answer(hrr::Record::from_rdata(
+            hname("A.com."),
+            10,
+            hrr::RData::CNAME(hrd::CNAME(hname("b.com."))),
+        ));
+        msg.add_answer(hrr::Record::from_rdata(
+            hname("evil.org."),
+            10,
+            hrr::RData::A(hrd::A(Ipv4Addr::new(6, 6, 6, 6))),
+        ));
+        msg.add_answer(hrr::Record::from_rdata(
+            hname("b.com."),
+            20,
+            hrr::RData::A(hrd::A(Ipv4Addr::new(1, 2, 3, 4))),
+        ));
+        let got = read_response(&msg.to_vec().unwrap(), 1, &q).unwrap();
+        assert_eq!(
+            got.outcome,
+            Outcome::Answer(vec![
+                Record::new(name("a.com"), 10, RData::Cname(name("b.com"))),
+                Record::new(name("b.com"), 20, RData::A(Ipv4Addr::new(1, 2, 3, 4))),
+            ])
+        );
+    }
+
+    #[test]
+    fn srv_records_are_read() {
+        // SRV answers (not only in referrals) come back as model records.
+        let q = query("_dns._tcp.com", QType::Srv, Recursion::Iterative);
+        let srv = Record::new(
+            name("_dns._tcp.com"),
+            60,
+            RData::Srv(Srv {
+                priority: 0,
+                weight: 0,
+                port: 5301,
+                target: name("ns.com"),
+            }),
+        );
+        let res = Resolution::authoritative(Outcome::Answer(vec![srv]));
+        assert_eq!(through_server(&q, res.clone()).unwrap(), res);
+    }
+
+    #[test]
+    fn udp_exchange_ignores_strangers_and_wrong_ids() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let server_addr = server.local_addr().unwrap();
+        let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let q = query("a.com", QType::A, Recursion::Iterative);
+        let request = query_message(0x1234, &q).unwrap();
+        let q2 = q.clone();
+        let t = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            let (_, from) = server.recv_from(&mut buf).unwrap();
+            let reply = response(&q2, 0x1234, ResponseCode::Refused)
+                .to_vec()
+                .unwrap();
+            stranger.send_to(&reply, from).unwrap();
+            let mut wrong_id = reply.clone();
+            wrong_id[1] ^= 1;
+            server.send_to(&wrong_id, from).unwrap();
+            server.send_to(&reply, from).unwrap();
+            reply
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let got = exchange_udp(&client, server_addr, &request, deadline).unwrap();
+        assert_eq!(got, t.join().unwrap());
+
+        // Nobody answers: a timeout at the deadline.
+        let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let started = Instant::now();
+        let err = exchange_udp(
+            &client,
+            silent.local_addr().unwrap(),
+            &request,
+            started + Duration::from_millis(150),
+        )
+        .unwrap_err();
+        assert!(matches!(err, DnsUpstreamError::Timeout), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn tcp_exchange_skips_stale_answers() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let q = query("a.com", QType::A, Recursion::Iterative);
+        let request = query_message(77, &q).unwrap();
+        let reply = response(&q, 77, ResponseCode::Refused).to_vec().unwrap();
+        let stale = response(&q, 76, ResponseCode::Refused).to_vec().unwrap();
+        let expected = reply.clone();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = Vec::new();
+            let got = tcp::read_message(&mut s, &mut buf)
+                .unwrap()
+                .unwrap()
+                .to_vec();
+            tcp::write_message(&mut s, &stale).unwrap();
+            tcp::write_message(&mut s, &reply).unwrap();
+            got
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut stream = connect_tcp(addr, deadline).unwrap();
+        let got = exchange_tcp(&mut stream, &request, deadline).unwrap();
+        assert_eq!(got, expected);
+        assert_eq!(t.join().unwrap(), request);
+        let res = read_response(&got, 77, &q).unwrap();
+        assert_eq!(res.outcome, Outcome::Refused);
+    }
+}
