@@ -12,6 +12,7 @@ use crate::client::{self, ClientConfig};
 use crate::connection::FrameLimits;
 use crate::error::Error;
 use crate::name::parse_tld;
+use crate::net::resolve_host_port;
 use crate::roles::local::{self, LocalConfig};
 use crate::roles::root::{self, RootConfig};
 use crate::roles::tld::{self, TldConfig};
@@ -90,14 +91,9 @@ impl LimitArgs {
 
 /// Parses `HOST:PORT`, looking a host name up (the first address found is used).
 pub fn parse_host_port(s: &str) -> Result<SocketAddr, String> {
-    use std::net::ToSocketAddrs;
-    if let Ok(addr) = s.parse() {
-        return Ok(addr);
-    }
-    s.to_socket_addrs()
-        .map_err(|e| format!("{s:?}: {e} (expected HOST:PORT)"))?
-        .next()
-        .ok_or_else(|| format!("{s:?}: no address found"))
+    resolve_host_port(s)
+        .map(|addrs| addrs[0])
+        .map_err(|e| format!("{s:?}: {e} (expected HOST:PORT)"))
 }
 
 /// Parses seconds, fractions allowed (`0.5`); must be above zero.

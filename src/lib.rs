@@ -17,6 +17,7 @@
 //! - [`cache`]: the local server's cache: fixed entries, learned ones with TTL and LRU.
 //! - [`zone`]: the data files, zones and the root table, legacy or TOML.
 //! - [`upstream`]: asking another server, over pooled connections with a deadline.
+//! - [`net`]: the two helpers every TCP module needs: `is_timeout`, `resolve_host_port`.
 //! - [`logs`]: the local server's `ID.log` and `mapping.log`.
 //! - [`client`]: the client, as a library type and as `dnsd client`.
 //! - [`up`]: the whole hierarchy in one process.
@@ -32,6 +33,7 @@ pub mod error;
 pub mod logging;
 pub mod logs;
 pub mod name;
+pub mod net;
 pub mod protocol;
 pub mod resolver;
 pub mod roles;
