@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::bench::{self, BenchConfig, Names, Workload};
 use crate::client::{self, ClientConfig};
 use crate::connection::FrameLimits;
 use crate::error::Error;
 use crate::name::parse_tld;
 use crate::net::resolve_host_port;
+use crate::protocol::Mode;
 use crate::roles::local::{self, LocalConfig};
 use crate::roles::root::{self, RootConfig};
 use crate::roles::tld::{self, TldConfig};
@@ -49,7 +51,7 @@ pub enum Command {
     /// Talk to a local server: sends ID, then one request per input line.
     Client(ClientArgs),
     /// Measure a server: closed-loop load, queries per second and latency.
-    Bench(crate::bench::BenchArgs),
+    Bench(BenchArgs),
 }
 
 /// Flags every server takes.
@@ -284,7 +286,7 @@ impl Cli {
                 let mut output = stdout.lock();
                 client::run(&config, &mut input, &mut output, interactive)
             }
-            Command::Bench(args) => crate::bench::run(args),
+            Command::Bench(args) => bench::run(args.config()?),
         }
     }
 }
@@ -315,6 +317,107 @@ fn run_up(args: UpArgs) -> Result<(), Error> {
     );
     hierarchy.join();
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The server to measure.
+    #[arg(long, default_value = "127.0.0.1:5352", value_name = "HOST:PORT")]
+    pub server: String,
+    /// Connections, each its own thread with one query in flight.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub connections: u32,
+    /// How long to run, in seconds [default: 5, unless --requests is given]; with
+    /// --requests too, the run stops at whichever comes first.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub duration: Option<Duration>,
+    /// How many queries to send in all (over all connections).
+    #[arg(long, value_name = "N")]
+    pub requests: Option<u64>,
+    /// The number of the first query (its tag, its `{n}`, its place in --names), so
+    /// that successive runs can ask different names.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub first: u64,
+    /// Resolution mode of every query.
+    #[arg(long, default_value = "R", value_name = "R|I", value_parser = parse_mode)]
+    pub mode: Mode,
+    /// A file of names, one per line, asked in turn (cycled).
+    #[arg(long, value_name = "FILE", conflicts_with = "pattern")]
+    pub names: Option<PathBuf>,
+    /// The name to ask; each `{n}` in it is replaced by the query's number, unique over
+    /// all connections (e.g. `www.nx{n}.com` for names that do not exist).
+    #[arg(long, default_value = bench::DEFAULT_NAME, value_name = "PATTERN")]
+    pub pattern: String,
+    /// The id each connection sends first, as a client of `dnsd local` does.
+    #[arg(
+        long,
+        default_value = "bench",
+        value_name = "ID",
+        conflicts_with = "no_id"
+    )]
+    pub client_id: String,
+    /// Send no id line: for measuring a root or TLD server directly.
+    #[arg(long)]
+    pub no_id: bool,
+    /// Speak the original's framing (no line ends, one message per write, one read per
+    /// reply), to measure the original Python servers.
+    #[arg(long)]
+    pub legacy: bool,
+    /// A reply must arrive within this many seconds, or the query counts as an error
+    /// (and the connection is opened again).
+    #[arg(long, default_value = "5", value_name = "SECS", value_parser = parse_secs)]
+    pub timeout: Duration,
+    /// Also measure, with the same workload, an in-process server that answers every
+    /// line at once with a fixed reply, and report the server's figures as a share of it.
+    #[arg(long)]
+    pub ceiling: bool,
+    /// With --ceiling: a chain of this many do-nothing servers, each passing every line
+    /// on to the next (3 compares a miss at the local server, which crosses local, root
+    /// and a TLD server, with the most such a chain allows).
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub ceiling_hops: u32,
+    /// Print the results as one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse().map_err(|_| format!("{s:?}: the mode is R or I"))
+}
+
+impl BenchArgs {
+    /// The validated settings these flags describe.
+    pub fn config(&self) -> Result<BenchConfig, Error> {
+        let server = resolve_host_port(&self.server)
+            .map_err(|e| Error::Usage(format!("--server {}: {e}", self.server)))?[0];
+        let names = match &self.names {
+            Some(path) => Names::load(path)?,
+            None => Names::Pattern(self.pattern.clone()),
+        };
+        let duration = match (self.duration, self.requests) {
+            (None, None) => Some(bench::DEFAULT_DURATION),
+            (d, _) => d,
+        };
+        let workload = Workload {
+            server,
+            connections: self.connections as usize,
+            duration,
+            requests: self.requests,
+            first: self.first,
+            mode: self.mode,
+            names,
+            client_id: (!self.no_id).then(|| self.client_id.clone()),
+            legacy: self.legacy,
+            timeout: self.timeout,
+        };
+        Ok(BenchConfig {
+            workload,
+            ceiling_hops: self.ceiling.then_some(self.ceiling_hops),
+            json: self.json,
+        })
+    }
 }
 
 #[cfg(test)]
