@@ -319,6 +319,14 @@ fn run_up(args: UpArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// Help texts that name the `{n}` placeholder. clap turns every `{n}` in a help text into
+/// a line break, with no way to escape it; an ANSI reset between `{` and `n` keeps it
+/// from matching, and clap strips the reset when stdout is not a terminal (on one it
+/// shows nothing).
+fn keep_n(help: &str) -> String {
+    help.replace("{n}", "{\x1b[0mn}")
+}
+
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// The server to measure.
@@ -335,9 +343,10 @@ pub struct BenchArgs {
     /// How many queries to send in all (over all connections).
     #[arg(long, value_name = "N")]
     pub requests: Option<u64>,
-    /// The number of the first query (its tag, its `{n}`, its place in --names), so
-    /// that successive runs can ask different names.
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, default_value_t = 0, value_name = "N", help = keep_n(
+        "The number of the first query (its tag, its `{n}`, its place in --names), so that \
+         successive runs can ask different names"
+    ))]
     pub first: u64,
     /// Resolution mode of every query.
     #[arg(long, default_value = "R", value_name = "R|I", value_parser = parse_mode)]
@@ -345,9 +354,10 @@ pub struct BenchArgs {
     /// A file of names, one per line, asked in turn (cycled).
     #[arg(long, value_name = "FILE", conflicts_with = "pattern")]
     pub names: Option<PathBuf>,
-    /// The name to ask; each `{n}` in it is replaced by the query's number, unique over
-    /// all connections (e.g. `www.nx{n}.com` for names that do not exist).
-    #[arg(long, default_value = bench::DEFAULT_NAME, value_name = "PATTERN")]
+    #[arg(long, default_value = bench::DEFAULT_NAME, value_name = "PATTERN", help = keep_n(
+        "The name to ask; each `{n}` in it is replaced by the query's number, unique over all \
+         connections (e.g. `www.nx{n}.com` for names that do not exist)"
+    ))]
     pub pattern: String,
     /// The id each connection sends first, as a client of `dnsd local` does.
     #[arg(

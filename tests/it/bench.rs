@@ -198,3 +198,14 @@ fn unreachable_server_is_an_error_exit() {
     assert_eq!(code, 1);
     assert_eq!(json_field(&out, "connect_errors"), "2");
 }
+
+#[test]
+fn help_shows_the_n_placeholder() {
+    // clap turns `{n}` in a help text into a line break unless it is kept from matching.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run_dnsd(&["bench", "--help"], dir.path(), "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("its `{n}`"), "{out}");
+    assert!(out.contains("`www.nx{n}.com`"), "{out}");
+    assert!(!out.contains('\x1b'), "{out:?}");
+}
