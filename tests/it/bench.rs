@@ -182,14 +182,21 @@ fn row<'a>(table: &'a str, label: &str) -> &'a str {
         .trim()
 }
 
+/// A loopback address that refuses connections while the returned streams live: the
+/// local end of a connection holds its port without listening on it, so no other
+/// socket can take the port meanwhile (as one could a port bound and released).
+fn refusing_addr() -> (std::net::SocketAddr, [std::net::TcpStream; 2]) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ours = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (theirs, _) = listener.accept().unwrap();
+    (ours.local_addr().unwrap(), [ours, theirs])
+}
+
 #[test]
 fn unreachable_server_is_an_error_exit() {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let server = format!("127.0.0.1:{port}");
+    let (addr, _held) = refusing_addr();
+    let server = addr.to_string();
     let (code, out, _) = run_dnsd(
         &["bench", "--server", &server, "--requests", "2", "--json"],
         dir.path(),
