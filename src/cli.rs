@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::bench::report::ReportConfig;
 use crate::bench::{self, BenchConfig, Names, Workload};
 use crate::client::{self, ClientConfig};
 use crate::connection::FrameLimits;
@@ -50,8 +51,9 @@ pub enum Command {
     Tld(TldArgs),
     /// Talk to a local server: sends ID, then one request per input line.
     Client(ClientArgs),
-    /// Measure a server: closed-loop load, queries per second and latency.
-    Bench(BenchArgs),
+    /// Measure a server: closed-loop load, queries per second and latency (`dnsd bench
+    /// report` and `dnsd bench show` read the `--json` results back).
+    Bench(Box<BenchCommand>),
 }
 
 /// Flags every server takes.
@@ -286,7 +288,7 @@ impl Cli {
                 let mut output = stdout.lock();
                 client::run(&config, &mut input, &mut output, interactive)
             }
-            Command::Bench(args) => bench::run(args.config()?),
+            Command::Bench(command) => run_bench(*command),
         }
     }
 }
@@ -317,6 +319,26 @@ fn run_up(args: UpArgs) -> Result<(), Error> {
     );
     hierarchy.join();
     Ok(())
+}
+
+/// `dnsd bench`: the flags of a measurement, or one of the tools that read its `--json`
+/// results back.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchCommand {
+    #[command(subcommand)]
+    pub tool: Option<BenchTool>,
+    #[command(flatten)]
+    pub args: BenchArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchTool {
+    /// Write BENCHMARKS.md from a directory of `dnsd bench --json` results, as
+    /// `scripts/bench.sh` (`just bench`) collects them.
+    Report(Box<BenchReportArgs>),
+    /// Print one summary line per `dnsd bench --json` result file.
+    Show(BenchShowArgs),
 }
 
 /// Help texts that name the `{n}` placeholder. clap turns every `{n}` in a help text into
@@ -427,6 +449,80 @@ impl BenchArgs {
             ceiling_hops: self.ceiling.then_some(self.ceiling_hops),
             json: self.json,
         })
+    }
+}
+
+/// The facts about a `just bench` run that only the script knows are printed as given.
+#[derive(Args, Debug)]
+pub struct BenchReportArgs {
+    /// The directory of results (`KEY.json` from `dnsd bench --json`, `zoneload-*.json`,
+    /// `idle.json`).
+    pub results: PathBuf,
+    /// The Markdown file to write.
+    pub out: PathBuf,
+    /// The machine, e.g. `2 cores, AMD EPYC, Linux 6.1`.
+    #[arg(long, default_value = "unknown")]
+    pub machine: String,
+    /// When the run was made.
+    #[arg(long, default_value = "unknown")]
+    pub date: String,
+    /// The dnsd commit measured.
+    #[arg(long, default_value = "unknown")]
+    pub commit: String,
+    /// Seconds of each dnsd run.
+    #[arg(long, default_value = "5", value_name = "SECS")]
+    pub duration: String,
+    /// Seconds of each run against the original's 100,000-name zone.
+    #[arg(long, default_value = "3", value_name = "SECS")]
+    pub orig_slow_secs: String,
+    /// Where the original programs came from (empty: not measured).
+    #[arg(long, default_value = "", value_name = "DIR")]
+    pub original: String,
+    /// Seconds the whole run took.
+    #[arg(long, default_value = "?", value_name = "SECS")]
+    pub elapsed: String,
+    /// The load average at the start and the end.
+    #[arg(long, default_value = "unknown")]
+    pub load: String,
+    /// Seconds of each resolution round.
+    #[arg(long, default_value = "0.6", value_name = "SECS")]
+    pub res_secs: String,
+    /// How many resolution rounds were made.
+    #[arg(long, default_value = "9", value_name = "N")]
+    pub rounds: String,
+    /// A Markdown file copied into the report under "Notes".
+    #[arg(long, value_name = "FILE")]
+    pub notes: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchShowArgs {
+    /// `dnsd bench --json` result files; each line is named by the file's stem.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+fn run_bench(command: BenchCommand) -> Result<(), Error> {
+    match command.tool {
+        None => bench::run(command.args.config()?),
+        Some(BenchTool::Report(args)) => bench::report::write(&ReportConfig {
+            results: args.results,
+            out: args.out,
+            machine: args.machine,
+            date: args.date,
+            commit: args.commit,
+            duration: args.duration,
+            orig_slow_secs: args.orig_slow_secs,
+            original: args.original,
+            elapsed: args.elapsed,
+            load: args.load,
+            res_secs: args.res_secs,
+            rounds: args.rounds,
+            notes: args.notes.filter(|p| !p.as_os_str().is_empty()),
+        }),
+        Some(BenchTool::Show(args)) => {
+            bench::report::show(&args.files, &mut std::io::stdout().lock())
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! `dnsd bench`: a closed-loop load generator.
+//! `dnsd bench`: a closed-loop load generator, and the report of its results.
 //!
 //! Each connection is one thread that sends a query, waits for its reply, notes how long
 //! it took and sends the next. The loop is closed: the figure it reports is what the
@@ -15,10 +15,13 @@
 //!   reply and does nothing else (or a chain of them): measured with the same workload,
 //!   it shows the most this machine's loopback and this load generator allow.
 //! - [`output`]: the table, and [`Results`], the typed JSON of `--json`.
+//! - [`report`]: `dnsd bench report` and `dnsd bench show`, which read those JSON results
+//!   back (as `scripts/bench.sh` collects them) and write `BENCHMARKS.md`.
 
 pub mod ceiling;
 pub mod load;
 pub mod output;
+pub mod report;
 
 use std::io::{self, IsTerminal, Write};
 use std::net::SocketAddr;

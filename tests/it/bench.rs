@@ -216,3 +216,68 @@ fn help_shows_the_n_placeholder() {
     assert!(out.contains("`www.nx{n}.com`"), "{out}");
     assert!(!out.contains('\x1b'), "{out:?}");
 }
+
+#[test]
+fn report_and_show_read_json_results_back() {
+    let h = Hierarchy::start();
+    let server = h.local.to_string();
+    let results = tempfile::tempdir().unwrap();
+    let (code, json, err) = run_dnsd(
+        &[
+            "bench",
+            "--server",
+            &server,
+            "--requests",
+            "50",
+            "--pattern",
+            "www.example.com",
+            "--json",
+            "--ceiling",
+        ],
+        h.logs.path(),
+        "",
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    let file = results.path().join("dnsd-hits-1.json");
+    std::fs::write(&file, json).unwrap();
+
+    let (code, out, err) = run_dnsd(
+        &["bench", "show", file.to_str().unwrap()],
+        results.path(),
+        "",
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    assert!(out.starts_with("  dnsd-hits-1 "), "{out}");
+    assert!(out.contains("errors 0  0X00:50  | ceiling "), "{out}");
+
+    let report = results.path().join("BENCHMARKS.md");
+    let (code, _, err) = run_dnsd(
+        &[
+            "bench",
+            "report",
+            results.path().to_str().unwrap(),
+            report.to_str().unwrap(),
+            "--machine",
+            "test machine",
+        ],
+        results.path(),
+        "",
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.starts_with("# Benchmarks\n"), "{text}");
+    assert!(text.contains("- Machine: test machine\n"), "{text}");
+    let hits = text
+        .lines()
+        .find(|l| l.starts_with("| hits | 1 | "))
+        .unwrap_or_else(|| panic!("no hits row in {text}"));
+    assert!(hits.ends_with("| – | – | 0X00 50 | – |"), "{hits}");
+    assert!(
+        text.contains("| hits | 8 | – | – | – | – | – | – | – | – | – |"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| Hits, 1 conn: at least 90% of the ceiling | "),
+        "{text}"
+    );
+}
