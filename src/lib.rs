@@ -19,9 +19,13 @@
 //! - [`upstream`]: asking another server, over pooled connections with a deadline.
 //! - [`net`]: the two helpers every TCP module needs: `is_timeout`, `resolve_host_port`.
 //! - [`logs`]: the local server's `ID.log` and `mapping.log`.
-//! - [`client`]: the client, as a library type and as `dnsd client`.
+//! - [`client`]: the client side of the protocol, written once: [`client::Client`]
+//!   (which `dnsd client`, `dnsd bench` and the soak use) and `dnsd client`.
 //! - [`up`]: the whole hierarchy in one process.
-//! - [`bench`](mod@bench): the load generator.
+//! - [`bench`](mod@bench): the load generator, one file per job: [`bench::load`] (the
+//!   closed loop), [`bench::ceiling`] (do-nothing servers to compare with),
+//!   [`bench::output`] (the table and the typed JSON), [`bench::report`]
+//!   (`BENCHMARKS.md` from the JSON results).
 //! - [`cli`], [`logging`], [`error`]: the command line, diagnostics, exit codes.
 
 pub mod bench;
