@@ -41,10 +41,12 @@ test:
 up:
     cargo run --release -- up
 
-# Starts dnsd hierarchies on free ports, runs the standard workloads with `dnsd bench`
-# (1 and 8 connections, with the --ceiling server), measures zone loading and idle
-# clients, and writes BENCHMARKS.md (about 4 minutes). ORIGINAL=DIR also measures the
-# original Python programs in DIR (e.g. ../shared/seed) on their fixed ports.
+# Starts dnsd hierarchies on free ports, runs the standard workloads with `dnsd bench
+# --json` (1 and 8 connections, with the --ceiling server), measures zone loading and
+# idle clients, and writes BENCHMARKS.md from the results with `dnsd bench report`
+# (about 4 minutes; needs only bash and cargo). ORIGINAL=DIR also measures the original
+# Python programs in DIR (e.g. ../shared/seed) on their fixed ports; KEEP=1 keeps the
+# raw results.
 [doc("Benchmarks: the standard workloads, written to BENCHMARKS.md")]
 bench:
     bash scripts/bench.sh

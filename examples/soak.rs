@@ -10,12 +10,13 @@
 //! cargo run --release --example soak -- --seconds 60 --clients 300
 //! ```
 //!
-//! Every server binds 127.0.0.1 only. Each client is a thread with its own connection;
-//! the process needs about two file descriptors per client (`ulimit -n`).
+//! Every server binds 127.0.0.1 only, on a port it picks (`--port 0`) and keeps across
+//! restarts. Each client is a thread with its own connection ([`dnsd::client::Client`]);
+//! the process needs about one file descriptor per client (`ulimit -n`).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +26,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use dnsd::client::Client;
+use dnsd::protocol::GREETING;
 
 /// How long a client waits for a reply before counting the query as unanswered.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -263,53 +266,31 @@ fn check_reply(reply: &str, expect: Expect) -> Result<usize, (bool, String)> {
     }
 }
 
-/// A client session: id sent, greeting read.
-struct Session {
-    writer: TcpStream,
-    reader: BufReader<TcpStream>,
-}
-
-/// Reads one line, without its `\n`; `None` on end of stream, timeout or error.
-fn read_reply(reader: &mut BufReader<TcpStream>) -> Option<String> {
-    let mut buf = Vec::new();
-    match reader.read_until(b'\n', &mut buf) {
-        Ok(_) if buf.last() == Some(&b'\n') => {
-            buf.pop();
-            Some(String::from_utf8_lossy(&buf).into_owned())
-        }
-        _ => None,
-    }
-}
-
-/// Connects as `id`. `None` (counted) when the server refuses or is busy.
-fn connect(local: SocketAddr, id: &str, stats: &Stats) -> Option<Session> {
-    let stream = match TcpStream::connect_timeout(&local, REPLY_TIMEOUT) {
-        Ok(s) => s,
+/// Connects as `id` (the id sent, the greeting read). `None` (counted) when the server
+/// refuses or is busy.
+fn connect(local: SocketAddr, id: &str, stats: &Stats) -> Option<Client> {
+    let mut client = match Client::open_addr(local, false, REPLY_TIMEOUT) {
+        Ok(c) => c,
         Err(e) => {
             stats.problem(&stats.refused, format!("connect to the local server: {e}"));
             return None;
         }
     };
-    stream.set_read_timeout(Some(REPLY_TIMEOUT)).ok()?;
-    stream.set_write_timeout(Some(REPLY_TIMEOUT)).ok()?;
-    let _ = stream.set_nodelay(true);
-    let mut writer = stream.try_clone().ok()?;
-    let mut reader = BufReader::new(stream);
-    if writer.write_all(format!("{id}\n").as_bytes()).is_err() {
-        stats.problem(&stats.refused, "the local server closed at once".into());
-        return None;
-    }
-    match read_reply(&mut reader).as_deref() {
-        Some("You are connected to the Server") => {
+    match client.exchange(id) {
+        Ok(r) if r == GREETING => {
             stats.sessions.fetch_add(1, Ordering::Relaxed);
-            Some(Session { writer, reader })
+            Some(client)
         }
-        Some(r) if r == format!("0XFE, {LOCAL}, Server busy") => {
+        Ok(r) if r == format!("0XFE, {LOCAL}, Server busy") => {
             stats.busy.fetch_add(1, Ordering::Relaxed);
             None
         }
-        other => {
-            stats.problem(&stats.refused, format!("greeting {other:?}"));
+        Ok(r) => {
+            stats.problem(&stats.refused, format!("greeting {r:?}"));
+            None
+        }
+        Err(e) => {
+            stats.problem(&stats.refused, format!("no greeting: {e}"));
             None
         }
     }
@@ -319,18 +300,10 @@ fn connect(local: SocketAddr, id: &str, stats: &Stats) -> Option<Session> {
 fn try_bad_id(local: SocketAddr, rng: &mut Rng, stats: &Stats) {
     const BAD: [&str; 5] = ["../x", "/etc/passwd", "a/b", "..", ".hidden"];
     let id = BAD[rng.below(BAD.len() as u64) as usize];
-    let Ok(stream) = TcpStream::connect_timeout(&local, REPLY_TIMEOUT) else {
+    let Ok(mut client) = Client::open_addr(local, false, REPLY_TIMEOUT) else {
         return;
     };
-    let _ = stream.set_read_timeout(Some(REPLY_TIMEOUT));
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
-    if writer.write_all(format!("{id}\n").as_bytes()).is_err() {
-        return;
-    }
-    let reply = read_reply(&mut reader);
+    let reply = client.exchange(id).ok();
     if reply.as_deref() == Some(&format!("0XEE, {LOCAL}, Invalid client id")) {
         stats.bad_ids.fetch_add(1, Ordering::Relaxed);
     } else {
@@ -371,11 +344,9 @@ fn client(
             tag += 1;
             let (line, expect) = work.pick(&mut rng, tag);
             stats.sent.fetch_add(1, Ordering::Relaxed);
-            let reply = match session.writer.write_all(line.as_bytes()) {
-                Ok(()) => read_reply(&mut session.reader),
-                Err(_) => None,
-            };
-            let Some(reply) = reply else {
+            // The line carries its own end (`\n` or `\r\n`); the client adds the `\n`.
+            let message = line.strip_suffix('\n').unwrap_or(&line);
+            let Ok(reply) = session.exchange(message) else {
                 stats.problem(&stats.unanswered, format!("{id}: no reply to {line:?}"));
                 break;
             };
@@ -389,21 +360,13 @@ fn client(
             *received.entry(reply).or_default() += 1;
             thread::sleep(Duration::from_millis(rng.below(2 * think_ms + 1)));
         }
-        let _ = session.writer.write_all(b"q\n");
+        let _ = session.quit();
     }
     received
 }
 
-/// Finds a free loopback port (bound, read, released) for a server to take over.
-fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
-    Ok(listener
-        .local_addr()
-        .map_err(|e| format!("local_addr: {e}"))?
-        .port())
-}
-
-/// A `dnsd` server process, restartable with the same arguments (and so the same port).
+/// A `dnsd` server process, started with `--port 0` and restartable on the port it got
+/// then (the root table and the local server's `--root` name that port).
 struct Server {
     name: String,
     bin: PathBuf,
@@ -426,8 +389,10 @@ impl Server {
         }
     }
 
-    /// Starts it and waits for `listening on`; a restart may find its port still held
-    /// for a moment, so a failed start is retried a few times.
+    /// Starts it and waits for `listening on`. The first start binds whatever port its
+    /// arguments say (`--port 0`: any free one, read back from that line), and every
+    /// restart the port it got: a restart may find that port still held for a moment, so
+    /// a failed start is retried a few times.
     fn start(&mut self) -> Result<SocketAddr, String> {
         let mut last = String::new();
         for attempt in 0..10 {
@@ -435,11 +400,23 @@ impl Server {
                 thread::sleep(Duration::from_millis(200));
             }
             match self.start_once() {
-                Ok(addr) => return Ok(addr),
+                Ok(addr) => {
+                    self.pin_port(addr.port());
+                    return Ok(addr);
+                }
                 Err(e) => last = e,
             }
         }
         Err(format!("{} did not start: {last}", self.name))
+    }
+
+    /// Makes `--port` in its arguments `port`, for the restarts.
+    fn pin_port(&mut self, port: u16) {
+        if let Some(i) = self.args.iter().position(|a| a == "--port") {
+            if let Some(value) = self.args.get_mut(i + 1) {
+                *value = port.to_string();
+            }
+        }
     }
 
     fn start_once(&mut self) -> Result<SocketAddr, String> {
@@ -649,7 +626,7 @@ fn run(args: &Args) -> Result<bool, String> {
         ));
     }
     if let Some(limit) = open_files_limit() {
-        let needed = 2 * args.clients as u64 + 200;
+        let needed = args.clients as u64 + 200;
         if limit < needed {
             eprintln!("soak: warning: open files limit {limit} < {needed}: raise `ulimit -n`");
         }
@@ -662,33 +639,32 @@ fn run(args: &Args) -> Result<bool, String> {
     let logs = work.path().join("logs");
     let workload = Arc::new(Workload::new(&zones)?);
 
-    // The TLD servers and the root on ports chosen now and kept across restarts, so the
-    // root table and the local server's --root stay right.
+    // The TLD servers and the root on free ports, each read back from its `listening on`
+    // line and kept across restarts, so the root table and the local server's --root
+    // stay right.
     let mut servers = Vec::new();
     let mut table = String::new();
     for tld in ["com", "gov", "org"] {
-        let port = free_port()?;
         let zone = zones.join(format!("{tld}.dat"));
         let args = vec![
             "tld".into(),
             tld.into(),
             zone.display().to_string(),
             "--port".into(),
-            port.to_string(),
+            "0".into(),
         ];
         let mut server = Server::new(tld, &bin, args, work.path());
-        server.start()?;
-        table.push_str(&format!("{tld} 127.0.0.1 {port}\n"));
+        let addr = server.start()?;
+        table.push_str(&format!("{tld} 127.0.0.1 {}\n", addr.port()));
         servers.push(server);
     }
     let table_path = work.path().join("root.dat");
     std::fs::write(&table_path, table).map_err(|e| format!("root.dat: {e}"))?;
-    let root_port = free_port()?;
     let root_args = vec![
         "root".into(),
         table_path.display().to_string(),
         "--port".into(),
-        root_port.to_string(),
+        "0".into(),
         "--upstream-timeout".into(),
         "1".into(),
     ];

@@ -2,7 +2,8 @@
 # `just bench`: starts dnsd hierarchies on free ports, runs the standard workloads with
 # `dnsd bench` (each with 1 and with 8 connections), measures zone loading and idle
 # connections, optionally measures the original Python programs (ORIGINAL=DIR), and
-# writes BENCHMARKS.md.
+# writes BENCHMARKS.md with `dnsd bench report` (each run is summed up on stderr with
+# `dnsd bench show`). Needs only bash and the dnsd it builds.
 #
 # Environment:
 #   ORIGINAL=DIR      also measure the original programs in DIR (com.py, root.py, ... and
@@ -33,7 +34,6 @@ die() {
   exit 1
 }
 
-command -v python3 >/dev/null || die "python3 is needed (for the JSON results and the report)"
 cargo build --release --quiet
 BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/dnsd
 case "$BIN" in /*) ;; *) BIN="$REPO/$BIN" ;; esac
@@ -115,25 +115,14 @@ hierarchy() {
 }
 
 # run KEY ARGS...: one `dnsd bench --json ARGS`, saved as $RESULTS/KEY.json, summed up
-# on stderr.
+# on stderr by `dnsd bench show`.
 run() {
   local key=$1
   shift
   if ! "$BIN" bench --json "$@" >"$RESULTS/$key.json" 2>"$RESULTS/$key.err"; then
     log "  $key: dnsd bench failed: $(tail -1 "$RESULTS/$key.err")"
   fi
-  python3 - "$RESULTS/$key.json" "$key" <<'EOF' >&2 || true
-import json, sys
-try:
-    r = json.load(open(sys.argv[1]))
-except Exception:
-    print(f"  {sys.argv[2]:<28} no result"); sys.exit()
-codes = " ".join(f"{k}:{v}" for k, v in r["codes"].items() if v)
-line = f"  {sys.argv[2]:<28} {r['qps']:>9.0f} q/s  p50 {r['p50_us']:>6} µs  p99 {r['p99_us']:>6} µs  errors {r['errors']}  {codes}"
-if "ceiling" in r:
-    line += f"  | ceiling {r['ceiling']['qps']:.0f} q/s ({100 * r['ceiling_share']:.0f}%)"
-print(line)
-EOF
+  "$BIN" bench show "$RESULTS/$key.json" >&2 || true
 }
 
 # Peak and current RSS of a process, in kB.
@@ -163,9 +152,9 @@ for form in dat toml; do
   if wait_listening "$WORK/load-$form.err" "$pid" 120 >/dev/null; then
     t1=$(date +%s.%N)
     kb=$(hwm_kb "$pid")
-    python3 -c "import json,sys; json.dump({'secs': $t1 - $t0, 'peak_rss_kb': $kb}, open(sys.argv[1], 'w'))" \
-      "$RESULTS/zoneload-$form.json"
-    log "  $form: $(python3 -c "print(f'{$t1 - $t0:.2f} s, peak RSS {$kb / 1024:.0f} MB')")"
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+    printf '{"secs": %s, "peak_rss_kb": %s}\n' "$secs" "$kb" >"$RESULTS/zoneload-$form.json"
+    log "  $form: $(awk -v s="$secs" -v kb="$kb" 'BEGIN { printf "%.2f s, peak RSS %.0f MB", s, kb / 1024 }')"
   fi
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
@@ -225,24 +214,19 @@ start idle-local local --cache zones/default.dat --root "127.0.0.1:9" --port 0 \
   --log-dir "$WORK/logs-idle"
 IDLE_PID=$PID
 before=$(rss_kb "$IDLE_PID")
-python3 - "$ADDR" 1000 >"$WORK/idle.out" 2>"$WORK/idle.err" <<'EOF' &
-# Opens N client sessions (id line, greeting) and holds them open until stdin closes.
-import socket, sys
-host, port = sys.argv[1].rsplit(":", 1)
-socks = []
-for i in range(int(sys.argv[2])):
-    s = socket.create_connection((host, int(port)), timeout=10)
-    s.sendall(b"idle%d\n" % i)
-    greeting = b""
-    while not greeting.endswith(b"\n"):
-        chunk = s.recv(100)
-        if not chunk:
-            raise SystemExit("closed after %d connections" % i)
-        greeting += chunk
-    socks.append(s)
-print("ready", len(socks), flush=True)
-sys.stdin.read()
-EOF
+# hold_idle HOST:PORT N: opens N client sessions (id line, greeting), prints `ready N`
+# and holds them open until killed (the sockets pass to `sleep`, which keeps the pid).
+hold_idle() {
+  local host=${1%:*} port=${1##*:} n=$2 i fd greeting
+  for ((i = 0; i < n; i++)); do
+    exec {fd}<>"/dev/tcp/$host/$port" || { echo "cannot connect after $i connections" >&2; exit 1; }
+    printf 'idle%d\n' "$i" >&"$fd"
+    IFS= read -r -t 10 greeting <&"$fd" || { echo "no greeting after $i connections" >&2; exit 1; }
+  done
+  echo "ready $n"
+  exec sleep infinity
+}
+(hold_idle "$ADDR" 1000) >"$WORK/idle.out" 2>"$WORK/idle.err" &
 HOLDER=$!
 PIDS+=("$HOLDER")
 deadline=$((SECONDS + 60))
@@ -251,8 +235,7 @@ while ! grep -q ready "$WORK/idle.out" && kill -0 "$HOLDER" 2>/dev/null && [ $SE
 done
 if grep -q ready "$WORK/idle.out"; then
   after=$(rss_kb "$IDLE_PID")
-  python3 -c "import json,sys; json.dump({'before_kb': $before, 'after_kb': $after}, open(sys.argv[1], 'w'))" \
-    "$RESULTS/idle.json"
+  printf '{"before_kb": %s, "after_kb": %s}\n' "$before" "$after" >"$RESULTS/idle.json"
   log "  RSS $((before / 1024)) MB before, $((after / 1024)) MB with 1,000 idle clients"
 else
   log "  the idle clients did not all connect: $(tail -1 "$WORK/idle.err")"
@@ -338,7 +321,7 @@ if [ -n "$(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ]; 
 fi
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-python3 scripts/bench_report.py "$RESULTS" "$OUT" \
+"$BIN" bench report "$RESULTS" "$OUT" \
   --machine "$(nproc) cores, ${cpu:-unknown CPU}, Linux $(uname -r)" \
   --load "$LOAD_BEFORE at the start, $load_after at the end" --res-secs "$RES_SECS" --rounds "$ROUNDS" \
   --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \

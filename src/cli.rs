@@ -8,10 +8,14 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::bench::report::ReportConfig;
+use crate::bench::{self, BenchConfig, Names, Workload};
 use crate::client::{self, ClientConfig};
 use crate::connection::FrameLimits;
 use crate::error::Error;
 use crate::name::parse_tld;
+use crate::net::resolve_host_port;
+use crate::protocol::Mode;
 use crate::roles::local::{self, LocalConfig};
 use crate::roles::root::{self, RootConfig};
 use crate::roles::tld::{self, TldConfig};
@@ -47,8 +51,9 @@ pub enum Command {
     Tld(TldArgs),
     /// Talk to a local server: sends ID, then one request per input line.
     Client(ClientArgs),
-    /// Measure a server: closed-loop load, queries per second and latency.
-    Bench(crate::bench::BenchArgs),
+    /// Measure a server: closed-loop load, queries per second and latency (`dnsd bench
+    /// report` and `dnsd bench show` read the `--json` results back).
+    Bench(Box<BenchCommand>),
 }
 
 /// Flags every server takes.
@@ -90,14 +95,9 @@ impl LimitArgs {
 
 /// Parses `HOST:PORT`, looking a host name up (the first address found is used).
 pub fn parse_host_port(s: &str) -> Result<SocketAddr, String> {
-    use std::net::ToSocketAddrs;
-    if let Ok(addr) = s.parse() {
-        return Ok(addr);
-    }
-    s.to_socket_addrs()
-        .map_err(|e| format!("{s:?}: {e} (expected HOST:PORT)"))?
-        .next()
-        .ok_or_else(|| format!("{s:?}: no address found"))
+    resolve_host_port(s)
+        .map(|addrs| addrs[0])
+        .map_err(|e| format!("{s:?}: {e} (expected HOST:PORT)"))
 }
 
 /// Parses seconds, fractions allowed (`0.5`); must be above zero.
@@ -288,7 +288,7 @@ impl Cli {
                 let mut output = stdout.lock();
                 client::run(&config, &mut input, &mut output, interactive)
             }
-            Command::Bench(args) => crate::bench::run(args),
+            Command::Bench(command) => run_bench(*command),
         }
     }
 }
@@ -316,6 +316,211 @@ fn run_up(args: UpArgs) -> Result<(), Error> {
     );
     hierarchy.join();
     Ok(())
+}
+
+/// `dnsd bench`: the flags of a measurement, or one of the tools that read its `--json`
+/// results back.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchCommand {
+    #[command(subcommand)]
+    pub tool: Option<BenchTool>,
+    #[command(flatten)]
+    pub args: BenchArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchTool {
+    /// Write BENCHMARKS.md from a directory of `dnsd bench --json` results, as
+    /// `scripts/bench.sh` (`just bench`) collects them.
+    Report(Box<BenchReportArgs>),
+    /// Print one summary line per `dnsd bench --json` result file.
+    Show(BenchShowArgs),
+}
+
+/// Help texts that name the `{n}` placeholder. clap turns every `{n}` in a help text into
+/// a line break, with no way to escape it; an ANSI reset between `{` and `n` keeps it
+/// from matching, and clap strips the reset when stdout is not a terminal (on one it
+/// shows nothing).
+fn keep_n(help: &str) -> String {
+    help.replace("{n}", "{\x1b[0mn}")
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The server to measure.
+    #[arg(long, default_value = "127.0.0.1:5352", value_name = "HOST:PORT")]
+    pub server: String,
+    /// Connections, each its own thread with one query in flight.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub connections: u32,
+    /// How long to run, in seconds [default: 5, unless --requests is given]; with
+    /// --requests too, the run stops at whichever comes first.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub duration: Option<Duration>,
+    /// How many queries to send in all (over all connections).
+    #[arg(long, value_name = "N")]
+    pub requests: Option<u64>,
+    #[arg(long, default_value_t = 0, value_name = "N", help = keep_n(
+        "The number of the first query (its tag, its `{n}`, its place in --names), so that \
+         successive runs can ask different names"
+    ))]
+    pub first: u64,
+    /// Resolution mode of every query.
+    #[arg(long, default_value = "R", value_name = "R|I", value_parser = parse_mode)]
+    pub mode: Mode,
+    /// A file of names, one per line, asked in turn (cycled).
+    #[arg(long, value_name = "FILE", conflicts_with = "pattern")]
+    pub names: Option<PathBuf>,
+    #[arg(long, default_value = bench::DEFAULT_NAME, value_name = "PATTERN", help = keep_n(
+        "The name to ask; each `{n}` in it is replaced by the query's number, unique over all \
+         connections (e.g. `www.nx{n}.com` for names that do not exist)"
+    ))]
+    pub pattern: String,
+    /// The id each connection sends first, as a client of `dnsd local` does.
+    #[arg(
+        long,
+        default_value = "bench",
+        value_name = "ID",
+        conflicts_with = "no_id"
+    )]
+    pub client_id: String,
+    /// Send no id line: for measuring a root or TLD server directly.
+    #[arg(long)]
+    pub no_id: bool,
+    /// Speak the original's framing (no line ends, one message per write, one read per
+    /// reply), to measure the original Python servers.
+    #[arg(long)]
+    pub legacy: bool,
+    /// A reply must arrive within this many seconds, or the query counts as an error
+    /// (and the connection is opened again).
+    #[arg(long, default_value = "5", value_name = "SECS", value_parser = parse_secs)]
+    pub timeout: Duration,
+    /// Also measure, with the same workload, an in-process server that answers every
+    /// line at once with a fixed reply, and report the server's figures as a share of it.
+    #[arg(long)]
+    pub ceiling: bool,
+    /// With --ceiling: a chain of this many do-nothing servers, each passing every line
+    /// on to the next (3 compares a miss at the local server, which crosses local, root
+    /// and a TLD server, with the most such a chain allows).
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub ceiling_hops: u32,
+    /// Print the results as one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse().map_err(|_| format!("{s:?}: the mode is R or I"))
+}
+
+impl BenchArgs {
+    /// The validated settings these flags describe.
+    pub fn config(&self) -> Result<BenchConfig, Error> {
+        let server = resolve_host_port(&self.server)
+            .map_err(|e| Error::Usage(format!("--server {}: {e}", self.server)))?[0];
+        let names = match &self.names {
+            Some(path) => Names::load(path)?,
+            None => Names::Pattern(self.pattern.clone()),
+        };
+        let duration = match (self.duration, self.requests) {
+            (None, None) => Some(bench::DEFAULT_DURATION),
+            (d, _) => d,
+        };
+        let workload = Workload {
+            server,
+            connections: self.connections as usize,
+            duration,
+            requests: self.requests,
+            first: self.first,
+            mode: self.mode,
+            names,
+            client_id: (!self.no_id).then(|| self.client_id.clone()),
+            legacy: self.legacy,
+            timeout: self.timeout,
+        };
+        Ok(BenchConfig {
+            workload,
+            ceiling_hops: self.ceiling.then_some(self.ceiling_hops),
+            json: self.json,
+        })
+    }
+}
+
+/// The facts about a `just bench` run that only the script knows are printed as given.
+#[derive(Args, Debug)]
+pub struct BenchReportArgs {
+    /// The directory of results (`KEY.json` from `dnsd bench --json`, `zoneload-*.json`,
+    /// `idle.json`).
+    pub results: PathBuf,
+    /// The Markdown file to write.
+    pub out: PathBuf,
+    /// The machine, e.g. `2 cores, AMD EPYC, Linux 6.1`.
+    #[arg(long, default_value = "unknown")]
+    pub machine: String,
+    /// When the run was made.
+    #[arg(long, default_value = "unknown")]
+    pub date: String,
+    /// The dnsd commit measured.
+    #[arg(long, default_value = "unknown")]
+    pub commit: String,
+    /// Seconds of each dnsd run.
+    #[arg(long, default_value = "5", value_name = "SECS")]
+    pub duration: String,
+    /// Seconds of each run against the original's 100,000-name zone.
+    #[arg(long, default_value = "3", value_name = "SECS")]
+    pub orig_slow_secs: String,
+    /// Where the original programs came from (empty: not measured).
+    #[arg(long, default_value = "", value_name = "DIR")]
+    pub original: String,
+    /// Seconds the whole run took.
+    #[arg(long, default_value = "?", value_name = "SECS")]
+    pub elapsed: String,
+    /// The load average at the start and the end.
+    #[arg(long, default_value = "unknown")]
+    pub load: String,
+    /// Seconds of each resolution round.
+    #[arg(long, default_value = "0.6", value_name = "SECS")]
+    pub res_secs: String,
+    /// How many resolution rounds were made.
+    #[arg(long, default_value = "9", value_name = "N")]
+    pub rounds: String,
+    /// A Markdown file copied into the report under "Notes".
+    #[arg(long, value_name = "FILE")]
+    pub notes: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchShowArgs {
+    /// `dnsd bench --json` result files; each line is named by the file's stem.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+fn run_bench(command: BenchCommand) -> Result<(), Error> {
+    match command.tool {
+        None => bench::run(command.args.config()?),
+        Some(BenchTool::Report(args)) => bench::report::write(&ReportConfig {
+            results: args.results,
+            out: args.out,
+            machine: args.machine,
+            date: args.date,
+            commit: args.commit,
+            duration: args.duration,
+            orig_slow_secs: args.orig_slow_secs,
+            original: args.original,
+            elapsed: args.elapsed,
+            load: args.load,
+            res_secs: args.res_secs,
+            rounds: args.rounds,
+            notes: args.notes.filter(|p| !p.as_os_str().is_empty()),
+        }),
+        Some(BenchTool::Show(args)) => {
+            bench::report::show(&args.files, &mut std::io::stdout().lock())
+        }
+    }
 }
 
 #[cfg(test)]

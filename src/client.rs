@@ -1,18 +1,28 @@
-//! The client: connects to the local server, sends its id, then one request per line.
+//! The client side of the line protocol, written once: [`Client`] is what `dnsd client`,
+//! `dnsd bench` and the soak (`examples/soak.rs`) speak through, and the library API (see
+//! `examples/`); [`run`] is `dnsd client`, which reads lines from a terminal or a script.
 //!
-//! [`Client`] is the library API (see `examples/`); [`run`] is `dnsd client`, which
-//! reads lines from a terminal or a script.
+//! [`Client::exchange_into`] is the load generator's hot path: it sends a line and lends
+//! the reply's bytes out of the connection's buffer, allocating nothing.
+//! [`Client::exchange`] and [`Client::query`] are the friendly forms.
 
 use std::io::{self, BufRead, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use crate::connection::{Connection, FrameError, FrameLimits};
 use crate::error::Error;
 use crate::name::Name;
+use crate::net::{is_timeout, resolve_host_port};
 use crate::protocol::{Mode, Reply, Request, GREETING, QUIT};
 
-/// A connection to a local server, in dnsd's framing or the original's.
+/// The longest reply line read, in bytes.
+const MAX_REPLY: usize = 4096;
+/// The longest reply the original's framing reads at once (its `recv(1024)`).
+const LEGACY_READ: usize = 1024;
+
+/// A connection to a dnsd server (or the original's), in dnsd's framing or the
+/// original's.
 pub struct Client {
     framing: Framing,
     timeout: Duration,
@@ -20,10 +30,11 @@ pub struct Client {
 }
 
 enum Framing {
-    /// `\n`-terminated lines.
+    /// `\n`-terminated lines, through the same framing code the servers use.
     Lines(Connection),
-    /// The original's: no line end, one message per write, one read per reply.
-    Legacy(TcpStream, Vec<u8>),
+    /// The original's: no line end, one message per write, a reply is what one read
+    /// gets.
+    Legacy(TcpStream, Box<[u8]>),
 }
 
 /// Why a query got no reply.
@@ -55,6 +66,15 @@ impl ClientError {
             _ => false,
         }
     }
+
+    /// No reply (or no room to send) within the timeout.
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            ClientError::Timeout(_) => true,
+            ClientError::Io(e) => is_timeout(e),
+            _ => false,
+        }
+    }
 }
 
 impl From<FrameError> for ClientError {
@@ -68,23 +88,20 @@ impl From<FrameError> for ClientError {
     }
 }
 
-fn connect(server: &str, timeout: Duration) -> Result<TcpStream, ClientError> {
-    let addrs: Vec<SocketAddr> = server
-        .to_socket_addrs()
-        .map_err(|e| ClientError::Connect(server.to_owned(), e))?
-        .collect();
+/// Connects to the first of `addrs` that answers, within `timeout` each.
+fn connect(addrs: &[SocketAddr], timeout: Duration) -> io::Result<TcpStream> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
     for addr in addrs {
-        match TcpStream::connect_timeout(&addr, timeout) {
+        match TcpStream::connect_timeout(addr, timeout) {
             Ok(s) => {
-                let _ = s.set_nodelay(true);
-                let _ = s.set_write_timeout(Some(timeout));
+                s.set_nodelay(true)?;
+                s.set_write_timeout(Some(timeout))?;
                 return Ok(s);
             }
             Err(e) => last = e,
         }
     }
-    Err(ClientError::Connect(server.to_owned(), last))
+    Err(last)
 }
 
 impl Client {
@@ -92,23 +109,39 @@ impl Client {
     /// bounds the connect and every reply.
     pub fn connect(server: &str, id: &str, timeout: Duration) -> Result<Client, ClientError> {
         let mut client = Client::open(server, false, timeout)?;
-        let greeting = client.exchange(id)?;
-        if greeting != GREETING {
-            return Err(ClientError::Unexpected(greeting));
-        }
+        client.hello(id)?;
         Ok(client)
     }
 
-    /// Connects to `server` without sending anything; `legacy` selects the original's
-    /// framing.
+    /// Connects to `server` (`HOST:PORT`, trying each address a host name has) without
+    /// sending anything; `legacy` selects the original's framing.
     pub fn open(server: &str, legacy: bool, timeout: Duration) -> Result<Client, ClientError> {
-        let stream = connect(server, timeout)?;
+        let addrs =
+            resolve_host_port(server).map_err(|e| ClientError::Connect(server.to_owned(), e))?;
+        let stream =
+            connect(&addrs, timeout).map_err(|e| ClientError::Connect(server.to_owned(), e))?;
+        Client::over(stream, legacy, timeout)
+    }
+
+    /// [`Client::open`] on an address already looked up (no resolver call: the load
+    /// generator reconnects in its measured loop).
+    pub fn open_addr(
+        addr: SocketAddr,
+        legacy: bool,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
+        let stream =
+            connect(&[addr], timeout).map_err(|e| ClientError::Connect(addr.to_string(), e))?;
+        Client::over(stream, legacy, timeout)
+    }
+
+    fn over(stream: TcpStream, legacy: bool, timeout: Duration) -> Result<Client, ClientError> {
         let framing = if legacy {
             stream.set_read_timeout(Some(timeout))?;
-            Framing::Legacy(stream, vec![0; 1024])
+            Framing::Legacy(stream, vec![0; LEGACY_READ].into_boxed_slice())
         } else {
             let limits = FrameLimits {
-                max_line: 4096,
+                max_line: MAX_REPLY,
                 idle_timeout: timeout,
                 legacy: false,
             };
@@ -121,30 +154,48 @@ impl Client {
         })
     }
 
-    /// Sends one message and returns the reply, without its line end.
-    pub fn exchange(&mut self, line: &str) -> Result<String, ClientError> {
+    /// Sends the id line and checks that the greeting comes back.
+    pub fn hello(&mut self, id: &str) -> Result<(), ClientError> {
+        let greeting = self.exchange_into(id.as_bytes())?;
+        if greeting != GREETING.as_bytes() {
+            return Err(ClientError::Unexpected(
+                String::from_utf8_lossy(greeting).into_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends one message (`line`, without a line end) and returns the reply without its
+    /// line end, lent from the connection's buffer: nothing is allocated. In the
+    /// original's framing the reply is what one read got, with stray line ends trimmed.
+    pub fn exchange_into(&mut self, line: &[u8]) -> Result<&[u8], ClientError> {
+        let timeout = self.timeout;
         match &mut self.framing {
             Framing::Lines(conn) => {
-                conn.write_line(line.as_bytes())?;
+                conn.write_line(line)?;
                 match conn.read_line() {
-                    Ok(Some(reply)) => Ok(String::from_utf8_lossy(reply).into_owned()),
+                    Ok(Some(reply)) => Ok(reply),
                     Ok(None) => Err(ClientError::Closed),
-                    Err(FrameError::Timeout) => Err(ClientError::Timeout(self.timeout)),
+                    Err(FrameError::Timeout) => Err(ClientError::Timeout(timeout)),
                     Err(e) => Err(e.into()),
                 }
             }
             Framing::Legacy(stream, buf) => {
-                stream.write_all(line.as_bytes())?;
-                let n = match stream.read(buf) {
-                    Ok(0) => return Err(ClientError::Closed),
-                    Ok(n) => n,
-                    Err(e) if is_timeout(&e) => return Err(ClientError::Timeout(self.timeout)),
-                    Err(e) => return Err(e.into()),
-                };
-                // The original's replies may carry a stray line end.
-                Ok(String::from_utf8_lossy(&buf[..n]).trim().to_owned())
+                stream.write_all(line)?;
+                match stream.read(buf) {
+                    Ok(0) => Err(ClientError::Closed),
+                    Ok(n) => Ok(buf[..n].trim_ascii()),
+                    Err(e) if is_timeout(&e) => Err(ClientError::Timeout(timeout)),
+                    Err(e) => Err(e.into()),
+                }
             }
         }
+    }
+
+    /// Sends one message and returns the reply, without its line end.
+    pub fn exchange(&mut self, line: &str) -> Result<String, ClientError> {
+        let reply = self.exchange_into(line.as_bytes())?;
+        Ok(String::from_utf8_lossy(reply).into_owned())
     }
 
     /// Asks for `name` in `mode` and returns the parsed reply.
@@ -163,13 +214,6 @@ impl Client {
         }
         Ok(())
     }
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 /// `dnsd client`'s settings.

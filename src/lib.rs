@@ -21,10 +21,15 @@
 //! - [`upstream`]: asking another server, over pooled connections with a deadline.
 //! - [`dns`]: RFC 1035 DNS messages over UDP and TCP: answering a request message,
 //!   asking an upstream, TCP framing and the UDP server loop.
+//! - [`net`]: the two helpers every TCP module needs: `is_timeout`, `resolve_host_port`.
 //! - [`logs`]: the local server's `ID.log` and `mapping.log`.
-//! - [`client`]: the client, as a library type and as `dnsd client`.
+//! - [`client`]: the client side of the protocol, written once: [`client::Client`]
+//!   (which `dnsd client`, `dnsd bench` and the soak use) and `dnsd client`.
 //! - [`up`]: the whole hierarchy in one process.
-//! - [`bench`](mod@bench): the load generator.
+//! - [`bench`](mod@bench): the load generator, one file per job: [`bench::load`] (the
+//!   closed loop), [`bench::ceiling`] (do-nothing servers to compare with),
+//!   [`bench::output`] (the table and the typed JSON), [`bench::report`]
+//!   (`BENCHMARKS.md` from the JSON results).
 //! - [`cli`], [`logging`], [`error`]: the command line, diagnostics, exit codes.
 //! - [`sync`]: taking a lock that a panic may have poisoned.
 
@@ -39,6 +44,7 @@ pub mod logging;
 pub mod logs;
 pub mod model;
 pub mod name;
+pub mod net;
 pub mod protocol;
 pub mod resolver;
 pub mod roles;

@@ -182,14 +182,21 @@ fn row<'a>(table: &'a str, label: &str) -> &'a str {
         .trim()
 }
 
+/// A loopback address that refuses connections while the returned streams live: the
+/// local end of a connection holds its port without listening on it, so no other
+/// socket can take the port meanwhile (as one could a port bound and released).
+fn refusing_addr() -> (std::net::SocketAddr, [std::net::TcpStream; 2]) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ours = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (theirs, _) = listener.accept().unwrap();
+    (ours.local_addr().unwrap(), [ours, theirs])
+}
+
 #[test]
 fn unreachable_server_is_an_error_exit() {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let server = format!("127.0.0.1:{port}");
+    let (addr, _held) = refusing_addr();
+    let server = addr.to_string();
     let (code, out, _) = run_dnsd(
         &["bench", "--server", &server, "--requests", "2", "--json"],
         dir.path(),
@@ -197,4 +204,80 @@ fn unreachable_server_is_an_error_exit() {
     );
     assert_eq!(code, 1);
     assert_eq!(json_field(&out, "connect_errors"), "2");
+}
+
+#[test]
+fn help_shows_the_n_placeholder() {
+    // clap turns `{n}` in a help text into a line break unless it is kept from matching.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run_dnsd(&["bench", "--help"], dir.path(), "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("its `{n}`"), "{out}");
+    assert!(out.contains("`www.nx{n}.com`"), "{out}");
+    assert!(!out.contains('\x1b'), "{out:?}");
+}
+
+#[test]
+fn report_and_show_read_json_results_back() {
+    let h = Hierarchy::start();
+    let server = h.local.to_string();
+    let results = tempfile::tempdir().unwrap();
+    let (code, json, err) = run_dnsd(
+        &[
+            "bench",
+            "--server",
+            &server,
+            "--requests",
+            "50",
+            "--pattern",
+            "www.example.com",
+            "--json",
+            "--ceiling",
+        ],
+        h.logs.path(),
+        "",
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    let file = results.path().join("dnsd-hits-1.json");
+    std::fs::write(&file, json).unwrap();
+
+    let (code, out, err) = run_dnsd(
+        &["bench", "show", file.to_str().unwrap()],
+        results.path(),
+        "",
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    assert!(out.starts_with("  dnsd-hits-1 "), "{out}");
+    assert!(out.contains("errors 0  0X00:50  | ceiling "), "{out}");
+
+    let report = results.path().join("BENCHMARKS.md");
+    let (code, _, err) = run_dnsd(
+        &[
+            "bench",
+            "report",
+            results.path().to_str().unwrap(),
+            report.to_str().unwrap(),
+            "--machine",
+            "test machine",
+        ],
+        results.path(),
+        "",
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.starts_with("# Benchmarks\n"), "{text}");
+    assert!(text.contains("- Machine: test machine\n"), "{text}");
+    let hits = text
+        .lines()
+        .find(|l| l.starts_with("| hits | 1 | "))
+        .unwrap_or_else(|| panic!("no hits row in {text}"));
+    assert!(hits.ends_with("| – | – | 0X00 50 | – |"), "{hits}");
+    assert!(
+        text.contains("| hits | 8 | – | – | – | – | – | – | – | – | – |"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| Hits, 1 conn: at least 90% of the ceiling | "),
+        "{text}"
+    );
 }
