@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::bench::report::ReportConfig;
 use crate::bench::{self, BenchConfig, Names, Workload};
 use crate::client::{self, ClientConfig};
-use crate::connection::FrameLimits;
+use crate::connection::{self, FrameLimits};
 use crate::error::Error;
 use crate::name::parse_tld;
 use crate::net::resolve_host_port;
@@ -20,8 +20,9 @@ use crate::roles::local::{self, LocalConfig};
 use crate::roles::root::{self, RootConfig};
 use crate::roles::tld::{self, TldConfig};
 use crate::roles::Running;
-use crate::server::{Limits, Shutdown};
+use crate::server::{self, Limits, Shutdown};
 use crate::up::HierarchyBuilder;
+use crate::upstream;
 use crate::zone::{RootTable, Zone};
 
 /// dnsd: a small DNS hierarchy — a caching local server, a root server and TLD servers —
@@ -60,7 +61,7 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct ServerArgs {
     /// Address to listen on (use a non-loopback address to serve other hosts).
-    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    #[arg(long, default_value_t = server::DEFAULT_BIND, value_name = "IP")]
     pub bind: IpAddr,
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -70,13 +71,13 @@ pub struct ServerArgs {
 #[derive(Args, Debug, Clone)]
 pub struct LimitArgs {
     /// Connections served at once; past it, new ones get `0XFE, NAME, Server busy`.
-    #[arg(long, default_value_t = 1024, value_name = "N")]
+    #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
     pub max_connections: usize,
     /// Close a connection silent this long; a line must also arrive whole within it.
-    #[arg(long, default_value = "30", value_name = "SECS", value_parser = parse_secs)]
-    pub idle_timeout: Duration,
+    #[arg(long, default_value_t = Secs(connection::DEFAULT_IDLE_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
+    pub idle_timeout: Secs,
     /// Longest request line accepted, in bytes (longer: `0XEE` and the connection is closed).
-    #[arg(long, default_value_t = 512, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(16..=65536))]
+    #[arg(long, default_value_t = connection::DEFAULT_MAX_LINE as u32, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(16..=65536))]
     pub max_line: u32,
 }
 
@@ -86,7 +87,7 @@ impl LimitArgs {
             max_connections: self.max_connections,
             frame: FrameLimits {
                 max_line: self.max_line as usize,
-                idle_timeout: self.idle_timeout,
+                idle_timeout: self.idle_timeout.0,
                 legacy: true,
             },
         }
@@ -100,15 +101,27 @@ pub fn parse_host_port(s: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("{s:?}: {e} (expected HOST:PORT)"))
 }
 
+/// A duration given in seconds on the command line (fractions allowed: `0.5`), shown
+/// the same way in `--help`, so that each default is written once, as a `Duration`
+/// constant beside what it configures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Secs(pub Duration);
+
+impl std::fmt::Display for Secs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
+}
+
 /// Parses seconds, fractions allowed (`0.5`); must be above zero.
-pub fn parse_secs(s: &str) -> Result<Duration, String> {
+pub fn parse_secs(s: &str) -> Result<Secs, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
     if !(secs > 0.0 && secs.is_finite() && secs < 1e9) {
         return Err(format!("{s:?} must be a number of seconds above zero"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(Secs(Duration::from_secs_f64(secs)))
 }
 
 #[derive(Args, Debug)]
@@ -118,14 +131,14 @@ pub struct UpArgs {
     #[arg(long, value_name = "DIR")]
     pub zones: Option<PathBuf>,
     /// Directory for the local server's ID.log and mapping.log files.
-    #[arg(long, default_value = ".", value_name = "DIR")]
+    #[arg(long, default_value = local::DEFAULT_LOG_DIR, value_name = "DIR")]
     pub log_dir: PathBuf,
     /// Bind every server to a free port instead of 5352, 5353 and the root table's ports.
     #[arg(long)]
     pub any_port: bool,
     /// Connect and read timeout for upstream queries, in seconds.
-    #[arg(long, default_value = "2", value_name = "SECS", value_parser = parse_secs)]
-    pub upstream_timeout: Duration,
+    #[arg(long, default_value_t = Secs(upstream::DEFAULT_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
+    pub upstream_timeout: Secs,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -137,26 +150,26 @@ pub struct LocalArgs {
     #[arg(long, value_name = "FILE")]
     pub cache: Vec<PathBuf>,
     /// The root server to ask on a cache miss (a host name is looked up once, at start).
-    #[arg(long, default_value = "127.0.0.1:5353", value_name = "HOST:PORT", value_parser = parse_host_port)]
+    #[arg(long, default_value_t = local::DEFAULT_ROOT, value_name = "HOST:PORT", value_parser = parse_host_port)]
     pub root: SocketAddr,
     /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = local::DEFAULT_PORT)]
     pub port: u16,
     /// Directory for ID.log (per client) and mapping.log.
-    #[arg(long, default_value = ".", value_name = "DIR")]
+    #[arg(long, default_value = local::DEFAULT_LOG_DIR, value_name = "DIR")]
     pub log_dir: PathBuf,
     /// The name the server replies under.
     #[arg(long, default_value = local::DEFAULT_NAME)]
     pub name: String,
     /// How long a mapping learned from the hierarchy is kept, in seconds.
-    #[arg(long, default_value = "3600", value_name = "SECS", value_parser = parse_secs)]
-    pub ttl: Duration,
+    #[arg(long, default_value_t = Secs(local::DEFAULT_TTL), value_name = "SECS", value_parser = parse_secs)]
+    pub ttl: Secs,
     /// How many learned mappings are kept at most (least recently used go first).
-    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    #[arg(long, default_value_t = local::DEFAULT_CACHE_SIZE, value_name = "N")]
     pub cache_size: usize,
     /// Connect and read timeout when asking the root or a TLD server, in seconds.
-    #[arg(long, default_value = "2", value_name = "SECS", value_parser = parse_secs)]
-    pub upstream_timeout: Duration,
+    #[arg(long, default_value_t = Secs(upstream::DEFAULT_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
+    pub upstream_timeout: Secs,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -169,8 +182,8 @@ pub struct RootArgs {
     #[arg(long, default_value_t = root::DEFAULT_PORT)]
     pub port: u16,
     /// Connect and read timeout when asking a TLD server (mode R), in seconds.
-    #[arg(long, default_value = "2", value_name = "SECS", value_parser = parse_secs)]
-    pub upstream_timeout: Duration,
+    #[arg(long, default_value_t = Secs(upstream::DEFAULT_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
+    pub upstream_timeout: Secs,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -194,14 +207,14 @@ pub struct ClientArgs {
     /// The client id: letters, digits, `.`, `_`, `-` (it names the server's ID.log).
     pub id: String,
     /// The local server.
-    #[arg(long, default_value = "127.0.0.1:5352", value_name = "HOST:PORT")]
+    #[arg(long, default_value = client::DEFAULT_SERVER, value_name = "HOST:PORT")]
     pub server: String,
     /// Speak the original's framing (no line ends), to talk to the original local.py.
     #[arg(long)]
     pub legacy: bool,
     /// Give up on a reply after this many seconds.
-    #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_secs)]
-    pub timeout: Duration,
+    #[arg(long, default_value_t = Secs(client::DEFAULT_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
+    pub timeout: Secs,
 }
 
 /// Runs one server until SIGINT or SIGTERM.
@@ -241,17 +254,17 @@ impl Cli {
                 let mut config = LocalConfig::new(args.root, cache, args.log_dir);
                 config.name = args.name;
                 config.bind = SocketAddr::new(args.server.bind, args.port);
-                config.ttl = args.ttl;
+                config.ttl = args.ttl.0;
                 config.cache_size = args.cache_size;
                 config.limits = args.server.limits.limits();
-                config.upstream_timeout = args.upstream_timeout;
+                config.upstream_timeout = args.upstream_timeout.0;
                 serve_until_signal(|s| config.start(s))
             }
             Command::Root(args) => {
                 let mut config = RootConfig::new(RootTable::load(&args.table)?);
                 config.bind = SocketAddr::new(args.server.bind, args.port);
                 config.limits = args.server.limits.limits();
-                config.upstream_timeout = args.upstream_timeout;
+                config.upstream_timeout = args.upstream_timeout.0;
                 serve_until_signal(|s| config.start(s))
             }
             Command::Tld(args) => {
@@ -279,7 +292,7 @@ impl Cli {
                     id: args.id,
                     server: args.server,
                     legacy: args.legacy,
-                    timeout: args.timeout,
+                    timeout: args.timeout.0,
                 };
                 let stdin = std::io::stdin();
                 let interactive = stdin.is_terminal();
@@ -298,7 +311,7 @@ fn run_up(args: UpArgs) -> Result<(), Error> {
     let hierarchy = HierarchyBuilder::from_zones(args.zones.as_deref(), args.any_port)?
         .log_dir(&args.log_dir)
         .limits(args.limits.limits())
-        .upstream_timeout(args.upstream_timeout)
+        .upstream_timeout(args.upstream_timeout.0)
         .start_with(shutdown)?;
     println!("dnsd: the hierarchy is up");
     println!("  root            {}", hierarchy.root);
@@ -349,7 +362,7 @@ fn keep_n(help: &str) -> String {
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// The server to measure.
-    #[arg(long, default_value = "127.0.0.1:5352", value_name = "HOST:PORT")]
+    #[arg(long, default_value = client::DEFAULT_SERVER, value_name = "HOST:PORT")]
     pub server: String,
     /// Connections, each its own thread with one query in flight.
     #[arg(long, default_value_t = 1, value_name = "N",
@@ -358,7 +371,7 @@ pub struct BenchArgs {
     /// How long to run, in seconds [default: 5, unless --requests is given]; with
     /// --requests too, the run stops at whichever comes first.
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
-    pub duration: Option<Duration>,
+    pub duration: Option<Secs>,
     /// How many queries to send in all (over all connections).
     #[arg(long, value_name = "N")]
     pub requests: Option<u64>,
@@ -395,8 +408,8 @@ pub struct BenchArgs {
     pub legacy: bool,
     /// A reply must arrive within this many seconds, or the query counts as an error
     /// (and the connection is opened again).
-    #[arg(long, default_value = "5", value_name = "SECS", value_parser = parse_secs)]
-    pub timeout: Duration,
+    #[arg(long, default_value_t = Secs(bench::DEFAULT_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
+    pub timeout: Secs,
     /// Also measure, with the same workload, an in-process server that answers every
     /// line at once with a fixed reply, and report the server's figures as a share of it.
     #[arg(long)]
@@ -427,7 +440,7 @@ impl BenchArgs {
         };
         let duration = match (self.duration, self.requests) {
             (None, None) => Some(bench::DEFAULT_DURATION),
-            (d, _) => d,
+            (d, _) => d.map(|d| d.0),
         };
         let workload = Workload {
             server,
@@ -439,7 +452,7 @@ impl BenchArgs {
             names,
             client_id: (!self.no_id).then(|| self.client_id.clone()),
             legacy: self.legacy,
-            timeout: self.timeout,
+            timeout: self.timeout.0,
         };
         Ok(BenchConfig {
             workload,
@@ -540,7 +553,7 @@ mod tests {
 
     #[test]
     fn seconds_allow_fractions_but_not_zero() {
-        assert_eq!(parse_secs("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_secs("0.5"), Ok(Secs(Duration::from_millis(500))));
         assert!(parse_secs("0").is_err());
         assert!(parse_secs("-1").is_err());
         assert!(parse_secs("x").is_err());

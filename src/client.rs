@@ -216,6 +216,11 @@ impl Client {
     }
 }
 
+/// The local server `dnsd client` talks to unless `--server` says otherwise.
+pub const DEFAULT_SERVER: &str = "127.0.0.1:5352";
+/// How long `dnsd client` waits for a reply unless `--timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// `dnsd client`'s settings.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {

@@ -23,6 +23,12 @@ fn is_timeout(e: &io::Error) -> bool {
 /// How long a legacy peer's partial line may pause before it counts as a whole message.
 pub const LEGACY_PAUSE: Duration = Duration::from_millis(40);
 
+/// The longest request line, unless `--max-line` says otherwise.
+pub const DEFAULT_MAX_LINE: usize = 512;
+
+/// How long a connection may stay silent, unless `--idle-timeout` says otherwise.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Limits applied to one connection's reading.
 #[derive(Clone, Copy, Debug)]
 pub struct FrameLimits {
@@ -38,8 +44,8 @@ pub struct FrameLimits {
 impl Default for FrameLimits {
     fn default() -> Self {
         FrameLimits {
-            max_line: 512,
-            idle_timeout: Duration::from_secs(30),
+            max_line: DEFAULT_MAX_LINE,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             legacy: true,
         }
     }

@@ -21,6 +21,12 @@ pub const CONNECTION_STACK: usize = 128 * 1024;
 /// How long shutdown waits for connections to finish the requests they already read.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Connections a server serves at once, unless `--max-connections` says otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// The address servers listen on unless `--bind` says otherwise: loopback only.
+pub const DEFAULT_BIND: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 /// The limits every server enforces.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -33,7 +39,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_connections: 1024,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             frame: FrameLimits::default(),
         }
     }

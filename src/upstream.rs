@@ -17,6 +17,10 @@ use crate::connection::{Connection, FrameError, FrameLimits};
 use crate::protocol::{ProtocolError, Reply, Request};
 use crate::sync::lock;
 
+/// How long asking an upstream may take (connect, write, read), unless
+/// `--upstream-timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Idle connections kept per upstream address.
 const POOL_PER_ADDR: usize = 64;
 

@@ -39,6 +39,9 @@ pub use output::{Codes, Figures, Results};
 pub const DEFAULT_NAME: &str = "www.google.com";
 /// How long a run lasts when neither `--duration` nor `--requests` is given.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(5);
+/// How long a reply may take before the query counts as an error, unless `--timeout`
+/// says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the names of the queries come from.
 #[derive(Clone, Debug)]

@@ -3,7 +3,7 @@
 //! hierarchy (see [`LocalResolver`]); every request and reply goes to the client's log
 //! before the reply is sent.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,17 @@ use crate::zone::Zone;
 pub const DEFAULT_PORT: u16 = 5352;
 /// The name the local server replies under unless `--name` says otherwise.
 pub const DEFAULT_NAME: &str = "default_local";
+/// The root the local server asks unless `--root` says otherwise: the original's.
+pub const DEFAULT_ROOT: SocketAddr = SocketAddr::V4(SocketAddrV4::new(
+    Ipv4Addr::LOCALHOST,
+    super::root::DEFAULT_PORT,
+));
+/// The longest a learned answer is kept, unless `--ttl` says otherwise.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+/// How many learned names are kept at most, unless `--cache-size` says otherwise.
+pub const DEFAULT_CACHE_SIZE: usize = 100_000;
+/// Where `ID.log` and `mapping.log` go unless `--log-dir` says otherwise.
+pub const DEFAULT_LOG_DIR: &str = ".";
 
 /// The local server's settings.
 #[derive(Debug, Clone)]
@@ -48,14 +59,14 @@ impl LocalConfig {
     pub fn new(root: SocketAddr, cache: Zone, log_dir: impl Into<PathBuf>) -> LocalConfig {
         LocalConfig {
             name: DEFAULT_NAME.to_owned(),
-            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            bind: SocketAddr::new(crate::server::DEFAULT_BIND, 0),
             root,
             cache,
             log_dir: log_dir.into(),
-            ttl: Duration::from_secs(3600),
-            cache_size: 100_000,
+            ttl: DEFAULT_TTL,
+            cache_size: DEFAULT_CACHE_SIZE,
             limits: Limits::default(),
-            upstream_timeout: Duration::from_secs(2),
+            upstream_timeout: crate::upstream::DEFAULT_TIMEOUT,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The root server: knows, from its table, which TLD server answers for each top-level
 //! domain; asks it (mode R) or refers the asker to it (mode I).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,9 +34,9 @@ impl RootConfig {
     pub fn new(table: RootTable) -> RootConfig {
         RootConfig {
             table,
-            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            bind: SocketAddr::new(crate::server::DEFAULT_BIND, 0),
             limits: Limits::default(),
-            upstream_timeout: Duration::from_secs(2),
+            upstream_timeout: crate::upstream::DEFAULT_TIMEOUT,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The TLD server: authoritative for the names under one top-level domain, answered
 //! from its zone in constant time.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use super::{Role, Running};
@@ -37,7 +37,7 @@ impl TldConfig {
         TldConfig {
             tld: tld.to_ascii_lowercase(),
             zone,
-            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            bind: SocketAddr::new(crate::server::DEFAULT_BIND, 0),
             limits: Limits::default(),
         }
     }
