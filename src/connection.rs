@@ -12,13 +12,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Whether a socket error is a read or write timeout (`WouldBlock` on Unix).
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
+use crate::net::is_timeout;
 
 /// How long a legacy peer's partial line may pause before it counts as a whole message.
 pub const LEGACY_PAUSE: Duration = Duration::from_millis(40);

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::connection::{Connection, FrameError, FrameLimits};
+use crate::net::is_timeout;
 use crate::protocol::{ProtocolError, Reply, Request};
 use crate::sync::lock;
 
@@ -232,10 +233,7 @@ fn quiet(conn: &Connection) -> bool {
 }
 
 fn io_error(addr: SocketAddr, e: io::Error) -> UpstreamError {
-    if matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    ) {
+    if is_timeout(&e) {
         UpstreamError::Timeout(addr)
     } else {
         UpstreamError::Io(addr, e)

@@ -25,10 +25,12 @@ pub enum TcpFrameError {
 
 impl From<io::Error> for TcpFrameError {
     fn from(e: io::Error) -> Self {
-        match e.kind() {
-            ErrorKind::WouldBlock | ErrorKind::TimedOut => TcpFrameError::Timeout,
-            ErrorKind::UnexpectedEof => TcpFrameError::Truncated,
-            _ => TcpFrameError::Io(e),
+        if crate::net::is_timeout(&e) {
+            TcpFrameError::Timeout
+        } else if e.kind() == ErrorKind::UnexpectedEof {
+            TcpFrameError::Truncated
+        } else {
+            TcpFrameError::Io(e)
         }
     }
 }

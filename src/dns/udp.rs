@@ -96,7 +96,7 @@ fn serve(
     while !stop() {
         let (len, peer) = match socket.recv_from(&mut buf) {
             Ok(got) => got,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(e) if crate::net::is_timeout(&e) => continue,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => {
                 // E.g. an ICMP port unreachable reported on some systems: not ours to

@@ -63,9 +63,10 @@ pub enum DnsUpstreamError {
 
 impl From<io::Error> for DnsUpstreamError {
     fn from(e: io::Error) -> Self {
-        match e.kind() {
-            ErrorKind::WouldBlock | ErrorKind::TimedOut => DnsUpstreamError::Timeout,
-            _ => DnsUpstreamError::Io(e),
+        if crate::net::is_timeout(&e) {
+            DnsUpstreamError::Timeout
+        } else {
+            DnsUpstreamError::Io(e)
         }
     }
 }
