@@ -12,6 +12,7 @@ use crate::bench::report::ReportConfig;
 use crate::bench::{self, BenchConfig, Names, Workload};
 use crate::client::{self, ClientConfig};
 use crate::connection::{self, FrameLimits};
+use crate::dns::{self, server::DnsSettings};
 use crate::error::Error;
 use crate::name::parse_tld;
 use crate::net::resolve_host_port;
@@ -79,6 +80,10 @@ pub struct LimitArgs {
     /// Longest request line accepted, in bytes (longer: `0XEE` and the connection is closed).
     #[arg(long, default_value_t = connection::DEFAULT_MAX_LINE as u32, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(16..=65536))]
     pub max_line: u32,
+    /// The EDNS UDP payload size offered to DNS clients, in bytes: the most a UDP answer
+    /// may carry (a larger one is truncated, and the client retries over TCP).
+    #[arg(long, default_value_t = dns::DEFAULT_EDNS_PAYLOAD, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(512..))]
+    pub edns_payload: u16,
 }
 
 impl LimitArgs {
@@ -89,6 +94,9 @@ impl LimitArgs {
                 max_line: self.max_line as usize,
                 idle_timeout: self.idle_timeout.0,
                 legacy: true,
+            },
+            dns: DnsSettings {
+                edns_payload: self.edns_payload,
             },
         }
     }
@@ -136,6 +144,10 @@ pub struct UpArgs {
     /// Bind every server to a free port instead of 5352, 5353 and the root table's ports.
     #[arg(long)]
     pub any_port: bool,
+    /// How a DNS query with RD set is resolved: I asks the root for a referral and then
+    /// the TLD server, as real resolvers do; R asks the root to recurse.
+    #[arg(long, default_value_t = local::DEFAULT_DNS_MODE, value_name = "R|I", value_parser = parse_mode)]
+    pub dns_mode: Mode,
     /// Connect and read timeout for upstream queries, in seconds.
     #[arg(long, default_value_t = Secs(upstream::DEFAULT_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
     pub upstream_timeout: Secs,
@@ -164,6 +176,10 @@ pub struct LocalArgs {
     /// How long a mapping learned from the hierarchy is kept, in seconds.
     #[arg(long, default_value_t = Secs(local::DEFAULT_TTL), value_name = "SECS", value_parser = parse_secs)]
     pub ttl: Secs,
+    /// How a DNS query with RD set is resolved: I asks the root for a referral and then
+    /// the TLD server, as real resolvers do; R asks the root to recurse.
+    #[arg(long, default_value_t = local::DEFAULT_DNS_MODE, value_name = "R|I", value_parser = parse_mode)]
+    pub dns_mode: Mode,
     /// How many learned mappings are kept at most (least recently used go first).
     #[arg(long, default_value_t = local::DEFAULT_CACHE_SIZE, value_name = "N")]
     pub cache_size: usize,
@@ -255,6 +271,7 @@ impl Cli {
                 config.name = args.name;
                 config.bind = SocketAddr::new(args.server.bind, args.port);
                 config.ttl = args.ttl.0;
+                config.dns_mode = args.dns_mode;
                 config.cache_size = args.cache_size;
                 config.limits = args.server.limits.limits();
                 config.upstream_timeout = args.upstream_timeout.0;
@@ -312,6 +329,7 @@ fn run_up(args: UpArgs) -> Result<(), Error> {
         .log_dir(&args.log_dir)
         .limits(args.limits.limits())
         .upstream_timeout(args.upstream_timeout.0)
+        .local(|c| c.dns_mode = args.dns_mode)
         .start_with(shutdown)?;
     println!("dnsd: the hierarchy is up");
     println!("  root            {}", hierarchy.root);

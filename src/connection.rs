@@ -58,11 +58,13 @@ pub enum FrameError {
     Io(#[from] io::Error),
 }
 
-/// Whether a connection whose first byte is `b` speaks the line protocol: a printable
-/// byte or a line end. DNS over TCP starts with a two-byte length, whose high byte is
-/// below 0x20 for any message under 8 KiB.
+/// Whether a connection whose first byte is `b` speaks the line protocol. DNS over TCP
+/// starts with a two-byte length whose high byte is below 0x20 for any message under
+/// 8 KiB (a query is far smaller); a line starts with anything else: a printable byte,
+/// a tab or a line end, or a byte over 0x7F that the line protocol then rejects as it
+/// always has.
 pub fn is_line_protocol(b: u8) -> bool {
-    b.is_ascii_graphic() || matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+    b >= 0x20 || matches!(b, b'\t' | b'\r' | b'\n')
 }
 
 /// A framed connection: reads lines, writes lines.

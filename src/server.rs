@@ -1,16 +1,26 @@
 //! The one server loop every role runs: bind, accept, a thread per connection (with a
 //! small stack), the connection cap, timeouts and shutdown, written once. A role
 //! supplies only a [`Handler`].
+//!
+//! Every server speaks two protocols on one port number. Over TCP, a connection whose
+//! first byte is a control character (not a tab or line end) speaks DNS: that byte is
+//! the high byte of DNS's two-byte length prefix (RFC 1035, 4.2.2); any other connection
+//! speaks the line protocol ([`is_line_protocol`]). Over UDP, every datagram is
+//! a DNS message, served by a fixed set of threads (no thread per datagram).
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{self, Write};
 use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::connection::{Connection, FrameLimits};
+use crate::connection::{is_line_protocol, Connection, FrameError, FrameLimits};
+use crate::dns::server::{Answered, DnsSettings, Transport};
+use crate::dns::tcp::{self, TcpFrameError};
+use crate::dns::udp::UdpServer;
+use crate::logs::Micros;
 use crate::protocol::{Code, Reply, BUSY};
 use crate::sync::lock;
 
@@ -27,6 +37,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// The address servers listen on unless `--bind` says otherwise: loopback only.
 pub const DEFAULT_BIND: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
+/// How many threads serve a server's UDP socket.
+pub const UDP_THREADS: usize = 2;
+
 /// The limits every server enforces.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -34,6 +47,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Line length, idle and per-line timeouts, legacy framing.
     pub frame: FrameLimits,
+    /// The EDNS payload size offered, which bounds UDP answers.
+    pub dns: DnsSettings,
 }
 
 impl Default for Limits {
@@ -41,6 +56,7 @@ impl Default for Limits {
         Limits {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             frame: FrameLimits::default(),
+            dns: DnsSettings::default(),
         }
     }
 }
@@ -49,9 +65,11 @@ impl Default for Limits {
 pub trait Handler: Send + Sync + 'static {
     /// The name the server replies under (`root`, `com`, `default_local`).
     fn name(&self) -> &str;
-    /// Serves one connection until it ends. Errors are the connection's own business:
-    /// they are logged at debug level and the connection is closed.
-    fn serve(&self, conn: &mut Connection) -> Result<(), crate::connection::FrameError>;
+    /// Serves one line-protocol connection until it ends. Errors are the connection's
+    /// own business: they are logged at debug level and the connection is closed.
+    fn serve(&self, conn: &mut Connection) -> Result<(), FrameError>;
+    /// Answers one DNS message.
+    fn answer_dns(&self, request: &[u8], transport: Transport, settings: &DnsSettings) -> Answered;
 }
 
 /// A stop signal shared by servers: stop accepting, let connections finish the request
@@ -63,6 +81,8 @@ pub struct Shutdown(Arc<ShutdownInner>);
 struct ShutdownInner {
     triggered: AtomicBool,
     listeners: Mutex<Vec<SocketAddr>>,
+    /// UDP sockets served, and by how many threads.
+    datagrams: Mutex<Vec<(SocketAddr, usize)>>,
     conns: Mutex<HashMap<u64, Arc<TcpStream>>>,
     next_id: AtomicU64,
 }
@@ -86,6 +106,9 @@ impl Shutdown {
         for addr in lock(&self.0.listeners).iter() {
             // Waking the blocked accept: a connection it will see and drop.
             let _ = TcpStream::connect_timeout(&wake_addr(*addr), Duration::from_millis(200));
+        }
+        for (addr, threads) in lock(&self.0.datagrams).iter() {
+            UdpServer::wake(*addr, *threads);
         }
         for stream in lock(&self.0.conns).values() {
             let _ = stream.shutdown(NetShutdown::Read);
@@ -178,12 +201,17 @@ impl Active {
     }
 }
 
-/// A bound server, ready to run.
+/// A bound server, ready to run: a TCP listener and a UDP socket on the same port.
 pub struct Server {
     listener: TcpListener,
+    udp: UdpServer,
     addr: SocketAddr,
     limits: Limits,
 }
+
+/// How many times a server asked for any free port tries again when the TCP port it got
+/// is taken for UDP by someone else.
+const BIND_ATTEMPTS: usize = 16;
 
 /// Binding failed; names the address.
 #[derive(Debug, thiserror::Error)]
@@ -194,16 +222,41 @@ pub struct BindError {
 }
 
 impl Server {
+    /// Binds TCP and UDP on `addr`. With port 0, the port is the one TCP got, and UDP
+    /// binds the same; should another program hold that port for UDP, both are tried
+    /// again on another.
     pub fn bind(addr: SocketAddr, limits: Limits) -> Result<Server, BindError> {
-        let listener = TcpListener::bind(addr).map_err(|source| BindError { addr, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| BindError { addr, source })?;
-        Ok(Server {
-            listener,
-            addr,
-            limits,
-        })
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let listener = TcpListener::bind(addr).map_err(|source| BindError { addr, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| BindError { addr, source })?;
+            match UdpServer::bind(bound) {
+                Ok(udp) => {
+                    return Ok(Server {
+                        listener,
+                        udp,
+                        addr: bound,
+                        limits,
+                    })
+                }
+                Err(e)
+                    if addr.port() == 0
+                        && e.kind() == io::ErrorKind::AddrInUse
+                        && attempt < BIND_ATTEMPTS =>
+                {
+                    continue
+                }
+                Err(source) => {
+                    return Err(BindError {
+                        addr: bound,
+                        source,
+                    })
+                }
+            }
+        }
     }
 
     /// The address actually bound (the real port when asked for port 0).
@@ -215,9 +268,17 @@ impl Server {
     /// [`DRAIN_TIMEOUT`]) for open connections to finish.
     pub fn run<H: Handler>(self, handler: Arc<H>, shutdown: Shutdown) {
         lock(&shutdown.0.listeners).push(self.addr);
+        lock(&shutdown.0.datagrams).push((self.addr, UDP_THREADS));
         log::info!("{}: listening on {}", handler.name(), self.addr);
         let active = Arc::new(Active::default());
         let role = handler.name().to_owned();
+        let udp = serve_udp(
+            self.udp,
+            self.addr,
+            self.limits.dns,
+            handler.clone(),
+            shutdown.clone(),
+        );
         while !shutdown.is_triggered() {
             let (stream, peer) = match self.listener.accept() {
                 Ok(s) => s,
@@ -251,7 +312,13 @@ impl Server {
                     let _registration = registration;
                     let _ = stream.set_write_timeout(Some(limits.frame.idle_timeout));
                     let mut conn = Connection::shared(stream, limits.frame);
-                    if let Err(e) = handler.serve(&mut conn) {
+                    let served = match conn.peek_first() {
+                        Ok(None) => Ok(()),
+                        Ok(Some(first)) if is_line_protocol(first) => handler.serve(&mut conn),
+                        Ok(Some(_)) => serve_dns_tcp(&*handler, &mut conn, &limits.dns),
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = served {
                         log::debug!("{}: connection from {peer} ended: {e}", handler.name());
                     }
                     conn.close();
@@ -260,11 +327,90 @@ impl Server {
                 log::warn!("{role}: cannot start a thread for {peer}: {e}");
             }
         }
+        if let Some(udp) = udp {
+            let _ = udp.join();
+        }
         let left = active.wait_idle(DRAIN_TIMEOUT);
         if left > 0 {
             log::warn!("{role}: stopping with {left} connection(s) still open");
         }
         log::info!("{role}: stopped");
+    }
+}
+
+/// Serves the UDP socket on its own threads until shutdown; `None` if they could not
+/// be started (the TCP side still serves, and the failure is logged).
+fn serve_udp<H: Handler>(
+    udp: UdpServer,
+    addr: SocketAddr,
+    settings: DnsSettings,
+    handler: Arc<H>,
+    shutdown: Shutdown,
+) -> Option<thread::JoinHandle<()>> {
+    {
+        let name = handler.name().to_owned();
+        let started = thread::Builder::new()
+            .name(format!("{name}-udp"))
+            .spawn(move || {
+                let answer = move |request: &[u8], peer: SocketAddr| {
+                    let started = Instant::now();
+                    let answered = handler.answer_dns(request, Transport::Udp, &settings);
+                    log_dns(handler.name(), peer, "udp", &answered, started);
+                    answered.response
+                };
+                if let Err(e) = udp.run(UDP_THREADS, Arc::new(answer), || shutdown.is_triggered()) {
+                    log::error!("{name}: cannot serve UDP: {e}");
+                }
+            });
+        match started {
+            Ok(thread) => Some(thread),
+            Err(e) => {
+                log::error!("{addr}: cannot start the UDP threads: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// Serves DNS over TCP on a connection: length-prefixed messages, each answered in
+/// turn, until the peer closes, goes idle past the timeout, or shutdown.
+fn serve_dns_tcp<H: Handler>(
+    handler: &H,
+    conn: &mut Connection,
+    settings: &DnsSettings,
+) -> Result<(), FrameError> {
+    let peer = conn.peer();
+    let mut buf = Vec::new();
+    loop {
+        let request = match tcp::read_message(conn, &mut buf) {
+            Ok(None) => return Ok(()),
+            Ok(Some(request)) => request,
+            Err(TcpFrameError::Timeout) => return Err(FrameError::Timeout),
+            Err(TcpFrameError::Truncated) => return Err(FrameError::Truncated),
+            Err(TcpFrameError::Io(e)) => return Err(e.into()),
+        };
+        let started = Instant::now();
+        let answered = handler.answer_dns(request, Transport::Tcp, settings);
+        if let Some(peer) = peer {
+            log_dns(handler.name(), peer, "tcp", &answered, started);
+        }
+        if let Some(response) = &answered.response {
+            tcp::write_message(&mut conn.stream(), response)?;
+        }
+    }
+}
+
+/// The per-query log line of a DNS message, like a line query's; a message dropped
+/// unanswered (a response, or less than a header) at debug level only, so that a flood
+/// of garbage cannot flood the log.
+fn log_dns(name: &str, peer: SocketAddr, transport: &str, answered: &Answered, started: Instant) {
+    if answered.is_dropped() {
+        log::debug!("{name}: {peer} dns/{transport} {answered}");
+    } else {
+        log::info!(
+            "{name}: {peer} dns/{transport} {answered} ({})",
+            Micros(started.elapsed())
+        );
     }
 }
 

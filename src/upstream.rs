@@ -8,12 +8,16 @@
 //! timeout, covering connect, write and read; no lock is held during any of them.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::connection::{Connection, FrameError, FrameLimits};
+use crate::dns::{self, upstream::DnsUpstreamError};
+use crate::model::{Query, Resolution};
 use crate::net::is_timeout;
 use crate::protocol::{ProtocolError, Reply, Request};
 use crate::sync::lock;
@@ -42,12 +46,19 @@ pub enum UpstreamError {
     Garbage(SocketAddr, ProtocolError, String),
     #[error("{0} answered with an unexpected reply: {1:?}")]
     Unexpected(SocketAddr, String),
+    #[error("{0} (DNS): {1}")]
+    Dns(SocketAddr, DnsUpstreamError),
 }
 
 /// A pool of connections to upstream servers.
 #[derive(Debug)]
 pub struct Upstream {
     pools: Mutex<HashMap<SocketAddr, Vec<PooledConn>>>,
+    /// Idle UDP sockets for DNS queries (one per query in flight, reused after).
+    udp: Mutex<Vec<UdpSocket>>,
+    /// Makes the IDs of DNS queries hard to guess.
+    ids: RandomState,
+    next_id: AtomicU64,
     timeout: Duration,
     max_line: usize,
 }
@@ -64,6 +75,9 @@ impl Upstream {
     pub fn new(timeout: Duration, max_line: usize) -> Upstream {
         Upstream {
             pools: Mutex::new(HashMap::new()),
+            udp: Mutex::new(Vec::new()),
+            ids: RandomState::new(),
+            next_id: AtomicU64::new(0),
             timeout,
             max_line,
         }
@@ -114,17 +128,65 @@ impl Upstream {
         }
     }
 
-    /// Asks `addr` the query as a DNS message, within `deadline`.
+    /// Asks `addr` the query as a DNS message, within `deadline`: over UDP, and over
+    /// TCP when the answer comes back truncated.
     pub fn ask_dns(
         &self,
         addr: SocketAddr,
-        _query: &crate::model::Query,
-        _deadline: Instant,
-    ) -> Result<crate::model::Resolution, UpstreamError> {
-        Err(UpstreamError::Unexpected(
-            addr,
-            "DNS upstream: not yet".to_owned(),
-        ))
+        query: &Query,
+        deadline: Instant,
+    ) -> Result<Resolution, UpstreamError> {
+        let fail = |e| UpstreamError::Dns(addr, e);
+        let id = self.new_id();
+        let message = dns::upstream::query_message(id, query).map_err(fail)?;
+        let socket = self
+            .udp_socket(addr)
+            .map_err(|e| UpstreamError::Io(addr, e))?;
+        let response = dns::upstream::exchange_udp(&socket, addr, &message, deadline);
+        // A socket that timed out may still get the late answer: it is dropped, not
+        // pooled (the ID check would skip it, but it would cost the next query a read).
+        if response.is_ok() {
+            let mut idle = lock(&self.udp);
+            if idle.len() < POOL_PER_ADDR {
+                idle.push(socket);
+            }
+        }
+        let response = response.map_err(|e| timeout_or(addr, e))?;
+        match dns::upstream::read_response(&response, id, query) {
+            Err(DnsUpstreamError::Truncated) => {
+                let mut stream =
+                    dns::upstream::connect_tcp(addr, deadline).map_err(|e| timeout_or(addr, e))?;
+                let response = dns::upstream::exchange_tcp(&mut stream, &message, deadline)
+                    .map_err(|e| timeout_or(addr, e))?;
+                dns::upstream::read_response(&response, id, query).map_err(fail)
+            }
+            other => other.map_err(fail),
+        }
+    }
+
+    /// A query ID no one outside can guess (RFC 5452).
+    fn new_id(&self) -> u16 {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.ids.hash_one(n) as u16
+    }
+
+    /// An idle UDP socket of `addr`'s family, or a new one.
+    fn udp_socket(&self, addr: SocketAddr) -> io::Result<UdpSocket> {
+        {
+            let mut idle = lock(&self.udp);
+            if let Some(at) = idle
+                .iter()
+                .position(|s| s.local_addr().is_ok_and(|l| l.is_ipv4() == addr.is_ipv4()))
+            {
+                return Ok(idle.swap_remove(at));
+            }
+        }
+        let any: SocketAddr = if addr.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        UdpSocket::bind(any)
     }
 
     fn exchange(
@@ -230,6 +292,14 @@ fn quiet(conn: &Connection) -> bool {
     let mut byte = [0u8; 1];
     let quiet = matches!(stream.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
     stream.set_nonblocking(false).is_ok() && quiet
+}
+
+/// A DNS exchange's timeout as [`UpstreamError::Timeout`], like the line protocol's.
+fn timeout_or(addr: SocketAddr, e: DnsUpstreamError) -> UpstreamError {
+    match e {
+        DnsUpstreamError::Timeout => UpstreamError::Timeout(addr),
+        e => UpstreamError::Dns(addr, e),
+    }
 }
 
 fn io_error(addr: SocketAddr, e: io::Error) -> UpstreamError {

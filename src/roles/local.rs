@@ -11,9 +11,11 @@ use std::time::Duration;
 use super::{Role, Running};
 use crate::cache::Cache;
 use crate::connection::{Connection, FrameError};
+use crate::dns::server::Role as DnsRole;
 use crate::error::Error;
 use crate::logs::{escape, ClientLog, LogDir};
-use crate::protocol::{valid_client_id, Code, Reply, Request, GREETING, INVALID_CLIENT_ID};
+use crate::model::{Query, Recursion, Resolution};
+use crate::protocol::{valid_client_id, Code, Mode, Reply, Request, GREETING, INVALID_CLIENT_ID};
 use crate::resolver::{LocalResolver, Via};
 use crate::server::{Limits, Server, Shutdown};
 use crate::upstream::Upstream;
@@ -32,6 +34,8 @@ pub const DEFAULT_ROOT: SocketAddr = SocketAddr::V4(SocketAddrV4::new(
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 /// How many learned names are kept at most, unless `--cache-size` says otherwise.
 pub const DEFAULT_CACHE_SIZE: usize = 100_000;
+/// How the local server resolves DNS queries unless `--dns-mode` says otherwise.
+pub const DEFAULT_DNS_MODE: Mode = Mode::Iterative;
 /// Where `ID.log` and `mapping.log` go unless `--log-dir` says otherwise.
 pub const DEFAULT_LOG_DIR: &str = ".";
 
@@ -52,6 +56,9 @@ pub struct LocalConfig {
     pub limits: Limits,
     /// Connect and read timeout when asking the root or a TLD server.
     pub upstream_timeout: Duration,
+    /// How a DNS query with RD set is resolved: iteratively (as real resolvers do) or
+    /// by asking the root to recurse.
+    pub dns_mode: Mode,
 }
 
 impl LocalConfig {
@@ -67,6 +74,7 @@ impl LocalConfig {
             cache_size: DEFAULT_CACHE_SIZE,
             limits: Limits::default(),
             upstream_timeout: crate::upstream::DEFAULT_TIMEOUT,
+            dns_mode: DEFAULT_DNS_MODE,
         }
     }
 
@@ -87,6 +95,7 @@ impl LocalConfig {
             Some(logs.clone()),
         );
         let handler = LocalHandler {
+            dns_mode: self.dns_mode,
             name: self.name,
             resolver,
             logs,
@@ -98,6 +107,7 @@ impl LocalConfig {
 /// The local role's handler.
 pub struct LocalHandler {
     name: String,
+    dns_mode: Mode,
     resolver: LocalResolver,
     logs: Arc<LogDir>,
 }
@@ -189,5 +199,25 @@ impl Role for LocalHandler {
 
     fn close(&self, session: ClientSession, peer: &str) {
         log::info!("{peer}: client{} left", session.who);
+    }
+}
+
+/// Over DNS, RD set resolves through the hierarchy, iteratively unless `--dns-mode R`;
+/// RD clear answers from the cache only, or REFUSED without asking anyone.
+impl DnsRole for LocalHandler {
+    fn recursion(&self, rd: bool) -> Recursion {
+        match (rd, self.dns_mode) {
+            (false, _) => Recursion::CacheOnly,
+            (true, Mode::Recursive) => Recursion::Recursive,
+            (true, Mode::Iterative) => Recursion::Iterative,
+        }
+    }
+
+    fn recursion_available(&self) -> bool {
+        true
+    }
+
+    fn resolve(&self, query: &Query) -> Resolution {
+        self.resolver.resolve(query, Via::Dns)
     }
 }

@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::connection::{Connection, FrameError};
+use crate::dns::server::{Answered, DnsSettings, Role as DnsRole, Transport};
 use crate::error::Error;
 use crate::logs::{Escaped, Micros};
 use crate::protocol::{Reply, Request, QUIT};
@@ -46,7 +47,9 @@ pub fn spawn<H: Handler>(
 }
 
 /// What is particular to a role; the request loop ([`serve_lines`]) is shared.
-pub trait Role: Send + Sync + 'static {
+///
+/// A role also answers DNS ([`DnsRole`]): the same resolver behind both protocols.
+pub trait Role: DnsRole + Send + Sync + 'static {
     /// What a connection carries from its first line to its end: the local server's
     /// client id and log; nothing for the root and TLD servers.
     type Session;
@@ -79,6 +82,10 @@ impl<R: Role> Handler for R {
     fn serve(&self, conn: &mut Connection) -> Result<(), FrameError> {
         serve_lines(self, conn)
     }
+
+    fn answer_dns(&self, request: &[u8], transport: Transport, settings: &DnsSettings) -> Answered {
+        crate::dns::server::answer(request, transport, settings, self)
+    }
 }
 
 /// The request loop of every role: after the role's opening, every line is a request
@@ -107,7 +114,11 @@ fn request_loop<R: Role>(
             Err(FrameError::TooLong(max)) => {
                 let marker = format!("[line longer than {max} bytes]");
                 let reply = role.answer(session, marker.as_bytes(), None);
-                log::info!("{peer}{} sent {marker} -> {reply}", role.who(session));
+                log::info!(
+                    "{}: {peer}{} sent {marker} -> {reply}",
+                    role.name(),
+                    role.who(session)
+                );
                 conn.write_with(|out| reply.write_body(out))?;
                 return Err(FrameError::TooLong(max));
             }
@@ -121,7 +132,8 @@ fn request_loop<R: Role>(
             Ok(request) => {
                 let reply = role.answer(session, line, Some(&request));
                 log::info!(
-                    "{peer}{} asked {request} -> {reply} ({})",
+                    "{}: {peer}{} asked {request} -> {reply} ({})",
+                    role.name(),
                     role.who(session),
                     Micros(started.elapsed())
                 );
@@ -130,7 +142,8 @@ fn request_loop<R: Role>(
             Err(e) => {
                 let reply = role.answer(session, line, None);
                 log::info!(
-                    "{peer}{} sent \"{}\" ({e}) -> {reply}",
+                    "{}: {peer}{} sent \"{}\" ({e}) -> {reply}",
+                    role.name(),
                     role.who(session),
                     Escaped(line)
                 );

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use super::{Role, Running};
 use crate::connection::{Connection, FrameError};
+use crate::dns::server::Role as DnsRole;
 use crate::error::Error;
+use crate::model::{Query, Recursion, Resolution};
 use crate::protocol::{Reply, Request};
 use crate::resolver::{RootResolver, Via};
 use crate::server::{Limits, Server, Shutdown};
@@ -81,5 +83,25 @@ impl Role for RootHandler {
                 .to_reply(NAME),
             None => Reply::invalid(NAME),
         }
+    }
+}
+
+/// Over DNS, RD set asks the root to resolve through the TLD server (mode R); RD clear
+/// gets the referral (mode I), as `dig +norecurse` shows.
+impl DnsRole for RootHandler {
+    fn recursion(&self, rd: bool) -> Recursion {
+        if rd {
+            Recursion::Recursive
+        } else {
+            Recursion::Iterative
+        }
+    }
+
+    fn recursion_available(&self) -> bool {
+        true
+    }
+
+    fn resolve(&self, query: &Query) -> Resolution {
+        self.resolver.resolve(query, Via::Dns)
     }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use super::{Role, Running};
 use crate::connection::{Connection, FrameError};
+use crate::dns::server::Role as DnsRole;
 use crate::error::Error;
+use crate::model::{Query, Recursion, Resolution};
 use crate::protocol::{Reply, Request};
 use crate::resolver::TldResolver;
 use crate::server::{Limits, Server, Shutdown};
@@ -83,5 +85,20 @@ impl Role for TldHandler {
             Some(request) => self.resolver.resolve(&request.query()).to_reply(&self.tld),
             None => Reply::invalid(&self.tld),
         }
+    }
+}
+
+/// Over DNS the TLD server is authoritative and never recurses.
+impl DnsRole for TldHandler {
+    fn recursion(&self, _rd: bool) -> Recursion {
+        Recursion::Iterative
+    }
+
+    fn recursion_available(&self) -> bool {
+        false
+    }
+
+    fn resolve(&self, query: &Query) -> Resolution {
+        self.resolver.resolve(query)
     }
 }
