@@ -341,10 +341,26 @@ fn run_up(args: UpArgs) -> Result<(), Error> {
         hierarchy.local,
         args.log_dir.display()
     );
+    let dig = |addr: std::net::SocketAddr, rest: &str| {
+        format!("dig @{} -p {} {rest}", addr.ip(), addr.port())
+    };
+    println!("try:");
+    println!("  dnsd client alice --server {}", hierarchy.local);
     println!(
-        "try: dnsd client alice --server {}   (Ctrl-C stops)",
-        hierarchy.local
+        "  {}   (the local server resolves it; add +tcp for TCP)",
+        dig(hierarchy.local, "www.google.com")
     );
+    println!(
+        "  {}   (the root's referral, with glue)",
+        dig(hierarchy.root, "www.google.com +norecurse")
+    );
+    if let Some(com) = hierarchy.tld("com") {
+        println!(
+            "  {}   (com's authoritative answer: aa)",
+            dig(com, "www.google.com")
+        );
+    }
+    println!("Ctrl-C stops.");
     hierarchy.join();
     Ok(())
 }
