@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -20,6 +20,11 @@ use dnsd::zone::{RootTable, Zone};
 /// How long any single wait in a test may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// How much longer than expected a step may take on a loaded machine (other test runs,
+/// builds and busy loops sharing two cores). An upper bound on a duration is "what it
+/// should take + `SLACK`": it catches a hang or a wrong timeout, not a slow moment.
+pub const SLACK: Duration = Duration::from_secs(4);
+
 /// The path of a file in the repository's `zones/`.
 pub fn zones(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -30,6 +35,61 @@ pub fn zones(file: &str) -> PathBuf {
 /// The built `dnsd` binary.
 pub fn dnsd_bin() -> &'static str {
     env!("CARGO_BIN_EXE_dnsd")
+}
+
+/// An address nothing listens on, for as long as this is held: the local end of a
+/// loopback connection kept open, so a connect to it is refused and no other socket can
+/// bind it. (A port bound and released at once is free for any process to take, and on a
+/// busy machine one does.)
+pub struct ClosedPort {
+    pub addr: SocketAddr,
+    _held: (TcpStream, TcpStream),
+}
+
+impl ClosedPort {
+    pub fn new() -> ClosedPort {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (theirs, _) = listener.accept().unwrap();
+        ClosedPort {
+            addr: ours.local_addr().unwrap(),
+            _held: (ours, theirs),
+        }
+    }
+}
+
+/// How many times a test tries new ports for a program that cannot bind port 0.
+pub const PORT_ATTEMPTS: usize = 5;
+
+/// A port for a program that cannot bind port 0 (the original Python servers, a server
+/// whose address others must know before it starts). It lies below the kernel's
+/// ephemeral range (`ip_local_port_range`), so no port-0 bind and no outgoing connection
+/// on this machine is ever given it; another test may still have picked the same number,
+/// so the caller detects a failed bind and tries again with a new one (at most
+/// [`PORT_ATTEMPTS`] times), saying so.
+pub fn candidate_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let range: Vec<u16> = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let (first, last) = match range[..] {
+        [first, last] => (first, last),
+        _ => (32768, 60999),
+    };
+    let (low, high) = if first >= 21_000 {
+        (20_000, first)
+    } else if last <= 64_000 {
+        (last + 1, 65_535)
+    } else {
+        // The whole range is ephemeral: any port may be taken, and the retry must do.
+        (20_000, 30_000)
+    };
+    // A random number from the standard library: each `RandomState` has its own keys.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    low + (h.finish() % u64::from(high - low)) as u16
 }
 
 /// A whole hierarchy in this process, on free ports; stopped when dropped.
