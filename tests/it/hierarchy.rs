@@ -2,7 +2,7 @@
 //! deep names, several TLDs, each server asked directly, and `dnsd up` as a process.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 
 use dnsd::roles::local::LocalConfig;
@@ -12,13 +12,7 @@ use dnsd::roles::Running;
 use dnsd::server::Shutdown;
 use dnsd::zone::{Format, RootTable, Zone};
 
-use crate::harness::{Hierarchy, Line, Proc, WAIT};
-
-/// An address nothing listens on: bound to a free port, then released.
-pub fn closed_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
+use crate::harness::{ClosedPort, Hierarchy, Line, Proc, WAIT};
 
 fn zone(text: &str) -> Zone {
     Zone::parse(Path::new("test"), text, Format::Legacy).unwrap()
@@ -146,7 +140,8 @@ fn default_cache_answers_without_asking() {
     let logs = tempfile::tempdir().unwrap();
     let seed = Zone::load(&crate::harness::zones("default.dat")).unwrap();
     let shutdown = Shutdown::new();
-    let local = LocalConfig::new(closed_port(), seed, logs.path())
+    let closed = ClosedPort::new();
+    let local = LocalConfig::new(closed.addr, seed, logs.path())
         .start(shutdown.clone())
         .unwrap();
     let mut c = Line::connect(local.addr);
@@ -227,7 +222,8 @@ fn invalid_format() {
 fn server_failure_when_the_root_is_down() {
     let logs = tempfile::tempdir().unwrap();
     let shutdown = Shutdown::new();
-    let local = LocalConfig::new(closed_port(), Zone::default(), logs.path())
+    let closed = ClosedPort::new();
+    let local = LocalConfig::new(closed.addr, Zone::default(), logs.path())
         .start(shutdown.clone())
         .unwrap();
     let mut c = Line::connect(local.addr);
@@ -256,9 +252,10 @@ fn server_failure_when_the_root_is_down() {
 
 #[test]
 fn server_failure_when_a_tld_server_is_down() {
+    let closed = ClosedPort::new();
     let h = Custom::start(
         &[("com", "www.google.com 142.250.72.4\n")],
-        &[("net", closed_port())],
+        &[("net", closed.addr)],
     );
     let mut c = h.client();
     // R: the root cannot reach net's server; I: the local server cannot.
