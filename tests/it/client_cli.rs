@@ -3,8 +3,7 @@
 
 use std::net::TcpListener;
 
-use crate::harness::{run_dnsd, Hierarchy};
-use crate::hierarchy::closed_port;
+use crate::harness::{run_dnsd, ClosedPort, Hierarchy, WAIT};
 
 #[test]
 fn scripted_session() {
@@ -83,7 +82,8 @@ fn end_of_input_ends_the_session_without_a_prompt() {
 #[test]
 fn unreachable_server_exits_1() {
     let dir = tempfile::tempdir().unwrap();
-    let server = closed_port().to_string();
+    let closed = ClosedPort::new();
+    let server = closed.addr.to_string();
     let (code, stdout, stderr) = run_dnsd(
         &["client", "alice", "--server", &server],
         dir.path(),
@@ -113,9 +113,10 @@ fn silent_server_times_out_with_exit_1() {
 #[test]
 fn bad_id_exits_2() {
     let dir = tempfile::tempdir().unwrap();
+    let closed = ClosedPort::new();
     for id in ["bad id", "a/b", "", ".hidden", "a,b"] {
         let (code, stdout, stderr) = run_dnsd(
-            &["client", id, "--server", &closed_port().to_string()],
+            &["client", id, "--server", &closed.addr.to_string()],
             dir.path(),
             "",
         );

@@ -3,13 +3,13 @@
 //! defaults in `--help`, and the memory 1,000 idle connections cost.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::bad_input::{rss_kib, Act, FakeUpstream};
-use crate::harness::{run_dnsd, zones, Hierarchy, Line, Proc, WAIT};
+use crate::harness::{run_dnsd, zones, ClosedPort, Hierarchy, Line, Proc, SLACK, WAIT};
 
 /// The three servers as processes, started with `flags`: local (asking the in-process
 /// hierarchy `h`), root (whose table lists `h`'s com server) and com.
@@ -220,10 +220,8 @@ fn upstream_timeout_bounds_a_silent_or_unreachable_upstream() {
     let fake = FakeUpstream::start(Act::Silent);
     let dir = tempfile::tempdir().unwrap();
     let silent = fake.addr.to_string();
-    let closed = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().to_string()
-    };
+    let closed_port = ClosedPort::new();
+    let closed = closed_port.addr.to_string();
     for root in [&silent, &closed] {
         let local = Proc::local(root, dir.path(), &["--upstream-timeout", "0.5"]);
         let mut c = Line::connect(local.addr());
