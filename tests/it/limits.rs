@@ -169,7 +169,8 @@ fn time_to_close(c: &mut Line, started: Instant, within: Duration) -> Duration {
 fn idle_timeout_closes_silent_and_trickling_peers() {
     let h = Hierarchy::start();
     let s = Servers::start(&h, &["--idle-timeout", "0.5"]);
-    let slack = Duration::from_secs(3);
+    // Closed after the idle timeout (0.5 s), give or take a loaded machine.
+    let slack = Duration::from_millis(500) + SLACK;
     for (p, id, good, answer, name) in s.each() {
         // Silent from the start.
         let started = Instant::now();
@@ -234,7 +235,10 @@ fn upstream_timeout_bounds_a_silent_or_unreachable_upstream() {
             );
             let t = started.elapsed();
             eprintln!("root {root}: 0XFE after {t:?}");
-            assert!(t < Duration::from_secs(2), "0XFE only after {t:?}");
+            assert!(
+                t < Duration::from_millis(500) + SLACK,
+                "0XFE only after {t:?}"
+            );
             if root == &silent {
                 assert!(t >= Duration::from_millis(450), "0XFE after {t:?}");
             }
@@ -259,7 +263,7 @@ fn upstream_timeout_bounds_a_silent_or_unreachable_upstream() {
     assert_eq!(r.ask("1, www.google.com, R"), "0XFE, root, Server failure");
     let t = started.elapsed();
     assert!(
-        t >= Duration::from_millis(450) && t < Duration::from_secs(2),
+        t >= Duration::from_millis(450) && t < Duration::from_millis(500) + SLACK,
         "{t:?}"
     );
 }
