@@ -364,12 +364,7 @@ pub fn run_dnsd(args: &[&str], dir: &Path, stdin: &str) -> (i32, String, String)
         .stderr(Stdio::piped())
         .spawn()
         .expect("start dnsd");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    write_input(&mut child, stdin);
     let deadline = Instant::now() + WAIT;
     loop {
         if child.try_wait().unwrap().is_some() {
@@ -387,4 +382,19 @@ pub fn run_dnsd(args: &[&str], dir: &Path, stdin: &str) -> (i32, String, String)
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Writes `input` to the child's stdin and closes it. A child that exits without reading
+/// it all (one that cannot connect, say) may well be gone first: that is no failure of
+/// the test's, and its exit code and output tell what happened.
+#[track_caller]
+pub fn write_input(child: &mut Child, input: &str) {
+    let mut stdin = child.stdin.take().expect("stdin piped");
+    if let Err(e) = stdin.write_all(input.as_bytes()) {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "writing the input: {e}"
+        );
+    }
 }

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::harness::{candidate_port, run_dnsd, Hierarchy, PORT_ATTEMPTS, WAIT};
+use crate::harness::{candidate_port, run_dnsd, write_input, Hierarchy, PORT_ATTEMPTS, WAIT};
 
 /// The original programs: `shared/seed` beside the repository (as in CI), else where
 /// the developers' machines keep it.
@@ -245,12 +245,7 @@ fn run_bounded(mut cmd: Command, stdin: &str) -> (i32, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    write_input(&mut child, stdin);
     let mut child = Killed(child);
     let deadline = Instant::now() + WAIT;
     while child.0.try_wait().unwrap().is_none() {

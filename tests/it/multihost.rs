@@ -35,7 +35,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{dnsd_bin, zones, Proc, SLACK, WAIT};
+use crate::harness::{dnsd_bin, write_input, zones, Proc, SLACK, WAIT};
 
 /// The hosts of the test network: (role, last octet of its address on 10.213.0.0/24).
 const HOSTS: [(&str, u8); 6] = [
@@ -183,12 +183,7 @@ fn client(lab: &Lab, local: SocketAddr, input: &str) -> (Vec<String>, Duration) 
         .stderr(Stdio::piped())
         .spawn()
         .expect("start dnsd client");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
+    write_input(&mut child, input);
     let deadline = started + WAIT;
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
