@@ -235,6 +235,8 @@ pub struct Proc {
     pub child: Child,
     pub stderr: Arc<Mutex<Vec<String>>>,
     pub addr: Option<SocketAddr>,
+    /// The thread collecting stderr: finished once the pipe has ended.
+    stderr_reader: std::thread::JoinHandle<()>,
 }
 
 impl Proc {
@@ -273,7 +275,7 @@ impl Proc {
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let lines = stderr.clone();
         let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines() {
                 let Ok(line) = line else { break };
                 lines.lock().unwrap().push(line);
@@ -283,6 +285,7 @@ impl Proc {
             child,
             stderr,
             addr: None,
+            stderr_reader,
         }
     }
 
@@ -322,10 +325,19 @@ impl Proc {
 
     /// Waits for the process to exit and returns its exit code.
     #[track_caller]
+    /// Its stderr has then been collected to the end: the last lines a process writes
+    /// can still be in the pipe when it has exited.
     pub fn wait_exit(&mut self) -> i32 {
         let deadline = Instant::now() + WAIT;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
+                while !self.stderr_reader.is_finished() {
+                    assert!(
+                        Instant::now() < deadline,
+                        "dnsd exited but its stderr did not end within {WAIT:?}"
+                    );
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return status.code().unwrap_or(-1);
             }
             std::thread::sleep(Duration::from_millis(5));
