@@ -37,6 +37,12 @@ pub fn dnsd_bin() -> &'static str {
     env!("CARGO_BIN_EXE_dnsd")
 }
 
+/// How long the servers under test wait for an upstream when the test is not about that
+/// timeout: a loaded machine can take more than the default 2 s to get a reply through
+/// a few threads, and a real hang still shows as `0XFE` well within [`WAIT`]. Tests that
+/// are about the upstream timeout set their own.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
 /// An address nothing listens on, for as long as this is held: the local end of a
 /// loopback connection kept open, so a connect to it is refused and no other socket can
 /// bind it. (A port bound and released at once is free for any process to take, and on a
@@ -116,12 +122,15 @@ impl Hierarchy {
             tlds.push((tld.to_owned(), r.addr));
             running.push(r);
         }
-        let root = RootConfig::new(table).start(shutdown.clone()).unwrap();
+        let mut root = RootConfig::new(table);
+        root.upstream_timeout = PATIENCE;
+        let root = root.start(shutdown.clone()).unwrap();
         let root_addr = root.addr;
         running.push(root);
         let logs = tempfile::tempdir().unwrap();
         let cache = Zone::load(&zones(&format!("default.{ext}"))).unwrap();
         let mut config = LocalConfig::new(root_addr, cache, logs.path());
+        config.upstream_timeout = PATIENCE;
         tweak(&mut config);
         let local = config.start(shutdown.clone()).unwrap();
         let local_addr = local.addr;
@@ -257,10 +266,16 @@ impl Proc {
         Proc::start(&args, dir)
     }
 
-    /// Starts `dnsd ARGS` in `dir` without waiting for anything.
+    /// Starts `dnsd ARGS` in `dir` without waiting for anything. A server that asks
+    /// upstreams (local, root, up) waits [`PATIENCE`] for them unless ARGS set
+    /// `--upstream-timeout`.
     pub fn spawn(args: &[&str], dir: &Path) -> Proc {
         let mut command = Command::new(dnsd_bin());
         command.args(args).current_dir(dir).stdout(Stdio::piped());
+        let asks_upstreams = matches!(args.first(), Some(&("local" | "root" | "up")));
+        if asks_upstreams && !args.contains(&"--upstream-timeout") {
+            command.args(["--upstream-timeout", &PATIENCE.as_secs().to_string()]);
+        }
         Proc::run(command)
     }
 

@@ -12,7 +12,7 @@ use dnsd::roles::Running;
 use dnsd::server::Shutdown;
 use dnsd::zone::{Format, RootTable, Zone};
 
-use crate::harness::{ClosedPort, Hierarchy, Line, Proc, WAIT};
+use crate::harness::{ClosedPort, Hierarchy, Line, Proc, PATIENCE, WAIT};
 
 fn zone(text: &str) -> Zone {
     Zone::parse(Path::new("test"), text, Format::Legacy).unwrap()
@@ -46,13 +46,15 @@ impl Custom {
         for (tld, addr) in extra {
             table.insert(tld, *addr);
         }
-        let root = RootConfig::new(table).start(shutdown.clone()).unwrap();
+        let mut root = RootConfig::new(table);
+        root.upstream_timeout = PATIENCE;
+        let root = root.start(shutdown.clone()).unwrap();
         let root_addr = root.addr;
         running.push(root);
         let logs = tempfile::tempdir().unwrap();
-        let local = LocalConfig::new(root_addr, Zone::default(), logs.path())
-            .start(shutdown.clone())
-            .unwrap();
+        let mut local = LocalConfig::new(root_addr, Zone::default(), logs.path());
+        local.upstream_timeout = PATIENCE;
+        let local = local.start(shutdown.clone()).unwrap();
         let local_addr = local.addr;
         running.push(local);
         Custom {

@@ -18,7 +18,7 @@ use dnsd::roles::Running;
 use dnsd::server::Shutdown;
 use dnsd::zone::{Format, RootTable, Zone};
 
-use crate::harness::Line;
+use crate::harness::{Line, PATIENCE};
 
 const MARKER: &str = "# written before the server started\n";
 const CLIENTS: usize = 64;
@@ -49,16 +49,18 @@ impl Setup {
             .unwrap();
         let mut table = RootTable::default();
         table.insert("test", tld.addr);
-        let root = RootConfig::new(table).start(shutdown.clone()).unwrap();
+        let mut root = RootConfig::new(table);
+        root.upstream_timeout = PATIENCE;
+        let root = root.start(shutdown.clone()).unwrap();
         let cache = Zone::parse(
             Path::new("cache.dat"),
             "fixed.test 10.9.9.9\n",
             Format::Legacy,
         )
         .unwrap();
-        let local = LocalConfig::new(root.addr, cache, logs)
-            .start(shutdown.clone())
-            .unwrap();
+        let mut local = LocalConfig::new(root.addr, cache, logs);
+        local.upstream_timeout = PATIENCE;
+        let local = local.start(shutdown.clone()).unwrap();
         Setup {
             local: local.addr,
             shutdown,
