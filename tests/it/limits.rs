@@ -180,13 +180,14 @@ fn idle_timeout_closes_silent_and_trickling_peers() {
             t >= Duration::from_millis(450),
             "{name}: closed after {t:?}"
         );
-        // Silent after a request.
+        // Silent after a request. Timed from before the request: the server's clock
+        // starts when it has answered, which the reply reaches us some time after.
         let (mut c, first) = session(p.addr(), id);
         if id.is_some() {
             assert_eq!(first.as_deref(), Some("You are connected to the Server"));
         }
-        assert!(c.ask(good).ends_with(answer));
         let started = Instant::now();
+        assert!(c.ask(good).ends_with(answer));
         let t = time_to_close(&mut c, started, slack);
         assert!(
             t >= Duration::from_millis(450),
