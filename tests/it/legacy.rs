@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::harness::{candidate_port, run_dnsd, write_input, Hierarchy, PORT_ATTEMPTS, WAIT};
@@ -111,29 +111,41 @@ fn root_and_tld_answer_unterminated_messages() {
 /// hand. Otherwise the test is skipped, or, with `DNSD_REQUIRE_PYTHON2` set (as CI does
 /// where python2 runs), fails.
 fn python2() -> Option<Command> {
-    let skip = |why: &str| {
-        if std::env::var_os("DNSD_REQUIRE_PYTHON2").is_some() {
-            panic!("the original programs must run (DNSD_REQUIRE_PYTHON2) but {why}");
+    static FOUND: OnceLock<Result<String, String>> = OnceLock::new();
+    match FOUND.get_or_init(find_python2) {
+        Ok(executable) => {
+            let mut cmd = Command::new(executable);
+            cmd.env("PYENV_VERSION", "2.7.18");
+            Some(cmd)
         }
-        eprintln!("skipped: {why}");
-        None
-    };
+        Err(why) if std::env::var_os("DNSD_REQUIRE_PYTHON2").is_some() => {
+            panic!("the original programs must run (DNSD_REQUIRE_PYTHON2) but {why}")
+        }
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+/// The python2 interpreter itself, or why there is none. Found once: pyenv's `python2`
+/// is a chain of shell scripts that takes a good part of a second to start it, and much
+/// longer on a busy machine.
+fn find_python2() -> Result<String, String> {
     if seed().is_none() {
-        return skip("the original programs (shared/seed) are not beside the repository");
+        return Err("the original programs (shared/seed) are not beside the repository".into());
     }
-    let ok = Command::new("python2")
-        .args(["-c", "1"])
+    let out = Command::new("python2")
+        .args(["-c", "import sys; print(sys.executable)"])
         .env("PYENV_VERSION", "2.7.18")
-        .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        return skip("`python2 -c 1` with PYENV_VERSION=2.7.18 does not run here");
+        .output();
+    match out {
+        Ok(out) if out.status.success() && !out.stdout.trim_ascii().is_empty() => {
+            Ok(String::from_utf8_lossy(out.stdout.trim_ascii()).into_owned())
+        }
+        _ => Err("`python2` with PYENV_VERSION=2.7.18 does not run here".into()),
     }
-    let mut cmd = Command::new("python2");
-    cmd.env("PYENV_VERSION", "2.7.18");
-    Some(cmd)
 }
 
 /// Copies `file` from the seed into `dir`, replacing each `(from, to)`; each `from`
