@@ -37,6 +37,13 @@ run-all:
 test:
     cargo test
 
+# Builds the integration tests once, then runs ROUNDS rounds of COPIES copies of them at
+# once beside HOGS busy loops; prints how many runs failed per round, then the total and
+# which tests failed, and fails if any run did (scripts/stress-test.sh).
+[doc("Stress: the integration tests, several copies at once under load")]
+stress-test rounds="10" copies="4" hogs="2":
+    bash scripts/stress-test.sh {{rounds}} {{copies}} {{hogs}}
+
 # The whole hierarchy in one process on the default ports.
 up:
     cargo run --release -- up

@@ -44,8 +44,8 @@ pub struct HierarchyBuilder {
     referrals: Vec<(String, SocketAddr)>,
     root: RootConfig,
     local: LocalConfig,
-    limits: Option<Limits>,
-    upstream_timeout: Option<Duration>,
+    /// The limits of TLD servers added from now on.
+    limits: Limits,
 }
 
 impl Default for HierarchyBuilder {
@@ -63,15 +63,16 @@ impl HierarchyBuilder {
             tlds: Vec::new(),
             referrals: Vec::new(),
             root: RootConfig::new(RootTable::default()),
-            local: LocalConfig::new(unbound, Zone::default(), "."),
-            limits: None,
-            upstream_timeout: None,
+            local: LocalConfig::new(unbound, Zone::default(), local::DEFAULT_LOG_DIR),
+            limits: Limits::default(),
         }
     }
 
     /// Adds a TLD server for `tld` with `zone`, on any free loopback port.
     pub fn tld(self, tld: &str, zone: Zone) -> HierarchyBuilder {
-        self.tld_with(TldConfig::new(tld, zone))
+        let mut config = TldConfig::new(tld, zone);
+        config.limits = self.limits;
+        self.tld_with(config)
     }
 
     /// Adds a TLD server with these settings (its own address, limits...).
@@ -98,15 +99,22 @@ impl HierarchyBuilder {
         self
     }
 
-    /// The limits of every server.
+    /// The limits of every server, those added so far and those to come (a later
+    /// [`root`](Self::root) or [`local`](Self::local) tweak may still change them).
     pub fn limits(mut self, limits: Limits) -> HierarchyBuilder {
-        self.limits = Some(limits);
+        self.limits = limits;
+        self.root.limits = limits;
+        self.local.limits = limits;
+        for tld in &mut self.tlds {
+            tld.limits = limits;
+        }
         self
     }
 
     /// The upstream timeout of the root and the local server.
     pub fn upstream_timeout(mut self, timeout: Duration) -> HierarchyBuilder {
-        self.upstream_timeout = Some(timeout);
+        self.root.upstream_timeout = timeout;
+        self.local.upstream_timeout = timeout;
         self
     }
 
@@ -178,13 +186,9 @@ impl HierarchyBuilder {
             referrals,
             mut root,
             mut local,
-            limits,
-            upstream_timeout,
+            ..
         } = self;
-        for mut config in tlds {
-            if let Some(limits) = limits {
-                config.limits = limits;
-            }
+        for config in tlds {
             let tld = config.tld.clone();
             let server = config.start(hierarchy.shutdown.clone())?;
             root.table.insert(&tld, server.addr);
@@ -193,14 +197,6 @@ impl HierarchyBuilder {
         }
         for (tld, addr) in referrals {
             root.table.insert(&tld, addr);
-        }
-        if let Some(limits) = limits {
-            root.limits = limits;
-            local.limits = limits;
-        }
-        if let Some(timeout) = upstream_timeout {
-            root.upstream_timeout = timeout;
-            local.upstream_timeout = timeout;
         }
         let server = root.start(hierarchy.shutdown.clone())?;
         hierarchy.root = server.addr;

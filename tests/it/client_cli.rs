@@ -3,8 +3,7 @@
 
 use std::net::TcpListener;
 
-use crate::harness::{run_dnsd, Hierarchy};
-use crate::hierarchy::closed_port;
+use crate::harness::{run_dnsd, ClosedPort, Hierarchy, WAIT};
 
 #[test]
 fn scripted_session() {
@@ -83,7 +82,8 @@ fn end_of_input_ends_the_session_without_a_prompt() {
 #[test]
 fn unreachable_server_exits_1() {
     let dir = tempfile::tempdir().unwrap();
-    let server = closed_port().to_string();
+    let closed = ClosedPort::new();
+    let server = closed.addr.to_string();
     let (code, stdout, stderr) = run_dnsd(
         &["client", "alice", "--server", &server],
         dir.path(),
@@ -113,9 +113,10 @@ fn silent_server_times_out_with_exit_1() {
 #[test]
 fn bad_id_exits_2() {
     let dir = tempfile::tempdir().unwrap();
+    let closed = ClosedPort::new();
     for id in ["bad id", "a/b", "", ".hidden", "a,b"] {
         let (code, stdout, stderr) = run_dnsd(
-            &["client", id, "--server", &closed_port().to_string()],
+            &["client", id, "--server", &closed.addr.to_string()],
             dir.path(),
             "",
         );
@@ -173,8 +174,9 @@ fn a_session_closed_for_idleness_is_reopened() {
     assert_eq!(next_line(&mut line), "You are connected to the Server");
     stdin.write_all(b"www.google.com\n").unwrap();
     assert_eq!(next_line(&mut line), "0X01, default_local, 142.250.72.4");
-    // Stay silent past the idle timeout: the point of the test, not a synchronisation.
-    std::thread::sleep(std::time::Duration::from_millis(900));
+    // Stay silent until the server has closed the session for idleness (the point of
+    // the test): however long that takes on a loaded machine.
+    wait_closed_by(h.local);
     stdin.write_all(b"google.com\n").unwrap();
     assert_eq!(next_line(&mut line), "0X00, default_local, 142.250.72.4");
     drop(stdin);
@@ -188,4 +190,36 @@ fn a_session_closed_for_idleness_is_reopened() {
         "1, www.google.com, R\n0X01, default_local, 142.250.72.4\n\n\
          2, google.com, R\n0X00, default_local, 142.250.72.4\n\n"
     );
+}
+
+/// Waits (up to `WAIT`) until `server` has closed a connection made to it: the client's
+/// end is then in CLOSE_WAIT, as `/proc/net/tcp` shows (loopback, IPv4).
+#[track_caller]
+fn wait_closed_by(server: std::net::SocketAddr) {
+    let std::net::SocketAddr::V4(v4) = server else {
+        panic!("{server} is not IPv4")
+    };
+    // As the kernel prints it: the address as a number in host byte order, then the port.
+    let remote = format!(
+        "{:08X}:{:04X}",
+        u32::from_ne_bytes(v4.ip().octets()),
+        v4.port()
+    );
+    const CLOSE_WAIT: &str = "08";
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        let closed = table.lines().skip(1).any(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            fields.get(2) == Some(&remote.as_str()) && fields.get(3) == Some(&CLOSE_WAIT)
+        });
+        if closed {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{server} closed no connection within {WAIT:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

@@ -3,7 +3,7 @@
 //! mid-request or never read, and SIGINT/SIGTERM with a request in flight.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -12,22 +12,13 @@ use dnsd::roles::local::LocalConfig;
 use dnsd::roles::root::RootConfig;
 use dnsd::roles::tld::TldConfig;
 use dnsd::roles::Running;
-use dnsd::server::Shutdown;
+use dnsd::server::{Shutdown, DRAIN_TIMEOUT};
 use dnsd::zone::{RootTable, Zone};
 
 use crate::bad_input::{Act, FakeUpstream};
-use crate::harness::{Hierarchy, Line, Proc};
+use crate::harness::{candidate_port, Hierarchy, Line, Proc, PATIENCE, PORT_ATTEMPTS, SLACK, WAIT};
 
 const FAILURE: &str = "0XFE, default_local, Server failure";
-
-/// A free port on 127.0.0.1 that nobody listens on (now; a small race is accepted).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A com zone with `h0.com` .. `h99.com` at 10.0.0.N, written to `dir`.
 fn com_zone(dir: &Path) -> std::path::PathBuf {
@@ -65,20 +56,25 @@ impl InProcess {
     }
 
     fn root(&mut self, tld: SocketAddr, port: u16) -> SocketAddr {
+        self.try_root(tld, port).unwrap()
+    }
+
+    /// A root server on `port`, or why it could not bind it.
+    fn try_root(&mut self, tld: SocketAddr, port: u16) -> Result<SocketAddr, dnsd::Error> {
         let mut table = RootTable::default();
         table.insert("com", tld);
         let mut config = RootConfig::new(table);
         config.bind.set_port(port);
-        config.upstream_timeout = Duration::from_millis(500);
-        let r = config.start(self.shutdown.clone()).unwrap();
+        config.upstream_timeout = PATIENCE;
+        let r = config.start(self.shutdown.clone())?;
         let addr = r.addr;
         self.running.push(r);
-        addr
+        Ok(addr)
     }
 
     fn local(&mut self, root: SocketAddr, logs: &Path) -> SocketAddr {
         let mut config = LocalConfig::new(root, Zone::default(), logs);
-        config.upstream_timeout = Duration::from_millis(500);
+        config.upstream_timeout = PATIENCE;
         let r = config.start(self.shutdown.clone()).unwrap();
         let addr = r.addr;
         self.running.push(r);
@@ -118,20 +114,32 @@ fn fails(c: &mut Line, i: usize, mode: &str) {
 fn local_started_before_the_root_resolves_once_it_is_up() {
     let dir = tempfile::tempdir().unwrap();
     let zone = com_zone(dir.path());
-    let port = free_port();
-    let root_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut local_side = InProcess::new();
-    let local = local_side.local(root_addr, dir.path());
-    let mut c = Line::connect(local);
-    assert_eq!(c.ask("early"), "You are connected to the Server");
-    fails(&mut c, 1, "R");
-    fails(&mut c, 2, "I");
-    let mut servers = InProcess::new();
-    let tld = servers.tld(&zone, 0);
-    assert_eq!(servers.root(tld, port), root_addr);
-    // The same client connection now resolves.
-    resolves(&mut c, 1, "R");
-    resolves(&mut c, 2, "I");
+    // The local server must know the root's address before the root exists, so the
+    // root cannot take port 0: a candidate port, and another one if it is taken.
+    for attempt in 1..=PORT_ATTEMPTS {
+        let port = candidate_port();
+        let root_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut local_side = InProcess::new();
+        let local = local_side.local(root_addr, dir.path());
+        let mut c = Line::connect(local);
+        assert_eq!(c.ask("early"), "You are connected to the Server");
+        fails(&mut c, 1, "R");
+        fails(&mut c, 2, "I");
+        let mut servers = InProcess::new();
+        let tld = servers.tld(&zone, 0);
+        match servers.try_root(tld, port) {
+            Ok(addr) => assert_eq!(addr, root_addr),
+            Err(e) => {
+                eprintln!("attempt {attempt} of {PORT_ATTEMPTS}: {e}; again with a new port");
+                continue;
+            }
+        }
+        // The same client connection now resolves.
+        resolves(&mut c, 1, "R");
+        resolves(&mut c, 2, "I");
+        return;
+    }
+    panic!("no free port for the root in {PORT_ATTEMPTS} attempts");
 }
 
 /// Starts `dnsd ARGS --port PORT` (0: any) as a process.
@@ -203,10 +211,8 @@ fn tld_server_killed_and_restarted_under_a_connected_client() {
 
 #[test]
 fn a_client_that_disconnects_mid_request_costs_the_others_nothing() {
-    let fake = FakeUpstream::start(Act::Delay(
-        Duration::from_millis(300),
-        b"0X01, root, 10.9.8.7\n".to_vec(),
-    ));
+    let root_takes = Duration::from_millis(300);
+    let fake = FakeUpstream::start(Act::Delay(root_takes, b"0X01, root, 10.9.8.7\n".to_vec()));
     let logs = tempfile::tempdir().unwrap();
     let mut servers = InProcess::new();
     let local = servers.local(fake.addr, logs.path());
@@ -232,15 +238,24 @@ fn a_client_that_disconnects_mid_request_costs_the_others_nothing() {
             other.ask(&format!("{i}, o{i}.com, R")),
             "0X01, default_local, 10.9.8.7"
         );
-        assert!(started.elapsed() < Duration::from_secs(2));
+        // The fake root's 300 ms, not a wait behind the clients that left.
+        let took = started.elapsed();
+        assert!(took < root_takes + SLACK, "took {took:?}");
     }
     let log = std::fs::read_to_string(logs.path().join("leaver.log")).unwrap_or_default();
     assert!(!log.contains("goo"), "a partial line was logged: {log:?}");
     // The request whose client left was still answered and recorded.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + WAIT;
     let want = "1, gone.com, R\n0X01, default_local, 10.9.8.7\n\n";
-    while std::fs::read_to_string(logs.path().join("leaver2.log")).unwrap_or_default() != want {
-        assert!(Instant::now() < deadline, "leaver2.log never got its pair");
+    loop {
+        let log = std::fs::read_to_string(logs.path().join("leaver2.log")).unwrap_or_default();
+        if log == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "leaver2.log never got its pair; it holds {log:?}"
+        );
         thread::sleep(Duration::from_millis(10));
     }
 }
@@ -284,11 +299,8 @@ fn a_client_that_never_reads_costs_the_others_nothing() {
         };
         let reply = other.ask(&format!("{i}, {name}, I"));
         assert!(reply.ends_with(answer), "{reply}");
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "took {:?}",
-            started.elapsed()
-        );
+        // Served at once, not behind the hog.
+        assert!(started.elapsed() < SLACK, "took {:?}", started.elapsed());
         i += 1;
     }
     let (sent, blocked) = writer.join().unwrap();
@@ -334,8 +346,10 @@ fn signal_stops_cleanly(sig: &str) {
     assert_eq!(local.wait_exit(), 0, "SIG{sig}: {}", local.stderr_text());
     let took = started.elapsed();
     eprintln!("SIG{sig}: exited after {took:?}");
+    // The request in hand (400 ms) is answered, and the idle connection is not waited
+    // for (its idle timeout is 30 s).
     assert!(
-        took < Duration::from_secs(3),
+        took < Duration::from_millis(400) + SLACK,
         "SIG{sig}: exit took {took:?}"
     );
     assert_eq!(late.recv(), None);
@@ -389,7 +403,8 @@ fn sigterm_exits_0_even_with_a_client_that_never_reads() {
     assert_eq!(local.wait_exit(), 0, "{}", local.stderr_text());
     let took = started.elapsed();
     eprintln!("SIGTERM with a stuck writer: exited after {took:?}");
-    assert!(took < Duration::from_secs(4), "exit took {took:?}");
+    // At most the drain timeout, for the writer that never reads.
+    assert!(took < DRAIN_TIMEOUT + SLACK, "exit took {took:?}");
     // Every record in hog.log is whole.
     let log = std::fs::read_to_string(dir.path().join("hog.log")).unwrap();
     assert!(log.ends_with("\n\n"));

@@ -4,21 +4,24 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dnsd::roles::local::LocalConfig;
-use dnsd::roles::root::RootConfig;
-use dnsd::roles::tld::TldConfig;
-use dnsd::roles::Running;
 use dnsd::server::Shutdown;
-use dnsd::zone::{RootTable, Zone};
+use dnsd::up::HierarchyBuilder;
+use dnsd::zone::Zone;
 
 /// How long any single wait in a test may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(10);
+
+/// How much longer than expected a step may take on a loaded machine (other test runs,
+/// builds and busy loops sharing two cores). An upper bound on a duration is "what it
+/// should take + `SLACK`": it catches a hang or a wrong timeout, not a slow moment.
+pub const SLACK: Duration = Duration::from_secs(4);
 
 /// The path of a file in the repository's `zones/`.
 pub fn zones(file: &str) -> PathBuf {
@@ -32,47 +35,102 @@ pub fn dnsd_bin() -> &'static str {
     env!("CARGO_BIN_EXE_dnsd")
 }
 
-/// A whole hierarchy in this process, on free ports; stopped when dropped.
+/// How long the servers under test wait for an upstream when the test is not about that
+/// timeout: a loaded machine can take more than the default 2 s to get a reply through
+/// a few threads, and a real hang still shows as `0XFE` well within [`WAIT`]. Tests that
+/// are about the upstream timeout set their own.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
+/// An address nothing listens on, for as long as this is held: the local end of a
+/// loopback connection kept open, so a connect to it is refused and no other socket can
+/// bind it. (A port bound and released at once is free for any process to take, and on a
+/// busy machine one does.)
+pub struct ClosedPort {
+    pub addr: SocketAddr,
+    _held: (TcpStream, TcpStream),
+}
+
+impl ClosedPort {
+    pub fn new() -> ClosedPort {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (theirs, _) = listener.accept().unwrap();
+        ClosedPort {
+            addr: ours.local_addr().unwrap(),
+            _held: (ours, theirs),
+        }
+    }
+}
+
+/// How many times a test tries new ports for a program that cannot bind port 0.
+pub const PORT_ATTEMPTS: usize = 5;
+
+/// A port for a program that cannot bind port 0 (the original Python servers, a server
+/// whose address others must know before it starts). It lies below the kernel's
+/// ephemeral range (`ip_local_port_range`), so no port-0 bind and no outgoing connection
+/// on this machine is ever given it; another test may still have picked the same number,
+/// so the caller detects a failed bind and tries again with a new one (at most
+/// [`PORT_ATTEMPTS`] times), saying so.
+pub fn candidate_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let range: Vec<u16> = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let (first, last) = match range[..] {
+        [first, last] => (first, last),
+        _ => (32768, 60999),
+    };
+    let (low, high) = if first >= 21_000 {
+        (20_000, first)
+    } else if last <= 64_000 {
+        (last + 1, 65_535)
+    } else {
+        // The whole range is ephemeral: any port may be taken, and the retry must do.
+        (20_000, 30_000)
+    };
+    // A random number from the standard library: each `RandomState` has its own keys.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    low + (h.finish() % u64::from(high - low)) as u16
+}
+
+/// A whole hierarchy in this process, on free ports, its logs in a temporary directory;
+/// stopped when dropped.
 pub struct Hierarchy {
     pub local: SocketAddr,
     pub root: SocketAddr,
     pub tlds: Vec<(String, SocketAddr)>,
-    pub logs: tempfile::TempDir,
     pub shutdown: Shutdown,
-    running: Vec<Running>,
+    /// Declared before `logs`: the servers stop before their log directory goes.
+    running: dnsd::up::Hierarchy,
+    pub logs: tempfile::TempDir,
 }
 
 impl Hierarchy {
-    /// com, gov and org from `zones/*.<ext>`, root, and local seeded with `default.<ext>`.
+    /// com, gov and org from `zones/*.<ext>`, root, and local seeded with `default.<ext>`,
+    /// assembled by the library's [`HierarchyBuilder`], as `dnsd up` does.
     pub fn start_with(ext: &str, tweak: impl FnOnce(&mut LocalConfig)) -> Hierarchy {
-        let shutdown = Shutdown::new();
-        let mut running = Vec::new();
-        let mut table = RootTable::default();
-        let mut tlds = Vec::new();
-        for tld in ["com", "gov", "org"] {
-            let zone = Zone::load(&zones(&format!("{tld}.{ext}"))).unwrap();
-            let r = TldConfig::new(tld, zone).start(shutdown.clone()).unwrap();
-            table.insert(tld, r.addr);
-            tlds.push((tld.to_owned(), r.addr));
-            running.push(r);
-        }
-        let root = RootConfig::new(table).start(shutdown.clone()).unwrap();
-        let root_addr = root.addr;
-        running.push(root);
         let logs = tempfile::tempdir().unwrap();
-        let cache = Zone::load(&zones(&format!("default.{ext}"))).unwrap();
-        let mut config = LocalConfig::new(root_addr, cache, logs.path());
-        tweak(&mut config);
-        let local = config.start(shutdown.clone()).unwrap();
-        let local_addr = local.addr;
-        running.push(local);
+        let mut builder = HierarchyBuilder::new();
+        for tld in ["com", "gov", "org"] {
+            builder = builder.tld(tld, Zone::load(&zones(&format!("{tld}.{ext}"))).unwrap());
+        }
+        let running = builder
+            .cache(Zone::load(&zones(&format!("default.{ext}"))).unwrap())
+            .log_dir(logs.path())
+            .upstream_timeout(PATIENCE)
+            .local(tweak)
+            .start()
+            .unwrap();
         Hierarchy {
-            local: local_addr,
-            root: root_addr,
-            tlds,
-            logs,
-            shutdown,
+            local: running.local,
+            root: running.root,
+            tlds: running.tlds.clone(),
+            shutdown: running.shutdown.clone(),
             running,
+            logs,
         }
     }
 
@@ -97,14 +155,6 @@ impl Hierarchy {
     }
 }
 
-impl Drop for Hierarchy {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-        for r in self.running.drain(..) {
-            r.join();
-        }
-    }
-}
 
 /// A raw line connection with timeouts, for talking to any server.
 pub struct Line {
@@ -175,6 +225,8 @@ pub struct Proc {
     pub child: Child,
     pub stderr: Arc<Mutex<Vec<String>>>,
     pub addr: Option<SocketAddr>,
+    /// The thread collecting stderr: finished once the pipe has ended.
+    stderr_reader: std::thread::JoinHandle<()>,
 }
 
 impl Proc {
@@ -195,10 +247,16 @@ impl Proc {
         Proc::start(&args, dir)
     }
 
-    /// Starts `dnsd ARGS` in `dir` without waiting for anything.
+    /// Starts `dnsd ARGS` in `dir` without waiting for anything. A server that asks
+    /// upstreams (local, root, up) waits [`PATIENCE`] for them unless ARGS set
+    /// `--upstream-timeout`.
     pub fn spawn(args: &[&str], dir: &Path) -> Proc {
         let mut command = Command::new(dnsd_bin());
         command.args(args).current_dir(dir).stdout(Stdio::piped());
+        let asks_upstreams = matches!(args.first(), Some(&("local" | "root" | "up")));
+        if asks_upstreams && !args.contains(&"--upstream-timeout") {
+            command.args(["--upstream-timeout", &PATIENCE.as_secs().to_string()]);
+        }
         Proc::run(command)
     }
 
@@ -213,7 +271,7 @@ impl Proc {
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let lines = stderr.clone();
         let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines() {
                 let Ok(line) = line else { break };
                 lines.lock().unwrap().push(line);
@@ -223,6 +281,7 @@ impl Proc {
             child,
             stderr,
             addr: None,
+            stderr_reader,
         }
     }
 
@@ -262,10 +321,19 @@ impl Proc {
 
     /// Waits for the process to exit and returns its exit code.
     #[track_caller]
+    /// Its stderr has then been collected to the end: the last lines a process writes
+    /// can still be in the pipe when it has exited.
     pub fn wait_exit(&mut self) -> i32 {
         let deadline = Instant::now() + WAIT;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
+                while !self.stderr_reader.is_finished() {
+                    assert!(
+                        Instant::now() < deadline,
+                        "dnsd exited but its stderr did not end within {WAIT:?}"
+                    );
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return status.code().unwrap_or(-1);
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -304,12 +372,7 @@ pub fn run_dnsd(args: &[&str], dir: &Path, stdin: &str) -> (i32, String, String)
         .stderr(Stdio::piped())
         .spawn()
         .expect("start dnsd");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    write_input(&mut child, stdin);
     let deadline = Instant::now() + WAIT;
     loop {
         if child.try_wait().unwrap().is_some() {
@@ -327,4 +390,19 @@ pub fn run_dnsd(args: &[&str], dir: &Path, stdin: &str) -> (i32, String, String)
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Writes `input` to the child's stdin and closes it. A child that exits without reading
+/// it all (one that cannot connect, say) may well be gone first: that is no failure of
+/// the test's, and its exit code and output tell what happened.
+#[track_caller]
+pub fn write_input(child: &mut Child, input: &str) {
+    let mut stdin = child.stdin.take().expect("stdin piped");
+    if let Err(e) = stdin.write_all(input.as_bytes()) {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "writing the input: {e}"
+        );
+    }
 }

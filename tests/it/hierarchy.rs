@@ -2,23 +2,15 @@
 //! deep names, several TLDs, each server asked directly, and `dnsd up` as a process.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 
 use dnsd::roles::local::LocalConfig;
-use dnsd::roles::root::RootConfig;
-use dnsd::roles::tld::TldConfig;
-use dnsd::roles::Running;
 use dnsd::server::Shutdown;
-use dnsd::zone::{Format, RootTable, Zone};
+use dnsd::up::HierarchyBuilder;
+use dnsd::zone::{Format, Zone};
 
-use crate::harness::{Hierarchy, Line, Proc, WAIT};
-
-/// An address nothing listens on: bound to a free port, then released.
-pub fn closed_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
+use crate::harness::{ClosedPort, Hierarchy, Line, Proc, PATIENCE, WAIT};
 
 fn zone(text: &str) -> Zone {
     Zone::parse(Path::new("test"), text, Format::Legacy).unwrap()
@@ -29,45 +21,31 @@ fn zone(text: &str) -> Zone {
 struct Custom {
     local: SocketAddr,
     root: SocketAddr,
-    tlds: Vec<(String, SocketAddr)>,
+    /// Declared before `_logs`: the servers stop before their log directory goes.
+    running: dnsd::up::Hierarchy,
     _logs: tempfile::TempDir,
-    shutdown: Shutdown,
-    running: Vec<Running>,
 }
 
 impl Custom {
     fn start(zones: &[(&str, &str)], extra: &[(&str, SocketAddr)]) -> Custom {
-        let shutdown = Shutdown::new();
-        let mut running = Vec::new();
-        let mut table = RootTable::default();
-        let mut tlds = Vec::new();
+        let logs = tempfile::tempdir().unwrap();
+        let mut builder = HierarchyBuilder::new();
         for (tld, text) in zones {
-            let r = TldConfig::new(tld, zone(text))
-                .start(shutdown.clone())
-                .unwrap();
-            table.insert(tld, r.addr);
-            tlds.push((tld.to_string(), r.addr));
-            running.push(r);
+            builder = builder.tld(tld, zone(text));
         }
         for (tld, addr) in extra {
-            table.insert(tld, *addr);
+            builder = builder.refer(tld, *addr);
         }
-        let root = RootConfig::new(table).start(shutdown.clone()).unwrap();
-        let root_addr = root.addr;
-        running.push(root);
-        let logs = tempfile::tempdir().unwrap();
-        let local = LocalConfig::new(root_addr, Zone::default(), logs.path())
-            .start(shutdown.clone())
+        let running = builder
+            .log_dir(logs.path())
+            .upstream_timeout(PATIENCE)
+            .start()
             .unwrap();
-        let local_addr = local.addr;
-        running.push(local);
         Custom {
-            local: local_addr,
-            root: root_addr,
-            tlds,
-            _logs: logs,
-            shutdown,
+            local: running.local,
+            root: running.root,
             running,
+            _logs: logs,
         }
     }
 
@@ -79,16 +57,7 @@ impl Custom {
     }
 
     fn tld(&self, tld: &str) -> SocketAddr {
-        self.tlds.iter().find(|(t, _)| t == tld).unwrap().1
-    }
-}
-
-impl Drop for Custom {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-        for r in self.running.drain(..) {
-            r.join();
-        }
+        self.running.tld(tld).unwrap()
     }
 }
 
@@ -146,7 +115,8 @@ fn default_cache_answers_without_asking() {
     let logs = tempfile::tempdir().unwrap();
     let seed = Zone::load(&crate::harness::zones("default.dat")).unwrap();
     let shutdown = Shutdown::new();
-    let local = LocalConfig::new(closed_port(), seed, logs.path())
+    let closed = ClosedPort::new();
+    let local = LocalConfig::new(closed.addr, seed, logs.path())
         .start(shutdown.clone())
         .unwrap();
     let mut c = Line::connect(local.addr);
@@ -227,7 +197,8 @@ fn invalid_format() {
 fn server_failure_when_the_root_is_down() {
     let logs = tempfile::tempdir().unwrap();
     let shutdown = Shutdown::new();
-    let local = LocalConfig::new(closed_port(), Zone::default(), logs.path())
+    let closed = ClosedPort::new();
+    let local = LocalConfig::new(closed.addr, Zone::default(), logs.path())
         .start(shutdown.clone())
         .unwrap();
     let mut c = Line::connect(local.addr);
@@ -256,9 +227,10 @@ fn server_failure_when_the_root_is_down() {
 
 #[test]
 fn server_failure_when_a_tld_server_is_down() {
+    let closed = ClosedPort::new();
     let h = Custom::start(
         &[("com", "www.google.com 142.250.72.4\n")],
-        &[("net", closed_port())],
+        &[("net", closed.addr)],
     );
     let mut c = h.client();
     // R: the root cannot reach net's server; I: the local server cannot.

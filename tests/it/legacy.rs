@@ -4,15 +4,17 @@
 //! original `local.py` (and its root and TLD servers).
 //!
 //! The original programs have fixed ports; the tests run copies of them, in a temporary
-//! directory, with those ports rewritten to free ones.
+//! directory, with those ports rewritten (to candidates, tried again if taken) and a
+//! `listening on PORT` line printed once each listens.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::harness::{run_dnsd, Hierarchy, WAIT};
+use crate::harness::{candidate_port, run_dnsd, write_input, Hierarchy, PORT_ATTEMPTS, WAIT};
 
 /// The original programs: `shared/seed` beside the repository (as in CI), else where
 /// the developers' machines keep it.
@@ -106,35 +108,44 @@ fn root_and_tld_answer_unterminated_messages() {
 }
 
 /// `python2` (2.7.18 through pyenv), if it runs here and the original programs are at
-/// hand.
+/// hand. Otherwise the test is skipped, or, with `DNSD_REQUIRE_PYTHON2` set (as CI does
+/// where python2 runs), fails.
 fn python2() -> Option<Command> {
-    if seed().is_none() {
-        eprintln!("skipped: the original programs (shared/seed) are not beside the repository");
-        return None;
+    static FOUND: OnceLock<Result<String, String>> = OnceLock::new();
+    match FOUND.get_or_init(find_python2) {
+        Ok(executable) => {
+            let mut cmd = Command::new(executable);
+            cmd.env("PYENV_VERSION", "2.7.18");
+            Some(cmd)
+        }
+        Err(why) if std::env::var_os("DNSD_REQUIRE_PYTHON2").is_some() => {
+            panic!("the original programs must run (DNSD_REQUIRE_PYTHON2) but {why}")
+        }
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            None
+        }
     }
-    let ok = Command::new("python2")
-        .args(["-c", "1"])
-        .env("PYENV_VERSION", "2.7.18")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipped: `python2 -c 1` with PYENV_VERSION=2.7.18 does not run here");
-        return None;
-    }
-    let mut cmd = Command::new("python2");
-    cmd.env("PYENV_VERSION", "2.7.18");
-    Some(cmd)
 }
 
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The python2 interpreter itself, or why there is none. Found once: pyenv's `python2`
+/// is a chain of shell scripts that takes a good part of a second to start it, and much
+/// longer on a busy machine.
+fn find_python2() -> Result<String, String> {
+    if seed().is_none() {
+        return Err("the original programs (shared/seed) are not beside the repository".into());
+    }
+    let out = Command::new("python2")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .env("PYENV_VERSION", "2.7.18")
+        .stderr(Stdio::null())
+        .output();
+    match out {
+        Ok(out) if out.status.success() && !out.stdout.trim_ascii().is_empty() => {
+            Ok(String::from_utf8_lossy(out.stdout.trim_ascii()).into_owned())
+        }
+        _ => Err("`python2` with PYENV_VERSION=2.7.18 does not run here".into()),
+    }
 }
 
 /// Copies `file` from the seed into `dir`, replacing each `(from, to)`; each `from`
@@ -161,24 +172,81 @@ impl Drop for Killed {
     }
 }
 
-/// Waits until `port` accepts a connection, or fails after `WAIT`.
-#[track_caller]
-fn wait_accepting(port: u16, child: &mut Killed) {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return;
+/// The original servers' `listen` line. The tests' copies print `listening on PORT`
+/// after it, so that a test knows the port is theirs: a connect could reach whoever else
+/// holds it.
+const ORIGINAL_LISTEN: &str = "    server_socket_.listen(1)\n";
+
+/// What they print when the bind fails (and then they exit).
+const ORIGINAL_BIND_FAILED: &str = "Failed to create socket.";
+
+/// One of the original servers, running from its copy in a test's directory, with its
+/// output collected on threads; killed when dropped.
+struct Original {
+    _child: Killed,
+}
+
+impl Original {
+    /// Starts `python2 -u SCRIPT DATA` in `dir` (the script's copy prints
+    /// `listening on PORT` once it listens) and waits until it listens. `Err` if its port
+    /// was taken (it said so and exited); any other end fails the test.
+    #[track_caller]
+    fn start(dir: &Path, script: &str, data: &str, port: u16) -> Result<Original, String> {
+        let mut child = python2()
+            .unwrap()
+            .args(["-u", script, data])
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let readers = [
+            collect_lines(child.stdout.take().unwrap(), &output),
+            collect_lines(child.stderr.take().unwrap(), &output),
+        ];
+        let mut child = Killed(child);
+        let listening = format!("listening on {port}");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if output.lock().unwrap().contains(&listening) {
+                return Ok(Original { _child: child });
+            }
+            if let Some(status) = child.0.try_wait().unwrap() {
+                // Everything it printed, then why it ended.
+                for r in readers {
+                    let _ = r.join();
+                }
+                let text = output.lock().unwrap().join("\n");
+                if text.contains(ORIGINAL_BIND_FAILED) {
+                    return Err(format!("{script} could not bind port {port}"));
+                }
+                panic!("{script} exited ({status}) before listening on {port}:\n{text}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{script} did not listen on {port} within {WAIT:?}:\n{}",
+                output.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(5));
         }
-        if let Some(status) = child.0.try_wait().unwrap() {
-            panic!("the original server for port {port} exited: {status}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "nothing accepts on {port} within {WAIT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Reads `pipe` line by line into `into` until it ends, on a thread: a child whose
+/// output is never read would block once the pipe is full.
+fn collect_lines(
+    pipe: impl Read + Send + 'static,
+    into: &Arc<Mutex<Vec<String>>>,
+) -> std::thread::JoinHandle<()> {
+    let into = into.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            into.lock().unwrap().push(line);
+        }
+    })
 }
 
 /// Runs `cmd` with `stdin` to completion (bounded by `WAIT`): (exit code, stdout).
@@ -189,12 +257,7 @@ fn run_bounded(mut cmd: Command, stdin: &str) -> (i32, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    write_input(&mut child, stdin);
     let mut child = Killed(child);
     let deadline = Instant::now() + WAIT;
     while child.0.try_wait().unwrap().is_none() {
@@ -282,17 +345,51 @@ fn original_client_py_against_dnsd_local() {
 #[test]
 fn dnsd_client_legacy_against_original_local_py() {
     let Some(_) = python2() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let [local, root, com, gov, org] = [(); 5].map(|_| free_port());
+    // Their ports are written into their source, so not port 0: candidates, and new ones
+    // if any is taken.
+    for attempt in 1..=PORT_ATTEMPTS {
+        let dir = tempfile::tempdir().unwrap();
+        match start_originals(dir.path()) {
+            Ok((local, running)) => {
+                legacy_client_gets_answers(dir.path(), local);
+                drop(running);
+                return;
+            }
+            Err(why) => {
+                eprintln!("attempt {attempt} of {PORT_ATTEMPTS}: {why}; again with new ports")
+            }
+        }
+    }
+    panic!("the original servers found no free ports in {PORT_ATTEMPTS} attempts");
+}
+
+/// Copies the original servers into `dir` with new ports and starts them; returns the
+/// local server's port and the running servers, or `Err` if a port was taken.
+fn start_originals(d: &Path) -> Result<(u16, Vec<Original>), String> {
+    let mut ports: Vec<u16> = Vec::new();
+    while ports.len() < 5 {
+        let p = candidate_port();
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    let [local, root, com, gov, org] = ports[..] else {
+        unreachable!()
+    };
     let port = |p: u16| format!("ServerPort = {p}");
+    let listening = || {
+        (
+            ORIGINAL_LISTEN,
+            format!("{ORIGINAL_LISTEN}    print('listening on %d' % port)\n"),
+        )
+    };
     for (file, from, to) in [
         ("com.py", "ServerPort = 5678", com),
         ("gov.py", "ServerPort = 5680", gov),
         ("org.py", "ServerPort = 5679", org),
         ("root.py", "ServerPort = 5353", root),
     ] {
-        copy_seed(d, file, &[(from, port(to))]);
+        copy_seed(d, file, &[(from, port(to)), listening()]);
     }
     copy_seed(
         d,
@@ -300,6 +397,7 @@ fn dnsd_client_legacy_against_original_local_py() {
         &[
             ("ServerPort = 5352", port(local)),
             ("('127.0.0.1', 5353)", format!("('127.0.0.1', {root})")),
+            listening(),
         ],
     );
     copy_seed(
@@ -324,18 +422,14 @@ fn dnsd_client_legacy_against_original_local_py() {
         ("root.py", "root.dat", root),
         ("local.py", "default.dat", local),
     ] {
-        let mut cmd = python2().unwrap();
-        let child = cmd
-            .args(["-u", script, data])
-            .current_dir(d)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        running.push(Killed(child));
-        wait_accepting(p, running.last_mut().unwrap());
+        running.push(Original::start(d, script, data, p)?);
     }
+    Ok((local, running))
+}
+
+/// `dnsd client --legacy` asks the original local server on `local`.
+#[track_caller]
+fn legacy_client_gets_answers(d: &Path, local: u16) {
     let server = format!("127.0.0.1:{local}");
     let (code, stdout, stderr) = run_dnsd(
         &["client", "--legacy", "--server", &server, "alice"],
@@ -359,5 +453,4 @@ fn dnsd_client_legacy_against_original_local_py() {
          0XFF, default_local, Host not found\n\
          0X01, default_local, 44.236.72.93\n"
     );
-    drop(running);
 }

@@ -11,14 +11,9 @@ use std::thread;
 
 use dnsd::name::Name;
 use dnsd::protocol::{Code, Reply};
-use dnsd::roles::local::LocalConfig;
-use dnsd::roles::root::RootConfig;
-use dnsd::roles::tld::TldConfig;
-use dnsd::roles::Running;
-use dnsd::server::Shutdown;
-use dnsd::zone::{Format, RootTable, Zone};
+use dnsd::up::HierarchyBuilder;
 
-use crate::harness::Line;
+use crate::harness::{Line, PATIENCE};
 
 const MARKER: &str = "# written before the server started\n";
 const CLIENTS: usize = 64;
@@ -30,50 +25,18 @@ fn address(i: usize) -> String {
 }
 
 /// A hierarchy with one TLD, `test`, holding `n0.test` .. `n299.test`, and a local
-/// server whose cache holds `fixed.test`.
-struct Setup {
-    local: SocketAddr,
-    shutdown: Shutdown,
-    running: Vec<Running>,
-}
-
-impl Setup {
-    fn start(logs: &Path) -> Setup {
-        let shutdown = Shutdown::new();
-        let text: String = (0..NAMES)
-            .map(|i| format!("n{i}.test {}\n", address(i)))
-            .collect();
-        let zone = Zone::parse(Path::new("test.dat"), &text, Format::Legacy).unwrap();
-        let tld = TldConfig::new("test", zone)
-            .start(shutdown.clone())
-            .unwrap();
-        let mut table = RootTable::default();
-        table.insert("test", tld.addr);
-        let root = RootConfig::new(table).start(shutdown.clone()).unwrap();
-        let cache = Zone::parse(
-            Path::new("cache.dat"),
-            "fixed.test 10.9.9.9\n",
-            Format::Legacy,
-        )
-        .unwrap();
-        let local = LocalConfig::new(root.addr, cache, logs)
-            .start(shutdown.clone())
-            .unwrap();
-        Setup {
-            local: local.addr,
-            shutdown,
-            running: vec![tld, root, local],
-        }
-    }
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-        for r in self.running.drain(..) {
-            r.join();
-        }
-    }
+/// server whose cache holds `fixed.test`; stopped when dropped.
+fn start(logs: &Path) -> dnsd::up::Hierarchy {
+    let text: String = (0..NAMES)
+        .map(|i| format!("n{i}.test {}\n", address(i)))
+        .collect();
+    HierarchyBuilder::new()
+        .tld("test", text.parse().unwrap())
+        .cache("fixed.test 10.9.9.9".parse().unwrap())
+        .log_dir(logs)
+        .upstream_timeout(PATIENCE)
+        .start()
+        .unwrap()
 }
 
 /// The id client thread `t` uses: 48 ids of their own, and 4 ids shared by 4 threads.
@@ -159,7 +122,7 @@ fn sixty_four_clients_at_once_lose_no_log_line() {
     for t in 0..CLIENTS {
         std::fs::write(logs.path().join(format!("{}.log", id_of(t))), MARKER).unwrap();
     }
-    let setup = Setup::start(logs.path());
+    let setup = start(logs.path());
     let mapping = Arc::new(mapping);
     let threads: Vec<_> = (0..CLIENTS)
         .map(|t| {
