@@ -380,12 +380,6 @@ fn ten_megabytes_without_newline(p: &Proc, id: Option<&str>, good: &str, server:
 fn ten_megabytes_without_newline_do_not_grow_memory() {
     let h = Hierarchy::start();
     let dir = tempfile::tempdir().unwrap();
-    let table = dir.path().join("root.dat");
-    std::fs::write(
-        &table,
-        format!("com {} {}\n", h.tld("com").ip(), h.tld("com").port()),
-    )
-    .unwrap();
     let root_arg = h.root.to_string();
     let log_dir = dir.path().join("logs");
     let local = Proc::start(
@@ -406,10 +400,7 @@ fn ten_megabytes_without_newline_do_not_grow_memory() {
         "1, www.google.com, R",
         "default_local",
     );
-    let root = Proc::start(
-        &["root", table.to_str().unwrap(), "--port", "0"],
-        dir.path(),
-    );
+    let root = Proc::root_over_com(h.tld("com"), dir.path(), &[]);
     ten_megabytes_without_newline(&root, None, "1, www.google.com, R", "root");
     let zone = crate::harness::zones("com.dat");
     let tld = Proc::start(
@@ -623,19 +614,7 @@ fn root_and_local_answer_0xfe_when_a_tld_server_answers_nonsense() {
     let fake = FakeUpstream::start(Act::Silent);
     let fake_arg = fake.addr.to_string();
     let dir = tempfile::tempdir().unwrap();
-    let table = dir.path().join("root.dat");
-    std::fs::write(&table, format!("com 127.0.0.1 {}\n", fake.addr.port())).unwrap();
-    let root = Proc::start(
-        &[
-            "root",
-            table.to_str().unwrap(),
-            "--port",
-            "0",
-            "--upstream-timeout",
-            "0.4",
-        ],
-        dir.path(),
-    );
+    let root = Proc::root_over_com(fake.addr, dir.path(), &["--upstream-timeout", "0.4"]);
     let root_arg = root.addr().to_string();
     let local = Proc::local(&root_arg, dir.path(), &["--upstream-timeout", "1"]);
     let mut r = Line::connect(root.addr());

@@ -165,20 +165,33 @@ fn root_killed_and_restarted_under_a_connected_client() {
     std::fs::write(&table, format!("com {} {}\n", tld.ip(), tld.port())).unwrap();
     let root_args = ["root", table.to_str().unwrap()];
     let mut root = start_proc(&root_args, 0, dir.path());
-    let port = root.addr().port();
     let local = servers.local(root.addr(), dir.path());
+    kill_and_restart_twice(local, &mut root, &root_args, ["R", "I"], dir.path());
+}
+
+/// Resolves through `local`, then twice: kills `victim` (every query fails, `0XFE`),
+/// starts it again on its port with `args`, and resolves again on the same client
+/// connection, in both `modes` each time.
+fn kill_and_restart_twice(
+    local: SocketAddr,
+    victim: &mut Proc,
+    args: &[&str],
+    modes: [&str; 2],
+    dir: &Path,
+) {
+    let port = victim.addr().port();
     let mut c = Line::connect(local);
     assert_eq!(c.ask("steady"), "You are connected to the Server");
-    resolves(&mut c, 0, "R");
-    resolves(&mut c, 1, "I");
+    resolves(&mut c, 0, modes[0]);
+    resolves(&mut c, 1, modes[1]);
     let mut i = 2;
     for _ in 0..2 {
-        kill(&mut root);
-        fails(&mut c, i, "R");
-        fails(&mut c, i + 1, "I");
-        root = start_proc(&root_args, port, dir.path());
-        resolves(&mut c, i + 2, "R");
-        resolves(&mut c, i + 3, "I");
+        kill(victim);
+        fails(&mut c, i, modes[0]);
+        fails(&mut c, i + 1, modes[1]);
+        *victim = start_proc(args, port, dir);
+        resolves(&mut c, i + 2, modes[0]);
+        resolves(&mut c, i + 3, modes[1]);
         i += 4;
     }
 }
@@ -189,24 +202,10 @@ fn tld_server_killed_and_restarted_under_a_connected_client() {
     let zone = com_zone(dir.path());
     let tld_args = ["tld", "com", zone.to_str().unwrap()];
     let mut tld = start_proc(&tld_args, 0, dir.path());
-    let port = tld.addr().port();
     let mut servers = InProcess::new();
     let root = servers.root(tld.addr(), 0);
     let local = servers.local(root, dir.path());
-    let mut c = Line::connect(local);
-    assert_eq!(c.ask("steady"), "You are connected to the Server");
-    resolves(&mut c, 0, "R");
-    resolves(&mut c, 1, "I");
-    let mut i = 2;
-    for _ in 0..2 {
-        kill(&mut tld);
-        fails(&mut c, i, "I");
-        fails(&mut c, i + 1, "R");
-        tld = start_proc(&tld_args, port, dir.path());
-        resolves(&mut c, i + 2, "I");
-        resolves(&mut c, i + 3, "R");
-        i += 4;
-    }
+    kill_and_restart_twice(local, &mut tld, &tld_args, ["I", "R"], dir.path());
 }
 
 #[test]

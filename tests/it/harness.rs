@@ -247,6 +247,17 @@ impl Proc {
         Proc::start(&args, dir)
     }
 
+    /// Starts `dnsd root TABLE --port 0 EXTRA...` in `dir`, with a table (written to
+    /// `dir/root.dat`) whose only TLD is `com` at `com`, and waits until it listens.
+    #[track_caller]
+    pub fn root_over_com(com: SocketAddr, dir: &Path, extra: &[&str]) -> Proc {
+        let table = dir.join("root.dat");
+        std::fs::write(&table, format!("com {} {}\n", com.ip(), com.port())).unwrap();
+        let mut args = vec!["root", "root.dat", "--port", "0"];
+        args.extend_from_slice(extra);
+        Proc::start(&args, dir)
+    }
+
     /// Starts `dnsd ARGS` in `dir` without waiting for anything. A server that asks
     /// upstreams (local, root, up) waits [`PATIENCE`] for them unless ARGS set
     /// `--upstream-timeout`.

@@ -246,19 +246,7 @@ fn upstream_timeout_bounds_a_silent_or_unreachable_upstream() {
         }
     }
     // The root, asking a silent TLD server in mode R.
-    let table = dir.path().join("root.dat");
-    std::fs::write(&table, format!("com 127.0.0.1 {}\n", fake.addr.port())).unwrap();
-    let root = Proc::start(
-        &[
-            "root",
-            table.to_str().unwrap(),
-            "--port",
-            "0",
-            "--upstream-timeout",
-            "0.5",
-        ],
-        dir.path(),
-    );
+    let root = Proc::root_over_com(fake.addr, dir.path(), &["--upstream-timeout", "0.5"]);
     let mut r = Line::connect(root.addr());
     let started = Instant::now();
     assert_eq!(r.ask("1, www.google.com, R"), "0XFE, root, Server failure");

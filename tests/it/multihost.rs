@@ -172,15 +172,23 @@ fn build_network(lab: &mut Lab) {
 
 /// Runs `dnsd client alice --server LOCAL` in the client's namespace with `input`;
 /// returns its reply lines (after the greeting) and how long it took.
-#[track_caller]
-fn client(lab: &Lab, local: SocketAddr, input: &str) -> (Vec<String>, Duration) {
-    let started = Instant::now();
-    let mut child = Command::new("ip")
+/// `dnsd client alice` in the client's namespace, asking `local`, its input and output
+/// piped.
+fn client_command(lab: &Lab, local: SocketAddr) -> Command {
+    let mut command = Command::new("ip");
+    command
         .args(["netns", "exec", &lab.ns("client"), dnsd_bin()])
         .args(["client", "alice", "--server", &local.to_string()])
         .args(["--timeout", "8"])
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+        .stdout(Stdio::piped());
+    command
+}
+
+#[track_caller]
+fn client(lab: &Lab, local: SocketAddr, input: &str) -> (Vec<String>, Duration) {
+    let started = Instant::now();
+    let mut child = client_command(lab, local)
         .stderr(Stdio::piped())
         .spawn()
         .expect("start dnsd client");
@@ -216,12 +224,7 @@ fn client(lab: &Lab, local: SocketAddr, input: &str) -> (Vec<String>, Duration) 
 #[track_caller]
 fn timed_query(lab: &Lab, local: SocketAddr, query: &str) -> (String, Duration) {
     // The client gives up on its own after `--timeout`, which bounds the reads below.
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &lab.ns("client"), dnsd_bin()])
-        .args(["client", "alice", "--server", &local.to_string()])
-        .args(["--timeout", "8"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+    let mut child = client_command(lab, local)
         .stderr(Stdio::null())
         .spawn()
         .expect("start dnsd client");
