@@ -182,13 +182,15 @@ impl LocalResolver {
             recursion: Recursion::Iterative,
             ..query.clone()
         };
-        let outcome = via
-            .ask(&self.upstream, self.root, &asked, deadline)?
-            .outcome;
-        let referral = match outcome {
+        let answered = via.ask(&self.upstream, self.root, &asked, deadline)?;
+        let referral = match answered.outcome {
             Outcome::Referral(r) => r,
             // The root knows the TLD does not exist.
-            Outcome::NxDomain(_) => return Ok(outcome),
+            Outcome::NxDomain(_) => return Ok(answered.outcome),
+            // The root's own zone (`.` itself, over DNS): its authoritative answer.
+            outcome @ (Outcome::Answer(_) | Outcome::NoData(_)) if answered.authoritative => {
+                return Ok(outcome)
+            }
             other => return Err(unexpected_outcome(self.root, &other)),
         };
         if !query.name.is_within(referral.zone.as_str()) || referral.zone.is_root() {
