@@ -4,6 +4,7 @@
 mod harness;
 
 // The hierarchy and its interfaces.
+mod check;
 mod client_cli;
 mod files;
 mod hierarchy;
