@@ -17,6 +17,7 @@ mod faults;
 mod limits;
 mod nothing_lost;
 mod props;
+mod trace;
 
 // Across hosts (network namespaces) and the load generator.
 mod bench;
