@@ -298,3 +298,31 @@ fn library_trace_bounds_each_hop() {
         "{text:?}"
     );
 }
+
+/// An answer too big for a datagram comes back truncated, and the hop asks again over
+/// TCP.
+#[test]
+fn truncated_answer_is_asked_again_over_tcp() {
+    let logs = tempfile::tempdir().unwrap();
+    let big: String = (0..150)
+        .map(|i| format!("www.big.com 10.0.{}.{}\n", i / 100, i % 100))
+        .collect();
+    let h = HierarchyBuilder::new()
+        .tld("com", zone(&big))
+        .log_dir(logs.path())
+        .start()
+        .unwrap();
+    let root = h.root.to_string();
+    let (code, stdout, stderr) = dnsd_trace(&["www.big.com", "--root", &root, "--json"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let t: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(t["hops"][0]["transport"], "udp");
+    assert_eq!(t["hops"][1]["transport"], "udp+tcp");
+    assert_eq!(t["addresses"].as_array().unwrap().len(), 150);
+    let (code, stdout, _) = dnsd_trace(&["www.big.com", "--root", &root]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains(", authoritative, truncated over UDP, asked again over TCP ("),
+        "{stdout}"
+    );
+}
