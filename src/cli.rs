@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::bench::report::ReportConfig;
 use crate::bench::{self, BenchConfig, Names, Workload};
+use crate::check::{self, CheckConfig, CheckFile, Kind};
 use crate::client::{self, ClientConfig};
 use crate::connection::{self, FrameLimits};
 use crate::dns::{self, server::DnsSettings};
@@ -22,6 +23,7 @@ use crate::roles::root::{self, RootConfig};
 use crate::roles::tld::{self, TldConfig};
 use crate::roles::Running;
 use crate::server::{self, Limits, Shutdown};
+use crate::trace::{self, Output, TraceConfig};
 use crate::up::HierarchyBuilder;
 use crate::upstream;
 use crate::zone::{RootTable, Zone};
@@ -56,6 +58,12 @@ pub enum Command {
     /// Measure a server: closed-loop load, queries per second and latency (`dnsd bench
     /// report` and `dnsd bench show` read the `--json` results back).
     Bench(Box<BenchCommand>),
+    /// Check zone, cache and root-table files without starting a server: what each
+    /// holds, and every problem as FILE:LINE (exit 2 if any).
+    Check(CheckArgs),
+    /// Follow a name through the hierarchy hop by hop over DNS, like `dig +trace`:
+    /// who was asked what, what each answered, how long it took.
+    Trace(TraceArgs),
 }
 
 /// Flags every server takes.
@@ -319,6 +327,8 @@ impl Cli {
                 client::run(&config, &mut input, &mut output, interactive)
             }
             Command::Bench(command) => run_bench(*command),
+            Command::Check(args) => run_check(args),
+            Command::Trace(args) => run_trace(args),
         }
     }
 }
@@ -592,4 +602,89 @@ mod tests {
         assert!(parse_secs("-1").is_err());
         assert!(parse_secs("x").is_err());
     }
+}
+
+/// What a file is is told by its name (`root.*`), else by its content; see `dnsd check
+/// --help`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "A file is a root table when given with --root, or named root.*, \
+or (legacy) its first line has 3 fields TLD HOST PORT, or (TOML) its first table is [tlds]; \
+otherwise it is a zone (or cache) file. `.toml` files are TOML, others legacy.\n\
+Exit codes: 0 every file is good, 2 a problem in any (each listed as FILE:LINE: ...)."
+)]
+pub struct CheckArgs {
+    /// Zone, cache or root-table files, legacy or TOML; what each is is worked out.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// A file to check as a root table, whatever its name and content.
+    #[arg(long, value_name = "FILE")]
+    pub root: Vec<PathBuf>,
+    /// A file to check as a zone (or cache) file, whatever its name and content.
+    #[arg(long, value_name = "FILE")]
+    pub zone: Vec<PathBuf>,
+}
+
+fn run_check(args: CheckArgs) -> Result<(), Error> {
+    let told =
+        |paths: Vec<PathBuf>, kind| paths.into_iter().map(move |path| CheckFile { path, kind });
+    let files: Vec<CheckFile> = told(args.files, None)
+        .chain(told(args.root, Some(Kind::Root)))
+        .chain(told(args.zone, Some(Kind::Zone)))
+        .collect();
+    if files.is_empty() {
+        return Err(Error::Usage(
+            "no file to check: give FILE..., --root FILE or --zone FILE".into(),
+        ));
+    }
+    let config = CheckConfig { files };
+    check::run(
+        &config,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Exit codes: 0 every hop answered, 1 a hop gave no usable answer \
+within --timeout (or the root answered SERVFAIL), 2 bad usage."
+)]
+pub struct TraceArgs {
+    /// The host name to follow, e.g. www.google.com.
+    pub name: String,
+    /// I: ask the root for a referral, then the TLD server yourself; R: ask the root to
+    /// resolve it (and, to name the TLD server it asked, for its referral too).
+    #[arg(long, default_value_t = trace::DEFAULT_MODE, value_name = "R|I", value_parser = parse_mode)]
+    pub mode: Mode,
+    /// The root server to start from.
+    #[arg(long, default_value_t = local::DEFAULT_ROOT, value_name = "HOST:PORT", value_parser = parse_host_port)]
+    pub root: SocketAddr,
+    /// How long each hop may take to answer, in seconds.
+    #[arg(long, default_value_t = Secs(trace::DEFAULT_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
+    pub timeout: Secs,
+    /// Print one line of JSON (every hop: server, question, rcode, records, time).
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn run_trace(args: TraceArgs) -> Result<(), Error> {
+    let name = crate::name::Name::parse(&args.name)
+        .map_err(|e| Error::Usage(format!("bad name {:?}: {e}", args.name)))?;
+    let stdout = std::io::stdout();
+    let output = if args.json {
+        Output::Json
+    } else if stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        Output::Color
+    } else {
+        Output::Plain
+    };
+    let config = TraceConfig {
+        name,
+        mode: args.mode,
+        root: args.root,
+        timeout: args.timeout.0,
+        output,
+    };
+    trace::run(&config, &mut stdout.lock())
 }

@@ -26,6 +26,9 @@
 //! - [`client`]: the client side of the protocol, written once: [`client::Client`]
 //!   (which `dnsd client`, `dnsd bench` and the soak use) and `dnsd client`.
 //! - [`up`]: the whole hierarchy in one process.
+//! - [`check`]: `dnsd check`: what zone, cache and root-table files hold, and every
+//!   problem in them.
+//! - [`trace`]: `dnsd trace`: a name followed through the hierarchy hop by hop over DNS.
 //! - [`bench`](mod@bench): the load generator, one file per job: [`bench::load`] (the
 //!   closed loop), [`bench::ceiling`] (do-nothing servers to compare with),
 //!   [`bench::output`] (the table and the typed JSON), [`bench::report`]
@@ -35,6 +38,7 @@
 
 pub mod bench;
 pub mod cache;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod connection;
@@ -50,6 +54,7 @@ pub mod resolver;
 pub mod roles;
 pub mod server;
 pub mod sync;
+pub mod trace;
 pub mod up;
 pub mod upstream;
 pub mod zone;

@@ -15,6 +15,7 @@
 //! com = "127.0.0.1:5678"
 //! ```
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -50,6 +51,57 @@ fn file_error(path: &Path, line: usize, message: impl Into<String>) -> FileError
         line,
         message: message.into(),
     }
+}
+
+/// Where a parse puts what is wrong with a file. The servers stop at the first problem
+/// and report it; `dnsd check` reads on and reports every one ([`Zone::parse_all`],
+/// [`RootTable::parse_all`]).
+struct Problems {
+    all: bool,
+    found: Vec<FileError>,
+}
+
+impl Problems {
+    /// Stop at the first problem.
+    fn first() -> Problems {
+        Problems {
+            all: false,
+            found: Vec::new(),
+        }
+    }
+
+    /// Collect every problem.
+    fn all() -> Problems {
+        Problems {
+            all: true,
+            found: Vec::new(),
+        }
+    }
+
+    /// Whether reading on is any use: collecting every problem, or none found yet.
+    fn reading_on(&self) -> bool {
+        self.all || self.found.is_empty()
+    }
+
+    fn push(&mut self, problem: FileError) {
+        if self.reading_on() {
+            self.found.push(problem);
+        }
+    }
+
+    /// `value` if nothing was found, else every problem found, in file order.
+    fn result<T>(self, value: T) -> Result<T, Vec<FileError>> {
+        if self.found.is_empty() {
+            Ok(value)
+        } else {
+            Err(self.found)
+        }
+    }
+}
+
+/// The first of the problems a [`Problems::first`] parse found (there is always one).
+fn first_problem(mut found: Vec<FileError>) -> FileError {
+    found.swap_remove(0)
 }
 
 /// Which syntax a file is in: chosen by its extension.
@@ -127,19 +179,23 @@ impl LineIndex {
 /// value)` for each entry; a million-name zone loads this way in about the time of the
 /// legacy format, with no document tree in memory.
 ///
-/// Returns `None` as soon as the file uses any other TOML syntax (escapes, dotted keys,
-/// other tables, ...): the caller then starts over with the full TOML parser, which
-/// gives the answer, or the error, for everything else. After an error from `add`, the
-/// rest of the file is still read (without adding), so that a syntax error anywhere is
-/// reported as the full parser would, before any bad record.
-fn simple_toml(
+/// Returns `false` as soon as the file uses any other TOML syntax (escapes, dotted
+/// keys, other tables, ...): the caller then starts over with the full TOML parser,
+/// which gives the answer, or the error, for everything else. `add` is called for every
+/// entry up to there, whatever it made of the earlier ones (it records its problems and
+/// decides itself whether to read on), so that a syntax error anywhere is reported as
+/// the full parser would, before any bad record.
+fn simple_toml(text: &str, table: &str, mut add: impl FnMut(usize, &str, &str)) -> bool {
+    simple_toml_entries(text, table, &mut add).is_some()
+}
+
+fn simple_toml_entries(
     text: &str,
     table: &str,
-    mut add: impl FnMut(usize, &str, &str) -> Result<(), FileError>,
-) -> Option<Result<(), FileError>> {
+    add: &mut impl FnMut(usize, &str, &str),
+) -> Option<()> {
     let mut in_table = false;
     let mut seen_table = false;
-    let mut first_error = None;
     for (i, raw) in text.split('\n').enumerate() {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         if line.chars().any(|c| c.is_control() && c != '\t') {
@@ -164,11 +220,9 @@ fn simple_toml(
         let (key, rest) = simple_key(line)?;
         let rest = rest.trim_start_matches([' ', '\t']).strip_prefix('=')?;
         let value = simple_string(rest.trim_matches([' ', '\t']))?;
-        if first_error.is_none() {
-            first_error = add(i + 1, key, value).err();
-        }
+        add(i + 1, key, value);
     }
-    Some(first_error.map_or(Ok(()), Err))
+    Some(())
 }
 
 /// The line without a trailing `# comment`; `None` if a `#` may sit inside a string.
@@ -273,6 +327,8 @@ impl Addrs {
 #[derive(Debug, Clone)]
 pub struct Zone {
     records: HashMap<Box<str>, Addrs>,
+    /// The TTL of records that give none of their own.
+    ttl: u32,
     /// The TTL of negative answers from this zone (the SOA's minimum, RFC 2308).
     negative_ttl: u32,
 }
@@ -281,6 +337,7 @@ impl Default for Zone {
     fn default() -> Self {
         Zone {
             records: HashMap::new(),
+            ttl: DEFAULT_TTL,
             negative_ttl: DEFAULT_NEGATIVE_TTL,
         }
     }
@@ -326,56 +383,89 @@ impl Zone {
         Zone::parse(path, &text, Format::of(path))
     }
 
-    /// Parses a zone's text; `path` is only used in error messages.
+    /// Parses a zone's text; `path` is only used in error messages. Stops at the first
+    /// problem, which is what the servers report.
     pub fn parse(path: &Path, text: &str, format: Format) -> Result<Zone, FileError> {
+        Zone::parse_into(path, text, format, Problems::first()).map_err(first_problem)
+    }
+
+    /// Parses a zone's text like [`Zone::parse`], but reads on past a problem and returns
+    /// every one, in file order (never an empty list): what `dnsd check` reports. A
+    /// record with a problem is left out, so one bad line gives one problem. A TOML
+    /// syntax error is one problem for the whole file (nothing after it can be trusted).
+    pub fn parse_all(path: &Path, text: &str, format: Format) -> Result<Zone, Vec<FileError>> {
+        Zone::parse_into(path, text, format, Problems::all())
+    }
+
+    fn parse_into(
+        path: &Path,
+        text: &str,
+        format: Format,
+        mut problems: Problems,
+    ) -> Result<Zone, Vec<FileError>> {
         // Sized up front: a million-name zone then never rehashes while loading.
         let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
         let mut zone = Zone {
             records: HashMap::with_capacity(lines),
-            negative_ttl: DEFAULT_NEGATIVE_TTL,
+            ..Zone::default()
         };
         match format {
             Format::Legacy => {
                 for (line, fields) in legacy_lines(text) {
+                    if !problems.reading_on() {
+                        break;
+                    }
                     let Some([name, addr]) = fields.exactly() else {
-                        return Err(file_error(
+                        problems.push(file_error(
                             path,
                             line,
                             format!("expected `NAME ADDRESS`, found {} fields", fields.len),
                         ));
+                        continue;
                     };
-                    zone.add(path, line, name, addr, DEFAULT_TTL, true)?;
+                    if let Err(e) = zone.add(path, line, name, addr, DEFAULT_TTL, true) {
+                        problems.push(e);
+                    }
                 }
             }
             Format::Toml => {
                 let simple = simple_toml(text, "records", |line, name, addr| {
-                    zone.add(path, line, name, addr, DEFAULT_TTL, false)
-                });
-                match simple {
-                    Some(result) => result?,
-                    None => {
-                        zone.records.clear();
-                        zone.add_full_toml(path, text)?;
+                    if problems.reading_on() {
+                        if let Err(e) = zone.add(path, line, name, addr, DEFAULT_TTL, false) {
+                            problems.push(e);
+                        }
                     }
+                });
+                if !simple {
+                    zone.records.clear();
+                    problems.found.clear();
+                    zone.add_full_toml(path, text, &mut problems);
                 }
             }
         }
         zone.records.shrink_to_fit();
-        Ok(zone)
+        problems.result(zone)
     }
 
     /// Reads `[records]` with the full TOML parser: any TOML the line-by-line reader
     /// does not take (a zone `ttl`, lists of addresses, records with their own TTL).
-    fn add_full_toml(&mut self, path: &Path, text: &str) -> Result<(), FileError> {
-        let parsed: ZoneToml = toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
+    fn add_full_toml(&mut self, path: &Path, text: &str, problems: &mut Problems) {
+        let parsed: ZoneToml = match toml::from_str(text) {
+            Ok(parsed) => parsed,
+            Err(e) => return problems.push(toml_error(path, text, e)),
+        };
         let lines = LineIndex::new(text);
         let zone_ttl = parsed.ttl.unwrap_or(DEFAULT_TTL);
+        self.ttl = zone_ttl;
         if let Some(ttl) = parsed.negative_ttl {
             self.negative_ttl = ttl;
         }
         let mut records: Vec<_> = parsed.records.iter().collect();
         records.sort_by_key(|(_, value)| value.span().start);
         for (name, value) in records {
+            if !problems.reading_on() {
+                break;
+            }
             let line = lines.line(value.span().start);
             let (addrs, ttl): (Vec<&str>, u32) = match value.get_ref() {
                 RecordToml::One(a) => (vec![a.as_str()], zone_ttl),
@@ -390,13 +480,24 @@ impl Zone {
                 ),
             };
             if addrs.is_empty() {
-                return Err(file_error(path, line, format!("{name:?} has no address")));
+                problems.push(file_error(path, line, format!("{name:?} has no address")));
+                continue;
             }
-            for (i, addr) in addrs.into_iter().enumerate() {
-                self.add(path, line, name, addr, ttl, i > 0)?;
+            // The first address must go in for the others to be "more" of the name; a
+            // problem with the name itself is reported once, not once per address.
+            let mut added = false;
+            let mut last: Option<String> = None;
+            for addr in addrs {
+                match self.add(path, line, name, addr, ttl, added) {
+                    Ok(()) => added = true,
+                    Err(e) if last.as_ref() == Some(&e.message) => {}
+                    Err(e) => {
+                        last = Some(e.message.clone());
+                        problems.push(e);
+                    }
+                }
             }
         }
-        Ok(())
     }
 
     /// Checks and adds one record read from line `line` of `path`. With `more`, a name
@@ -473,6 +574,12 @@ impl Zone {
         self.records.get(name).map_or(&[], Addrs::as_slice)
     }
 
+    /// The TTL of records that give none of their own: the zone's `ttl` in TOML,
+    /// [`DEFAULT_TTL`] otherwise.
+    pub fn ttl(&self) -> u32 {
+        self.ttl
+    }
+
     /// The TTL of negative answers from this zone.
     pub fn negative_ttl(&self) -> u32 {
         self.negative_ttl
@@ -527,53 +634,101 @@ impl RootTable {
         RootTable::parse(path, &text, Format::of(path))
     }
 
+    /// Parses a root table's text; `path` is only used in error messages. Stops at the
+    /// first problem, which is what the root server reports.
     pub fn parse(path: &Path, text: &str, format: Format) -> Result<RootTable, FileError> {
+        RootTable::parse_into(path, text, format, Problems::first()).map_err(first_problem)
+    }
+
+    /// Parses a root table like [`RootTable::parse`], but reads on past a problem and
+    /// returns every one, in file order (never an empty list): what `dnsd check`
+    /// reports. A TOML syntax error is one problem for the whole file.
+    pub fn parse_all(path: &Path, text: &str, format: Format) -> Result<RootTable, Vec<FileError>> {
+        RootTable::parse_into(path, text, format, Problems::all())
+    }
+
+    fn parse_into(
+        path: &Path,
+        text: &str,
+        format: Format,
+        mut problems: Problems,
+    ) -> Result<RootTable, Vec<FileError>> {
         let mut table = RootTable::default();
+        // A duplicate keeps the first entry.
         let mut add = |line: usize, tld: &str, addr: SocketAddr| -> Result<(), FileError> {
             let tld = parse_tld(tld)
                 .map_err(|e| file_error(path, line, format!("bad TLD {tld:?}: {e}")))?;
-            if table.tlds.insert(tld.clone(), addr).is_some() {
-                return Err(file_error(path, line, format!("duplicate TLD {tld}")));
+            match table.tlds.entry(tld) {
+                Entry::Occupied(e) => {
+                    Err(file_error(path, line, format!("duplicate TLD {}", e.key())))
+                }
+                Entry::Vacant(e) => {
+                    e.insert(addr);
+                    Ok(())
+                }
             }
-            Ok(())
         };
         match format {
             Format::Legacy => {
                 for (line, fields) in legacy_lines(text) {
-                    let Some([tld, host, port]) = fields.exactly() else {
-                        return Err(file_error(
-                            path,
-                            line,
-                            format!("expected `TLD HOST PORT`, found {} fields", fields.len),
-                        ));
-                    };
-                    let ip: IpAddr = host.parse().map_err(|_| {
-                        file_error(path, line, format!("bad host {host:?}: not an IP address"))
-                    })?;
-                    let port: u16 = port
-                        .parse()
-                        .map_err(|_| file_error(path, line, format!("bad port {port:?}")))?;
-                    add(line, tld, SocketAddr::new(ip, port))?;
+                    if !problems.reading_on() {
+                        break;
+                    }
+                    let entry = fields
+                        .exactly()
+                        .ok_or_else(|| {
+                            file_error(
+                                path,
+                                line,
+                                format!("expected `TLD HOST PORT`, found {} fields", fields.len),
+                            )
+                        })
+                        .and_then(|[tld, host, port]| {
+                            let ip: IpAddr = host.parse().map_err(|_| {
+                                file_error(
+                                    path,
+                                    line,
+                                    format!("bad host {host:?}: not an IP address"),
+                                )
+                            })?;
+                            let port: u16 = port.parse().map_err(|_| {
+                                file_error(path, line, format!("bad port {port:?}"))
+                            })?;
+                            add(line, tld, SocketAddr::new(ip, port))
+                        });
+                    if let Err(e) = entry {
+                        problems.push(e);
+                    }
                 }
             }
-            Format::Toml => {
-                let parsed: RootToml =
-                    toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
-                let lines = LineIndex::new(text);
-                for (tld, addr) in in_file_order(&parsed.tlds) {
-                    let line = lines.line(addr.span().start);
-                    let sock: SocketAddr = addr.get_ref().parse().map_err(|_| {
-                        file_error(
-                            path,
-                            line,
-                            format!("bad address {:?}: expected IP:PORT", addr.get_ref()),
-                        )
-                    })?;
-                    add(line, tld, sock)?;
+            Format::Toml => match toml::from_str::<RootToml>(text) {
+                Err(e) => problems.push(toml_error(path, text, e)),
+                Ok(parsed) => {
+                    let lines = LineIndex::new(text);
+                    for (tld, addr) in in_file_order(&parsed.tlds) {
+                        if !problems.reading_on() {
+                            break;
+                        }
+                        let line = lines.line(addr.span().start);
+                        let entry = addr
+                            .get_ref()
+                            .parse()
+                            .map_err(|_| {
+                                file_error(
+                                    path,
+                                    line,
+                                    format!("bad address {:?}: expected IP:PORT", addr.get_ref()),
+                                )
+                            })
+                            .and_then(|sock| add(line, tld, sock));
+                        if let Err(e) = entry {
+                            problems.push(e);
+                        }
+                    }
                 }
-            }
+            },
         }
-        Ok(table)
+        problems.result(table)
     }
 
     pub fn insert(&mut self, tld: &str, addr: SocketAddr) {
@@ -695,8 +850,8 @@ mod tests {
         let simple =
             "# c\n[records]  # the table\n\"www.a.com\" = \"1.1.1.1\" # x\nb-c = '::1'\r\n";
         let full = "[records]\n\"www.a.com\" = \"1.1.1.1\"\n\"b-c\" = \"\\u003a:1\"\n";
-        assert!(simple_toml(simple, "records", |_, _, _| Ok(())).is_some());
-        assert!(simple_toml(full, "records", |_, _, _| Ok(())).is_none());
+        assert!(simple_toml(simple, "records", |_, _, _| ()));
+        assert!(!simple_toml(full, "records", |_, _, _| ()));
         let a = zone(simple, Format::Toml);
         let b = zone(full, Format::Toml);
         // b-c is a single label: both must reject it the same way, at line 4 and 3.
@@ -753,13 +908,145 @@ mod tests {
             }
             let fast = Zone::parse(Path::new("z"), &text, Format::Toml);
             let mut full = Zone::default();
-            let full = full.add_full_toml(Path::new("z"), &text).map(|()| full);
+            let mut problems = Problems::first();
+            full.add_full_toml(Path::new("z"), &text, &mut problems);
+            let full = problems.result(full).map_err(first_problem);
+            // Reading on past a problem finds the same first one.
+            let all = Zone::parse_all(Path::new("z"), &text, Format::Toml);
+            match (&fast, &all) {
+                (Ok(a), Ok(b)) => proptest::prop_assert_eq!(a.sorted(), b.sorted()),
+                (Err(a), Err(b)) => proptest::prop_assert_eq!(a.to_string(), b[0].to_string()),
+                _ => proptest::prop_assert!(false, "parse and parse_all disagree on {:?}", text),
+            }
             match (fast, full) {
                 (Ok(a), Ok(b)) => proptest::prop_assert_eq!(a.sorted(), b.sorted()),
                 (Err(a), Err(b)) => proptest::prop_assert_eq!(a.line, b.line, "{} / {}", a, b),
                 (a, b) => proptest::prop_assert!(false, "{:?} / {:?} for {:?}", a.map(|z| z.len()), b.map(|z| z.len()), text),
             }
         }
+    }
+
+    fn all_errors(result: Result<impl fmt::Debug, Vec<FileError>>) -> Vec<String> {
+        result.unwrap_err().iter().map(|e| e.to_string()).collect()
+    }
+
+    /// `parse_all` reads on past each problem and lists every one, in file order, while
+    /// `parse` (what the servers use) still stops at the first with the same message.
+    #[test]
+    fn parse_all_lists_every_problem_of_a_legacy_zone() {
+        let text = "a.com 1.1.1.1
+b.com
+c.com 1.2.3
+d..com 4.4.4.4
+                    A.com 1.1.1.1
+e.com 5.5.5.5 x # three
+f.com ::1
+";
+        let all = all_errors(Zone::parse_all(Path::new("z"), text, Format::Legacy));
+        assert_eq!(
+            all,
+            [
+                "z:2: expected `NAME ADDRESS`, found 1 fields",
+                "z:3: bad address \"1.2.3\": not an IPv4 or IPv6 literal",
+                "z:4: bad name \"d..com\": empty label",
+                "z:5: duplicate record a.com 1.1.1.1",
+                "z:6: expected `NAME ADDRESS`, found 3 fields",
+            ]
+        );
+        let first = zone(text, Format::Legacy).unwrap_err();
+        assert_eq!(first.to_string(), all[0]);
+        let good = Zone::parse_all(
+            Path::new("z"),
+            "a.com 1.1.1.1
+",
+            Format::Legacy,
+        )
+        .unwrap();
+        assert_eq!(good.len(), 1);
+        assert_eq!((good.ttl(), good.negative_ttl()), (DEFAULT_TTL, 300));
+    }
+
+    /// Both TOML readers collect every problem: the line-by-line one and the full parser
+    /// (here because of the zone `ttl`), each with its own line numbers.
+    #[test]
+    fn parse_all_lists_every_problem_of_a_toml_zone() {
+        let simple = "[records]\n\"a.com\" = \"1.1.1.1\"\n\"b.com\" = \"1.2.3\"\n\
+                      \"c\" = \"3.3.3.3\"\n\"A.com\" = \"2.2.2.2\"\n";
+        assert!(simple_toml(simple, "records", |_, _, _| ()));
+        assert_eq!(
+            all_errors(Zone::parse_all(Path::new("z"), simple, Format::Toml)),
+            [
+                "z:3: bad address \"1.2.3\": not an IPv4 or IPv6 literal",
+                "z:4: bad name \"c\": a single label is a TLD, not a host name under one",
+                "z:5: duplicate name a.com",
+            ]
+        );
+        let full = "ttl = 60\n[records]\n\"a.com\" = [\"1.1.1.1\", \"x\", \"1.1.1.1\"]\n\
+                    \"b.com\" = []\n\"c..com\" = [\"3.3.3.3\", \"4.4.4.4\"]\n\
+                    \"d.com\" = { address = \"5.5.5.5\", ttl = 5 }\n";
+        assert_eq!(
+            all_errors(Zone::parse_all(Path::new("z"), full, Format::Toml)),
+            [
+                "z:3: bad address \"x\": not an IPv4 or IPv6 literal",
+                "z:3: duplicate record a.com 1.1.1.1",
+                "z:4: \"b.com\" has no address",
+                "z:5: bad name \"c..com\": empty label",
+            ]
+        );
+        assert_eq!(
+            zone(full, Format::Toml).unwrap_err().to_string(),
+            "z:3: bad address \"x\": not an IPv4 or IPv6 literal"
+        );
+        let good = Zone::parse_all(
+            Path::new("z"),
+            "ttl = 60\n[records]\n\"a.com\" = \"::1\"\n",
+            Format::Toml,
+        )
+        .unwrap();
+        assert_eq!(good.ttl(), 60);
+    }
+
+    /// A TOML syntax error is one problem for the file, even after bad records: nothing
+    /// read before it can be trusted.
+    #[test]
+    fn a_toml_syntax_error_is_one_problem() {
+        let text = "[records]\n\"a.com\" = \"1.2.3\"\n\"b.com\" = \n\"c\" = \"1.1.1.1\"\n";
+        let all = all_errors(Zone::parse_all(Path::new("z"), text, Format::Toml));
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert!(all[0].starts_with("z:3: "), "{all:?}");
+        let all = all_errors(RootTable::parse_all(
+            Path::new("r"),
+            "[tlds]\ncom = \"x\"\n[tlds]\n",
+            Format::Toml,
+        ));
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert!(all[0].starts_with("r:3: "), "{all:?}");
+    }
+
+    #[test]
+    fn parse_all_lists_every_problem_of_a_root_table() {
+        let text = "com 127.0.0.1 5678\norg 127.0.0.1\nnet localhost 1\nedu 127.0.0.1 99999\n\
+                    COM 127.0.0.1 1\n1 127.0.0.1 2\ngov ::1 5680\n";
+        assert_eq!(
+            all_errors(RootTable::parse_all(Path::new("r"), text, Format::Legacy)),
+            [
+                "r:2: expected `TLD HOST PORT`, found 2 fields",
+                "r:3: bad host \"localhost\": not an IP address",
+                "r:4: bad port \"99999\"",
+                "r:5: duplicate TLD com",
+                "r:6: bad TLD \"1\": all-numeric top-level domain (an IP address is not a name)",
+            ]
+        );
+        let text = "[tlds]\ncom = \"127.0.0.1:1\"\nnet = \"127.0.0.1\"\nCOM = \"127.0.0.1:2\"\n";
+        assert_eq!(
+            all_errors(RootTable::parse_all(Path::new("r"), text, Format::Toml)),
+            [
+                "r:3: bad address \"127.0.0.1\": expected IP:PORT",
+                "r:4: duplicate TLD com",
+            ]
+        );
+        let ok = RootTable::parse_all(Path::new("r"), "com 127.0.0.1 1\n", Format::Legacy).unwrap();
+        assert_eq!(ok.lookup("com"), Some("127.0.0.1:1".parse().unwrap()));
     }
 
     #[test]

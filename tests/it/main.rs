@@ -4,6 +4,7 @@
 mod harness;
 
 // The hierarchy and its interfaces.
+mod check;
 mod client_cli;
 mod files;
 mod hierarchy;
@@ -16,6 +17,7 @@ mod faults;
 mod limits;
 mod nothing_lost;
 mod props;
+mod trace;
 
 // Across hosts (network namespaces) and the load generator.
 mod bench;
