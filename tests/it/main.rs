@@ -5,6 +5,7 @@ mod harness;
 
 // The hierarchy and its interfaces.
 mod client_cli;
+mod compliance;
 mod files;
 mod hierarchy;
 mod legacy;
