@@ -54,7 +54,8 @@ pub trait Role {
     /// RD → [`Recursion::Recursive`], else [`Recursion::Iterative`]; the local server:
     /// RD → its configured mode, else [`Recursion::CacheOnly`]; a TLD server ignores it).
     fn recursion(&self, rd: bool) -> Recursion;
-    /// Whether this server offers recursion: the RA bit of every response.
+    /// Whether this server offers recursion: the RA bit of every response to a request
+    /// that asks for it (RD set).
     fn recursion_available(&self) -> bool;
     /// Resolves one query: the same call the line protocol makes.
     fn resolve(&self, query: &Query) -> Resolution;

@@ -4,8 +4,9 @@
 //!
 //! - nothing panics, and every message with a readable header that is not a response
 //!   (QR=0) gets a response; only the rest goes unanswered;
-//! - the response parses, has QR=1, the request's ID and opcode, Z clear, and NOTIMP for
-//!   any opcode but QUERY;
+//! - the response parses, has QR=1, the request's ID and opcode, Z clear, NOTIMP for
+//!   any opcode but QUERY, and FORMERR for a query whose header can be read but not
+//!   one question after it;
 //! - over UDP it is no larger than the client allows: 512 bytes without EDNS, else its
 //!   payload size, at least 512 and at most our 1232;
 //! - answering one message takes a bounded amount of memory ([`MEMORY_BOUND`], measured
@@ -292,9 +293,15 @@ fn check(
     prop_assert_eq!(response[3] & 0x40, 0, "Z clear");
     let msg = Message::from_vec(response);
     prop_assert!(msg.is_ok(), "the response does not parse: {:?}", msg.err());
+    let rcode = msg.unwrap().metadata.response_code;
     if request[2] & 0x78 != 0 {
-        let rcode = msg.unwrap().metadata.response_code;
         prop_assert_eq!(rcode, ResponseCode::NotImp, "opcode other than QUERY");
+    } else if request[4..6] != [0, 1] || Message::from_vec(request).is_err() {
+        prop_assert_eq!(
+            rcode,
+            ResponseCode::FormErr,
+            "a header, then no one question"
+        );
     }
     if transport == Transport::Udp {
         let limit = udp_limit(request);
