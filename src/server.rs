@@ -360,7 +360,9 @@ impl Server {
         if left > 0 {
             log::warn!("{role}: stopping with {left} connection(s) still open");
         }
-        log::info!("{role}: {} DNS messages dropped", self.drops.count());
+        let dropped = self.drops.count();
+        let s = if dropped == 1 { "" } else { "s" };
+        log::info!("{role}: {dropped} DNS message{s} dropped");
         log::info!("{role}: stopped");
     }
 }
