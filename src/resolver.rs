@@ -232,6 +232,11 @@ fn unexpected(from: SocketAddr, reply: &Reply) -> UpstreamError {
 
 /// The root: which TLD server answers for a name, asked (R) or referred to (I). It is
 /// authoritative for `.`: a TLD its table does not list does not exist.
+///
+/// Its apex has an SOA and an NS, both naming `ns.root.` (the SOA's MNAME), as every
+/// zone's apex must (RFC 1034 4.2.1) and as zone checkers ask. The root does not know
+/// the address it is reached at, and `root` is no TLD of its table, so `ns.root` has
+/// no address record: a checker is given the server's address (`ns.root/127.0.0.1`).
 #[derive(Debug)]
 pub struct RootResolver {
     table: RootTable,
@@ -254,8 +259,15 @@ impl RootResolver {
 
     pub fn resolve(&self, query: &Query, via: Via) -> Resolution {
         if query.name.is_root() {
+            let ns = Record::new(
+                query.name.clone(),
+                DEFAULT_TTL,
+                RData::Ns(Name::from_wire(ROOT_NS)),
+            );
             return Resolution::authoritative(match query.qtype {
-                QType::Soa | QType::Any => Outcome::Answer(vec![self.soa.clone()]),
+                QType::Soa => Outcome::Answer(vec![self.soa.clone()]),
+                QType::Ns => Outcome::Answer(vec![ns]),
+                QType::Any => Outcome::Answer(vec![self.soa.clone(), ns]),
                 _ => Outcome::NoData(self.soa.clone()),
             });
         }
@@ -287,6 +299,9 @@ impl RootResolver {
         }
     }
 }
+
+/// The root's name server, its apex NS and its SOA's MNAME.
+pub const ROOT_NS: &str = "ns.root";
 
 /// A zone's SOA record, synthesized: dnsd's zone files hold addresses only. Its
 /// minimum, and its own TTL, are the zone's negative TTL (RFC 2308).
@@ -477,6 +492,33 @@ mod tests {
         );
         assert_eq!(data(&ask("v6.com", QType::Address)), ["v6.com Aaaa(::2)"]);
         assert_eq!(data(&ask("ns.com", QType::A)), ["ns.com A(127.0.0.9)"]);
+    }
+
+    #[test]
+    fn root_apex_has_an_ns_and_an_soa() {
+        // dnsviz and Zonemaster ask the apex NS of the zone they probe; `.` had none.
+        let root = RootResolver::new(
+            RootTable::default(),
+            Upstream::new(std::time::Duration::from_secs(1), 512),
+        );
+        let ask = |qtype| {
+            root.resolve(
+                &Query {
+                    name: Name::from_wire(""),
+                    qtype,
+                    recursion: Recursion::Iterative,
+                },
+                Via::Dns,
+            )
+        };
+        let ns = ask(QType::Ns);
+        assert!(ns.authoritative);
+        assert_eq!(data(&ns), [" Ns(Name(\"ns.root\"))"]);
+        let soa = ask(QType::Soa);
+        assert!(matches!(&soa.outcome, Outcome::Answer(r)
+            if matches!(&r[0].data, RData::Soa(s) if s.mname.as_str() == ROOT_NS)));
+        assert_eq!(data(&ask(QType::Any)).len(), 2);
+        assert!(matches!(ask(QType::A).outcome, Outcome::NoData(_)));
     }
 
     #[test]

@@ -207,6 +207,24 @@ pub struct Server {
     udp: UdpServer,
     addr: SocketAddr,
     limits: Limits,
+    drops: Drops,
+}
+
+/// How many DNS messages a server dropped unanswered (shorter than a header, or a
+/// response), over UDP and TCP. They are logged at debug level only, so that garbage
+/// cannot flood the log; the count is what shows them, logged at shutdown.
+#[derive(Clone, Debug, Default)]
+pub struct Drops(Arc<AtomicU64>);
+
+impl Drops {
+    /// The messages dropped so far.
+    pub fn count(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// How many times a server asked for any free port tries again when the TCP port it got
@@ -240,6 +258,7 @@ impl Server {
                         udp,
                         addr: bound,
                         limits,
+                        drops: Drops::default(),
                     })
                 }
                 Err(e)
@@ -264,6 +283,11 @@ impl Server {
         self.addr
     }
 
+    /// The count of DNS messages this server drops, readable while it runs.
+    pub fn drops(&self) -> Drops {
+        self.drops.clone()
+    }
+
     /// Accepts and serves connections until `shutdown` is triggered, then waits (at most
     /// [`DRAIN_TIMEOUT`]) for open connections to finish.
     pub fn run<H: Handler>(self, handler: Arc<H>, shutdown: Shutdown) {
@@ -278,6 +302,7 @@ impl Server {
             self.limits.dns,
             handler.clone(),
             shutdown.clone(),
+            self.drops.clone(),
         );
         while !shutdown.is_triggered() {
             let (stream, peer) = match self.listener.accept() {
@@ -304,6 +329,7 @@ impl Server {
             let registration = shutdown.register(&stream);
             let handler = handler.clone();
             let limits = self.limits;
+            let drops = self.drops.clone();
             let spawned = thread::Builder::new()
                 .name(format!("{role}-conn"))
                 .stack_size(CONNECTION_STACK)
@@ -315,7 +341,7 @@ impl Server {
                     let served = match conn.peek_first() {
                         Ok(None) => Ok(()),
                         Ok(Some(first)) if is_line_protocol(first) => handler.serve(&mut conn),
-                        Ok(Some(_)) => serve_dns_tcp(&*handler, &mut conn, &limits.dns),
+                        Ok(Some(_)) => serve_dns_tcp(&*handler, &mut conn, &limits.dns, &drops),
                         Err(e) => Err(e),
                     };
                     if let Err(e) = served {
@@ -334,6 +360,9 @@ impl Server {
         if left > 0 {
             log::warn!("{role}: stopping with {left} connection(s) still open");
         }
+        let dropped = self.drops.count();
+        let s = if dropped == 1 { "" } else { "s" };
+        log::info!("{role}: {dropped} DNS message{s} dropped");
         log::info!("{role}: stopped");
     }
 }
@@ -346,16 +375,23 @@ fn serve_udp<H: Handler>(
     settings: DnsSettings,
     handler: Arc<H>,
     shutdown: Shutdown,
+    drops: Drops,
 ) -> Option<thread::JoinHandle<()>> {
     {
         let name = handler.name().to_owned();
         let started = thread::Builder::new()
             .name(format!("{name}-udp"))
             .spawn(move || {
+                let stopping = shutdown.clone();
                 let answer = move |request: &[u8], peer: SocketAddr| {
                     let started = Instant::now();
                     let answered = handler.answer_dns(request, Transport::Udp, &settings);
                     log_dns(handler.name(), peer, "udp", &answered, started);
+                    // Shutdown's wake-up datagrams are empty, and not a peer's.
+                    let waking = request.is_empty() && stopping.is_triggered();
+                    if answered.is_dropped() && !waking {
+                        drops.add();
+                    }
                     answered.response
                 };
                 if let Err(e) = udp.run(UDP_THREADS, Arc::new(answer), || shutdown.is_triggered()) {
@@ -378,6 +414,7 @@ fn serve_dns_tcp<H: Handler>(
     handler: &H,
     conn: &mut Connection,
     settings: &DnsSettings,
+    drops: &Drops,
 ) -> Result<(), FrameError> {
     let peer = conn.peer();
     let mut buf = Vec::new();
@@ -394,8 +431,9 @@ fn serve_dns_tcp<H: Handler>(
         if let Some(peer) = peer {
             log_dns(handler.name(), peer, "tcp", &answered, started);
         }
-        if let Some(response) = &answered.response {
-            tcp::write_message(&mut conn.stream(), response)?;
+        match &answered.response {
+            Some(response) => tcp::write_message(&mut conn.stream(), response)?,
+            None => drops.add(),
         }
     }
 }
@@ -420,4 +458,110 @@ fn refuse(mut stream: TcpStream, name: &str) {
     let line = format!("{}\n", Reply::new(Code::Failure, name, BUSY));
     let _ = stream.write_all(line.as_bytes());
     let _ = stream.shutdown(NetShutdown::Both);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::server::{answer, Role};
+    use crate::model::{Outcome, Query, Recursion, Resolution};
+    use std::io::Read;
+    use std::net::UdpSocket;
+
+    /// Refuses every DNS query; never sees a line connection's requests.
+    struct Refuser;
+
+    impl Role for Refuser {
+        fn recursion(&self, _: bool) -> Recursion {
+            Recursion::Iterative
+        }
+        fn recursion_available(&self) -> bool {
+            false
+        }
+        fn resolve(&self, _: &Query) -> Resolution {
+            Resolution::new(Outcome::Refused)
+        }
+    }
+
+    impl Handler for Refuser {
+        fn name(&self) -> &str {
+            "test"
+        }
+        fn serve(&self, _: &mut Connection) -> Result<(), FrameError> {
+            Ok(())
+        }
+        fn answer_dns(
+            &self,
+            request: &[u8],
+            transport: Transport,
+            settings: &DnsSettings,
+        ) -> Answered {
+            answer(request, transport, settings, self)
+        }
+    }
+
+    /// A query for `com. A` with ID `id`.
+    fn query(id: u16) -> Vec<u8> {
+        let mut q = vec![(id >> 8) as u8, id as u8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(b"\x03com\x00\x00\x01\x00\x01");
+        q
+    }
+
+    #[test]
+    fn messages_without_a_header_or_that_are_responses_are_counted() {
+        // Dropped messages go unanswered and unlogged (above debug): the count is the
+        // only trace of a flood of garbage, and shutdown's wake-ups are not in it.
+        let server = Server::bind("127.0.0.1:0".parse().unwrap(), Limits::default()).unwrap();
+        let addr = server.local_addr();
+        let drops = server.drops();
+        let shutdown = Shutdown::new();
+        let running = {
+            let shutdown = shutdown.clone();
+            thread::spawn(move || server.run(Arc::new(Refuser), shutdown))
+        };
+        let wait = Duration::from_secs(10);
+
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.set_read_timeout(Some(wait)).unwrap();
+        let mut response = query(7);
+        response[2] |= 0x80;
+        for junk in [
+            &b""[..],
+            &b"\x12\x34\x00"[..],
+            &[0u8; 11][..],
+            &response[..],
+        ] {
+            udp.send_to(junk, addr).unwrap();
+        }
+        udp.send_to(&query(8), addr).unwrap();
+        let mut buf = [0u8; 512];
+        let (n, _) = udp.recv_from(&mut buf).unwrap();
+        assert_eq!(
+            (n > 12, &buf[..2]),
+            (true, &[0u8, 8][..]),
+            "the query is answered"
+        );
+        // Two threads serve UDP: the drops may be counted after the answer is sent.
+        let deadline = Instant::now() + wait;
+        while drops.count() < 4 && Instant::now() < deadline {
+            thread::yield_now();
+        }
+        assert_eq!(drops.count(), 4);
+
+        // Over TCP, messages are served in order: the answer follows the count.
+        let mut tcp = TcpStream::connect_timeout(&addr, wait).unwrap();
+        tcp.set_read_timeout(Some(wait)).unwrap();
+        let mut framed = vec![0, 5, 1, 2, 3, 4, 5];
+        let valid = query(9);
+        framed.extend_from_slice(&(valid.len() as u16).to_be_bytes());
+        framed.extend_from_slice(&valid);
+        tcp.write_all(&framed).unwrap();
+        let mut len = [0u8; 2];
+        tcp.read_exact(&mut len).unwrap();
+        assert_eq!(drops.count(), 5);
+
+        shutdown.trigger();
+        running.join().unwrap();
+        assert_eq!(drops.count(), 5, "the wake-up datagrams are not counted");
+    }
 }

@@ -54,7 +54,8 @@ pub trait Role {
     /// RD → [`Recursion::Recursive`], else [`Recursion::Iterative`]; the local server:
     /// RD → its configured mode, else [`Recursion::CacheOnly`]; a TLD server ignores it).
     fn recursion(&self, rd: bool) -> Recursion;
-    /// Whether this server offers recursion: the RA bit of every response.
+    /// Whether this server offers recursion: the RA bit of every response to a request
+    /// that asks for it (RD set).
     fn recursion_available(&self) -> bool;
     /// Resolves one query: the same call the line protocol makes.
     fn resolve(&self, query: &Query) -> Resolution;
@@ -163,7 +164,10 @@ pub fn answer(
         meta,
         transport,
         settings,
-        ra: role.recursion_available(),
+        // RA answers the RD bit: recursion is offered to the requests that ask for it.
+        // A server that also answers authoritatively (the root) would otherwise look
+        // like an open recursor to every RD=0 probe (Zonemaster NAMESERVER01).
+        ra: meta.recursion_desired && role.recursion_available(),
     };
 
     // A wrong count is FORMERR from the header alone: hickory reserves room for every
@@ -284,7 +288,14 @@ impl Reply<'_> {
     fn message(&self, question: Option<&WireQuery>, edns: Option<&Edns>) -> Message {
         let mut msg = Message::response(self.meta.id, self.meta.op_code);
         msg.metadata = Metadata::response_from_request(&self.meta);
-        msg.metadata.recursion_available = self.ra;
+        if self.meta.op_code == OpCode::Query {
+            msg.metadata.recursion_available = self.ra;
+        } else {
+            // An opcode we do not implement echoes the ID and opcode only: RD, CD and RA
+            // would describe a query that was never made (genreport's `opcode` tests).
+            msg.metadata.recursion_desired = false;
+            msg.metadata.checking_disabled = false;
+        }
         if let Some(q) = question {
             msg.add_query(q.clone());
         }
@@ -811,6 +822,38 @@ mod tests {
             assert_eq!(msg.metadata.id, ID);
             assert!(answered.resolution.is_none());
         }
+    }
+
+    #[test]
+    fn notimp_clears_every_flag_but_echoes_id_and_opcode() {
+        // genreport `opcodeflg`: opcode 15 with every header flag set gets NOTIMP with
+        // AA, TC, RD, RA, Z, AD and CD all clear, with or without a question.
+        let mut with_question = request("com.", RecordType::SOA).to_vec().unwrap();
+        let mut header_only = with_question[..12].to_vec();
+        header_only[4..12].fill(0);
+        for req in [&mut with_question, &mut header_only] {
+            req[2] = 0x7F; // opcode 15, AA, TC, RD
+            req[3] = 0xF0; // RA, Z, AD, CD
+            let (answered, msg) = ask_bytes(req, Transport::Udp, &DnsSettings::default());
+            assert_eq!(msg.metadata.response_code, ResponseCode::NotImp);
+            assert_eq!(msg.metadata.op_code, OpCode::Unknown(15));
+            assert_eq!(msg.metadata.id, ID);
+            let response = answered.response.unwrap();
+            assert_eq!(response[2] & 0x07, 0, "AA, TC and RD clear");
+            assert_eq!(response[3] & 0xF0, 0, "RA, Z, AD and CD clear");
+        }
+    }
+
+    #[test]
+    fn ra_only_answers_a_request_that_asks_for_recursion() {
+        // Zonemaster NAMESERVER01 calls a server that sets RA on an RD=0 query an open
+        // recursor; the root recurses only when asked.
+        let mut req = request("www.google.com.", RecordType::A);
+        let (_, msg) = ask(&req, Transport::Udp);
+        assert!(msg.metadata.recursion_available);
+        req.metadata.recursion_desired = false;
+        let (_, msg) = ask(&req, Transport::Udp);
+        assert!(!msg.metadata.recursion_available && !msg.metadata.recursion_desired);
     }
 
     #[test]

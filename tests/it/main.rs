@@ -6,6 +6,7 @@ mod harness;
 // The hierarchy and its interfaces.
 mod check;
 mod client_cli;
+mod compliance;
 mod files;
 mod hierarchy;
 mod legacy;
@@ -13,6 +14,7 @@ mod logs;
 
 // Bad input, limits, faults, nothing lost, parsers under arbitrary input.
 mod bad_input;
+mod dns_props;
 mod faults;
 mod limits;
 mod nothing_lost;
