@@ -20,3 +20,6 @@ mod props;
 // Across hosts (network namespaces) and the load generator.
 mod bench;
 mod multihost;
+
+// Outside DNS clients and resolvers (dig, dnspython, Unbound) against the servers.
+mod dns;
