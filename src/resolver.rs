@@ -189,6 +189,8 @@ impl LocalResolver {
             Outcome::Referral(r) => r,
             // The root knows the TLD does not exist.
             Outcome::NxDomain(_) => return Ok(outcome),
+            // The root's own name: the root answers for it itself (its SOA, or NODATA).
+            Outcome::Answer(_) | Outcome::NoData(_) if query.name.is_root() => return Ok(outcome),
             other => return Err(unexpected_outcome(self.root, &other)),
         };
         if !query.name.is_within(referral.zone.as_str()) || referral.zone.is_root() {

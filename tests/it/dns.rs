@@ -867,4 +867,32 @@ fn names_the_line_protocol_rejects_still_get_an_rcode() {
     let ip = dig(s.local(), &["1.2.3.4", "A"]);
     assert_eq!(ip.rcode, "NXDOMAIN", "no TLD `4`: {}", ip.raw);
     assert_eq!(ip.soa().name, ".");
+    let root = dig(s.local(), &[".", "SOA"]);
+    assert_eq!(root.rcode, "NOERROR", "{}", root.raw);
+    assert_eq!(root.answer[0].rtype, "SOA", "{}", root.raw);
+}
+
+/// Regression: in mode I the local server took the root's answer about `.` itself (its
+/// SOA, or NODATA) for a missing referral and said SERVFAIL.
+#[test]
+fn local_in_mode_i_passes_on_the_roots_answers_about_the_root() {
+    use dnsd::dns::upstream::{exchange_udp, query_message, read_response};
+    use dnsd::model::{Outcome, QType, Query, Recursion};
+    let s = Servers::start();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for (id, qtype) in [(1, QType::Soa), (2, QType::A)] {
+        let query = Query {
+            name: dnsd::name::Name::from_wire(""),
+            qtype,
+            recursion: Recursion::Recursive,
+        };
+        let request = query_message(id, &query).unwrap();
+        let response = exchange_udp(&socket, s.local(), &request, Instant::now() + WAIT);
+        let got = read_response(&response.unwrap(), id, &query).unwrap();
+        match (qtype, &got.outcome) {
+            (QType::Soa, Outcome::Answer(records)) => assert_eq!(records.len(), 1),
+            (QType::A, Outcome::NoData(soa)) => assert!(soa.name.is_root()),
+            (_, other) => panic!("{qtype} . at the local server: {other:?}"),
+        }
+    }
 }
