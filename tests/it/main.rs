@@ -23,3 +23,4 @@ mod multihost;
 
 // Outside DNS clients and resolvers (dig, dnspython, Unbound) against the servers.
 mod dns;
+mod unbound;
