@@ -3,9 +3,10 @@ JSON list in argv[1], and prints one JSON object per query, one a line.
 
 A query: {"server": "127.0.0.1:PORT", "name": ..., "type": "A", "proto": "udp"|"tcp",
 "rd": bool, "edns": null|PAYLOAD, "qr": bool}. With "qr", the message is sent with QR
-set (a response): over UDP the result is {"dropped": true} if nothing comes back within
-"wait" seconds; over TCP a normal query follows on the same connection and the result
-is the first response read, with "id_matches_follow_up" telling whose it is.
+set (a response), and a normal query follows it: over UDP the result says whether the
+first went unanswered ("dropped") once the second's answer is in and "wait" seconds
+more have passed; over TCP (same connection) the result is the first response read,
+with "id_matches_follow_up" telling whose it is.
 
 A result: rcode, flags, the question, each section as [name, ttl, type, data] lists,
 "edns" (-1 without OPT), "payload", "options" (option codes), "size" (bytes, UDP).
@@ -91,15 +92,26 @@ def ask(q):
     proto = q.get("proto", "udp")
     if q.get("qr"):
         msg.flags |= dns.flags.QR
+        follow = build(dict(q, qr=False))
+        while follow.id == msg.id:
+            follow = build(dict(q, qr=False))
         if proto == "udp":
+            # The response-as-request, then a query: once the query's answer is in, any
+            # answer to the first would have come too (give it "wait" seconds more).
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.settimeout(q.get("wait", 1.0))
+                s.settimeout(TIMEOUT)
                 s.sendto(msg.to_wire(), (host, port))
+                s.sendto(follow.to_wire(), (host, port))
+                ids = []
+                while follow.id not in ids:
+                    ids.append(dns.message.from_wire(s.recvfrom(65535)[0]).id)
+                s.settimeout(q.get("wait", 0.5))
                 try:
-                    wire, _ = s.recvfrom(65535)
-                    return {"dropped": False, "size": len(wire)}
+                    while True:
+                        ids.append(dns.message.from_wire(s.recvfrom(65535)[0]).id)
                 except socket.timeout:
-                    return {"dropped": True}
+                    pass
+                return {"dropped": msg.id not in ids, "follow_up_answered": True}
         follow = build(dict(q, qr=False))
         with socket.create_connection((host, port), timeout=TIMEOUT) as s:
             s.sendall(tcp_frame(msg.to_wire()) + tcp_frame(follow.to_wire()))
