@@ -72,7 +72,8 @@ const SHORT_TTL: u32 = 30;
 const BIG: usize = 100;
 
 /// The `com` zone every test uses: the www rule's target, a name with IPv6, a name with
-/// its own TTL, and one too large for a datagram.
+/// its own TTL, one below a name with no records (`corp.com`), and one too large for a
+/// datagram.
 pub fn com_zone_text() -> String {
     let big: Vec<String> = (0..BIG)
         .map(|i| format!("\"10.0.{}.{}\"", i / 250, i % 250 + 1))
@@ -83,6 +84,7 @@ pub fn com_zone_text() -> String {
          \"www.amazon.com\" = \"205.251.242.103\"\n\
          \"www.v6.com\" = [\"192.0.2.6\", \"2001:db8::6\"]\n\
          \"short.com\" = {{ address = \"192.0.2.30\", ttl = {SHORT_TTL} }}\n\
+         \"mail.corp.com\" = \"192.0.2.25\"\n\
          \"big.com\" = [{}]\n",
         big.join(", ")
     )
@@ -513,7 +515,9 @@ fn aaaa_from_a_zone_with_ipv6_and_nodata_for_a_missing_type() {
             pyq(addr, "www.google.com", "MX", "tcp"),
         ]);
         let dug = dig(addr, &["www.google.com", "TXT"]);
-        for r in got.iter().chain([&dug]) {
+        // A name that exists only through `mail.corp.com` below it: NODATA too.
+        let ent = dig(addr, &["corp.com", "A", "+tcp"]);
+        for r in got.iter().chain([&dug, &ent]) {
             assert_flags(r, tld, true);
             assert_eq!(r.rcode, "NOERROR", "{}", r.raw);
             assert_eq!(r.soa().name, "com.", "{}", r.raw);

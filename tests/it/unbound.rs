@@ -173,8 +173,9 @@ impl Drop for Process {
 }
 
 /// What every test asks Unbound, with dig over UDP and dnspython over TCP: an A, the
-/// www rule's CNAME chain, NXDOMAIN with the SOA, an AAAA, and 100 addresses (too many
-/// for Unbound's 1232-byte EDNS buffer: dnsd truncates and Unbound retries over TCP).
+/// www rule's CNAME chain, NXDOMAIN with the SOA, an AAAA, 100 addresses (too many for
+/// Unbound's 1232-byte EDNS buffer: dnsd truncates and Unbound retries over TCP), and a
+/// name below an empty non-terminal (NODATA for `corp.com`, with QNAME minimisation).
 #[track_caller]
 fn assert_dnsd_answers_come_through(unbound: SocketAddr) {
     let a = dig(unbound, &["www.google.com"]);
@@ -187,6 +188,8 @@ fn assert_dnsd_answers_come_through(unbound: SocketAddr) {
         pyq(unbound, "www.v6.com", "AAAA", "tcp"),
         pyq(unbound, "big.com", "A", "tcp"),
         pyq(unbound, "deep.nope.com", "A", "udp"),
+        pyq(unbound, "corp.com", "A", "udp"),
+        pyq(unbound, "mail.corp.com", "A", "udp"),
     ]);
     for (a, cname, nx) in [(&a, &cname, &nx), (&got[0], &got[1], &got[2])] {
         check(a, "NOERROR", &["www.google.com. A 142.250.72.4"]);
@@ -205,6 +208,8 @@ fn assert_dnsd_answers_come_through(unbound: SocketAddr) {
     check(&got[3], "NOERROR", &["www.v6.com. AAAA 2001:db8::6"]);
     check(&got[4], "NOERROR", &[]);
     check(&got[5], "NXDOMAIN", &[]);
+    check(&got[6], "NOERROR", &[]);
+    check(&got[7], "NOERROR", &["mail.corp.com. A 192.0.2.25"]);
 }
 
 #[track_caller]
