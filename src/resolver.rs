@@ -2,6 +2,7 @@
 //! typed values in and out ([`crate::model`]). The line protocol's handlers in
 //! [`crate::roles`] and the DNS front end call the same resolvers.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -338,6 +339,11 @@ pub fn synthesized_soa(zone: &Name, negative_ttl: u32) -> Record {
 pub struct TldResolver {
     tld: Name,
     zone: Arc<Zone>,
+    /// Names with no records of their own (nor a `www.` form that has some) but with
+    /// names below them: `corp.com` when the zone has `mail.corp.com`. They exist, so
+    /// asking for one is NODATA, not NXDOMAIN, which would deny every name below
+    /// (RFC 8020).
+    empty_non_terminals: HashSet<Box<str>>,
     /// The server's own address: the glue of `ns.<tld>`.
     own: IpAddr,
     soa: Record,
@@ -347,11 +353,22 @@ impl TldResolver {
     pub fn new(tld: &str, zone: Arc<Zone>, own: IpAddr) -> TldResolver {
         let tld = Name::from_wire(tld);
         let soa = synthesized_soa(&tld, zone.negative_ttl());
+        let empty_non_terminals = empty_non_terminals(&zone, tld.as_str());
         TldResolver {
             tld,
             zone,
+            empty_non_terminals,
             own,
             soa,
+        }
+    }
+
+    /// NODATA for a name that exists only through names below it, else NXDOMAIN.
+    fn no_such(&self, name: &Name) -> Outcome {
+        if self.empty_non_terminals.contains(name.as_str()) {
+            Outcome::NoData(self.soa.clone())
+        } else {
+            Outcome::NxDomain(self.soa.clone())
         }
     }
 
@@ -379,7 +396,7 @@ impl TldResolver {
                 Some(alias) if own.is_empty() => {
                     let target = self.zone.addresses(&alias);
                     if target.is_empty() {
-                        return Resolution::authoritative(Outcome::NxDomain(self.soa.clone()));
+                        return Resolution::authoritative(self.no_such(name));
                     }
                     let alias = Name::from_wire(&alias);
                     let ttl = target.iter().map(|a| a.ttl).min().unwrap_or(DEFAULT_TTL);
@@ -398,7 +415,7 @@ impl TldResolver {
                         }
                     }
                 }
-                _ if own.is_empty() => Outcome::NxDomain(self.soa.clone()),
+                _ if own.is_empty() => self.no_such(name),
                 _ => self.addresses(name, own, query.qtype, Vec::new()),
             }
         };
@@ -441,6 +458,34 @@ impl TldResolver {
         }
         Outcome::Answer(first)
     }
+}
+
+/// The names strictly between `tld` and the zone's names that have no records of their
+/// own and no `www.` form with records (see [`TldResolver`]): one pass at start.
+fn empty_non_terminals(zone: &Zone, tld: &str) -> HashSet<Box<str>> {
+    let has_records = |n: &str| !zone.addresses(n).is_empty();
+    let mut out = HashSet::new();
+    for name in zone.names() {
+        let mut rest = name;
+        while let Some((_, parent)) = rest.split_once('.') {
+            if parent == tld {
+                break;
+            }
+            if !out.contains(parent) && !has_records(parent) {
+                // `www.X` itself is the common case: no new string for it.
+                let www_has_records = if rest.strip_prefix("www.") == Some(parent) {
+                    has_records(rest)
+                } else {
+                    has_records(&format!("www.{parent}"))
+                };
+                if !www_has_records {
+                    out.insert(parent.into());
+                }
+            }
+            rest = parent;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -492,6 +537,34 @@ mod tests {
         );
         assert_eq!(data(&ask("v6.com", QType::Address)), ["v6.com Aaaa(::2)"]);
         assert_eq!(data(&ask("ns.com", QType::A)), ["ns.com A(127.0.0.9)"]);
+    }
+
+    /// Regression: a name with names below it but no records of its own was NXDOMAIN,
+    /// which tells resolvers (RFC 8020) that nothing below it exists either.
+    #[test]
+    fn tld_empty_non_terminal_is_nodata_not_nxdomain() {
+        let zone: Zone = "mail.corp.com 192.0.2.1\na.b.c.com 192.0.2.2\nwww.x.y.com 192.0.2.3\n"
+            .parse()
+            .unwrap();
+        let tld = TldResolver::new("com", Arc::new(zone), "127.0.0.9".parse().unwrap());
+        let ask = |name: &str| {
+            tld.resolve(&Query {
+                name: Name::from_wire(name),
+                qtype: QType::A,
+                recursion: Recursion::Iterative,
+            })
+            .outcome
+        };
+        for ent in ["corp.com", "b.c.com", "c.com", "y.com"] {
+            assert!(matches!(ask(ent), Outcome::NoData(_)), "{ent}");
+        }
+        assert!(matches!(ask("x.corp.com"), Outcome::NxDomain(_)));
+        assert!(matches!(ask("www.corp.com"), Outcome::NxDomain(_)));
+        assert!(matches!(ask("mail.corp.com"), Outcome::Answer(_)));
+        // `x.y.com` has no records but its www form does: still the www rule's CNAME.
+        assert!(
+            matches!(&ask("x.y.com"), Outcome::Answer(r) if matches!(r[0].data, RData::Cname(_)))
+        );
     }
 
     #[test]

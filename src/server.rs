@@ -475,7 +475,7 @@ mod tests {
         fn recursion(&self, _: bool) -> Recursion {
             Recursion::Iterative
         }
-        fn recursion_available(&self) -> bool {
+        fn recursion_available(&self, _rd: bool) -> bool {
             false
         }
         fn resolve(&self, _: &Query) -> Resolution {

@@ -585,6 +585,11 @@ impl Zone {
         self.negative_ttl
     }
 
+    /// Every name that has records, in no particular order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.records.keys().map(|k| &**k)
+    }
+
     /// How many names.
     pub fn len(&self) -> usize {
         self.records.len()

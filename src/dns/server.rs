@@ -54,9 +54,11 @@ pub trait Role {
     /// RD → [`Recursion::Recursive`], else [`Recursion::Iterative`]; the local server:
     /// RD → its configured mode, else [`Recursion::CacheOnly`]; a TLD server ignores it).
     fn recursion(&self, rd: bool) -> Recursion;
-    /// Whether this server offers recursion: the RA bit of every response to a request
-    /// that asks for it (RD set).
-    fn recursion_available(&self) -> bool;
+    /// The RA bit of a response to a request whose RD bit is `rd`. A resolver (the
+    /// local server) sets it always; the root, which also answers authoritatively, only
+    /// to requests that ask for recursion (to an RD=0 probe it would look like an open
+    /// recursor: Zonemaster NAMESERVER01); a TLD server never.
+    fn recursion_available(&self, rd: bool) -> bool;
     /// Resolves one query: the same call the line protocol makes.
     fn resolve(&self, query: &Query) -> Resolution;
 }
@@ -164,10 +166,7 @@ pub fn answer(
         meta,
         transport,
         settings,
-        // RA answers the RD bit: recursion is offered to the requests that ask for it.
-        // A server that also answers authoritatively (the root) would otherwise look
-        // like an open recursor to every RD=0 probe (Zonemaster NAMESERVER01).
-        ra: meta.recursion_desired && role.recursion_available(),
+        ra: role.recursion_available(meta.recursion_desired),
     };
 
     // A wrong count is FORMERR from the header alone: hickory reserves room for every
@@ -595,8 +594,8 @@ mod tests {
                 Recursion::CacheOnly
             }
         }
-        fn recursion_available(&self) -> bool {
-            true
+        fn recursion_available(&self, rd: bool) -> bool {
+            rd
         }
         fn resolve(&self, query: &Query) -> Resolution {
             *self.last.lock().unwrap() = Some(query.clone());
@@ -1103,7 +1102,7 @@ mod tests {
             fn recursion(&self, _: bool) -> Recursion {
                 Recursion::Iterative
             }
-            fn recursion_available(&self) -> bool {
+            fn recursion_available(&self, _rd: bool) -> bool {
                 false
             }
             fn resolve(&self, _: &Query) -> Resolution {

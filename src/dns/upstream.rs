@@ -378,7 +378,7 @@ mod tests {
                 Recursion::Iterative
             }
         }
-        fn recursion_available(&self) -> bool {
+        fn recursion_available(&self, _rd: bool) -> bool {
             true
         }
         fn resolve(&self, _: &Query) -> Resolution {

@@ -213,7 +213,7 @@ impl DnsRole for LocalHandler {
         }
     }
 
-    fn recursion_available(&self) -> bool {
+    fn recursion_available(&self, _rd: bool) -> bool {
         true
     }
 

@@ -97,8 +97,8 @@ impl DnsRole for RootHandler {
         }
     }
 
-    fn recursion_available(&self) -> bool {
-        true
+    fn recursion_available(&self, rd: bool) -> bool {
+        rd
     }
 
     fn resolve(&self, query: &Query) -> Resolution {

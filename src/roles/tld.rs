@@ -94,7 +94,7 @@ impl DnsRole for TldHandler {
         Recursion::Iterative
     }
 
-    fn recursion_available(&self) -> bool {
+    fn recursion_available(&self, _rd: bool) -> bool {
         false
     }
 

@@ -155,7 +155,6 @@ impl Hierarchy {
     }
 }
 
-
 /// A raw line connection with timeouts, for talking to any server.
 pub struct Line {
     pub stream: TcpStream,

@@ -24,3 +24,7 @@ mod trace;
 // Across hosts (network namespaces) and the load generator.
 mod bench;
 mod multihost;
+
+// Outside DNS clients and resolvers (dig, dnspython, Unbound) against the servers.
+mod dns;
+mod unbound;
