@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::name::parse_tld;
 use crate::net::resolve_host_port;
 use crate::protocol::Mode;
+use crate::reload::{Reloader, Source as Files};
 use crate::roles::local::{self, LocalConfig};
 use crate::roles::root::{self, RootConfig};
 use crate::roles::tld::{self, TldConfig};
@@ -33,6 +34,7 @@ use crate::zone::{RootTable, Zone};
 #[command(name = "dnsd", version, about, long_about = None)]
 #[command(
     after_help = "Logs go to stderr; RUST_LOG=debug shows more, RUST_LOG=warn less.\n\
+Signals: INT and TERM stop; HUP re-reads every server's files.\n\
 Exit codes: 0 success, 2 bad usage or a bad file (FILE:LINE: ...), 1 failure at run time."
 )]
 pub struct Cli {
@@ -158,7 +160,7 @@ pub struct UpArgs {
 #[derive(Args, Debug)]
 pub struct LocalArgs {
     /// A file of entries that never expire (`NAME ADDR` lines, or TOML `[records]`);
-    /// may be given more than once.
+    /// may be given more than once. SIGHUP re-reads them (learned entries stay).
     #[arg(long, value_name = "FILE")]
     pub cache: Vec<PathBuf>,
     /// The root server to ask on a cache miss (a host name is looked up once, at start).
@@ -192,7 +194,8 @@ pub struct LocalArgs {
 
 #[derive(Args, Debug)]
 pub struct RootArgs {
-    /// The TLD table: `TLD HOST PORT` lines, or TOML `[tlds]` with `tld = "HOST:PORT"`.
+    /// The TLD table: `TLD HOST PORT` lines, or TOML `[tlds]` with `tld = "HOST:PORT"`;
+    /// SIGHUP re-reads it.
     pub table: PathBuf,
     /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = root::DEFAULT_PORT)]
@@ -208,7 +211,8 @@ pub struct RootArgs {
 pub struct TldArgs {
     /// The top-level domain served, e.g. `com`.
     pub tld: String,
-    /// The zone: `NAME ADDR` lines, or TOML `[records]` with `"name" = "addr"`.
+    /// The zone: `NAME ADDR` lines, or TOML `[records]` with `"name" = "addr"`; SIGHUP
+    /// re-reads it.
     pub zone: PathBuf,
     /// Port to listen on [default: 5678 for com, 5679 for org, 5680 for gov; required
     /// for any other TLD] (0: any free port).
@@ -233,23 +237,40 @@ pub struct ClientArgs {
     pub timeout: Secs,
 }
 
-/// Runs one server until SIGINT or SIGTERM.
+/// Runs one server until SIGINT or SIGTERM; SIGHUP re-reads its files.
 fn serve_until_signal(start: impl FnOnce(Shutdown) -> Result<Running, Error>) -> Result<(), Error> {
-    let shutdown = install_signals()?;
+    let (shutdown, reloader) = install_signals()?;
     let running = start(shutdown)?;
+    reloader.set(vec![running.reload.clone()]);
     running.join();
     Ok(())
 }
 
-fn install_signals() -> Result<Shutdown, Error> {
+/// One signal mechanism for the process (signal-hook): SIGINT and SIGTERM stop the
+/// servers, SIGHUP reloads their files. The signals are read on a thread of their own,
+/// so that a reload is ordinary code, not a signal handler.
+fn install_signals() -> Result<(Shutdown, Reloader), Error> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let shutdown = Shutdown::new();
-    let on_signal = shutdown.clone();
-    ctrlc::set_handler(move || {
-        log::info!("signal received: stopping");
-        on_signal.trigger();
-    })
-    .map_err(|e| Error::Runtime(format!("cannot install the signal handler: {e}")))?;
-    Ok(shutdown)
+    let reloader = Reloader::new();
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| Error::io("cannot install the signal handlers", e))?;
+    let (on_stop, on_hup) = (shutdown.clone(), reloader.clone());
+    std::thread::Builder::new()
+        .name("signals".to_owned())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if signal == SIGHUP {
+                    log::info!("SIGHUP received: reloading");
+                    on_hup.reload_all();
+                } else {
+                    log::info!("signal received: stopping");
+                    on_stop.trigger();
+                }
+            }
+        })
+        .map_err(|e| Error::io("cannot start the signal thread", e))?;
+    Ok((shutdown, reloader))
 }
 
 impl Cli {
@@ -257,10 +278,8 @@ impl Cli {
         match self.command {
             Command::Up(args) => run_up(args),
             Command::Local(args) => {
-                let mut cache = Zone::default();
-                for path in &args.cache {
-                    cache.extend(Zone::load(path)?);
-                }
+                let source = Files::cache_files(args.cache.clone());
+                let cache = source.load()?;
                 if args.name.is_empty() || args.name.contains([',', ' ', '\t']) {
                     return Err(Error::Usage(format!(
                         "--name {:?}: must be non-empty, without commas or spaces",
@@ -268,6 +287,7 @@ impl Cli {
                     )));
                 }
                 let mut config = LocalConfig::new(args.root, cache, args.log_dir);
+                config.source = (!args.cache.is_empty()).then_some(source);
                 config.name = args.name;
                 config.bind = SocketAddr::new(args.server.bind, args.port);
                 config.ttl = args.ttl.0;
@@ -279,6 +299,7 @@ impl Cli {
             }
             Command::Root(args) => {
                 let mut config = RootConfig::new(RootTable::load(&args.table)?);
+                config.source = Some(Files::table_file(args.table));
                 config.bind = SocketAddr::new(args.server.bind, args.port);
                 config.limits = args.server.limits.limits();
                 config.upstream_timeout = args.upstream_timeout.0;
@@ -294,6 +315,7 @@ impl Cli {
                         Error::Usage(format!("no default port for TLD {tld}: give --port"))
                     })?;
                 let mut config = TldConfig::new(&tld, Zone::load(&args.zone)?);
+                config.source = Some(Files::zone_file(args.zone));
                 config.bind = SocketAddr::new(args.server.bind, port);
                 config.limits = args.server.limits.limits();
                 serve_until_signal(|s| config.start(s))
@@ -324,13 +346,14 @@ impl Cli {
 }
 
 fn run_up(args: UpArgs) -> Result<(), Error> {
-    let shutdown = install_signals()?;
-    let hierarchy = HierarchyBuilder::from_zones(args.zones.as_deref(), args.any_port)?
+    let builder = HierarchyBuilder::from_zones(args.zones.as_deref(), args.any_port)?
         .log_dir(&args.log_dir)
         .limits(args.limits.limits())
         .upstream_timeout(args.upstream_timeout.0)
-        .local(|c| c.dns_mode = args.dns_mode)
-        .start_with(shutdown)?;
+        .local(|c| c.dns_mode = args.dns_mode);
+    let (shutdown, reloader) = install_signals()?;
+    let hierarchy = builder.start_with(shutdown)?;
+    reloader.set(hierarchy.reloads());
     println!("dnsd: the hierarchy is up");
     println!("  root            {}", hierarchy.root);
     for (tld, addr) in &hierarchy.tlds {
@@ -360,7 +383,10 @@ fn run_up(args: UpArgs) -> Result<(), Error> {
             dig(com, "www.google.com")
         );
     }
-    println!("Ctrl-C stops.");
+    println!(
+        "Ctrl-C stops; kill -HUP {} re-reads the zone files.",
+        std::process::id()
+    );
     hierarchy.join();
     Ok(())
 }

@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::logs::{escape, ClientLog, LogDir};
 use crate::model::{Query, Recursion, Resolution};
 use crate::protocol::{valid_client_id, Code, Mode, Reply, Request, GREETING, INVALID_CLIENT_ID};
+use crate::reload::{Reload, Source};
 use crate::resolver::{LocalResolver, Via};
 use crate::server::{Limits, Server, Shutdown};
 use crate::upstream::Upstream;
@@ -48,6 +49,8 @@ pub struct LocalConfig {
     pub root: SocketAddr,
     /// Entries that never expire (from `--cache` files).
     pub cache: Zone,
+    /// Where a reload (SIGHUP) re-reads `cache` from; `None`: nothing to re-read.
+    pub source: Option<Source<Zone>>,
     pub log_dir: PathBuf,
     /// How long a learned mapping is kept.
     pub ttl: Duration,
@@ -69,6 +72,7 @@ impl LocalConfig {
             bind: SocketAddr::new(crate::server::DEFAULT_BIND, 0),
             root,
             cache,
+            source: None,
             log_dir: log_dir.into(),
             ttl: DEFAULT_TTL,
             cache_size: DEFAULT_CACHE_SIZE,
@@ -86,21 +90,27 @@ impl LocalConfig {
                 e,
             )
         })?;
+        let cache = Cache::new(self.cache, self.ttl, self.cache_size);
         let server = Server::bind(self.bind, self.limits)?;
         let logs = Arc::new(logs);
         let resolver = LocalResolver::new(
-            Cache::new(self.cache, self.ttl, self.cache_size),
+            cache,
             self.root,
             Upstream::new(self.upstream_timeout, self.limits.frame.max_line),
             Some(logs.clone()),
         );
-        let handler = LocalHandler {
+        let handler = Arc::new(LocalHandler {
             dns_mode: self.dns_mode,
             name: self.name,
             resolver,
             logs,
-        };
-        super::spawn(server, Arc::new(handler), shutdown)
+        });
+        let swap = handler.clone();
+        // Learned entries stay: only the fixed ones are replaced.
+        let reload = Reload::new(&handler.name, self.source, move |cache| {
+            swap.resolver.cache().replace_fixed(cache)
+        });
+        super::spawn(server, handler, shutdown, reload)
     }
 }
 

@@ -16,6 +16,7 @@ mod faults;
 mod limits;
 mod nothing_lost;
 mod props;
+mod reload;
 
 // Across hosts (network namespaces) and the load generator.
 mod bench;
