@@ -190,6 +190,11 @@ impl Cache {
     pub fn replace_fixed(&self, fixed: Zone) {
         self.fixed.store(fixed);
     }
+
+    /// The longest anything learned is kept, in seconds (`--ttl`).
+    pub fn max_ttl(&self) -> u32 {
+        self.max_ttl
+    }
 }
 
 /// How long a negative answer may be kept: the SOA record's TTL, and never longer than

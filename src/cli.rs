@@ -178,6 +178,10 @@ pub struct LocalArgs {
     /// How long a mapping learned from the hierarchy is kept, in seconds.
     #[arg(long, default_value_t = Secs(local::DEFAULT_TTL), value_name = "SECS", value_parser = parse_secs)]
     pub ttl: Secs,
+    /// Start with what a previous run learned: the mappings of this `mapping.log`
+    /// still within their TTL come back as learned entries (expired ones are skipped).
+    #[arg(long, value_name = "FILE")]
+    pub warm: Option<PathBuf>,
     /// How a DNS query with RD set is resolved: I asks the root for a referral and then
     /// the TLD server, as real resolvers do; R asks the root to recurse.
     #[arg(long, default_value_t = local::DEFAULT_DNS_MODE, value_name = "R|I", value_parser = parse_mode)]
@@ -288,6 +292,7 @@ impl Cli {
                 }
                 let mut config = LocalConfig::new(args.root, cache, args.log_dir);
                 config.source = (!args.cache.is_empty()).then_some(source);
+                config.warm = args.warm;
                 config.name = args.name;
                 config.bind = SocketAddr::new(args.server.bind, args.port);
                 config.ttl = args.ttl.0;

@@ -4,10 +4,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crate::cache::Cache;
-use crate::logs::LogDir;
+use crate::logs::{LogDir, Mapping};
 use crate::model::{
     Outcome, QType, Query, RData, Record, Recursion, Referral, Resolution, Soa, DEFAULT_TTL,
 };
@@ -145,7 +145,17 @@ impl LocalResolver {
     fn learn(&self, query: &Query, outcome: Outcome) -> Resolution {
         let resolution = Resolution::new(outcome);
         if let (Some(logs), Some(ip)) = (&self.logs, resolution.first_ip()) {
-            if let Err(e) = logs.record_mapping(&query.name, ip) {
+            let ttl = match &resolution.outcome {
+                Outcome::Answer(records) => records.iter().map(|r| r.ttl).min().unwrap_or(0),
+                _ => 0,
+            };
+            let mapping = Mapping {
+                name: query.name.clone(),
+                addr: ip,
+                learned: SystemTime::now(),
+                ttl: ttl.min(self.cache.max_ttl()),
+            };
+            if let Err(e) = logs.record_mapping(&mapping) {
                 log::error!("cannot write mapping.log in {}: {e}", logs.dir().display());
                 return Resolution::new(Outcome::ServFail);
             }

@@ -294,6 +294,20 @@ impl Drop for Proc {
     }
 }
 
+/// `mapping.log`'s text as `NAME ADDR` lines, the form the original wrote: each line
+/// must also carry when it was learned and its TTL, which this drops.
+#[track_caller]
+pub fn mapping_pairs(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let m = dnsd::logs::Mapping::parse(line)
+                .unwrap_or_else(|e| panic!("mapping.log line {line:?}: {e}"))
+                .unwrap_or_else(|| panic!("mapping.log line {line:?} without learned= ttl="));
+            format!("{} {}\n", m.name, m.addr)
+        })
+        .collect()
+}
+
 /// Runs `dnsd ARGS` to completion with `stdin`, returning (exit code, stdout, stderr).
 pub fn run_dnsd(args: &[&str], dir: &Path, stdin: &str) -> (i32, String, String) {
     let mut child = Command::new(dnsd_bin())

@@ -17,6 +17,7 @@ mod limits;
 mod nothing_lost;
 mod props;
 mod reload;
+mod warm;
 
 // Across hosts (network namespaces) and the load generator.
 mod bench;
