@@ -14,6 +14,7 @@ use crate::client::{self, ClientConfig};
 use crate::connection::{self, FrameLimits};
 use crate::dns::{self, server::DnsSettings};
 use crate::error::Error;
+use crate::fds;
 use crate::name::parse_tld;
 use crate::net::resolve_host_port;
 use crate::protocol::Mode;
@@ -241,8 +242,13 @@ pub struct ClientArgs {
     pub timeout: Secs,
 }
 
-/// Runs one server until SIGINT or SIGTERM; SIGHUP re-reads its files.
-fn serve_until_signal(start: impl FnOnce(Shutdown) -> Result<Running, Error>) -> Result<(), Error> {
+/// Runs one server until SIGINT or SIGTERM; SIGHUP re-reads its files. `need` is what
+/// it needs of file descriptors, checked (after raising the soft limit) before it starts.
+fn serve_until_signal(
+    need: fds::Need,
+    start: impl FnOnce(Shutdown) -> Result<Running, Error>,
+) -> Result<(), Error> {
+    fds::prepare(&[need])?;
     let (shutdown, reloader) = install_signals()?;
     let running = start(shutdown)?;
     reloader.set(vec![running.reload.clone()]);
@@ -300,7 +306,8 @@ impl Cli {
                 config.cache_size = args.cache_size;
                 config.limits = args.server.limits.limits();
                 config.upstream_timeout = args.upstream_timeout.0;
-                serve_until_signal(|s| config.start(s))
+                let need = local_need(config.limits.max_connections);
+                serve_until_signal(need, |s| config.start(s))
             }
             Command::Root(args) => {
                 let mut config = RootConfig::new(RootTable::load(&args.table)?);
@@ -308,7 +315,8 @@ impl Cli {
                 config.bind = SocketAddr::new(args.server.bind, args.port);
                 config.limits = args.server.limits.limits();
                 config.upstream_timeout = args.upstream_timeout.0;
-                serve_until_signal(|s| config.start(s))
+                let need = server_need(config.limits.max_connections);
+                serve_until_signal(need, |s| config.start(s))
             }
             Command::Tld(args) => {
                 let tld = parse_tld(&args.tld)
@@ -323,7 +331,8 @@ impl Cli {
                 config.source = Some(Files::zone_file(args.zone));
                 config.bind = SocketAddr::new(args.server.bind, port);
                 config.limits = args.server.limits.limits();
-                serve_until_signal(|s| config.start(s))
+                let need = server_need(config.limits.max_connections);
+                serve_until_signal(need, |s| config.start(s))
             }
             Command::Client(args) => {
                 if crate::protocol::valid_client_id(args.id.as_bytes()).is_none() {
@@ -350,12 +359,29 @@ impl Cli {
     }
 }
 
+/// What the local server needs of file descriptors.
+fn local_need(max_connections: usize) -> fds::Need {
+    fds::Need {
+        per_connection: fds::PER_LOCAL_CONNECTION,
+        max_connections,
+    }
+}
+
+/// What a root or TLD server needs of file descriptors.
+fn server_need(max_connections: usize) -> fds::Need {
+    fds::Need {
+        per_connection: fds::PER_CONNECTION,
+        max_connections,
+    }
+}
+
 fn run_up(args: UpArgs) -> Result<(), Error> {
     let builder = HierarchyBuilder::from_zones(args.zones.as_deref(), args.any_port)?
         .log_dir(&args.log_dir)
         .limits(args.limits.limits())
         .upstream_timeout(args.upstream_timeout.0)
         .local(|c| c.dns_mode = args.dns_mode);
+    fds::prepare(&builder.fd_needs())?;
     let (shutdown, reloader) = install_signals()?;
     let hierarchy = builder.start_with(shutdown)?;
     reloader.set(hierarchy.reloads());

@@ -20,6 +20,8 @@
 //! - [`zone`]: the data files, zones and the root table, legacy or TOML.
 //! - [`reload`]: SIGHUP: swappable data ([`reload::Swap`]) and each server's
 //!   [`reload::Reload`].
+//! - [`fds`]: file descriptors: the soft limit raised at start, `--max-connections`
+//!   checked against it.
 //! - [`upstream`]: asking another server, over pooled connections with a deadline.
 //! - [`dns`]: RFC 1035 DNS messages over UDP and TCP: answering a request message,
 //!   asking an upstream, TCP framing and the UDP server loop.
@@ -43,6 +45,7 @@ pub mod client;
 pub mod connection;
 pub mod dns;
 pub mod error;
+pub mod fds;
 pub mod logging;
 pub mod logs;
 pub mod model;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::fds;
 use crate::reload::{Reload, Source as Files};
 use crate::roles::local::{self, LocalConfig};
 use crate::roles::root::{self, RootConfig};
@@ -162,6 +163,28 @@ impl HierarchyBuilder {
                 .local(|c| c.bind.set_port(local::DEFAULT_PORT));
         }
         Ok(builder)
+    }
+
+    /// What the servers to start need of file descriptors (see [`crate::fds`]).
+    pub fn fd_needs(&self) -> Vec<fds::Need> {
+        let max = |own: usize| self.limits.map_or(own, |l| l.max_connections);
+        let mut needs: Vec<fds::Need> = self
+            .tlds
+            .iter()
+            .map(|t| fds::Need {
+                per_connection: fds::PER_CONNECTION,
+                max_connections: max(t.limits.max_connections),
+            })
+            .collect();
+        needs.push(fds::Need {
+            per_connection: fds::PER_CONNECTION,
+            max_connections: max(self.root.limits.max_connections),
+        });
+        needs.push(fds::Need {
+            per_connection: fds::PER_LOCAL_CONNECTION,
+            max_connections: max(self.local.limits.max_connections),
+        });
+        needs
     }
 
     /// Starts every server, stopped together through a new [`Shutdown`].

@@ -13,6 +13,7 @@ mod logs;
 // Bad input, limits, faults, nothing lost, parsers under arbitrary input.
 mod bad_input;
 mod faults;
+mod fds;
 mod limits;
 mod nothing_lost;
 mod props;
