@@ -15,6 +15,7 @@ use crate::connection::{self, FrameLimits};
 use crate::dns::{self, server::DnsSettings};
 use crate::error::Error;
 use crate::fds;
+use crate::lab::Lab;
 use crate::name::parse_tld;
 use crate::net::resolve_host_port;
 use crate::protocol::Mode;
@@ -137,6 +138,10 @@ pub fn parse_secs(s: &str) -> Result<Secs, String> {
 
 #[derive(Args, Debug)]
 pub struct UpArgs {
+    /// A lab file (TOML): the TLDs, their zones, ports, addresses, the cache and the
+    /// limits, all in one file; it replaces the other flags (see examples/lab.toml).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["zones", "any_port"])]
+    pub config: Option<PathBuf>,
     /// Directory with root.{toml,dat}, one zone per TLD and default.{toml,dat}
     /// [default: the sample zones built into dnsd].
     #[arg(long, value_name = "DIR")]
@@ -376,13 +381,17 @@ fn server_need(max_connections: usize) -> fds::Need {
 }
 
 fn run_up(args: UpArgs) -> Result<(), Error> {
-    let builder = HierarchyBuilder::from_zones(args.zones.as_deref(), args.any_port)?
-        .log_dir(&args.log_dir)
-        .limits(args.limits.limits())
-        .upstream_timeout(args.upstream_timeout.0)
-        .local(|c| c.dns_mode = args.dns_mode);
+    let builder = match &args.config {
+        Some(path) => Lab::load(path)?.builder(),
+        None => HierarchyBuilder::from_zones(args.zones.as_deref(), args.any_port)?
+            .log_dir(&args.log_dir)
+            .limits(args.limits.limits())
+            .upstream_timeout(args.upstream_timeout.0)
+            .local(|c| c.dns_mode = args.dns_mode),
+    };
     fds::prepare(&builder.fd_needs())?;
     let (shutdown, reloader) = install_signals()?;
+    let log_dir = builder.log_dir_path().to_owned();
     let hierarchy = builder.start_with(shutdown)?;
     reloader.set(hierarchy.reloads());
     println!("dnsd: the hierarchy is up");
@@ -393,7 +402,7 @@ fn run_up(args: UpArgs) -> Result<(), Error> {
     println!(
         "  local           {}   (logs in {})",
         hierarchy.local,
-        args.log_dir.display()
+        log_dir.display()
     );
     let dig = |addr: std::net::SocketAddr, rest: &str| {
         format!("dig @{} -p {} {rest}", addr.ip(), addr.port())

@@ -20,6 +20,7 @@
 //! - [`zone`]: the data files, zones and the root table, legacy or TOML.
 //! - [`reload`]: SIGHUP: swappable data ([`reload::Swap`]) and each server's
 //!   [`reload::Reload`].
+//! - [`lab`]: a whole hierarchy described in one TOML file (`dnsd up --config`).
 //! - [`fds`]: file descriptors: the soft limit raised at start, `--max-connections`
 //!   checked against it.
 //! - [`upstream`]: asking another server, over pooled connections with a deadline.
@@ -46,6 +47,7 @@ pub mod connection;
 pub mod dns;
 pub mod error;
 pub mod fds;
+pub mod lab;
 pub mod logging;
 pub mod logs;
 pub mod model;

@@ -2,9 +2,9 @@
 //! the root table, and the local server seeded with the default cache.
 //!
 //! Zones come from a directory (`root`, one file per TLD and `default`, each as `.toml`
-//! if present, else `.dat`) or, by default, from the sample zones built into the
-//! binary. Each server's [`crate::reload::Reload`] re-reads the files it came from
-//! (SIGHUP); built-in zones have nothing to re-read.
+//! if present, else `.dat`), from a lab file ([`crate::lab`]) or, by default, from the
+//! sample zones built into the binary. Each server's [`crate::reload::Reload`] re-reads
+//! the files it came from (SIGHUP); built-in zones have nothing to re-read.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -185,6 +185,11 @@ impl HierarchyBuilder {
             max_connections: max(self.local.limits.max_connections),
         });
         needs
+    }
+
+    /// Where the local server will write its logs.
+    pub fn log_dir_path(&self) -> &Path {
+        &self.local.log_dir
     }
 
     /// Starts every server, stopped together through a new [`Shutdown`].

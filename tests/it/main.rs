@@ -7,6 +7,7 @@ mod harness;
 mod client_cli;
 mod files;
 mod hierarchy;
+mod lab;
 mod legacy;
 mod logs;
 
