@@ -68,20 +68,22 @@ impl Cache {
     /// As in the original, a name with no entry of its own is also looked up as `www.`
     /// + name for the line protocol's question.
     pub fn get(&self, query: &Query, now: Instant) -> Option<Resolution> {
-        let found = self.get_exact(&query.name, query.qtype, now).or_else(|| {
-            let alias = query
-                .name
-                .www_alias()
-                .filter(|_| query.qtype == QType::Address)?;
-            self.get_exact(&Name::from_wire(&alias), query.qtype, now)
-        })?;
+        // One snapshot of the fixed entries serves the whole lookup.
+        let fixed = self.fixed.load();
+        let found = self
+            .get_exact(&fixed, &query.name, query.qtype, now)
+            .or_else(|| {
+                let alias = query
+                    .name
+                    .www_alias()
+                    .filter(|_| query.qtype == QType::Address)?;
+                self.get_exact(&fixed, &Name::from_wire(&alias), query.qtype, now)
+            })?;
         Some(Resolution::cached(found))
     }
 
-    fn get_exact(&self, name: &Name, qtype: QType, now: Instant) -> Option<Outcome> {
-        let fixed: Vec<Record> = self
-            .fixed
-            .load()
+    fn get_exact(&self, fixed: &Zone, name: &Name, qtype: QType, now: Instant) -> Option<Outcome> {
+        let fixed: Vec<Record> = fixed
             .addresses(name.as_str())
             .iter()
             .map(|a| Record::new(name.clone(), a.ttl, RData::address(a.ip)))
