@@ -576,8 +576,9 @@ fn check_logs(dir: &Path, ids: &[String]) -> Result<LogCheck, String> {
         if file == "mapping.log" {
             for line in text.lines() {
                 check.mapping_lines += 1;
+                // `NAME ADDR learned=TIME ttl=SECS`.
                 let words: Vec<&str> = line.split(' ').collect();
-                if words.len() != 2 || words[1].parse::<IpAddr>().is_err() {
+                if words.len() != 4 || words[1].parse::<IpAddr>().is_err() {
                     check
                         .problems
                         .push(format!("mapping.log: bad line {line:?}"));

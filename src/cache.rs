@@ -2,7 +2,8 @@
 //! name learned over either is a hit for both.
 //!
 //! Entries read from `--cache` files never expire and are never evicted; they are held
-//! in an immutable map that needs no lock. What is learned from the hierarchy (answers,
+//! in an immutable map that a reload swaps whole ([`Swap`]: one uncontended read lock
+//! per query). What is learned from the hierarchy (answers,
 //! and negative answers: NXDOMAIN and NODATA, RFC 2308) lives for the TTL it came with,
 //! never longer than `--ttl`, at most `capacity` names of it, the least recently used
 //! going first; it sits behind one short-held mutex, never held while talking to
@@ -15,13 +16,14 @@ use std::time::{Duration, Instant};
 
 use crate::model::{Outcome, QType, Query, RData, Record, Resolution};
 use crate::name::Name;
+use crate::reload::Swap;
 use crate::sync::lock;
 use crate::zone::Zone;
 
 /// The cache handle: callers see `get` and `insert`, never the maps.
 #[derive(Debug)]
 pub struct Cache {
-    fixed: Zone,
+    fixed: Swap<Zone>,
     learned: Mutex<Lru<Entry>>,
     /// The longest anything learned is kept, in whole seconds (at least 1).
     max_ttl: u32,
@@ -56,7 +58,7 @@ impl Cache {
     /// their TTL, and never longer than `max_ttl`.
     pub fn new(fixed: Zone, max_ttl: Duration, capacity: usize) -> Cache {
         Cache {
-            fixed,
+            fixed: Swap::new(fixed),
             learned: Mutex::new(Lru::new(capacity)),
             max_ttl: max_ttl.as_secs().clamp(1, u32::MAX as u64) as u32,
         }
@@ -66,19 +68,22 @@ impl Cache {
     /// As in the original, a name with no entry of its own is also looked up as `www.`
     /// + name for the line protocol's question.
     pub fn get(&self, query: &Query, now: Instant) -> Option<Resolution> {
-        let found = self.get_exact(&query.name, query.qtype, now).or_else(|| {
-            let alias = query
-                .name
-                .www_alias()
-                .filter(|_| query.qtype == QType::Address)?;
-            self.get_exact(&Name::from_wire(&alias), query.qtype, now)
-        })?;
+        // One snapshot of the fixed entries serves the whole lookup.
+        let fixed = self.fixed.load();
+        let found = self
+            .get_exact(&fixed, &query.name, query.qtype, now)
+            .or_else(|| {
+                let alias = query
+                    .name
+                    .www_alias()
+                    .filter(|_| query.qtype == QType::Address)?;
+                self.get_exact(&fixed, &Name::from_wire(&alias), query.qtype, now)
+            })?;
         Some(Resolution::cached(found))
     }
 
-    fn get_exact(&self, name: &Name, qtype: QType, now: Instant) -> Option<Outcome> {
-        let fixed: Vec<Record> = self
-            .fixed
+    fn get_exact(&self, fixed: &Zone, name: &Name, qtype: QType, now: Instant) -> Option<Outcome> {
+        let fixed: Vec<Record> = fixed
             .addresses(name.as_str())
             .iter()
             .map(|a| Record::new(name.clone(), a.ttl, RData::address(a.ip)))
@@ -119,7 +124,7 @@ impl Cache {
     /// for that question, NXDOMAIN for every question about the name. Failures and
     /// referrals are not kept, nor anything about a name with fixed entries.
     pub fn insert(&self, query: &Query, outcome: &Outcome, now: Instant) {
-        if !self.fixed.addresses(query.name.as_str()).is_empty() {
+        if !self.fixed.load().addresses(query.name.as_str()).is_empty() {
             return;
         }
         let (kind, outcome, ttl) = match outcome {
@@ -179,7 +184,18 @@ impl Cache {
     }
 
     pub fn fixed_len(&self) -> usize {
-        self.fixed.len()
+        self.fixed.load().len()
+    }
+
+    /// Replaces the fixed entries (a reload of the `--cache` files); what was learned
+    /// stays.
+    pub fn replace_fixed(&self, fixed: Zone) {
+        self.fixed.store(fixed);
+    }
+
+    /// The longest anything learned is kept, in seconds (`--ttl`).
+    pub fn max_ttl(&self) -> u32 {
+        self.max_ttl
     }
 }
 

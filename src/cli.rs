@@ -15,9 +15,12 @@ use crate::client::{self, ClientConfig};
 use crate::connection::{self, FrameLimits};
 use crate::dns::{self, server::DnsSettings};
 use crate::error::Error;
+use crate::fds;
+use crate::lab::Lab;
 use crate::name::parse_tld;
 use crate::net::resolve_host_port;
 use crate::protocol::Mode;
+use crate::reload::{Reloader, Source as Files};
 use crate::roles::local::{self, LocalConfig};
 use crate::roles::root::{self, RootConfig};
 use crate::roles::tld::{self, TldConfig};
@@ -35,6 +38,7 @@ use crate::zone::{RootTable, Zone};
 #[command(name = "dnsd", version, about, long_about = None)]
 #[command(
     after_help = "Logs go to stderr; RUST_LOG=debug shows more, RUST_LOG=warn less.\n\
+Signals: INT and TERM stop; HUP re-reads every server's files.\n\
 Exit codes: 0 success, 2 bad usage or a bad file (FILE:LINE: ...), 1 failure at run time."
 )]
 pub struct Cli {
@@ -142,6 +146,10 @@ pub fn parse_secs(s: &str) -> Result<Secs, String> {
 
 #[derive(Args, Debug)]
 pub struct UpArgs {
+    /// A lab file (TOML): the TLDs, their zones, ports, addresses, the cache and the
+    /// limits, all in one file; it replaces the other flags (see examples/lab.toml).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["zones", "any_port"])]
+    pub config: Option<PathBuf>,
     /// Directory with root.{toml,dat}, one zone per TLD and default.{toml,dat}
     /// [default: the sample zones built into dnsd].
     #[arg(long, value_name = "DIR")]
@@ -166,7 +174,7 @@ pub struct UpArgs {
 #[derive(Args, Debug)]
 pub struct LocalArgs {
     /// A file of entries that never expire (`NAME ADDR` lines, or TOML `[records]`);
-    /// may be given more than once.
+    /// may be given more than once. SIGHUP re-reads them (learned entries stay).
     #[arg(long, value_name = "FILE")]
     pub cache: Vec<PathBuf>,
     /// The root server to ask on a cache miss (a host name is looked up once, at start).
@@ -184,6 +192,10 @@ pub struct LocalArgs {
     /// How long a mapping learned from the hierarchy is kept, in seconds.
     #[arg(long, default_value_t = Secs(local::DEFAULT_TTL), value_name = "SECS", value_parser = parse_secs)]
     pub ttl: Secs,
+    /// Start with what a previous run learned: the mappings of this `mapping.log`
+    /// still within their TTL come back as learned entries (expired ones are skipped).
+    #[arg(long, value_name = "FILE")]
+    pub warm: Option<PathBuf>,
     /// How a DNS query with RD set is resolved: I asks the root for a referral and then
     /// the TLD server, as real resolvers do; R asks the root to recurse.
     #[arg(long, default_value_t = local::DEFAULT_DNS_MODE, value_name = "R|I", value_parser = parse_mode)]
@@ -200,7 +212,8 @@ pub struct LocalArgs {
 
 #[derive(Args, Debug)]
 pub struct RootArgs {
-    /// The TLD table: `TLD HOST PORT` lines, or TOML `[tlds]` with `tld = "HOST:PORT"`.
+    /// The TLD table: `TLD HOST PORT` lines, or TOML `[tlds]` with `tld = "HOST:PORT"`;
+    /// SIGHUP re-reads it.
     pub table: PathBuf,
     /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = root::DEFAULT_PORT)]
@@ -216,7 +229,8 @@ pub struct RootArgs {
 pub struct TldArgs {
     /// The top-level domain served, e.g. `com`.
     pub tld: String,
-    /// The zone: `NAME ADDR` lines, or TOML `[records]` with `"name" = "addr"`.
+    /// The zone: `NAME ADDR` lines, or TOML `[records]` with `"name" = "addr"`; SIGHUP
+    /// re-reads it.
     pub zone: PathBuf,
     /// Port to listen on [default: 5678 for com, 5679 for org, 5680 for gov; required
     /// for any other TLD] (0: any free port).
@@ -241,23 +255,45 @@ pub struct ClientArgs {
     pub timeout: Secs,
 }
 
-/// Runs one server until SIGINT or SIGTERM.
-fn serve_until_signal(start: impl FnOnce(Shutdown) -> Result<Running, Error>) -> Result<(), Error> {
-    let shutdown = install_signals()?;
+/// Runs one server until SIGINT or SIGTERM; SIGHUP re-reads its files. `need` is what
+/// it needs of file descriptors, checked (after raising the soft limit) before it starts.
+fn serve_until_signal(
+    need: fds::Need,
+    start: impl FnOnce(Shutdown) -> Result<Running, Error>,
+) -> Result<(), Error> {
+    fds::prepare(&[need])?;
+    let (shutdown, reloader) = install_signals()?;
     let running = start(shutdown)?;
+    reloader.set(vec![running.reload.clone()]);
     running.join();
     Ok(())
 }
 
-fn install_signals() -> Result<Shutdown, Error> {
+/// One signal mechanism for the process (signal-hook): SIGINT and SIGTERM stop the
+/// servers, SIGHUP reloads their files. The signals are read on a thread of their own,
+/// so that a reload is ordinary code, not a signal handler.
+fn install_signals() -> Result<(Shutdown, Reloader), Error> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let shutdown = Shutdown::new();
-    let on_signal = shutdown.clone();
-    ctrlc::set_handler(move || {
-        log::info!("signal received: stopping");
-        on_signal.trigger();
-    })
-    .map_err(|e| Error::Runtime(format!("cannot install the signal handler: {e}")))?;
-    Ok(shutdown)
+    let reloader = Reloader::new();
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| Error::io("cannot install the signal handlers", e))?;
+    let (on_stop, on_hup) = (shutdown.clone(), reloader.clone());
+    std::thread::Builder::new()
+        .name("signals".to_owned())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if signal == SIGHUP {
+                    log::info!("SIGHUP received: reloading");
+                    on_hup.reload_all();
+                } else {
+                    log::info!("signal received: stopping");
+                    on_stop.trigger();
+                }
+            }
+        })
+        .map_err(|e| Error::io("cannot start the signal thread", e))?;
+    Ok((shutdown, reloader))
 }
 
 impl Cli {
@@ -265,10 +301,8 @@ impl Cli {
         match self.command {
             Command::Up(args) => run_up(args),
             Command::Local(args) => {
-                let mut cache = Zone::default();
-                for path in &args.cache {
-                    cache.extend(Zone::load(path)?);
-                }
+                let source = Files::cache_files(args.cache.clone());
+                let cache = source.load()?;
                 if args.name.is_empty() || args.name.contains([',', ' ', '\t']) {
                     return Err(Error::Usage(format!(
                         "--name {:?}: must be non-empty, without commas or spaces",
@@ -276,6 +310,8 @@ impl Cli {
                     )));
                 }
                 let mut config = LocalConfig::new(args.root, cache, args.log_dir);
+                config.source = (!args.cache.is_empty()).then_some(source);
+                config.warm = args.warm;
                 config.name = args.name;
                 config.bind = SocketAddr::new(args.server.bind, args.port);
                 config.ttl = args.ttl.0;
@@ -283,14 +319,17 @@ impl Cli {
                 config.cache_size = args.cache_size;
                 config.limits = args.server.limits.limits();
                 config.upstream_timeout = args.upstream_timeout.0;
-                serve_until_signal(|s| config.start(s))
+                let need = local_need(config.limits.max_connections);
+                serve_until_signal(need, |s| config.start(s))
             }
             Command::Root(args) => {
                 let mut config = RootConfig::new(RootTable::load(&args.table)?);
+                config.source = Some(Files::table_file(args.table));
                 config.bind = SocketAddr::new(args.server.bind, args.port);
                 config.limits = args.server.limits.limits();
                 config.upstream_timeout = args.upstream_timeout.0;
-                serve_until_signal(|s| config.start(s))
+                let need = server_need(config.limits.max_connections);
+                serve_until_signal(need, |s| config.start(s))
             }
             Command::Tld(args) => {
                 let tld = parse_tld(&args.tld)
@@ -302,9 +341,11 @@ impl Cli {
                         Error::Usage(format!("no default port for TLD {tld}: give --port"))
                     })?;
                 let mut config = TldConfig::new(&tld, Zone::load(&args.zone)?);
+                config.source = Some(Files::zone_file(args.zone));
                 config.bind = SocketAddr::new(args.server.bind, port);
                 config.limits = args.server.limits.limits();
-                serve_until_signal(|s| config.start(s))
+                let need = server_need(config.limits.max_connections);
+                serve_until_signal(need, |s| config.start(s))
             }
             Command::Client(args) => {
                 if crate::protocol::valid_client_id(args.id.as_bytes()).is_none() {
@@ -333,14 +374,36 @@ impl Cli {
     }
 }
 
+/// What the local server needs of file descriptors.
+fn local_need(max_connections: usize) -> fds::Need {
+    fds::Need {
+        per_connection: fds::PER_LOCAL_CONNECTION,
+        max_connections,
+    }
+}
+
+/// What a root or TLD server needs of file descriptors.
+fn server_need(max_connections: usize) -> fds::Need {
+    fds::Need {
+        per_connection: fds::PER_CONNECTION,
+        max_connections,
+    }
+}
+
 fn run_up(args: UpArgs) -> Result<(), Error> {
-    let shutdown = install_signals()?;
-    let hierarchy = HierarchyBuilder::from_zones(args.zones.as_deref(), args.any_port)?
-        .log_dir(&args.log_dir)
-        .limits(args.limits.limits())
-        .upstream_timeout(args.upstream_timeout.0)
-        .local(|c| c.dns_mode = args.dns_mode)
-        .start_with(shutdown)?;
+    let builder = match &args.config {
+        Some(path) => Lab::load(path)?.builder(),
+        None => HierarchyBuilder::from_zones(args.zones.as_deref(), args.any_port)?
+            .log_dir(&args.log_dir)
+            .limits(args.limits.limits())
+            .upstream_timeout(args.upstream_timeout.0)
+            .local(|c| c.dns_mode = args.dns_mode),
+    };
+    fds::prepare(&builder.fd_needs())?;
+    let (shutdown, reloader) = install_signals()?;
+    let log_dir = builder.log_dir_path().to_owned();
+    let hierarchy = builder.start_with(shutdown)?;
+    reloader.set(hierarchy.reloads());
     println!("dnsd: the hierarchy is up");
     println!("  root            {}", hierarchy.root);
     for (tld, addr) in &hierarchy.tlds {
@@ -349,7 +412,7 @@ fn run_up(args: UpArgs) -> Result<(), Error> {
     println!(
         "  local           {}   (logs in {})",
         hierarchy.local,
-        args.log_dir.display()
+        log_dir.display()
     );
     let dig = |addr: std::net::SocketAddr, rest: &str| {
         format!("dig @{} -p {} {rest}", addr.ip(), addr.port())
@@ -370,7 +433,10 @@ fn run_up(args: UpArgs) -> Result<(), Error> {
             dig(com, "www.google.com")
         );
     }
-    println!("Ctrl-C stops.");
+    println!(
+        "Ctrl-C stops; kill -HUP {} re-reads the zone files.",
+        std::process::id()
+    );
     hierarchy.join();
     Ok(())
 }

@@ -18,6 +18,11 @@
 //!   wire format (the recursive and iterative flows).
 //! - [`cache`]: the local server's cache: fixed entries, learned ones with TTL and LRU.
 //! - [`zone`]: the data files, zones and the root table, legacy or TOML.
+//! - [`reload`]: SIGHUP: swappable data ([`reload::Swap`]) and each server's
+//!   [`reload::Reload`].
+//! - [`lab`]: a whole hierarchy described in one TOML file (`dnsd up --config`).
+//! - [`fds`]: file descriptors: the soft limit raised at start, `--max-connections`
+//!   checked against it.
 //! - [`upstream`]: asking another server, over pooled connections with a deadline.
 //! - [`dns`]: RFC 1035 DNS messages over UDP and TCP: answering a request message,
 //!   asking an upstream, TCP framing and the UDP server loop.
@@ -33,7 +38,8 @@
 //!   closed loop), [`bench::ceiling`] (do-nothing servers to compare with),
 //!   [`bench::output`] (the table and the typed JSON), [`bench::report`]
 //!   (`BENCHMARKS.md` from the JSON results).
-//! - [`cli`], [`logging`], [`error`]: the command line, diagnostics, exit codes.
+//! - [`cli`], [`logging`], [`error`]: the command line (and its signals), diagnostics,
+//!   exit codes.
 //! - [`sync`]: taking a lock that a panic may have poisoned.
 
 pub mod bench;
@@ -44,12 +50,15 @@ pub mod client;
 pub mod connection;
 pub mod dns;
 pub mod error;
+pub mod fds;
+pub mod lab;
 pub mod logging;
 pub mod logs;
 pub mod model;
 pub mod name;
 pub mod net;
 pub mod protocol;
+pub mod reload;
 pub mod resolver;
 pub mod roles;
 pub mod server;

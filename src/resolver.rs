@@ -5,15 +5,16 @@
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crate::cache::Cache;
-use crate::logs::LogDir;
+use crate::logs::{LogDir, Mapping};
 use crate::model::{
     Outcome, QType, Query, RData, Record, Recursion, Referral, Resolution, Soa, DEFAULT_TTL,
 };
 use crate::name::Name;
 use crate::protocol::{Code, Mode, Referral as LineReferral, Reply, Request};
+use crate::reload::Swap;
 use crate::upstream::{Upstream, UpstreamError};
 use crate::zone::{Addr, RootTable, Zone, DEFAULT_NEGATIVE_TTL};
 
@@ -145,7 +146,17 @@ impl LocalResolver {
     fn learn(&self, query: &Query, outcome: Outcome) -> Resolution {
         let resolution = Resolution::new(outcome);
         if let (Some(logs), Some(ip)) = (&self.logs, resolution.first_ip()) {
-            if let Err(e) = logs.record_mapping(&query.name, ip) {
+            let ttl = match &resolution.outcome {
+                Outcome::Answer(records) => records.iter().map(|r| r.ttl).min().unwrap_or(0),
+                _ => 0,
+            };
+            let mapping = Mapping {
+                name: query.name.clone(),
+                addr: ip,
+                learned: SystemTime::now(),
+                ttl: ttl.min(self.cache.max_ttl()),
+            };
+            if let Err(e) = logs.record_mapping(&mapping) {
                 log::error!("cannot write mapping.log in {}: {e}", logs.dir().display());
                 return Resolution::new(Outcome::ServFail);
             }
@@ -240,7 +251,7 @@ fn unexpected(from: SocketAddr, reply: &Reply) -> UpstreamError {
 /// no address record: a checker is given the server's address (`ns.root/127.0.0.1`).
 #[derive(Debug)]
 pub struct RootResolver {
-    table: RootTable,
+    table: Swap<RootTable>,
     upstream: Upstream,
     soa: Record,
 }
@@ -248,14 +259,20 @@ pub struct RootResolver {
 impl RootResolver {
     pub fn new(table: RootTable, upstream: Upstream) -> RootResolver {
         RootResolver {
-            table,
+            table: Swap::new(table),
             upstream,
             soa: synthesized_soa(&Name::from_wire(""), DEFAULT_NEGATIVE_TTL),
         }
     }
 
-    pub fn table(&self) -> &RootTable {
-        &self.table
+    /// The table queries read now.
+    pub fn table(&self) -> Arc<RootTable> {
+        self.table.load()
+    }
+
+    /// Swaps in a new table (a reload): queries that follow use it.
+    pub fn replace_table(&self, table: RootTable) {
+        self.table.store(table);
     }
 
     pub fn resolve(&self, query: &Query, via: Via) -> Resolution {
@@ -273,7 +290,7 @@ impl RootResolver {
             });
         }
         let tld = query.name.tld();
-        let Some(addr) = self.table.lookup(tld) else {
+        let Some(addr) = self.table.load().lookup(tld) else {
             return Resolution::authoritative(Outcome::NxDomain(self.soa.clone()));
         };
         match query.recursion {
@@ -338,28 +355,33 @@ pub fn synthesized_soa(zone: &Name, negative_ttl: u32) -> Record {
 #[derive(Debug)]
 pub struct TldResolver {
     tld: Name,
-    zone: Arc<Zone>,
+    /// The zone and what it implies, swapped together by a reload.
+    data: Swap<TldData>,
+    /// The server's own address: the glue of `ns.<tld>`.
+    own: IpAddr,
+}
+
+/// What a TLD server answers from: its zone, and the SOA and empty non-terminals it
+/// implies.
+#[derive(Debug)]
+struct TldData {
+    zone: Zone,
+    soa: Record,
     /// Names with no records of their own (nor a `www.` form that has some) but with
     /// names below them: `corp.com` when the zone has `mail.corp.com`. They exist, so
     /// asking for one is NODATA, not NXDOMAIN, which would deny every name below
     /// (RFC 8020).
     empty_non_terminals: HashSet<Box<str>>,
-    /// The server's own address: the glue of `ns.<tld>`.
-    own: IpAddr,
-    soa: Record,
 }
 
-impl TldResolver {
-    pub fn new(tld: &str, zone: Arc<Zone>, own: IpAddr) -> TldResolver {
-        let tld = Name::from_wire(tld);
-        let soa = synthesized_soa(&tld, zone.negative_ttl());
+impl TldData {
+    fn new(tld: &Name, zone: Zone) -> TldData {
+        let soa = synthesized_soa(tld, zone.negative_ttl());
         let empty_non_terminals = empty_non_terminals(&zone, tld.as_str());
-        TldResolver {
-            tld,
+        TldData {
             zone,
-            empty_non_terminals,
-            own,
             soa,
+            empty_non_terminals,
         }
     }
 
@@ -370,6 +392,22 @@ impl TldResolver {
         } else {
             Outcome::NxDomain(self.soa.clone())
         }
+    }
+}
+
+impl TldResolver {
+    pub fn new(tld: &str, zone: Zone, own: IpAddr) -> TldResolver {
+        let tld = Name::from_wire(tld);
+        TldResolver {
+            data: Swap::new(TldData::new(&tld, zone)),
+            tld,
+            own,
+        }
+    }
+
+    /// Swaps in a new zone (a reload): queries that follow answer from it.
+    pub fn replace_zone(&self, zone: Zone) {
+        self.data.store(TldData::new(&self.tld, zone));
     }
 
     /// The TLD server's own name: `ns.<tld>`.
@@ -382,21 +420,23 @@ impl TldResolver {
         if !name.is_within(self.tld.as_str()) {
             return Resolution::new(Outcome::Refused);
         }
+        // One snapshot answers the whole query, whatever a reload does meanwhile.
+        let data = self.data.load();
         let outcome = if *name == self.tld {
-            self.apex(query.qtype)
+            self.apex(&data.soa, query.qtype)
         } else if *name == self.ns_name() {
             let own = [Addr {
                 ip: self.own,
                 ttl: DEFAULT_TTL,
             }];
-            self.addresses(name, &own, query.qtype, Vec::new())
+            self.addresses(&data.soa, name, &own, query.qtype, Vec::new())
         } else {
-            let own = self.zone.addresses(name.as_str());
+            let own = data.zone.addresses(name.as_str());
             match name.www_alias() {
                 Some(alias) if own.is_empty() => {
-                    let target = self.zone.addresses(&alias);
+                    let target = data.zone.addresses(&alias);
                     if target.is_empty() {
-                        return Resolution::authoritative(self.no_such(name));
+                        return Resolution::authoritative(data.no_such(name));
                     }
                     let alias = Name::from_wire(&alias);
                     let ttl = target.iter().map(|a| a.ttl).min().unwrap_or(DEFAULT_TTL);
@@ -404,7 +444,7 @@ impl TldResolver {
                     if query.qtype == QType::Cname {
                         Outcome::Answer(vec![cname])
                     } else {
-                        match self.addresses(&alias, target, query.qtype, vec![cname]) {
+                        match self.addresses(&data.soa, &alias, target, query.qtype, vec![cname]) {
                             // The CNAME answers, whatever the target holds.
                             Outcome::NoData(_) => Outcome::Answer(vec![Record::new(
                                 name.clone(),
@@ -415,21 +455,21 @@ impl TldResolver {
                         }
                     }
                 }
-                _ if own.is_empty() => self.no_such(name),
-                _ => self.addresses(name, own, query.qtype, Vec::new()),
+                _ if own.is_empty() => data.no_such(name),
+                _ => self.addresses(&data.soa, name, own, query.qtype, Vec::new()),
             }
         };
         Resolution::authoritative(outcome)
     }
 
     /// The apex: SOA and NS; any other type is NODATA.
-    fn apex(&self, qtype: QType) -> Outcome {
+    fn apex(&self, soa: &Record, qtype: QType) -> Outcome {
         let ns = Record::new(self.tld.clone(), DEFAULT_TTL, RData::Ns(self.ns_name()));
         match qtype {
-            QType::Soa => Outcome::Answer(vec![self.soa.clone()]),
+            QType::Soa => Outcome::Answer(vec![soa.clone()]),
             QType::Ns => Outcome::Answer(vec![ns]),
-            QType::Any => Outcome::Answer(vec![self.soa.clone(), ns]),
-            _ => Outcome::NoData(self.soa.clone()),
+            QType::Any => Outcome::Answer(vec![soa.clone(), ns]),
+            _ => Outcome::NoData(soa.clone()),
         }
     }
 
@@ -437,6 +477,7 @@ impl TldResolver {
     /// `first` (a CNAME leading to it); NODATA if none does.
     fn addresses(
         &self,
+        soa: &Record,
         name: &Name,
         addrs: &[Addr],
         qtype: QType,
@@ -448,7 +489,7 @@ impl TldResolver {
             .filter(|r| qtype.matches(&r.data))
             .peekable();
         if records.peek().is_none() {
-            return Outcome::NoData(self.soa.clone());
+            return Outcome::NoData(soa.clone());
         }
         if qtype == QType::Address {
             // The line protocol's question: the first address, as the original gave.
@@ -497,7 +538,7 @@ mod tests {
         let zone: Zone = "www.google.com 142.250.72.4\nwww.google.com 2607:f8b0::1\nv6.com ::2\n"
             .parse()
             .unwrap();
-        TldResolver::new("com", Arc::new(zone), "127.0.0.9".parse().unwrap())
+        TldResolver::new("com", zone, "127.0.0.9".parse().unwrap())
     }
 
     fn ask(name: &str, qtype: QType) -> Resolution {
@@ -546,7 +587,7 @@ mod tests {
         let zone: Zone = "mail.corp.com 192.0.2.1\na.b.c.com 192.0.2.2\nwww.x.y.com 192.0.2.3\n"
             .parse()
             .unwrap();
-        let tld = TldResolver::new("com", Arc::new(zone), "127.0.0.9".parse().unwrap());
+        let tld = TldResolver::new("com", zone, "127.0.0.9".parse().unwrap());
         let ask = |name: &str| {
             tld.resolve(&Query {
                 name: Name::from_wire(name),

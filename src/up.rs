@@ -2,13 +2,17 @@
 //! the root table, and the local server seeded with the default cache.
 //!
 //! Zones come from a directory (`root`, one file per TLD and `default`, each as `.toml`
-//! if present, else `.dat`) or, by default, from the sample zones built into the binary.
+//! if present, else `.dat`), from a lab file ([`crate::lab`]) or, by default, from the
+//! sample zones built into the binary. Each server's [`crate::reload::Reload`] re-reads
+//! the files it came from (SIGHUP); built-in zones have nothing to re-read.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::fds;
+use crate::reload::{Reload, Source as Files};
 use crate::roles::local::{self, LocalConfig};
 use crate::roles::root::{self, RootConfig};
 use crate::roles::tld::TldConfig;
@@ -134,23 +138,28 @@ impl HierarchyBuilder {
     /// zones built in): the root table's TLDs, each from its zone file, and the local
     /// server seeded with `default`. On the original's ports unless `any_port`.
     pub fn from_zones(zones: Option<&Path>, any_port: bool) -> Result<HierarchyBuilder, Error> {
-        let table =
-            match find(zones, "root").ok_or_else(|| missing(zones, "root", "the root table"))? {
-                Source::File(path) => RootTable::load(&path)?,
-                Source::Builtin(file, text) => RootTable::parse(
-                    Path::new(&format!("(built-in) {file}")),
-                    text,
-                    Format::Legacy,
-                )?,
-            };
+        let root = find(zones, "root").ok_or_else(|| missing(zones, "root", "the root table"))?;
+        let table = match &root {
+            Source::File(path) => RootTable::load(path)?,
+            Source::Builtin(file, text) => RootTable::parse(
+                Path::new(&format!("(built-in) {file}")),
+                text,
+                Format::Legacy,
+            )?,
+        };
         let mut builder = HierarchyBuilder::new();
+        if let Source::File(path) = root {
+            builder.root.source = Some(Files::table_file(path));
+        }
         if let Some(source) = find(zones, "default") {
             builder = builder.cache(load_zone(&source)?);
+            builder.local.source = source.reloadable();
         }
         for (tld, addr) in table.iter() {
             let source =
                 find(zones, tld).ok_or_else(|| missing(zones, tld, "listed in the root table"))?;
             let mut config = TldConfig::new(tld, load_zone(&source)?);
+            config.source = source.reloadable();
             if !any_port {
                 config.bind = addr;
             }
@@ -162,6 +171,32 @@ impl HierarchyBuilder {
                 .local(|c| c.bind.set_port(local::DEFAULT_PORT));
         }
         Ok(builder)
+    }
+
+    /// What the servers to start need of file descriptors (see [`crate::fds`]).
+    pub fn fd_needs(&self) -> Vec<fds::Need> {
+        let mut needs: Vec<fds::Need> = self
+            .tlds
+            .iter()
+            .map(|t| fds::Need {
+                per_connection: fds::PER_CONNECTION,
+                max_connections: t.limits.max_connections,
+            })
+            .collect();
+        needs.push(fds::Need {
+            per_connection: fds::PER_CONNECTION,
+            max_connections: self.root.limits.max_connections,
+        });
+        needs.push(fds::Need {
+            per_connection: fds::PER_LOCAL_CONNECTION,
+            max_connections: self.local.limits.max_connections,
+        });
+        needs
+    }
+
+    /// Where the local server will write its logs.
+    pub fn log_dir_path(&self) -> &Path {
+        &self.local.log_dir
     }
 
     /// Starts every server, stopped together through a new [`Shutdown`].
@@ -198,6 +233,17 @@ impl HierarchyBuilder {
         for (tld, addr) in referrals {
             root.table.insert(&tld, addr);
         }
+        // A reloaded table keeps pointing at where the TLD servers started here are.
+        let pinned: Vec<(String, SocketAddr)> =
+            root.table.iter().map(|(t, a)| (t.to_owned(), a)).collect();
+        root.source = root.source.map(|files| {
+            files.map(move |mut table| {
+                for (tld, addr) in &pinned {
+                    table.insert(tld, *addr);
+                }
+                table
+            })
+        });
         let server = root.start(hierarchy.shutdown.clone())?;
         hierarchy.root = server.addr;
         hierarchy.running.push(server);
@@ -223,6 +269,11 @@ impl Hierarchy {
     /// Where the server for `tld` listens.
     pub fn tld(&self, tld: &str) -> Option<SocketAddr> {
         self.tlds.iter().find(|(t, _)| t == tld).map(|(_, a)| *a)
+    }
+
+    /// The reload of every server (SIGHUP): the TLD servers, the root, the local server.
+    pub fn reloads(&self) -> Vec<Reload> {
+        self.running.iter().map(|r| r.reload.clone()).collect()
     }
 
     /// Waits for every server to stop (after the shutdown was triggered elsewhere, by a
@@ -269,6 +320,16 @@ fn find(zones: Option<&Path>, stem: &str) -> Option<Source> {
             .iter()
             .find(|(file, _)| file.strip_suffix(".dat") == Some(stem))
             .map(|(file, text)| Source::Builtin(file, text)),
+    }
+}
+
+impl Source {
+    /// How a reload reads it again: a file is re-read; built-in text never changes.
+    fn reloadable(&self) -> Option<Files<Zone>> {
+        match self {
+            Source::File(path) => Some(Files::zone_file(path.clone())),
+            Source::Builtin(..) => None,
+        }
     }
 }
 

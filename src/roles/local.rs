@@ -4,18 +4,19 @@
 //! before the reply is sent.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{Role, Running};
 use crate::cache::Cache;
 use crate::connection::{Connection, FrameError};
 use crate::dns::server::Role as DnsRole;
 use crate::error::Error;
-use crate::logs::{escape, ClientLog, LogDir};
-use crate::model::{Query, Recursion, Resolution};
+use crate::logs::{escape, read_mappings, ClientLog, LogDir};
+use crate::model::{Outcome, QType, Query, RData, Record, Recursion, Resolution};
 use crate::protocol::{valid_client_id, Code, Mode, Reply, Request, GREETING, INVALID_CLIENT_ID};
+use crate::reload::{Reload, Source};
 use crate::resolver::{LocalResolver, Via};
 use crate::server::{Limits, Server, Shutdown};
 use crate::upstream::Upstream;
@@ -48,9 +49,14 @@ pub struct LocalConfig {
     pub root: SocketAddr,
     /// Entries that never expire (from `--cache` files).
     pub cache: Zone,
+    /// Where a reload (SIGHUP) re-reads `cache` from; `None`: nothing to re-read.
+    pub source: Option<Source<Zone>>,
     pub log_dir: PathBuf,
     /// How long a learned mapping is kept.
     pub ttl: Duration,
+    /// A `mapping.log` whose entries still within their TTL start the cache, as
+    /// learned entries with the TTL that remains (`--warm`).
+    pub warm: Option<PathBuf>,
     /// How many learned mappings are kept at most.
     pub cache_size: usize,
     pub limits: Limits,
@@ -69,8 +75,10 @@ impl LocalConfig {
             bind: SocketAddr::new(crate::server::DEFAULT_BIND, 0),
             root,
             cache,
+            source: None,
             log_dir: log_dir.into(),
             ttl: DEFAULT_TTL,
+            warm: None,
             cache_size: DEFAULT_CACHE_SIZE,
             limits: Limits::default(),
             upstream_timeout: crate::upstream::DEFAULT_TIMEOUT,
@@ -86,22 +94,61 @@ impl LocalConfig {
                 e,
             )
         })?;
+        let cache = Cache::new(self.cache, self.ttl, self.cache_size);
+        if let Some(path) = &self.warm {
+            warm(&cache, path, &self.name)?;
+        }
         let server = Server::bind(self.bind, self.limits)?;
         let logs = Arc::new(logs);
         let resolver = LocalResolver::new(
-            Cache::new(self.cache, self.ttl, self.cache_size),
+            cache,
             self.root,
             Upstream::new(self.upstream_timeout, self.limits.frame.max_line),
             Some(logs.clone()),
         );
-        let handler = LocalHandler {
+        let handler = Arc::new(LocalHandler {
             dns_mode: self.dns_mode,
             name: self.name,
             resolver,
             logs,
-        };
-        super::spawn(server, Arc::new(handler), shutdown)
+        });
+        let swap = handler.clone();
+        // Learned entries stay: only the fixed ones are replaced.
+        let reload = Reload::new(&handler.name, self.source, move |cache| {
+            swap.resolver.cache().replace_fixed(cache)
+        });
+        super::spawn(server, handler, shutdown, reload)
     }
+}
+
+/// Puts the mappings of a `mapping.log` still within their TTL in `cache`, as learned
+/// entries with the TTL that remains (capped at `--ttl`); expired ones are skipped. A
+/// name learned more than once takes its latest line.
+fn warm(cache: &Cache, path: &Path, name: &str) -> Result<(), Error> {
+    let mappings = read_mappings(path)?;
+    let (now, clock) = (Instant::now(), SystemTime::now());
+    let mut kept = 0;
+    for mapping in &mappings {
+        let left = mapping.remaining(clock).as_secs();
+        if left == 0 {
+            continue;
+        }
+        let query = Query {
+            name: mapping.name.clone(),
+            qtype: QType::Address,
+            recursion: Recursion::Iterative,
+        };
+        let ttl = left.min(u64::from(u32::MAX)) as u32;
+        let answer = Record::new(mapping.name.clone(), ttl, RData::address(mapping.addr));
+        cache.insert(&query, &Outcome::Answer(vec![answer]), now);
+        kept += 1;
+    }
+    log::info!(
+        "{name}: warmed from {}: {kept} mappings within their TTL, {} expired",
+        path.display(),
+        mappings.len() - kept
+    );
+    Ok(())
 }
 
 /// The local role's handler.

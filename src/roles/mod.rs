@@ -17,12 +17,15 @@ use crate::dns::server::{Answered, DnsSettings, Role as DnsRole, Transport};
 use crate::error::Error;
 use crate::logs::{Escaped, Micros};
 use crate::protocol::{Reply, Request, QUIT};
+use crate::reload::Reload;
 use crate::server::{Handler, Server, Shutdown};
 
 /// A server running on its own thread.
 pub struct Running {
     pub addr: SocketAddr,
     thread: JoinHandle<()>,
+    /// Re-reads the server's files (SIGHUP).
+    pub reload: Reload,
 }
 
 impl Running {
@@ -32,18 +35,24 @@ impl Running {
     }
 }
 
-/// Runs `server` with `handler` on a new thread until `shutdown` is triggered.
+/// Runs `server` with `handler` on a new thread until `shutdown` is triggered;
+/// `reload` re-reads its files.
 pub fn spawn<H: Handler>(
     server: Server,
     handler: Arc<H>,
     shutdown: Shutdown,
+    reload: Reload,
 ) -> Result<Running, Error> {
     let addr = server.local_addr();
     let thread = std::thread::Builder::new()
         .name(format!("{}-accept", handler.name()))
         .spawn(move || server.run(handler, shutdown))
         .map_err(|e| Error::io(format!("cannot start a server thread for {addr}"), e))?;
-    Ok(Running { addr, thread })
+    Ok(Running {
+        addr,
+        thread,
+        reload,
+    })
 }
 
 /// What is particular to a role; the request loop ([`serve_lines`]) is shared.

@@ -11,6 +11,7 @@ use crate::dns::server::Role as DnsRole;
 use crate::error::Error;
 use crate::model::{Query, Recursion, Resolution};
 use crate::protocol::{Reply, Request};
+use crate::reload::{Reload, Source};
 use crate::resolver::{RootResolver, Via};
 use crate::server::{Limits, Server, Shutdown};
 use crate::upstream::Upstream;
@@ -25,6 +26,8 @@ pub const NAME: &str = "root";
 #[derive(Debug, Clone)]
 pub struct RootConfig {
     pub table: RootTable,
+    /// Where a reload (SIGHUP) re-reads the table from; `None`: nothing to re-read.
+    pub source: Option<Source<RootTable>>,
     pub bind: SocketAddr,
     pub limits: Limits,
     /// Connect and read timeout when asking a TLD server (mode R).
@@ -36,6 +39,7 @@ impl RootConfig {
     pub fn new(table: RootTable) -> RootConfig {
         RootConfig {
             table,
+            source: None,
             bind: SocketAddr::new(crate::server::DEFAULT_BIND, 0),
             limits: Limits::default(),
             upstream_timeout: crate::upstream::DEFAULT_TIMEOUT,
@@ -46,10 +50,14 @@ impl RootConfig {
     pub fn start(self, shutdown: Shutdown) -> Result<Running, Error> {
         let server = Server::bind(self.bind, self.limits)?;
         let upstream = Upstream::new(self.upstream_timeout, self.limits.frame.max_line);
-        let handler = RootHandler {
+        let handler = Arc::new(RootHandler {
             resolver: RootResolver::new(self.table, upstream),
-        };
-        super::spawn(server, Arc::new(handler), shutdown)
+        });
+        let swap = handler.clone();
+        let reload = Reload::new(NAME, self.source, move |table| {
+            swap.resolver.replace_table(table)
+        });
+        super::spawn(server, handler, shutdown, reload)
     }
 }
 

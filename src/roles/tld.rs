@@ -10,6 +10,7 @@ use crate::dns::server::Role as DnsRole;
 use crate::error::Error;
 use crate::model::{Query, Recursion, Resolution};
 use crate::protocol::{Reply, Request};
+use crate::reload::{Reload, Source};
 use crate::resolver::TldResolver;
 use crate::server::{Limits, Server, Shutdown};
 use crate::zone::Zone;
@@ -29,6 +30,8 @@ pub fn default_port(tld: &str) -> Option<u16> {
 pub struct TldConfig {
     pub tld: String,
     pub zone: Zone,
+    /// Where a reload (SIGHUP) re-reads the zone from; `None`: nothing to re-read.
+    pub source: Option<Source<Zone>>,
     pub bind: SocketAddr,
     pub limits: Limits,
 }
@@ -39,6 +42,7 @@ impl TldConfig {
         TldConfig {
             tld: tld.to_ascii_lowercase(),
             zone,
+            source: None,
             bind: SocketAddr::new(crate::server::DEFAULT_BIND, 0),
             limits: Limits::default(),
         }
@@ -47,8 +51,16 @@ impl TldConfig {
     /// Binds and starts the server on its own thread.
     pub fn start(self, shutdown: Shutdown) -> Result<Running, Error> {
         let server = Server::bind(self.bind, self.limits)?;
-        let handler = TldHandler::new(&self.tld, Arc::new(self.zone), server.local_addr().ip());
-        super::spawn(server, Arc::new(handler), shutdown)
+        let handler = Arc::new(TldHandler::new(
+            &self.tld,
+            self.zone,
+            server.local_addr().ip(),
+        ));
+        let swap = handler.clone();
+        let reload = Reload::new(&self.tld, self.source, move |zone| {
+            swap.resolver.replace_zone(zone)
+        });
+        super::spawn(server, handler, shutdown, reload)
     }
 }
 
@@ -61,7 +73,7 @@ pub struct TldHandler {
 impl TldHandler {
     /// A handler for `tld` answering from `zone`; `own` is the server's address (the
     /// glue of its NS record).
-    pub fn new(tld: &str, zone: Arc<Zone>, own: IpAddr) -> TldHandler {
+    pub fn new(tld: &str, zone: Zone, own: IpAddr) -> TldHandler {
         TldHandler {
             tld: tld.to_owned(),
             resolver: TldResolver::new(tld, zone, own),

@@ -18,7 +18,6 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
-use std::sync::Arc;
 
 use dnsd::dns::server::{answer, DnsSettings, Role, Transport};
 use dnsd::resolver::RootResolver;
@@ -344,7 +343,7 @@ fn hierarchy(logs: &std::path::Path) -> Hierarchy {
 fn tld_and_root_handlers_answer_any_message() {
     let logs = tempfile::tempdir().unwrap();
     let running = hierarchy(logs.path());
-    let zone = Arc::new(Zone::load(&zones("com.dat")).unwrap());
+    let zone = Zone::load(&zones("com.dat")).unwrap();
     let tld = TldHandler::new("com", zone, IpAddr::V4(Ipv4Addr::LOCALHOST));
     let mut table = RootTable::default();
     for (name, addr) in &running.tlds {

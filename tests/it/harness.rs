@@ -372,6 +372,20 @@ impl Drop for Proc {
     }
 }
 
+/// `mapping.log`'s text as `NAME ADDR` lines, the form the original wrote: each line
+/// must also carry when it was learned and its TTL, which this drops.
+#[track_caller]
+pub fn mapping_pairs(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let m = dnsd::logs::Mapping::parse(line)
+                .unwrap_or_else(|e| panic!("mapping.log line {line:?}: {e}"))
+                .unwrap_or_else(|| panic!("mapping.log line {line:?} without learned= ttl="));
+            format!("{} {}\n", m.name, m.addr)
+        })
+        .collect()
+}
+
 /// Runs `dnsd ARGS` to completion with `stdin`, returning (exit code, stdout, stderr).
 pub fn run_dnsd(args: &[&str], dir: &Path, stdin: &str) -> (i32, String, String) {
     let mut child = Command::new(dnsd_bin())
@@ -414,5 +428,46 @@ pub fn write_input(child: &mut Child, input: &str) {
             std::io::ErrorKind::BrokenPipe,
             "writing the input: {e}"
         );
+    }
+}
+
+/// A DNS-over-TCP connection kept open across queries (to any server).
+pub struct DnsTcp {
+    stream: TcpStream,
+    id: u16,
+}
+
+impl DnsTcp {
+    #[track_caller]
+    pub fn connect(addr: SocketAddr) -> DnsTcp {
+        let stream = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
+        DnsTcp { stream, id: 0 }
+    }
+
+    /// Asks for `name`'s A record (RD set if `recursive`) and reads the answer back.
+    #[track_caller]
+    pub fn ask(&mut self, name: &str, recursive: bool) -> dnsd::model::Resolution {
+        use dnsd::dns::upstream::{exchange_tcp, query_message, read_response};
+        use dnsd::model::{QType, Query, Recursion};
+        self.id = self.id.wrapping_add(1);
+        let query = Query {
+            name: dnsd::name::Name::parse(name).unwrap(),
+            qtype: QType::A,
+            recursion: if recursive {
+                Recursion::Recursive
+            } else {
+                Recursion::Iterative
+            },
+        };
+        let request = query_message(self.id, &query).unwrap();
+        let response = exchange_tcp(&mut self.stream, &request, Instant::now() + WAIT)
+            .expect("a DNS answer over the open connection");
+        read_response(&response, self.id, &query).expect("a readable DNS answer")
+    }
+
+    /// The first address of the answer to `name` (RD set).
+    #[track_caller]
+    pub fn address(&mut self, name: &str) -> Option<std::net::IpAddr> {
+        self.ask(name, true).first_ip()
     }
 }

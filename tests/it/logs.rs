@@ -1,6 +1,6 @@
 //! The local server's logs: `ID.log` (request, reply, blank line; appended across
-//! connections and restarts) and `mapping.log` (`NAME ADDR` per learned mapping,
-//! written before the reply is sent).
+//! connections and restarts) and `mapping.log` (`NAME ADDR learned=TIME ttl=SECS` per
+//! learned mapping, written before the reply is sent).
 
 use std::path::Path;
 
@@ -8,7 +8,7 @@ use dnsd::roles::local::LocalConfig;
 use dnsd::server::Shutdown;
 use dnsd::zone::Zone;
 
-use crate::harness::{zones, Hierarchy, Line};
+use crate::harness::{mapping_pairs, zones, Hierarchy, Line};
 
 fn read(dir: &Path, file: &str) -> String {
     std::fs::read_to_string(dir.join(file)).unwrap_or_default()
@@ -136,7 +136,11 @@ fn mapping_log_has_each_mapping_when_the_reply_arrives() {
             expected.push_str(line);
             expected.push('\n');
         }
-        assert_eq!(h.log("mapping.log"), expected, "after {request:?}");
+        assert_eq!(
+            mapping_pairs(&h.log("mapping.log")),
+            expected,
+            "after {request:?}"
+        );
     }
 }
 
@@ -173,7 +177,7 @@ fn logs_are_appended_across_restarts() {
          1, wikipedia.org, R\n0X01, default_local, 208.80.154.224\n\n"
     );
     assert_eq!(
-        read(logs.path(), "mapping.log"),
+        mapping_pairs(&read(logs.path(), "mapping.log")),
         "www.irs.gov 23.45.100.10\nwikipedia.org 208.80.154.224\n"
     );
 }

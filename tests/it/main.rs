@@ -9,6 +9,7 @@ mod client_cli;
 mod compliance;
 mod files;
 mod hierarchy;
+mod lab;
 mod legacy;
 mod logs;
 
@@ -16,10 +17,13 @@ mod logs;
 mod bad_input;
 mod dns_props;
 mod faults;
+mod fds;
 mod limits;
 mod nothing_lost;
 mod props;
+mod reload;
 mod trace;
+mod warm;
 
 // Across hosts (network namespaces) and the load generator.
 mod bench;

@@ -1,0 +1,93 @@
+//! File descriptors: every connection holds at least one, so a server that takes
+//! `--max-connections` clients must be allowed that many open files. At start the soft
+//! limit (`RLIMIT_NOFILE`, often 1024) is raised to the hard limit, as Unbound and nginx
+//! do, and the connections asked for are checked against it: a server that could not
+//! hold them is refused at start, with the figures, rather than failing `accept` later.
+
+use crate::error::Error;
+
+/// Descriptors a server needs beyond its connections: the listening and UDP sockets,
+/// `mapping.log`, upstream connections, stdio, the signal thread's pipe.
+pub const MARGIN: u64 = 64;
+
+/// Descriptors each client connection holds at the local server: the socket and the
+/// client's `ID.log`.
+pub const PER_LOCAL_CONNECTION: u64 = 2;
+/// Descriptors each connection holds at the root or a TLD server: the socket.
+pub const PER_CONNECTION: u64 = 1;
+
+/// One server of a process, as the descriptor count sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Need {
+    /// Descriptors per connection ([`PER_LOCAL_CONNECTION`] or [`PER_CONNECTION`]).
+    pub per_connection: u64,
+    pub max_connections: usize,
+}
+
+/// How many descriptors a process running `servers` needs at most.
+pub fn needed(servers: &[Need]) -> u64 {
+    servers
+        .iter()
+        .map(|s| s.per_connection.saturating_mul(s.max_connections as u64))
+        .fold(MARGIN, u64::saturating_add)
+}
+
+/// Checks that `servers` fit in `limit` descriptors.
+pub fn check(servers: &[Need], limit: u64) -> Result<(), Error> {
+    let need = needed(servers);
+    if need <= limit {
+        return Ok(());
+    }
+    let conns: usize = servers.iter().map(|s| s.max_connections).sum();
+    Err(Error::Usage(format!(
+        "--max-connections: {conns} connections need up to {need} file descriptors \
+         (2 per client at the local server, 1 at root and TLD servers, {MARGIN} more), \
+         but this process may open only {limit} (the hard limit, `ulimit -Hn`): lower \
+         --max-connections or raise the hard limit"
+    )))
+}
+
+/// Raises the soft limit on open files to the hard limit and returns the new soft
+/// limit; logs the figure.
+pub fn raise() -> Result<u64, Error> {
+    let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .map_err(|e| Error::io("cannot read the open-file limit", e))?;
+    let now = rlimit::increase_nofile_limit(hard)
+        .map_err(|e| Error::io("cannot raise the open-file limit", e))?;
+    if now > soft {
+        log::info!("file descriptors: limit raised from {soft} to {now}");
+    } else {
+        log::info!("file descriptors: limit {now}");
+    }
+    Ok(now)
+}
+
+/// Raises the limit and checks that `servers` fit in it: what each server command does
+/// at start.
+pub fn prepare(servers: &[Need]) -> Result<(), Error> {
+    let limit = raise()?;
+    check(servers, limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_local_server_needs_two_per_client() {
+        let local = Need {
+            per_connection: PER_LOCAL_CONNECTION,
+            max_connections: 1000,
+        };
+        let tld = Need {
+            per_connection: PER_CONNECTION,
+            max_connections: 1000,
+        };
+        assert_eq!(needed(&[local]), 2000 + MARGIN);
+        assert_eq!(needed(&[local, tld]), 3000 + MARGIN);
+        assert!(check(&[local], 2000 + MARGIN).is_ok());
+        let e = check(&[local], 2000).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("need up to 2064"), "{e}");
+    }
+}

@@ -1,0 +1,436 @@
+//! A lab in one file: `dnsd up --config lab.toml` — which TLDs, their zones (inline or
+//! by path), ports, bind addresses, the local server's cache and the limits, so that a
+//! course hands out its whole layout as one file. See `examples/lab.toml`.
+//!
+//! ```toml
+//! log_dir = "logs"              # relative paths are relative to the lab file
+//! [limits]
+//! max_connections = 256
+//! [root]
+//! port = 5353
+//! [local]
+//! port = 5352
+//! cache = ["default.dat"]       # cache files, and/or inline records:
+//! [local.records]
+//! "www.example.com" = "93.184.216.34"
+//! [tld.com]
+//! port = 5678
+//! zone = "com.dat"              # a zone file, or inline records:
+//! [tld.edu.records]
+//! "www.mit.edu" = ["18.9.22.69", "2001:db8::1"]
+//! ```
+//!
+//! Every table denies unknown keys; every error is `FILE:LINE: what is wrong`. The lab
+//! becomes a [`HierarchyBuilder`], so it starts exactly as `dnsd up` does. On SIGHUP
+//! each TLD server and the local server re-read their zone (a zone file, or the lab
+//! file for inline records); TLDs, ports and limits take a restart.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::Error;
+use crate::name::parse_tld;
+use crate::protocol::Mode;
+use crate::reload::Source;
+use crate::roles::tld::{self, TldConfig};
+use crate::server::{Limits, DEFAULT_BIND};
+use crate::up::HierarchyBuilder;
+use crate::zone::{FileError, Format, Zone};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LabToml {
+    /// Where the local server writes `ID.log` and `mapping.log`.
+    log_dir: Option<String>,
+    /// The address every server binds unless its own table says otherwise.
+    bind: Option<Spanned<String>>,
+    /// Seconds the root and the local server wait for an upstream.
+    upstream_timeout: Option<Spanned<f64>>,
+    #[serde(default)]
+    limits: LimitsToml,
+    #[serde(default)]
+    root: ServerToml,
+    #[serde(default)]
+    local: LocalToml,
+    #[serde(default)]
+    tld: BTreeMap<String, TldToml>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LimitsToml {
+    max_connections: Option<usize>,
+    idle_timeout: Option<Spanned<f64>>,
+    max_line: Option<usize>,
+    edns_payload: Option<u16>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ServerToml {
+    bind: Option<Spanned<String>>,
+    port: Option<u16>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LocalToml {
+    bind: Option<Spanned<String>>,
+    port: Option<u16>,
+    name: Option<Spanned<String>>,
+    ttl: Option<Spanned<f64>>,
+    cache_size: Option<usize>,
+    dns_mode: Option<Spanned<String>>,
+    #[serde(default)]
+    cache: Vec<String>,
+    #[serde(default)]
+    records: BTreeMap<String, Spanned<RecordToml>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TldToml {
+    bind: Option<Spanned<String>>,
+    port: Option<u16>,
+    zone: Option<String>,
+    #[serde(default)]
+    records: BTreeMap<String, Spanned<RecordToml>>,
+}
+
+/// An inline record: `"ADDR"` or `["ADDR", ...]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RecordToml {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// A lab file, read and checked: the hierarchy it describes.
+#[derive(Debug)]
+pub struct Lab {
+    builder: HierarchyBuilder,
+}
+
+impl Lab {
+    /// Reads and checks a lab file.
+    pub fn load(path: &Path) -> Result<Lab, Error> {
+        let text = read(path)?;
+        Ok(Lab::parse(path, &text)?)
+    }
+
+    /// Checks a lab's text; `path` names it in errors and anchors its relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Lab, FileError> {
+        let at = At { path, text };
+        let lab: LabToml = toml::from_str(text).map_err(|e| at.toml(e))?;
+        let dir = path.parent().unwrap_or(Path::new(".")).to_owned();
+        let rel = |p: &str| dir.join(p);
+        let default_bind = match &lab.bind {
+            Some(b) => at.ip(b)?,
+            None => DEFAULT_BIND,
+        };
+        let bind = |b: &Option<Spanned<String>>| match b {
+            Some(b) => at.ip(b),
+            None => Ok(default_bind),
+        };
+
+        let mut builder = HierarchyBuilder::new();
+        let mut limits = Limits::default();
+        if let Some(n) = lab.limits.max_connections {
+            limits.max_connections = n;
+        }
+        if let Some(secs) = &lab.limits.idle_timeout {
+            limits.frame.idle_timeout = at.secs(secs)?;
+        }
+        if let Some(n) = lab.limits.max_line {
+            limits.frame.max_line = n;
+        }
+        if let Some(n) = lab.limits.edns_payload {
+            limits.dns.edns_payload = n;
+        }
+        builder = builder.limits(limits);
+        if let Some(secs) = &lab.upstream_timeout {
+            builder = builder.upstream_timeout(at.secs(secs)?);
+        }
+        builder = builder.log_dir(rel(lab.log_dir.as_deref().unwrap_or(".")));
+
+        let root_bind = SocketAddr::new(
+            bind(&lab.root.bind)?,
+            lab.root.port.unwrap_or(crate::roles::root::DEFAULT_PORT),
+        );
+        builder = builder.root(|c| c.bind = root_bind);
+
+        let local = &lab.local;
+        let local_bind = SocketAddr::new(
+            bind(&local.bind)?,
+            local.port.unwrap_or(crate::roles::local::DEFAULT_PORT),
+        );
+        let mut name = None;
+        if let Some(n) = &local.name {
+            if n.get_ref().is_empty() || n.get_ref().contains([',', ' ', '\t']) {
+                return Err(at.error(
+                    n.span().start,
+                    "name: must be non-empty, without commas or spaces",
+                ));
+            }
+            name = Some(n.get_ref().clone());
+        }
+        let ttl = local.ttl.as_ref().map(|t| at.secs(t)).transpose()?;
+        let dns_mode = match &local.dns_mode {
+            Some(m) => Some(
+                m.get_ref()
+                    .parse::<Mode>()
+                    .map_err(|_| at.error(m.span().start, "dns_mode: R or I"))?,
+            ),
+            None => None,
+        };
+        let cache_size = local.cache_size;
+        builder = builder.cache(local_zone(&at, local)?).local(|c| {
+            c.bind = local_bind;
+            if let Some(name) = name {
+                c.name = name;
+            }
+            if let Some(ttl) = ttl {
+                c.ttl = ttl;
+            }
+            if let Some(mode) = dns_mode {
+                c.dns_mode = mode;
+            }
+            if let Some(n) = cache_size {
+                c.cache_size = n;
+            }
+            c.source = Some(relab(path, |at, lab| local_zone(at, &lab.local)));
+        });
+
+        for (tld, t) in &lab.tld {
+            // Where its table starts (toml cannot give the span of an implicit table).
+            let start = text.find(&format!("[tld.{tld}")).unwrap_or(0);
+            let tld =
+                parse_tld(tld).map_err(|e| at.error(start, format!("bad TLD {tld:?}: {e}")))?;
+            let port = t.port.or_else(|| tld::default_port(&tld)).ok_or_else(|| {
+                at.error(
+                    start,
+                    format!("tld.{tld}: no default port: give `port` (0: any free port)"),
+                )
+            })?;
+            let mut config = TldConfig::new(&tld, tld_zone(&at, &tld, t)?);
+            config.bind = SocketAddr::new(bind(&t.bind)?, port);
+            config.source = Some(match (&t.zone, t.records.is_empty()) {
+                (Some(file), true) => Source::zone_file(rel(file)),
+                _ => {
+                    let tld = tld.clone();
+                    relab(path, move |at, lab| match lab.tld.get(&tld) {
+                        Some(t) => tld_zone(at, &tld, t),
+                        None => Err(at.error(
+                            0,
+                            format!("tld.{tld} is gone: adding or removing a TLD takes a restart"),
+                        )),
+                    })
+                }
+            });
+            builder = builder.tld_with(config);
+        }
+        if lab.tld.is_empty() {
+            return Err(at.error(0, "no [tld.NAME] table: a lab needs at least one TLD"));
+        }
+        Ok(Lab { builder })
+    }
+
+    /// The hierarchy to start.
+    pub fn builder(self) -> HierarchyBuilder {
+        self.builder
+    }
+}
+
+/// A source that re-reads the lab file and takes what `pick` finds in it.
+fn relab(
+    path: &Path,
+    pick: impl Fn(&At, &LabToml) -> Result<Zone, FileError> + Send + Sync + 'static,
+) -> Source<Zone> {
+    let path = path.to_owned();
+    Source::new(path.display().to_string(), move || {
+        let text = read(&path)?;
+        let at = At {
+            path: &path,
+            text: &text,
+        };
+        let lab: LabToml = toml::from_str(&text).map_err(|e| at.toml(e))?;
+        pick(&at, &lab)
+    })
+}
+
+/// A TLD's zone: its file, or its inline records (not both).
+fn tld_zone(at: &At, tld: &str, t: &TldToml) -> Result<Zone, FileError> {
+    match (&t.zone, t.records.is_empty()) {
+        (Some(_), false) => Err(at.error(
+            first_record(&t.records),
+            format!("tld.{tld}: give `zone` or `records`, not both"),
+        )),
+        (Some(file), true) => Zone::load(&at.rel(file)),
+        (None, _) => at.records(&t.records),
+    }
+}
+
+/// The local server's fixed entries: its cache files, then its inline records.
+fn local_zone(at: &At, local: &LocalToml) -> Result<Zone, FileError> {
+    let mut zone = Zone::default();
+    for file in &local.cache {
+        zone.extend(Zone::load(&at.rel(file))?);
+    }
+    zone.extend(at.records(&local.records)?);
+    Ok(zone)
+}
+
+fn first_record(records: &BTreeMap<String, Spanned<RecordToml>>) -> usize {
+    records.values().map(|r| r.span().start).min().unwrap_or(0)
+}
+
+fn read(path: &Path) -> Result<String, FileError> {
+    std::fs::read_to_string(path).map_err(|e| FileError {
+        path: path.to_owned(),
+        line: 0,
+        message: format!("cannot read: {e}"),
+    })
+}
+
+/// The lab file being read: turns byte offsets into `FILE:LINE` errors.
+struct At<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl At<'_> {
+    /// An error at byte `offset` (0 and an empty file: the file as a whole).
+    fn error(&self, offset: usize, message: impl Into<String>) -> FileError {
+        let line = if offset == 0 && self.text.is_empty() {
+            0
+        } else {
+            self.line(offset)
+        };
+        FileError {
+            path: self.path.to_owned(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    fn line(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        self.text[..offset].bytes().filter(|&b| b == b'\n').count() + 1
+    }
+
+    fn toml(&self, e: toml::de::Error) -> FileError {
+        let mut err = self.error(0, e.message().trim());
+        err.line = e.span().map_or(0, |s| self.line(s.start));
+        err
+    }
+
+    fn rel(&self, file: &str) -> PathBuf {
+        self.path.parent().unwrap_or(Path::new(".")).join(file)
+    }
+
+    fn ip(&self, s: &Spanned<String>) -> Result<IpAddr, FileError> {
+        s.get_ref().parse().map_err(|_| {
+            self.error(
+                s.span().start,
+                format!("bad address {:?}: expected an IP address", s.get_ref()),
+            )
+        })
+    }
+
+    fn secs(&self, s: &Spanned<f64>) -> Result<Duration, FileError> {
+        let v = *s.get_ref();
+        if !(v > 0.0 && v < 1e9) {
+            return Err(self.error(s.span().start, format!("{v}: seconds must be above zero")));
+        }
+        Ok(Duration::from_secs_f64(v))
+    }
+
+    /// Inline records, checked as a zone file's are: each `NAME ADDR` pair goes through
+    /// the zone parser, and its errors are moved to the record's line in the lab file.
+    fn records(&self, records: &BTreeMap<String, Spanned<RecordToml>>) -> Result<Zone, FileError> {
+        let mut entries: Vec<_> = records.iter().collect();
+        entries.sort_by_key(|(_, r)| r.span().start);
+        let mut text = String::new();
+        let mut lines = Vec::new();
+        for (name, record) in entries {
+            let line = self.line(record.span().start);
+            let addrs: Vec<&str> = match record.get_ref() {
+                RecordToml::One(a) => vec![a],
+                RecordToml::Many(v) => v.iter().map(String::as_str).collect(),
+            };
+            if addrs.is_empty() {
+                return Err(self.error(record.span().start, format!("{name:?} has no address")));
+            }
+            for addr in addrs {
+                if name.contains(char::is_whitespace)
+                    || addr.contains(char::is_whitespace)
+                    || name.contains('#')
+                    || addr.contains('#')
+                {
+                    return Err(self.error(
+                        record.span().start,
+                        format!("bad record {name:?} = {addr:?}"),
+                    ));
+                }
+                text.push_str(&format!("{name} {addr}\n"));
+                lines.push(line);
+            }
+        }
+        Zone::parse(self.path, &text, Format::Legacy).map_err(|mut e| {
+            e.line = lines.get(e.line.wrapping_sub(1)).copied().unwrap_or(0);
+            e.path = self.path.to_owned();
+            e
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Lab::parse(Path::new("lab.toml"), text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        assert_eq!(
+            err("[tld.com]\nport = 1\n[tld.com.records]\n\"www.a.com\" = \"1.2.3\"\n"),
+            "lab.toml:4: bad address \"1.2.3\": not an IPv4 or IPv6 literal"
+        );
+        assert!(
+            err("[tld.com]\nprot = 1\n").starts_with("lab.toml:2: unknown field `prot`"),
+            "{}",
+            err("[tld.com]\nprot = 1\n")
+        );
+        assert!(
+            err("[tld.edu.records]\n\"a.edu\" = \"1.1.1.1\"\n")
+                .starts_with("lab.toml:1: tld.edu: no default port"),
+            "{}",
+            err("[tld.edu.records]\n\"a.edu\" = \"1.1.1.1\"\n")
+        );
+        assert_eq!(
+            err("[local]\ndns_mode = \"X\"\n[tld.com]\n"),
+            "lab.toml:2: dns_mode: R or I"
+        );
+        assert!(
+            err("").starts_with("lab.toml: no [tld.NAME]"),
+            "{}",
+            err("")
+        );
+    }
+
+    #[test]
+    fn the_example_lab_reads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/lab.toml");
+        let lab = Lab::load(&path).unwrap();
+        assert_eq!(lab.builder.fd_needs().len(), 6);
+    }
+}

@@ -1,0 +1,278 @@
+//! Reloading a server's data without a restart (SIGHUP): the root's table, a TLD
+//! server's zone, the local server's `--cache` files.
+//!
+//! The data a resolver reads sits in a [`Swap`]: a query takes one uncontended read
+//! lock to clone an `Arc`, and answers from that snapshot with no lock held; a reload
+//! parses the file first, away from any lock, and swaps the new data in at once. Open
+//! connections keep being served throughout, and a query sees the old data or the new,
+//! never a mixture. A file that fails to load leaves the old data serving, and the error
+//! is logged as `FILE:LINE: what is wrong`.
+//!
+//! Each server gets a [`Reload`] (its name, where its data comes from, and how to swap
+//! it in); a [`Reloader`] holds those of every server in a process and reloads them all.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use crate::zone::{FileError, RootTable, Zone};
+
+/// Data that a reload may replace while queries read it: `load` is one read lock and
+/// an `Arc` clone; `store` swaps new data in for the queries that follow.
+#[derive(Debug)]
+pub struct Swap<T>(RwLock<Arc<T>>);
+
+impl<T> Swap<T> {
+    pub fn new(value: T) -> Swap<T> {
+        Swap(RwLock::new(Arc::new(value)))
+    }
+
+    /// The current data, a snapshot that a later `store` does not change.
+    pub fn load(&self) -> Arc<T> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the data; queries already holding a snapshot finish with it.
+    pub fn store(&self, value: T) {
+        let new = Arc::new(value);
+        // The old data is dropped after the lock is released.
+        let _old = std::mem::replace(&mut *self.0.write().unwrap_or_else(|e| e.into_inner()), new);
+    }
+}
+
+/// Where a server's data comes from, and how to read it again: the files (for the log
+/// line) and a function that reads and checks them.
+pub struct Source<T> {
+    /// The files, as the log line names them.
+    pub files: String,
+    load: Arc<dyn Fn() -> Result<T, FileError> + Send + Sync>,
+}
+
+impl<T> Clone for Source<T> {
+    fn clone(&self) -> Self {
+        Source {
+            files: self.files.clone(),
+            load: self.load.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Source<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Source({})", self.files)
+    }
+}
+
+impl<T: 'static> Source<T> {
+    /// Data read by `load`, from the files named `files`.
+    pub fn new(
+        files: impl Into<String>,
+        load: impl Fn() -> Result<T, FileError> + Send + Sync + 'static,
+    ) -> Source<T> {
+        Source {
+            files: files.into(),
+            load: Arc::new(load),
+        }
+    }
+
+    /// Reads the data.
+    pub fn load(&self) -> Result<T, FileError> {
+        (self.load)()
+    }
+
+    /// The same files, their data changed by `f` after each read (the root of `dnsd up`
+    /// keeps the addresses its TLD servers actually got).
+    pub fn map(self, f: impl Fn(T) -> T + Send + Sync + 'static) -> Source<T> {
+        let load = self.load;
+        Source {
+            files: self.files,
+            load: Arc::new(move || load().map(&f)),
+        }
+    }
+}
+
+impl Source<Zone> {
+    /// A zone (or cache) file.
+    pub fn zone_file(path: PathBuf) -> Source<Zone> {
+        Source::new(path.display().to_string(), move || Zone::load(&path))
+    }
+
+    /// The local server's `--cache` files, merged in order (a later file's name wins).
+    pub fn cache_files(paths: Vec<PathBuf>) -> Source<Zone> {
+        let files = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Source::new(files, move || {
+            let mut cache = Zone::default();
+            for path in &paths {
+                cache.extend(Zone::load(path)?);
+            }
+            Ok(cache)
+        })
+    }
+}
+
+impl Source<RootTable> {
+    /// A root table file.
+    pub fn table_file(path: PathBuf) -> Source<RootTable> {
+        Source::new(path.display().to_string(), move || RootTable::load(&path))
+    }
+}
+
+/// What a reload says it loaded: `3 names`, `4 TLDs`.
+pub trait Summary {
+    fn summary(&self) -> String;
+}
+
+impl Summary for Zone {
+    fn summary(&self) -> String {
+        format!("{} names", self.len())
+    }
+}
+
+impl Summary for RootTable {
+    fn summary(&self) -> String {
+        format!("{} TLDs", self.len())
+    }
+}
+
+/// One server's reload: its name, its source (none when its data is built in or given
+/// in code), and how new data is swapped in. Cheap to clone.
+#[derive(Clone)]
+pub struct Reload {
+    name: String,
+    files: Option<String>,
+    run: Option<Arc<dyn Fn() -> Result<String, FileError> + Send + Sync>>,
+}
+
+impl fmt::Debug for Reload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Reload({}, {:?})", self.name, self.files)
+    }
+}
+
+/// What a reload did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The data was re-read and swapped in: a summary (`3 names`).
+    Reloaded(String),
+    /// The file failed to load; the old data still serves.
+    Failed(FileError),
+    /// The server's data is not from files.
+    Nothing,
+}
+
+impl Reload {
+    /// Reads `source` on each reload and hands the new data to `store`.
+    pub fn new<T: Summary + 'static>(
+        name: &str,
+        source: Option<Source<T>>,
+        store: impl Fn(T) + Send + Sync + 'static,
+    ) -> Reload {
+        let files = source.as_ref().map(|s| s.files.clone());
+        let run = source.map(|source| {
+            Arc::new(move || {
+                let data = source.load()?;
+                let summary = data.summary();
+                store(data);
+                Ok(summary)
+            }) as Arc<dyn Fn() -> Result<String, FileError> + Send + Sync>
+        });
+        Reload {
+            name: name.to_owned(),
+            files,
+            run,
+        }
+    }
+
+    /// Re-reads the server's files and swaps the data in, or keeps the old data if they
+    /// fail to load; logs what happened:
+    /// `com: reloaded zones/com.dat (7 names)`,
+    /// `com: reload failed, still serving the old data: zones/com.dat:3: ...`, or
+    /// `com: nothing to re-read (its data is built in, not read from a file)`.
+    pub fn reload(&self) -> Outcome {
+        let (Some(run), Some(files)) = (&self.run, &self.files) else {
+            log::info!(
+                "{}: nothing to re-read (its data is built in, not read from a file)",
+                self.name
+            );
+            return Outcome::Nothing;
+        };
+        match run() {
+            Ok(summary) => {
+                log::info!("{}: reloaded {files} ({summary})", self.name);
+                Outcome::Reloaded(summary)
+            }
+            Err(e) => {
+                log::error!(
+                    "{}: reload failed, still serving the old data: {e}",
+                    self.name
+                );
+                Outcome::Failed(e)
+            }
+        }
+    }
+}
+
+/// The reloads of every server in a process, filled in once they have started (a
+/// SIGHUP that comes earlier is logged and ignored).
+#[derive(Clone, Default)]
+pub struct Reloader(Arc<OnceLock<Vec<Reload>>>);
+
+impl Reloader {
+    pub fn new() -> Reloader {
+        Reloader::default()
+    }
+
+    /// The servers to reload from now on.
+    pub fn set(&self, reloads: Vec<Reload>) {
+        let _ = self.0.set(reloads);
+    }
+
+    /// Reloads every server, one after the other.
+    pub fn reload_all(&self) {
+        match self.0.get() {
+            Some(reloads) => {
+                for reload in reloads {
+                    reload.reload();
+                }
+            }
+            None => log::warn!("reload asked for before the servers started: ignored"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_outlives_a_store() {
+        let swap = Swap::new(1);
+        let before = swap.load();
+        swap.store(2);
+        assert_eq!((*before, *swap.load()), (1, 2));
+    }
+
+    #[test]
+    fn a_failed_reload_keeps_the_old_data() {
+        let swap = Arc::new(Swap::new("a.com 1.1.1.1".parse::<Zone>().unwrap()));
+        let text = Arc::new(RwLock::new("a.com 2.2.2.2\n".to_owned()));
+        let t = text.clone();
+        let source = Source::new("z", move || t.read().unwrap().parse::<Zone>());
+        let s = swap.clone();
+        let reload = Reload::new("com", Some(source), move |z| s.store(z));
+        assert!(matches!(reload.reload(), Outcome::Reloaded(n) if n == "1 names"));
+        assert_eq!(swap.load().get("a.com"), Some("2.2.2.2".parse().unwrap()));
+        *text.write().unwrap() = "a.com 2.2.2.2\nb.com nope\n".to_owned();
+        let Outcome::Failed(e) = reload.reload() else {
+            panic!("a bad file was loaded")
+        };
+        assert_eq!(e.line, 2);
+        assert_eq!(swap.load().get("a.com"), Some("2.2.2.2".parse().unwrap()));
+        let none = Reload::new::<Zone>("com", None, |_| {});
+        assert!(matches!(none.reload(), Outcome::Nothing));
+    }
+}

@@ -1,0 +1,175 @@
+//! `dnsd local --warm mapping.log`: a restarted local server remembers what it learned,
+//! as learned entries with the TTL that remains (not fixed ones); expired mappings are
+//! skipped.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dnsd::roles::root::RootConfig;
+use dnsd::roles::tld::TldConfig;
+use dnsd::roles::Running;
+use dnsd::server::Shutdown;
+use dnsd::zone::RootTable;
+
+use crate::harness::{Line, Proc, WAIT};
+
+/// A root and a com server in this process: www.a.com, www.b.com.
+fn hierarchy(shutdown: &Shutdown) -> (Running, Running) {
+    let zone = "www.a.com 10.0.0.1\nwww.b.com 10.0.0.2\n".parse().unwrap();
+    let com = TldConfig::new("com", zone).start(shutdown.clone()).unwrap();
+    let mut table = RootTable::default();
+    table.insert("com", com.addr);
+    let root = RootConfig::new(table).start(shutdown.clone()).unwrap();
+    (com, root)
+}
+
+fn session(local: &Proc) -> Line {
+    let mut c = Line::connect(local.addr());
+    assert_eq!(c.ask("alice"), "You are connected to the Server");
+    c
+}
+
+fn stop(mut local: Proc) {
+    local.signal("TERM");
+    assert_eq!(local.wait_exit(), 0);
+}
+
+/// Learned, stopped, restarted with --warm: a cache hit at once, and mapping.log says
+/// when each name was learned and for how long.
+#[test]
+fn a_warm_restart_answers_learned_names_from_the_cache() {
+    let shutdown = Shutdown::new();
+    let (com, root) = hierarchy(&shutdown);
+    let root_arg = root.addr.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let local = Proc::local(&root_arg, dir.path(), &[]);
+    let mut c = session(&local);
+    assert_eq!(c.ask("1, www.a.com, I"), "0X01, default_local, 10.0.0.1");
+    assert_eq!(c.ask("2, b.com, R"), "0X01, default_local, 10.0.0.2");
+    drop(c);
+    stop(local);
+    let mapping = std::fs::read_to_string(dir.path().join("mapping.log")).unwrap();
+    let lines: Vec<&str> = mapping.lines().collect();
+    assert_eq!(lines.len(), 2, "{mapping}");
+    for (line, start) in lines
+        .iter()
+        .zip(["www.a.com 10.0.0.1 learned=", "b.com 10.0.0.2 learned="])
+    {
+        assert!(
+            line.starts_with(start) && line.ends_with("Z ttl=3600"),
+            "{line}"
+        );
+    }
+
+    let local = Proc::local(&root_arg, dir.path(), &["--warm", "mapping.log"]);
+    local
+        .wait_for("default_local: warmed from mapping.log: 2 mappings within their TTL, 0 expired");
+    let mut c = session(&local);
+    assert_eq!(c.ask("3, www.a.com, I"), "0X00, default_local, 10.0.0.1");
+    assert_eq!(c.ask("4, b.com, R"), "0X00, default_local, 10.0.0.2");
+    // Nothing was asked upstream: nothing new in mapping.log.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("mapping.log")).unwrap(),
+        mapping
+    );
+    drop(c);
+    stop(local);
+    shutdown.trigger();
+    com.join();
+    root.join();
+}
+
+/// Learned with a short --ttl: after a restart the name is a hit until its TTL has
+/// passed, then asked again (a learned entry, not a fixed one); an expired line and a
+/// line in the original's `NAME ADDR` form are skipped.
+#[test]
+fn warm_entries_expire_with_the_ttl_they_had_left() {
+    let shutdown = Shutdown::new();
+    let (com, root) = hierarchy(&shutdown);
+    let root_arg = root.addr.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let local = Proc::local(&root_arg, dir.path(), &["--ttl", "4"]);
+    let mut c = session(&local);
+    assert_eq!(c.ask("1, www.a.com, I"), "0X01, default_local, 10.0.0.1");
+    let learned = Instant::now();
+    drop(c);
+    stop(local);
+    let an_hour_ago = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 3600;
+    let old = format!(
+        "www.b.com 10.9.9.9 learned={} ttl=60\nwww.b.com 10.9.9.8\n",
+        utc(an_hour_ago)
+    );
+    append(dir.path(), &old);
+
+    let local = Proc::local(&root_arg, dir.path(), &["--warm", "mapping.log"]);
+    local.wait_for("warmed from mapping.log: 1 mappings within their TTL, 1 expired");
+    let mut c = session(&local);
+    assert_eq!(c.ask("2, www.b.com, I"), "0X01, default_local, 10.0.0.2");
+    let mut n = 3;
+    loop {
+        let reply = c.ask(&format!("{n}, www.a.com, I"));
+        if reply == "0X01, default_local, 10.0.0.1" {
+            break;
+        }
+        assert_eq!(reply, "0X00, default_local, 10.0.0.1", "query {n}");
+        assert!(learned.elapsed() < WAIT, "still cached after {WAIT:?}");
+        // Letting the TTL pass.
+        std::thread::sleep(Duration::from_millis(100));
+        n += 1;
+    }
+    assert!(n > 3, "the warm entry was not a hit at first");
+    drop(c);
+    stop(local);
+    shutdown.trigger();
+    com.join();
+    root.join();
+}
+
+/// A bad line in the file to warm from is `FILE:LINE`, exit 2.
+#[test]
+fn a_bad_warm_file_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    append(
+        dir.path(),
+        "www.a.com 10.0.0.1 learned=2026-01-01T00:00:00Z ttl=60\nwww.b.com 10.0.0.2 ttl=x\n",
+    );
+    let (code, _, stderr) = crate::harness::run_dnsd(
+        &["local", "--port", "0", "--warm", "mapping.log"],
+        dir.path(),
+        "",
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("error: mapping.log:2: "), "{stderr}");
+}
+
+fn append(dir: &Path, text: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("mapping.log"))
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// Unix seconds as mapping.log writes them, through the library's own line.
+fn utc(secs: u64) -> String {
+    let m = dnsd::logs::Mapping {
+        name: dnsd::name::Name::parse("x.com").unwrap(),
+        addr: "1.1.1.1".parse().unwrap(),
+        learned: UNIX_EPOCH + Duration::from_secs(secs),
+        ttl: 0,
+    };
+    let line = m.to_string();
+    line.split("learned=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned()
+}
