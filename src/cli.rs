@@ -261,7 +261,7 @@ fn serve_until_signal(
     need: fds::Need,
     start: impl FnOnce(Shutdown) -> Result<Running, Error>,
 ) -> Result<(), Error> {
-    fds::prepare(&[need])?;
+    fds::prepare(&[need], asked_for_connections(&[need]))?;
     let (shutdown, reloader) = install_signals()?;
     let running = start(shutdown)?;
     reloader.set(vec![running.reload.clone()]);
@@ -374,6 +374,14 @@ impl Cli {
     }
 }
 
+/// Whether a `--max-connections` other than the default was given: only that is refused
+/// when the open-file limit cannot hold it (the default is warned about).
+fn asked_for_connections(needs: &[fds::Need]) -> bool {
+    needs
+        .iter()
+        .any(|n| n.max_connections != server::DEFAULT_MAX_CONNECTIONS)
+}
+
 /// What the local server needs of file descriptors.
 fn local_need(max_connections: usize) -> fds::Need {
     fds::Need {
@@ -399,7 +407,8 @@ fn run_up(args: UpArgs) -> Result<(), Error> {
             .upstream_timeout(args.upstream_timeout.0)
             .local(|c| c.dns_mode = args.dns_mode),
     };
-    fds::prepare(&builder.fd_needs())?;
+    let needs = builder.fd_needs();
+    fds::prepare(&needs, asked_for_connections(&needs))?;
     let (shutdown, reloader) = install_signals()?;
     let log_dir = builder.log_dir_path().to_owned();
     let hierarchy = builder.start_with(shutdown)?;

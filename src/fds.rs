@@ -1,8 +1,10 @@
 //! File descriptors: every connection holds at least one, so a server that takes
 //! `--max-connections` clients must be allowed that many open files. At start the soft
 //! limit (`RLIMIT_NOFILE`, often 1024) is raised to the hard limit, as Unbound and nginx
-//! do, and the connections asked for are checked against it: a server that could not
-//! hold them is refused at start, with the figures, rather than failing `accept` later.
+//! do, and the connections asked for are checked against it: a `--max-connections` that
+//! could not be held is refused at start, with the figures, rather than failing `accept`
+//! later. The default (1024 per server) is only warned about: `dnsd up` must start on a
+//! machine whose hard limit is low, where it then serves fewer clients at once.
 
 use crate::error::Error;
 
@@ -32,13 +34,20 @@ pub fn needed(servers: &[Need]) -> u64 {
         .fold(MARGIN, u64::saturating_add)
 }
 
-/// Checks that `servers` fit in `limit` descriptors.
-pub fn check(servers: &[Need], limit: u64) -> Result<(), Error> {
+/// Checks that `servers` fit in `limit` descriptors: an error if they do not and their
+/// `--max-connections` was `asked` for, a warning if it is the default.
+pub fn check(servers: &[Need], limit: u64, asked: bool) -> Result<(), Error> {
     let need = needed(servers);
     if need <= limit {
         return Ok(());
     }
     let conns: usize = servers.iter().map(|s| s.max_connections).sum();
+    if !asked {
+        log::warn!(
+            "file descriptors: {conns} connections (the default --max-connections) would              need up to {need}, but this process may open only {limit}: past that, new              connections wait (raise `ulimit -Hn`, or lower --max-connections)"
+        );
+        return Ok(());
+    }
     Err(Error::Usage(format!(
         "--max-connections: {conns} connections need up to {need} file descriptors \
          (2 per client at the local server, 1 at root and TLD servers, {MARGIN} more), \
@@ -63,10 +72,10 @@ pub fn raise() -> Result<u64, Error> {
 }
 
 /// Raises the limit and checks that `servers` fit in it: what each server command does
-/// at start.
-pub fn prepare(servers: &[Need]) -> Result<(), Error> {
+/// at start. `asked`: `--max-connections` was given (not the default).
+pub fn prepare(servers: &[Need], asked: bool) -> Result<(), Error> {
     let limit = raise()?;
-    check(servers, limit)
+    check(servers, limit, asked)
 }
 
 #[cfg(test)]
@@ -85,9 +94,11 @@ mod tests {
         };
         assert_eq!(needed(&[local]), 2000 + MARGIN);
         assert_eq!(needed(&[local, tld]), 3000 + MARGIN);
-        assert!(check(&[local], 2000 + MARGIN).is_ok());
-        let e = check(&[local], 2000).unwrap_err();
+        assert!(check(&[local], 2000 + MARGIN, true).is_ok());
+        let e = check(&[local], 2000, true).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("need up to 2064"), "{e}");
+        // The default is only warned about: `dnsd up` starts under a low hard limit.
+        assert!(check(&[local], 2000, false).is_ok());
     }
 }
