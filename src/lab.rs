@@ -156,7 +156,11 @@ impl Lab {
         if let Some(secs) = &lab.upstream_timeout {
             builder = builder.upstream_timeout(at.secs(secs)?);
         }
-        builder = builder.log_dir(rel(lab.log_dir.as_deref().unwrap_or(".")));
+        // Without `log_dir`, the logs go where `dnsd up` is run, as without `--config`
+        // (not beside a lab file that may sit in a course's read-only folder).
+        if let Some(dir) = &lab.log_dir {
+            builder = builder.log_dir(rel(dir));
+        }
 
         let root_bind = SocketAddr::new(
             bind(&lab.root.bind)?,
