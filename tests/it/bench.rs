@@ -362,3 +362,38 @@ fn binary_dns_json_has_the_transport_and_rcodes() {
         );
     }
 }
+
+/// Guards the batched writes of DNS over TCP (added for dnsperf's pipelined queries):
+/// queries sent together in one write each get their response, in order, and a lone
+/// query after them is answered without waiting for more.
+#[test]
+fn pipelined_dns_over_tcp_gets_every_response() {
+    use dnsd::dns::{tcp, upstream};
+    use dnsd::model::{QType, Query, Recursion};
+    let logs = tempfile::tempdir().unwrap();
+    let h = dns_hierarchy(logs.path());
+    let mut stream = std::net::TcpStream::connect(h.tld("com").unwrap()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let query = Query {
+        name: dnsd::name::Name::from_wire("www.google.com"),
+        qtype: QType::A,
+        recursion: Recursion::Recursive,
+    };
+    let mut batch = Vec::new();
+    for id in 1..=5u16 {
+        let msg = upstream::query_message(id, &query).unwrap();
+        tcp::write_message(&mut batch, &msg).unwrap();
+    }
+    std::io::Write::write_all(&mut stream, &batch).unwrap();
+    let mut buf = Vec::new();
+    for id in 1..=5u16 {
+        let response = tcp::read_message(&mut stream, &mut buf).unwrap().unwrap();
+        upstream::read_response(response, id, &query).unwrap();
+    }
+    let lone = upstream::query_message(6, &query).unwrap();
+    tcp::write_message(&mut stream, &lone).unwrap();
+    let response = tcp::read_message(&mut stream, &mut buf).unwrap().unwrap();
+    upstream::read_response(response, 6, &query).unwrap();
+}
