@@ -50,11 +50,13 @@ up:
 
 # Starts dnsd hierarchies on free ports, runs the standard workloads with `dnsd bench
 # --json` (1 and 8 connections, with the --ceiling server), measures zone loading and
-# idle clients, and writes BENCHMARKS.md from the results with `dnsd bench report`
-# (about 4 minutes; needs only bash and cargo). ORIGINAL=DIR also measures the original
+# idle clients, runs dnsperf against dnsd, Unbound and NSD over UDP and TCP
+# (scripts/dnsperf.sh; DNSPERF=0 skips it), and writes BENCHMARKS.md from the results
+# with `dnsd bench report` (about 6 minutes; needs bash and cargo, and dnsperf, unbound
+# and nsd for the DNS table). ORIGINAL=DIR also measures the original
 # Python programs in DIR (e.g. ../shared/seed) on their fixed ports; KEEP=1 keeps the
 # raw results.
-[doc("Benchmarks: the standard workloads, written to BENCHMARKS.md")]
+[doc("Benchmarks: the standard workloads and dnsperf beside Unbound and NSD, written to BENCHMARKS.md")]
 bench:
     bash scripts/bench.sh
 

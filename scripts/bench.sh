@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `just bench`: starts dnsd hierarchies on free ports, runs the standard workloads with
 # `dnsd bench` (each with 1 and with 8 connections), measures zone loading and idle
-# connections, optionally measures the original Python programs (ORIGINAL=DIR), and
-# writes BENCHMARKS.md with `dnsd bench report` (each run is summed up on stderr with
-# `dnsd bench show`). Needs only bash and the dnsd it builds.
+# connections, optionally measures the original Python programs (ORIGINAL=DIR), compares
+# dnsd with Unbound and NSD under Debian's dnsperf over UDP and TCP (scripts/dnsperf.sh),
+# and writes BENCHMARKS.md with `dnsd bench report` (each run is summed up on stderr with
+# `dnsd bench show`). Needs bash and the dnsd it builds; the dnsperf comparison also
+# needs dnsperf, unbound and nsd (Debian packages), and is skipped, saying so, without.
 #
 # Environment:
 #   ORIGINAL=DIR      also measure the original programs in DIR (com.py, root.py, ... and
@@ -14,6 +16,9 @@
 #   ORIG_SLOW_SECS=S  length of each run against the original's 100,000-name zone (3)
 #   OUT=FILE          where to write the report (default BENCHMARKS.md)
 #   KEEP=1            keep the temporary directory (zones, logs, raw JSON results)
+#   DNSPERF=0         skip the dnsperf comparison (it needs dnsperf, unbound and nsd)
+#   DNSPERF_SECS=S    length of each dnsperf run (default DURATION)
+#   DNSPERF_ROUNDS=N  rounds of dnsperf runs, servers in turn (default 3)
 #
 # scripts/bench_notes.md, if present, is copied into the report under "Notes": the place
 # for what the figures and the profiles show, which a re-run keeps.
@@ -310,6 +315,16 @@ run_original() {
 if [ -n "$ORIGINAL" ]; then
   [ -f "$ORIGINAL/local.py" ] || die "ORIGINAL=$ORIGINAL holds no local.py"
   run_original
+fi
+
+# --- DNS: dnsperf beside Unbound and NSD ------------------------------------------------
+
+if [ "${DNSPERF:-1}" = 1 ]; then
+  log "bench.sh: dnsperf against dnsd, Unbound and NSD"
+  DNSPERF_SECS=${DNSPERF_SECS:-$DURATION} bash scripts/dnsperf.sh "$BIN" "$RESULTS" ||
+    log "bench.sh: the dnsperf comparison failed"
+else
+  echo "DNSPERF=0 was given" >"$RESULTS/dnsperf-skipped.txt"
 fi
 
 # --- the report ------------------------------------------------------------------------

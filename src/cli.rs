@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::bench::report::ReportConfig;
-use crate::bench::{self, BenchConfig, Names, Workload};
+use crate::bench::{self, BenchConfig, DnsTransport, Names, Workload};
 use crate::check::{self, CheckConfig, CheckFile, Kind};
 use crate::client::{self, ClientConfig};
 use crate::connection::{self, FrameLimits};
@@ -542,6 +542,18 @@ pub struct BenchArgs {
     /// Print the results as one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Ask DNS messages (type A, RD set in mode R and clear in mode I) over UDP or TCP
+    /// instead of lines; the reply counts are then by DNS response code.
+    #[arg(long, value_name = "udp|tcp", value_parser = parse_dns, conflicts_with_all = ["legacy", "ceiling"])]
+    pub dns: Option<DnsTransport>,
+}
+
+fn parse_dns(s: &str) -> Result<DnsTransport, String> {
+    match s {
+        "udp" => Ok(DnsTransport::Udp),
+        "tcp" => Ok(DnsTransport::Tcp),
+        _ => Err(format!("{s:?}: the transport is udp or tcp")),
+    }
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -572,6 +584,7 @@ impl BenchArgs {
             client_id: (!self.no_id).then(|| self.client_id.clone()),
             legacy: self.legacy,
             timeout: self.timeout.0,
+            dns: self.dns,
         };
         Ok(BenchConfig {
             workload,

@@ -1,15 +1,24 @@
 //! The closed loop: one thread per connection, each with one query in flight, sending
-//! the next as soon as the reply is in.
+//! the next as soon as the reply is in. A connection speaks the line protocol, or with
+//! [`Workload::dns`] DNS over UDP (a socket of its own) or TCP.
 
 use std::io::Write;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Barrier, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{code_index, Errors, Latency, Report, Workload};
+use hickory_proto::op::{Header, MessageType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+
+use super::{code_index, rcode_index, DnsTransport, Errors, Latency, Names, Report, Workload};
 use crate::client::{Client, ClientError};
-use crate::protocol::Code;
+use crate::dns::tcp::{self as dns_tcp, TcpFrameError};
+use crate::dns::upstream::query_message;
+use crate::model::{QType, Query, Recursion};
+use crate::name::Name;
+use crate::protocol::{Code, Mode};
 
 /// How long a connection thread waits before trying again after a failed connect, so
 /// that a server that is down does not turn the run into a busy loop.
@@ -20,6 +29,7 @@ const RECONNECT_PAUSE: Duration = Duration::from_millis(10);
 struct Tally {
     micros: Vec<u32>,
     codes: [u64; 6],
+    rcodes: [u64; super::RCODES.len() + 1],
     errors: Errors,
     reconnects: u64,
 }
@@ -83,101 +93,31 @@ pub fn measure_reporting(workload: &Workload, mut on_tick: impl FnMut(Tick)) -> 
             for (sum, n) in report.codes.iter_mut().zip(tally.codes) {
                 *sum += n;
             }
+            for (sum, n) in report.rcodes.iter_mut().zip(tally.rcodes) {
+                *sum += n;
+            }
             report.errors.add(&tally.errors);
             report.reconnects += tally.reconnects;
         }
-        report.queries = report.codes.iter().sum();
+        report.queries = report.codes.iter().sum::<u64>() + report.rcodes.iter().sum::<u64>();
         report.latency = Latency::from_micros(&mut micros);
         report
     })
 }
 
-/// Connects, and sends the id line and checks the greeting if the workload has an id.
-fn open(workload: &Workload) -> Result<Client, ClientError> {
-    let mut client = Client::open_addr(workload.server, workload.legacy, workload.timeout)?;
-    if let Some(id) = &workload.client_id {
-        client.hello(id)?;
-    }
-    Ok(client)
+/// One connection to the server, in the workload's protocol.
+enum Conn {
+    Line(Client),
+    Udp(UdpSocket),
+    Tcp(TcpStream),
 }
 
-/// One connection's closed loop: take a number, send the query, wait for the reply.
-fn connection_loop(
-    workload: &Workload,
-    next: &AtomicU64,
-    start_line: &Barrier,
-    clock: &OnceLock<Instant>,
-) -> Tally {
-    let mut tally = Tally {
-        micros: Vec::with_capacity(1 << 16),
-        ..Tally::default()
-    };
-    // A failure here is not counted: the loop tries again, and counts that.
-    let mut client = open(workload).ok();
-    let mut ever_open = client.is_some();
-    start_line.wait();
-    let start = *clock.get_or_init(Instant::now);
-    let deadline = workload.duration.map(|d| start + d);
-    let mut line = Vec::with_capacity(128);
-    loop {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            break;
-        }
-        let n = next.fetch_add(1, Ordering::Relaxed);
-        if workload.requests.is_some_and(|r| n - workload.first >= r) {
-            break;
-        }
-        if client.is_none() {
-            if ever_open {
-                tally.reconnects += 1;
-            }
-            match open(workload) {
-                Ok(c) => {
-                    client = Some(c);
-                    ever_open = true;
-                }
-                Err(_) => {
-                    tally.errors.connect += 1;
-                    thread::sleep(RECONNECT_PAUSE);
-                    continue;
-                }
-            }
-        }
-        let Some(c) = client.as_mut() else { continue };
-        line.clear();
-        let _ = write!(line, "{n}, ");
-        workload.names.write(n, &mut line);
-        let _ = write!(line, ", {}", workload.mode);
-        let sent = Instant::now();
-        let code = match c.exchange_into(&line) {
-            Ok(reply) => reply_code(reply).ok_or(Failure::Unparsable),
-            Err(e) => Err(Failure::from(&e)),
-        };
-        match code {
-            Ok(code) => {
-                let micros = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
-                tally.micros.push(micros);
-                tally.codes[code_index(code)] += 1;
-            }
-            Err(failure) => {
-                match failure {
-                    Failure::Timeout => tally.errors.timeout += 1,
-                    Failure::Closed => tally.errors.closed += 1,
-                    Failure::Unparsable => tally.errors.unparsable += 1,
-                }
-                // After a timeout the late reply would be taken for the next one's: start
-                // over on a fresh connection, as after any other failure.
-                client = None;
-            }
-        }
-    }
-    if let Some(c) = client {
-        if workload.client_id.is_some() {
-            // Ends the session politely (the original's local server expects it).
-            let _ = c.quit();
-        }
-    }
-    tally
+/// What a reply said.
+enum Answer {
+    /// A line reply's code.
+    Line(Code),
+    /// A DNS response's code.
+    Dns(u16),
 }
 
 /// Why one query got no usable reply.
@@ -197,6 +137,234 @@ impl From<&ClientError> for Failure {
             Failure::Closed
         }
     }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Failure {
+        if crate::net::is_timeout(&e) {
+            Failure::Timeout
+        } else {
+            Failure::Closed
+        }
+    }
+}
+
+impl From<TcpFrameError> for Failure {
+    fn from(e: TcpFrameError) -> Failure {
+        match e {
+            TcpFrameError::Timeout => Failure::Timeout,
+            TcpFrameError::Truncated | TcpFrameError::Io(_) => Failure::Closed,
+        }
+    }
+}
+
+/// Connects (over DNS: binds a UDP socket of its own and connects it, or opens a TCP
+/// connection), and on the line protocol sends the id line and checks the greeting if
+/// the workload has an id.
+fn open(workload: &Workload) -> Result<Conn, Failure> {
+    let server = workload.server;
+    match workload.dns {
+        None => {
+            let mut client = Client::open_addr(server, workload.legacy, workload.timeout)
+                .map_err(|e| Failure::from(&e))?;
+            if let Some(id) = &workload.client_id {
+                client.hello(id).map_err(|e| Failure::from(&e))?;
+            }
+            Ok(Conn::Line(client))
+        }
+        Some(DnsTransport::Udp) => {
+            let any: SocketAddr = match server {
+                SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+                SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+            };
+            let socket = UdpSocket::bind(any)?;
+            socket.connect(server)?;
+            socket.set_read_timeout(Some(workload.timeout))?;
+            Ok(Conn::Udp(socket))
+        }
+        Some(DnsTransport::Tcp) => {
+            let stream = TcpStream::connect_timeout(&server, workload.timeout)?;
+            stream.set_nodelay(true)?;
+            stream.set_read_timeout(Some(workload.timeout))?;
+            stream.set_write_timeout(Some(workload.timeout))?;
+            Ok(Conn::Tcp(stream))
+        }
+    }
+}
+
+/// The query messages of a DNS run. A name without `{n}` gives the same message every
+/// time but for its ID, so that message is built once and only its ID (the first two
+/// bytes, RFC 1035 4.1.1) changes, keeping the load generator's own cost down.
+struct Queries<'w> {
+    workload: &'w Workload,
+    fixed: Option<Vec<u8>>,
+    name: Vec<u8>,
+}
+
+impl<'w> Queries<'w> {
+    fn new(workload: &'w Workload) -> Queries<'w> {
+        let fixed = match &workload.names {
+            Names::Pattern(p) if !p.contains("{n}") => build(workload, p.as_bytes(), 0),
+            Names::List(names) if names.len() == 1 => build(workload, names[0].as_bytes(), 0),
+            _ => None,
+        };
+        Queries {
+            workload,
+            fixed,
+            name: Vec::with_capacity(128),
+        }
+    }
+
+    /// Query number `n`, with ID `id`; `None` if its name cannot be written in a DNS
+    /// message.
+    fn message(&mut self, n: u64, id: u16) -> Option<Vec<u8>> {
+        if let Some(fixed) = &self.fixed {
+            let mut msg = fixed.clone();
+            msg[..2].copy_from_slice(&id.to_be_bytes());
+            return Some(msg);
+        }
+        self.name.clear();
+        self.workload.names.write(n, &mut self.name);
+        build(self.workload, &self.name, id)
+    }
+}
+
+/// The A query for `name` with ID `id` (RD set in mode R, clear in mode I).
+fn build(workload: &Workload, name: &[u8], id: u16) -> Option<Vec<u8>> {
+    let query = Query {
+        name: Name::from_wire(std::str::from_utf8(name).ok()?),
+        qtype: QType::A,
+        recursion: match workload.mode {
+            Mode::Recursive => Recursion::Recursive,
+            Mode::Iterative => Recursion::Iterative,
+        },
+    };
+    query_message(id, &query).ok().filter(|m| m.len() >= 12)
+}
+
+/// The response code of `response` if it is a response (QR set) to the query with ID
+/// `id`; `None` for anything else.
+fn dns_rcode(response: &[u8], id: u16) -> Option<u16> {
+    let header = Header::read(&mut BinDecoder::new(response)).ok()?;
+    let meta = header.metadata;
+    (meta.id == id && meta.message_type == MessageType::Response)
+        .then(|| u16::from(meta.response_code))
+}
+
+/// One connection's closed loop: take a number, send the query, wait for the reply.
+fn connection_loop(
+    workload: &Workload,
+    next: &AtomicU64,
+    start_line: &Barrier,
+    clock: &OnceLock<Instant>,
+) -> Tally {
+    let mut tally = Tally {
+        micros: Vec::with_capacity(1 << 16),
+        ..Tally::default()
+    };
+    // A failure here is not counted: the loop tries again, and counts that.
+    let mut conn = open(workload).ok();
+    let mut ever_open = conn.is_some();
+    start_line.wait();
+    let start = *clock.get_or_init(Instant::now);
+    let deadline = workload.duration.map(|d| start + d);
+    let mut line = Vec::with_capacity(128);
+    let mut queries = Queries::new(workload);
+    let mut buf = vec![0u8; dns_tcp::MAX_MESSAGE];
+    let mut frame = Vec::new();
+    loop {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let n = next.fetch_add(1, Ordering::Relaxed);
+        if workload.requests.is_some_and(|r| n - workload.first >= r) {
+            break;
+        }
+        if conn.is_none() {
+            if ever_open {
+                tally.reconnects += 1;
+            }
+            match open(workload) {
+                Ok(c) => {
+                    conn = Some(c);
+                    ever_open = true;
+                }
+                Err(_) => {
+                    tally.errors.connect += 1;
+                    thread::sleep(RECONNECT_PAUSE);
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let id = n as u16;
+        let sent = Instant::now();
+        let answer = match c {
+            Conn::Line(client) => {
+                line.clear();
+                let _ = write!(line, "{n}, ");
+                workload.names.write(n, &mut line);
+                let _ = write!(line, ", {}", workload.mode);
+                match client.exchange_into(&line) {
+                    Ok(reply) => reply_code(reply)
+                        .map(Answer::Line)
+                        .ok_or(Failure::Unparsable),
+                    Err(e) => Err(Failure::from(&e)),
+                }
+            }
+            Conn::Udp(socket) => match queries.message(n, id) {
+                None => Err(Failure::Unparsable),
+                Some(query) => socket
+                    .send(&query)
+                    .and_then(|_| socket.recv(&mut buf))
+                    .map_err(Failure::from)
+                    .and_then(|len| {
+                        dns_rcode(&buf[..len], id)
+                            .map(Answer::Dns)
+                            .ok_or(Failure::Unparsable)
+                    }),
+            },
+            Conn::Tcp(stream) => match queries.message(n, id) {
+                None => Err(Failure::Unparsable),
+                Some(query) => dns_tcp::write_message(stream, &query)
+                    .map_err(Failure::from)
+                    .and_then(|()| match dns_tcp::read_message(stream, &mut frame) {
+                        Ok(Some(response)) => dns_rcode(response, id)
+                            .map(Answer::Dns)
+                            .ok_or(Failure::Unparsable),
+                        Ok(None) => Err(Failure::Closed),
+                        Err(e) => Err(Failure::from(e)),
+                    }),
+            },
+        };
+        match answer {
+            Ok(answer) => {
+                let micros = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                tally.micros.push(micros);
+                match answer {
+                    Answer::Line(code) => tally.codes[code_index(code)] += 1,
+                    Answer::Dns(rcode) => tally.rcodes[rcode_index(rcode)] += 1,
+                }
+            }
+            Err(failure) => {
+                match failure {
+                    Failure::Timeout => tally.errors.timeout += 1,
+                    Failure::Closed => tally.errors.closed += 1,
+                    Failure::Unparsable => tally.errors.unparsable += 1,
+                }
+                // After a timeout the late reply would be taken for the next one's: start
+                // over on a fresh connection (or UDP socket), as after any other failure.
+                conn = None;
+            }
+        }
+    }
+    if let Some(Conn::Line(c)) = conn {
+        if workload.client_id.is_some() {
+            // Ends the session politely (the original's local server expects it).
+            let _ = c.quit();
+        }
+    }
+    tally
 }
 
 /// The code a reply starts with: `0X00, server, text` gives `0X00`. Only the code is

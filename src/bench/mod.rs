@@ -5,7 +5,9 @@
 //! server sustains with that many clients each waiting for its answer, which is how the
 //! hierarchy is used. Names come from a list (cycled) or from a pattern whose `{n}` is
 //! replaced by a counter shared by all connections, so that every name is unique (a miss
-//! at the local server).
+//! at the local server). With `--dns udp|tcp` ([`Workload::dns`]) each query is a DNS
+//! message (type A, RD set in mode R) built by `dns::upstream::query_message`, and the
+//! replies are counted by response code ([`Report::rcodes`]).
 //!
 //! - This module: what to measure ([`Workload`], [`Names`]), what was measured
 //!   ([`Report`]), and the library entry points: [`measure`] (the smoke tests call it)
@@ -15,10 +17,13 @@
 //!   reply and does nothing else (or a chain of them): measured with the same workload,
 //!   it shows the most this machine's loopback and this load generator allow.
 //! - [`output`]: the table, and [`Results`], the typed JSON of `--json`.
+//! - [`dnsperf`]: [`dnsperf::Dnsperf`], the text of a run of Debian's `dnsperf`, read
+//!   back for the report (dnsd beside Unbound and NSD).
 //! - [`report`]: `dnsd bench report` and `dnsd bench show`, which read those JSON results
 //!   back (as `scripts/bench.sh` collects them) and write `BENCHMARKS.md`.
 
 pub mod ceiling;
+pub mod dnsperf;
 pub mod load;
 pub mod output;
 pub mod report;
@@ -33,7 +38,7 @@ use crate::protocol::{Code, Mode};
 
 pub use ceiling::{Ceiling, CEILING_REPLY};
 pub use load::{measure, measure_reporting, Tick};
-pub use output::{Codes, Figures, Results};
+pub use output::{Codes, Figures, Rcodes, Results};
 
 /// The name asked for when neither `--names` nor `--pattern` is given.
 pub const DEFAULT_NAME: &str = "www.google.com";
@@ -114,6 +119,28 @@ pub struct Workload {
     pub legacy: bool,
     /// How long a reply (or a connect) may take before it counts as an error.
     pub timeout: Duration,
+    /// Ask DNS messages over this transport instead of lines (the id line, the mode's
+    /// letter and legacy framing are then unused; mode R sets RD, mode I clears it).
+    pub dns: Option<DnsTransport>,
+}
+
+/// The transport of a DNS run (`--dns udp|tcp`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsTransport {
+    /// One socket per connection, one datagram in flight; a reply lost is a timeout.
+    Udp,
+    /// One connection each, two-byte length prefixes (RFC 1035 4.2.2).
+    Tcp,
+}
+
+impl DnsTransport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnsTransport::Udp => "udp",
+            DnsTransport::Tcp => "tcp",
+        }
+    }
 }
 
 impl Workload {
@@ -130,6 +157,7 @@ impl Workload {
             client_id: Some("bench".to_owned()),
             legacy: false,
             timeout: Duration::from_secs(5),
+            dns: None,
         }
     }
 }
@@ -225,6 +253,19 @@ pub struct Report {
     pub latency: Latency,
     /// Replies by code, in the order of [`Code::ALL`].
     pub codes: [u64; 6],
+    /// DNS replies by response code, in the order of [`RCODES`] (the last: any other).
+    pub rcodes: [u64; RCODES.len() + 1],
+}
+
+/// The response codes a DNS run counts apart; any other is counted as one more.
+pub const RCODES: [u16; 6] = [0, 1, 2, 3, 4, 5];
+
+/// Where response code `rcode` is counted in [`Report::rcodes`].
+fn rcode_index(rcode: u16) -> usize {
+    RCODES
+        .iter()
+        .position(|&c| c == rcode)
+        .unwrap_or(RCODES.len())
 }
 
 impl Report {
@@ -240,6 +281,12 @@ impl Report {
     /// How many replies carried `code`.
     pub fn code(&self, code: Code) -> u64 {
         self.codes[code_index(code)]
+    }
+
+    /// How many DNS replies carried response code `rcode` (for a code not in [`RCODES`],
+    /// all such codes together).
+    pub fn rcode(&self, rcode: u16) -> u64 {
+        self.rcodes[rcode_index(rcode)]
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Report, Workload};
+use super::{DnsTransport, Report, Workload};
 use crate::protocol::{Code, Mode};
 
 /// One `dnsd bench --json` result: the workload, the server's figures, and with
@@ -21,6 +21,9 @@ pub struct Results {
     /// The pattern, or how many names came from a list.
     pub names: String,
     pub legacy: bool,
+    /// The DNS transport of a `--dns` run; absent for the line protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsTransport>,
     #[serde(flatten)]
     pub figures: Figures,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,6 +56,52 @@ pub struct Figures {
     pub p999_us: u64,
     pub max_us: u64,
     pub codes: Codes,
+    /// DNS replies by response code; absent for the line protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rcodes: Option<Rcodes>,
+}
+
+/// DNS replies by response code, named as DNS tools print them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub struct Rcodes {
+    pub noerror: u64,
+    pub formerr: u64,
+    pub servfail: u64,
+    pub nxdomain: u64,
+    pub notimp: u64,
+    pub refused: u64,
+    /// Any other response code.
+    pub other: u64,
+}
+
+impl Rcodes {
+    /// From counts in the order of [`RCODES`](super::RCODES), then the others.
+    pub fn from_counts(c: &[u64; super::RCODES.len() + 1]) -> Rcodes {
+        Rcodes {
+            noerror: c[0],
+            formerr: c[1],
+            servfail: c[2],
+            nxdomain: c[3],
+            notimp: c[4],
+            refused: c[5],
+            other: c[6],
+        }
+    }
+
+    /// Every code with its count, the others last (`OTHER`).
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        [
+            ("NOERROR", self.noerror),
+            ("FORMERR", self.formerr),
+            ("SERVFAIL", self.servfail),
+            ("NXDOMAIN", self.nxdomain),
+            ("NOTIMP", self.notimp),
+            ("REFUSED", self.refused),
+            ("OTHER", self.other),
+        ]
+        .into_iter()
+    }
 }
 
 /// Replies by code, named by the code as it is on the wire (and in [`Code::ALL`]'s
@@ -130,6 +179,7 @@ impl Figures {
                 invalid: c(Code::Invalid),
                 failure: c(Code::Failure),
             },
+            rcodes: None,
         }
     }
 }
@@ -144,7 +194,11 @@ impl Results {
             mode: workload.mode,
             names: workload.names.describe(),
             legacy: workload.legacy,
-            figures: Figures::of(report),
+            dns: workload.dns,
+            figures: Figures {
+                rcodes: workload.dns.map(|_| Rcodes::from_counts(&report.rcodes)),
+                ..Figures::of(report)
+            },
             ceiling: ceiling.map(|(c, _)| Figures::of(c)),
             ceiling_hops: ceiling.map(|(_, hops)| hops),
             ceiling_share: ceiling.map(|(c, _)| round(share(report.qps(), c.qps()), 4)),
@@ -205,10 +259,10 @@ pub fn table(workload: &Workload, report: &Report, ceiling: Option<(&Report, u32
         if workload.connections == 1 { "" } else { "s" },
         workload.mode,
         workload.names.describe(),
-        if workload.legacy {
-            ", legacy framing"
-        } else {
-            ""
+        match (workload.dns, workload.legacy) {
+            (Some(t), _) => format!(", DNS over {}", t.as_str()),
+            (None, true) => ", legacy framing".to_owned(),
+            (None, false) => String::new(),
         },
     );
     let mut row = |label: &str, ours: String, theirs: Option<String>| {
@@ -256,11 +310,19 @@ pub fn table(workload: &Workload, report: &Report, ceiling: Option<(&Report, u32
             e.connect, e.timeout, e.closed, e.unparsable, report.reconnects
         );
     }
-    let codes: Vec<String> = Code::ALL
-        .iter()
-        .map(|&c| format!("{c} {}", report.code(c)))
-        .collect();
-    let _ = writeln!(out, "  codes: {}", codes.join("  "));
+    if workload.dns.is_some() {
+        let rcodes: Vec<String> = Rcodes::from_counts(&report.rcodes)
+            .iter()
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
+        let _ = writeln!(out, "  rcodes: {}", rcodes.join("  "));
+    } else {
+        let codes: Vec<String> = Code::ALL
+            .iter()
+            .map(|&c| format!("{c} {}", report.code(c)))
+            .collect();
+        let _ = writeln!(out, "  codes: {}", codes.join("  "));
+    }
     if let Some(c) = ceiling {
         let _ = writeln!(
             out,

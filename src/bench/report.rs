@@ -5,8 +5,11 @@
 //! The results directory holds one `KEY.json` per `dnsd bench --json` run (a run made in
 //! rounds is `KEY-rN.json`, one file per round), `zoneload-dat.json` and
 //! `zoneload-toml.json` ([`ZoneLoad`]), `idle.json` ([`Idle`]), and
-//! `original-skipped.txt` when the original could not be measured. Keys are those
-//! `scripts/bench.sh` uses; a missing result shows as `–`.
+//! `original-skipped.txt` when the original could not be measured; and from
+//! `scripts/dnsperf.sh`, dnsperf's own output of each run,
+//! `dnsperf-SERVER-PROTO-rN.txt` ([`Dnsperf`]; SERVER is `local`, `tld`, `unbound` or
+//! `nsd`, PROTO `udp` or `tcp`), or `dnsperf-skipped.txt` saying why there is none. Keys
+//! are those the scripts use; a missing result shows as `–`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -15,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::dnsperf::Dnsperf;
 use super::output::{Figures, Results};
 use crate::error::Error;
 use crate::protocol::Code;
@@ -238,9 +242,24 @@ pub fn show(files: &[PathBuf], out: &mut dyn std::io::Write) -> Result<(), Error
         let key = path
             .file_stem()
             .map_or(String::new(), |s| s.to_string_lossy().into_owned());
-        let line = match read_json::<Results>(path) {
-            None => format!("  {key:<28} no result"),
-            Some(r) => summary(&key, &r),
+        let is_text = path.extension().is_some_and(|e| e == "txt");
+        let line = if is_text {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            match Dnsperf::parse(&text) {
+                None => format!("  {key:<28} no dnsperf result"),
+                Some(d) => format!(
+                    "  {key:<28} {:>9.0} q/s  avg {:>6.0} µs  lost {}  {}",
+                    d.qps,
+                    d.avg_latency_us,
+                    d.lost,
+                    d.rcodes_text()
+                ),
+            }
+        } else {
+            match read_json::<Results>(path) {
+                None => format!("  {key:<28} no result"),
+                Some(r) => summary(&key, &r),
+            }
         };
         writeln!(out, "{line}").map_err(|e| Error::io("cannot write the output", e))?;
     }
@@ -373,6 +392,7 @@ pub fn render(args: &ReportConfig) -> Result<String, Error> {
     resolutions(d, &dir);
     zone_load(d, &dir);
     idle(d, &dir);
+    dnsperf(d, &dir);
     targets(d, &dir);
 
     // The targets come right after the header, before the method and the tables.
@@ -384,6 +404,7 @@ pub fn render(args: &ReportConfig) -> Result<String, Error> {
         "Resolutions",
         "1M",
         "1,000 idle",
+        "DNS",
     ];
     let rank = |t: &Target| {
         order
@@ -704,6 +725,226 @@ fn targets(d: &mut Doc, dir: &Dir) {
     }
 }
 
+/// The servers of the dnsperf table: file key, label, what is asked.
+const DNSPERF_SERVERS: [(&str, &str, &str); 4] = [
+    (
+        "local",
+        "dnsd local",
+        "`www.example.com` A, an entry of the default cache (asked once before)",
+    ),
+    (
+        "tld",
+        "dnsd tld com",
+        "`www.google.com` A, a name of its zone (authoritative)",
+    ),
+    (
+        "unbound",
+        "Unbound (1 thread)",
+        "`bench.example` A, a `local-data` name",
+    ),
+    (
+        "nsd",
+        "NSD (1 server, no RRL)",
+        "`www.example.com` A, a name of its zone",
+    ),
+];
+
+/// The dnsperf runs of `server` over `proto` (`dnsperf-SERVER-PROTO-rN.txt`), by round.
+fn dnsperf_rounds(dir: &Dir, server: &str, proto: &str) -> BTreeMap<String, Dnsperf> {
+    let prefix = format!("dnsperf-{server}-{proto}-r");
+    dir.files
+        .iter()
+        .filter_map(|f| {
+            let round = f.strip_prefix(&prefix)?.strip_suffix(".txt")?;
+            let text = std::fs::read_to_string(dir.path.join(f)).ok()?;
+            Some((round.to_owned(), Dnsperf::parse(&text)?))
+        })
+        .collect()
+}
+
+/// The median of `xs` (`None` if empty).
+fn median(mut xs: Vec<f64>) -> Option<f64> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_by(f64::total_cmp);
+    let mid = xs.len() / 2;
+    Some(if xs.len() % 2 == 1 {
+        xs[mid]
+    } else {
+        (xs[mid - 1] + xs[mid]) / 2.0
+    })
+}
+
+/// The median over rounds of `ours`' queries a second over `theirs`' in the same round.
+fn dnsperf_ratio(
+    ours: &BTreeMap<String, Dnsperf>,
+    theirs: &BTreeMap<String, Dnsperf>,
+) -> Option<f64> {
+    median(
+        ours.iter()
+            .filter_map(|(round, d)| {
+                let t = theirs.get(round)?;
+                (t.qps > 0.0).then(|| d.qps / t.qps)
+            })
+            .collect(),
+    )
+}
+
+fn dnsperf(d: &mut Doc, dir: &Dir) {
+    d.w("## DNS: dnsperf against Unbound and NSD");
+    d.w("");
+    if let Ok(why) = std::fs::read_to_string(dir.path.join("dnsperf-skipped.txt")) {
+        d.w(format!("Not measured: {}.", why.trim()));
+        d.w("");
+        d.target("DNS: dnsd beside Unbound and NSD", "not measured", None);
+        return;
+    }
+    let runs: BTreeMap<(&'static str, &'static str), BTreeMap<String, Dnsperf>> = DNSPERF_SERVERS
+        .iter()
+        .flat_map(|(key, _, _)| ["udp", "tcp"].map(|proto| (*key, proto)))
+        .map(|(key, proto)| ((key, proto), dnsperf_rounds(dir, key, proto)))
+        .collect();
+    let get = |key: &'static str, proto: &'static str| runs.get(&(key, proto));
+    let command = runs
+        .values()
+        .flat_map(|r| r.values())
+        .map(|r| r.command.clone())
+        .find(|c| !c.is_empty())
+        .unwrap_or_default();
+    let rounds = runs.values().map(BTreeMap::len).max().unwrap_or(0);
+    d.w(format!(
+        "Debian's `dnsperf` with 8 clients and 100 queries outstanding, one name asked \
+         again and again, against each server in turn on loopback, over UDP and over TCP \
+         (`dnsperf -m udp|tcp -s 127.0.0.1 -p PORT -d FILE -c 8 -q 100 -l SECS`; one run \
+         was `{command}`). {rounds} rounds; in each round every server is measured once per \
+         transport, starting with a different server each round. The table shows each \
+         server's median round; the ratios are the median over rounds of the ratio within \
+         a round. \"lost\" is over all rounds. dnsd runs as separate processes with its \
+         default settings (logging on: one INFO line per query to stderr, into a file); \
+         Unbound and NSD with the settings below, their logging at verbosity 0."
+    ));
+    d.w("");
+    d.w("| server | asked | UDP q/s | UDP lost | TCP q/s | TCP lost | avg latency UDP / TCP µs | codes |");
+    d.w("|---|---|---:|---:|---:|---:|---:|---|");
+    let mid = |rounds: Option<&BTreeMap<String, Dnsperf>>| -> Option<Dnsperf> {
+        let mut v: Vec<Dnsperf> = rounds?.values().cloned().collect();
+        v.sort_by(|a, b| a.qps.total_cmp(&b.qps));
+        let at = v.len() / 2;
+        v.into_iter().nth(at)
+    };
+    let lost = |rounds: Option<&BTreeMap<String, Dnsperf>>| -> String {
+        rounds.filter(|r| !r.is_empty()).map_or("–".into(), |r| {
+            thousands(r.values().map(|d| d.lost).sum())
+        })
+    };
+    for (key, label, asked) in DNSPERF_SERVERS {
+        let (udp, tcp) = (mid(get(key, "udp")), mid(get(key, "tcp")));
+        let q = |d: &Option<Dnsperf>| d.as_ref().map_or("–".into(), |d| thousands(d.qps as u64));
+        let l = |d: &Option<Dnsperf>| {
+            d.as_ref()
+                .map_or("–".into(), |d| format!("{:.0}", d.avg_latency_us))
+        };
+        let mut codes: Vec<String> = Vec::new();
+        for (proto, d) in [("UDP", &udp), ("TCP", &tcp)] {
+            if let Some(d) = d {
+                codes.push(format!("{proto}: {}", d.rcodes_text()));
+            }
+        }
+        d.w(format!(
+            "| {label} | {asked} | {} | {} | {} | {} | {} / {} | {} |",
+            q(&udp),
+            lost(get(key, "udp")),
+            q(&tcp),
+            lost(get(key, "tcp")),
+            l(&udp),
+            l(&tcp),
+            if codes.is_empty() {
+                "–".into()
+            } else {
+                codes.join("; ")
+            },
+        ));
+    }
+    d.w("");
+    d.w("| ratio (median over rounds) | measured | target | |");
+    d.w("|---|---:|---:|---|");
+    let goals = [
+        ("local", "unbound", "udp", 0.8, "dnsd local / Unbound, UDP"),
+        ("local", "unbound", "tcp", 1.0, "dnsd local / Unbound, TCP"),
+        ("tld", "nsd", "udp", 0.9, "dnsd tld / NSD, UDP"),
+        ("tld", "unbound", "udp", 1.0, "dnsd tld / Unbound, UDP"),
+        ("tld", "nsd", "tcp", 1.0, "dnsd tld / NSD, TCP"),
+    ];
+    for (ours, theirs, proto, goal, name) in goals {
+        let x = match (get(ours, proto), get(theirs, proto)) {
+            (Some(a), Some(b)) => dnsperf_ratio(a, b),
+            _ => None,
+        };
+        let mark = match x {
+            Some(x) if x >= goal => "met",
+            Some(_) => "**missed**",
+            None => "not measured",
+        };
+        d.w(format!(
+            "| {name} | {} | ≥ {goal:.1}× | {mark} |",
+            x.map_or("–".into(), |x| format!("{x:.2}×"))
+        ));
+        d.target(
+            format!("DNS, dnsperf: {name} at least {goal:.1}×"),
+            x.map_or("–".into(), |x| format!("{x:.2}×")),
+            x.map(|x| x >= goal),
+        );
+    }
+    let ours: Vec<&Dnsperf> = ["local", "tld"]
+        .iter()
+        .flat_map(|k| ["udp", "tcp"].map(|p| (*k, p)))
+        .filter_map(|(k, p)| get(k, p))
+        .flat_map(|r| r.values())
+        .collect();
+    let lost_total: u64 = ours.iter().map(|d| d.lost).sum();
+    d.w("");
+    d.target(
+        "DNS, dnsperf: no query lost by dnsd",
+        format!(
+            "{} lost of {}",
+            thousands(lost_total),
+            thousands(ours.iter().map(|d| d.sent).sum())
+        ),
+        (!ours.is_empty()).then_some(lost_total == 0),
+    );
+    let loads: Vec<String> = runs
+        .values()
+        .flat_map(|r| r.values())
+        .filter_map(|d| d.load.clone())
+        .collect();
+    if let (Some(lo), Some(hi)) = (
+        loads.iter().min_by(|a, b| load1(a).total_cmp(&load1(b))),
+        loads.iter().max_by(|a, b| load1(a).total_cmp(&load1(b))),
+    ) {
+        d.w(format!(
+            "Load average before each dnsperf run: from {lo} to {hi} (1, 5, 15 min)."
+        ));
+        d.w("");
+    }
+    d.w(
+        "Unbound: `num-threads: 1`, `module-config: \"iterator\"`, `incoming-num-tcp: 100`, \
+         the name from `local-data`. NSD: `server-count: 1`, `tcp-count: 100`, rate limiting \
+         off (`rrl-ratelimit: 0`). Both on a free loopback port chosen by the script (neither \
+         takes port 0). dnsd: `dnsd tld com zones/com.dat --port 0` and a `dnsd local` in \
+         front of a `dnsd root`, each process with its fixed UDP threads and a thread per TCP \
+         connection.",
+    );
+    d.w("");
+}
+
+/// The one-minute figure of a load average line.
+fn load1(line: &str) -> f64 {
+    line.split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0)
+}
 #[cfg(test)]
 mod tests {
     use super::*;

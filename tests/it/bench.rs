@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use dnsd::bench::{measure, Ceiling, Errors, Names, Workload};
+use dnsd::bench::{measure, Ceiling, DnsTransport, Errors, Names, Workload};
 use dnsd::protocol::{Code, Mode};
 
 use crate::harness::{run_dnsd, Hierarchy};
@@ -280,4 +280,120 @@ fn report_and_show_read_json_results_back() {
         text.contains("| Hits, 1 conn: at least 90% of the ceiling | "),
         "{text}"
     );
+}
+
+/// An in-process hierarchy with one cached name at the local server and one name in com.
+fn dns_hierarchy(logs: &std::path::Path) -> dnsd::up::Hierarchy {
+    let com: dnsd::zone::Zone = "www.google.com 142.250.72.4".parse().unwrap();
+    let cache: dnsd::zone::Zone = "www.example.com 93.184.216.34".parse().unwrap();
+    dnsd::up::HierarchyBuilder::new()
+        .tld("com", com)
+        .cache(cache)
+        .log_dir(logs)
+        .start()
+        .unwrap()
+}
+
+#[test]
+fn dns_over_udp_and_tcp_counts_response_codes() {
+    let logs = tempfile::tempdir().unwrap();
+    let h = dns_hierarchy(logs.path());
+    let com = h.tld("com").unwrap();
+    for transport in [DnsTransport::Udp, DnsTransport::Tcp] {
+        let cases = [
+            (h.local, "www.example.com", 0u16),
+            (com, "www.google.com", 0),
+            (com, "www.nx{n}.com", 3),
+        ];
+        for (server, pattern, rcode) in cases {
+            let mut w = workload(server, pattern, 100);
+            w.dns = Some(transport);
+            let report = measure(&w);
+            let what = format!("{transport:?} {pattern} at {server}");
+            assert_eq!(report.queries, 100, "{what}");
+            assert_eq!(report.errors, Errors::default(), "{what}");
+            assert_eq!(report.rcode(rcode), 100, "{what}");
+            assert_eq!(report.codes, [0; 6], "{what}");
+        }
+        // Mode I clears RD: the local server answers from its cache only, and refuses
+        // a name it does not have.
+        let mut w = workload(h.local, "www.nx{n}.com", 20);
+        w.dns = Some(transport);
+        w.mode = Mode::Iterative;
+        let report = measure(&w);
+        assert_eq!(report.rcode(5), 20, "{transport:?}");
+    }
+}
+
+#[test]
+fn binary_dns_json_has_the_transport_and_rcodes() {
+    let logs = tempfile::tempdir().unwrap();
+    let h = dns_hierarchy(logs.path());
+    let server = h.local.to_string();
+    for transport in ["udp", "tcp"] {
+        let (code, out, err) = run_dnsd(
+            &[
+                "bench",
+                "--server",
+                &server,
+                "--dns",
+                transport,
+                "--connections",
+                "2",
+                "--requests",
+                "50",
+                "--pattern",
+                "www.example.com",
+                "--json",
+            ],
+            logs.path(),
+            "",
+        );
+        assert_eq!(code, 0, "stderr: {err}");
+        assert_eq!(json_field(&out, "dns"), format!("\"{transport}\""));
+        assert_eq!(json_field(&out, "queries"), "50");
+        assert_eq!(json_field(&out, "errors"), "0");
+        assert!(
+            out.contains(
+                "\"rcodes\":{\"NOERROR\":50,\"FORMERR\":0,\"SERVFAIL\":0,\"NXDOMAIN\":0,\
+                 \"NOTIMP\":0,\"REFUSED\":0,\"OTHER\":0}"
+            ),
+            "{out}"
+        );
+    }
+}
+
+/// Guards the batched writes of DNS over TCP (added for dnsperf's pipelined queries):
+/// queries sent together in one write each get their response, in order, and a lone
+/// query after them is answered without waiting for more.
+#[test]
+fn pipelined_dns_over_tcp_gets_every_response() {
+    use dnsd::dns::{tcp, upstream};
+    use dnsd::model::{QType, Query, Recursion};
+    let logs = tempfile::tempdir().unwrap();
+    let h = dns_hierarchy(logs.path());
+    let mut stream = std::net::TcpStream::connect(h.tld("com").unwrap()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let query = Query {
+        name: dnsd::name::Name::from_wire("www.google.com"),
+        qtype: QType::A,
+        recursion: Recursion::Recursive,
+    };
+    let mut batch = Vec::new();
+    for id in 1..=5u16 {
+        let msg = upstream::query_message(id, &query).unwrap();
+        tcp::write_message(&mut batch, &msg).unwrap();
+    }
+    std::io::Write::write_all(&mut stream, &batch).unwrap();
+    let mut buf = Vec::new();
+    for id in 1..=5u16 {
+        let response = tcp::read_message(&mut stream, &mut buf).unwrap().unwrap();
+        upstream::read_response(response, id, &query).unwrap();
+    }
+    let lone = upstream::query_message(6, &query).unwrap();
+    tcp::write_message(&mut stream, &lone).unwrap();
+    let response = tcp::read_message(&mut stream, &mut buf).unwrap().unwrap();
+    upstream::read_response(response, 6, &query).unwrap();
 }
