@@ -361,8 +361,10 @@ impl Server {
             log::warn!("{role}: stopping with {left} connection(s) still open");
         }
         let dropped = self.drops.count();
-        let s = if dropped == 1 { "" } else { "s" };
-        log::info!("{role}: {dropped} DNS message{s} dropped");
+        if dropped > 0 {
+            let s = if dropped == 1 { "" } else { "s" };
+            log::info!("{role}: {dropped} DNS message{s} dropped (no header, or a response)");
+        }
         log::info!("{role}: stopped");
     }
 }
