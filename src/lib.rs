@@ -28,6 +28,8 @@
 //!   asking an upstream, TCP framing and the UDP server loop.
 //! - [`net`]: the two helpers every TCP module needs: `is_timeout`, `resolve_host_port`.
 //! - [`logs`]: the local server's `ID.log` and `mapping.log`.
+//! - [`metrics`]: `--metrics`: counters, gauges and a latency histogram per server,
+//!   served over HTTP in the Prometheus text format.
 //! - [`client`]: the client side of the protocol, written once: [`client::Client`]
 //!   (which `dnsd client`, `dnsd bench` and the soak use) and `dnsd client`.
 //! - [`up`]: the whole hierarchy in one process.
@@ -54,6 +56,7 @@ pub mod fds;
 pub mod lab;
 pub mod logging;
 pub mod logs;
+pub mod metrics;
 pub mod model;
 pub mod name;
 pub mod net;
