@@ -122,10 +122,11 @@ impl Cache {
 
     /// Remembers what the hierarchy answered to `query` at `now`: an answer or NODATA
     /// for that question, NXDOMAIN for every question about the name. Failures and
-    /// referrals are not kept, nor anything about a name with fixed entries.
-    pub fn insert(&self, query: &Query, outcome: &Outcome, now: Instant) {
+    /// referrals are not kept, nor anything about a name with fixed entries: then
+    /// `None`.
+    pub fn insert(&self, query: &Query, outcome: &Outcome, now: Instant) -> Option<Stored> {
         if !self.fixed.load().addresses(query.name.as_str()).is_empty() {
-            return;
+            return None;
         }
         let (kind, outcome, ttl) = match outcome {
             Outcome::Answer(records) if !records.is_empty() => {
@@ -151,10 +152,10 @@ impl Cache {
                     _ => (Kind::Type(query.qtype.code()), Outcome::NoData(soa), ttl),
                 }
             }
-            _ => return,
+            _ => return None,
         };
         if ttl == 0 {
-            return;
+            return None;
         }
         let expires = now + Duration::from_secs(ttl.into());
         let item = Item {
@@ -163,7 +164,8 @@ impl Cache {
             stored: now,
             expires,
         };
-        lock(&self.learned).upsert(query.name.as_str(), now, |old| {
+        let mut learned = lock(&self.learned);
+        let evicted = learned.upsert(query.name.as_str(), now, |old| {
             let mut entry = old.unwrap_or_default();
             entry.0.retain(|i| {
                 i.expires > now
@@ -175,6 +177,10 @@ impl Cache {
             let last = entry.0.iter().map(|i| i.expires).max().unwrap_or(expires);
             (entry, last)
         });
+        Some(Stored {
+            learned: learned.map.len(),
+            evicted,
+        })
     }
 
     /// How many names have something learned (expired ones may still count until
@@ -197,6 +203,15 @@ impl Cache {
     pub fn max_ttl(&self) -> u32 {
         self.max_ttl
     }
+}
+
+/// What an insert left in the cache, for its metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stored {
+    /// How many names have something learned now.
+    pub learned: usize,
+    /// Whether the least recently used name went to make room.
+    pub evicted: bool,
 }
 
 /// How long a negative answer may be kept: the SOA record's TTL, and never longer than
@@ -277,12 +292,18 @@ impl<V: Default> Lru<V> {
 
     /// Changes the value under `key` with `update` (given `None` if there is none, or
     /// it expired), keeping it until `expires` (which `update` may move: it returns it).
-    fn upsert(&mut self, key: &str, now: Instant, update: impl FnOnce(Option<V>) -> (V, Instant))
+    /// Returns whether the least recently used entry was evicted to make room.
+    fn upsert(
+        &mut self,
+        key: &str,
+        now: Instant,
+        update: impl FnOnce(Option<V>) -> (V, Instant),
+    ) -> bool
     where
         V: Default,
     {
         if self.capacity == 0 {
-            return;
+            return false;
         }
         if let Some(&idx) = self.map.get(key) {
             let node = &mut self.nodes[idx as usize];
@@ -292,10 +313,11 @@ impl<V: Default> Lru<V> {
             node.expires = expires;
             self.unlink(idx);
             self.push_front(idx);
-            return;
+            return false;
         }
         let (value, expires) = update(None);
-        if self.map.len() >= self.capacity {
+        let evicted = self.map.len() >= self.capacity;
+        if evicted {
             self.remove(self.tail);
         }
         let node = Node {
@@ -317,6 +339,7 @@ impl<V: Default> Lru<V> {
         };
         self.map.insert(key.into(), idx);
         self.push_front(idx);
+        evicted
     }
 
     fn remove(&mut self, idx: u32) {

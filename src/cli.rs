@@ -17,6 +17,7 @@ use crate::dns::{self, server::DnsSettings};
 use crate::error::Error;
 use crate::fds;
 use crate::lab::Lab;
+use crate::metrics::{self, Metrics};
 use crate::name::parse_tld;
 use crate::net::resolve_host_port;
 use crate::protocol::Mode;
@@ -76,8 +77,43 @@ pub struct ServerArgs {
     /// Address to listen on (use a non-loopback address to serve other hosts).
     #[arg(long, default_value_t = server::DEFAULT_BIND, value_name = "IP")]
     pub bind: IpAddr,
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr,
+          help = metrics_help(), long_help = metrics_long_help())]
+    pub metrics: Option<SocketAddr>,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// `--metrics`, in short.
+fn metrics_help() -> String {
+    format!(
+        "Serve metrics (Prometheus text format) at http://HOST:PORT{}; a bare PORT means \
+         {}:PORT [default: off]",
+        metrics::PATH,
+        metrics::DEFAULT_HOST
+    )
+}
+
+/// `--metrics`, with every metric (`--help`).
+fn metrics_long_help() -> String {
+    format!(
+        "{}. Port 0 takes any free port; `metrics on ADDR` is logged once bound. Metrics, \
+         each with server=\"NAME\":\n{}",
+        metrics_help(),
+        metrics::CATALOG
+            .iter()
+            .map(|(name, what)| format!("  {name}: {what}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
+/// Parses `--metrics`: `HOST:PORT`, or a bare `PORT` on loopback.
+pub fn parse_metrics_addr(s: &str) -> Result<SocketAddr, String> {
+    match s.parse::<u16>() {
+        Ok(port) => Ok(SocketAddr::new(metrics::DEFAULT_HOST, port)),
+        Err(_) => parse_host_port(s),
+    }
 }
 
 /// The limits every server enforces (`dnsd up` applies them to all its servers).
@@ -167,6 +203,10 @@ pub struct UpArgs {
     /// Connect and read timeout for upstream queries, in seconds.
     #[arg(long, default_value_t = Secs(upstream::DEFAULT_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
     pub upstream_timeout: Secs,
+    // One endpoint for every server of the hierarchy (with --config too).
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr,
+          help = metrics_help(), long_help = metrics_long_help())]
+    pub metrics: Option<SocketAddr>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -257,16 +297,38 @@ pub struct ClientArgs {
 
 /// Runs one server until SIGINT or SIGTERM; SIGHUP re-reads its files. `need` is what
 /// it needs of file descriptors, checked (after raising the soft limit) before it starts.
+/// With `metrics`, they are served there, and the server records through them.
 fn serve_until_signal(
     need: fds::Need,
-    start: impl FnOnce(Shutdown) -> Result<Running, Error>,
+    metrics: Option<SocketAddr>,
+    start: impl FnOnce(Shutdown, Metrics) -> Result<Running, Error>,
 ) -> Result<(), Error> {
     fds::prepare(&[need], asked_for_connections(&[need]))?;
     let (shutdown, reloader) = install_signals()?;
-    let running = start(shutdown)?;
-    reloader.set(vec![running.reload.clone()]);
-    running.join();
-    Ok(())
+    with_metrics(metrics, &shutdown, |metrics| {
+        let running = start(shutdown.clone(), metrics)?;
+        reloader.set(vec![running.reload.clone()]);
+        running.join();
+        Ok(())
+    })
+}
+
+/// Runs `serve` with the metrics served at `addr` (or disabled without one), and stops
+/// the endpoint with the servers, or when `serve` fails.
+fn with_metrics(
+    addr: Option<SocketAddr>,
+    shutdown: &Shutdown,
+    serve: impl FnOnce(Metrics) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let Some(addr) = addr else {
+        return serve(Metrics::disabled());
+    };
+    let metrics = Metrics::new();
+    let endpoint = metrics.serve(addr, shutdown.clone())?;
+    let served = serve(metrics);
+    shutdown.trigger();
+    endpoint.join();
+    served
 }
 
 /// One signal mechanism for the process (signal-hook): SIGINT and SIGTERM stop the
@@ -320,7 +382,10 @@ impl Cli {
                 config.limits = args.server.limits.limits();
                 config.upstream_timeout = args.upstream_timeout.0;
                 let need = local_need(config.limits.max_connections);
-                serve_until_signal(need, |s| config.start(s))
+                serve_until_signal(need, args.server.metrics, |s, metrics| {
+                    config.metrics = metrics;
+                    config.start(s)
+                })
             }
             Command::Root(args) => {
                 let mut config = RootConfig::new(RootTable::load(&args.table)?);
@@ -329,7 +394,10 @@ impl Cli {
                 config.limits = args.server.limits.limits();
                 config.upstream_timeout = args.upstream_timeout.0;
                 let need = server_need(config.limits.max_connections);
-                serve_until_signal(need, |s| config.start(s))
+                serve_until_signal(need, args.server.metrics, |s, metrics| {
+                    config.metrics = metrics;
+                    config.start(s)
+                })
             }
             Command::Tld(args) => {
                 let tld = parse_tld(&args.tld)
@@ -345,7 +413,10 @@ impl Cli {
                 config.bind = SocketAddr::new(args.server.bind, port);
                 config.limits = args.server.limits.limits();
                 let need = server_need(config.limits.max_connections);
-                serve_until_signal(need, |s| config.start(s))
+                serve_until_signal(need, args.server.metrics, |s, metrics| {
+                    config.metrics = metrics;
+                    config.start(s)
+                })
             }
             Command::Client(args) => {
                 if crate::protocol::valid_client_id(args.id.as_bytes()).is_none() {
@@ -410,6 +481,18 @@ fn run_up(args: UpArgs) -> Result<(), Error> {
     let needs = builder.fd_needs();
     fds::prepare(&needs, asked_for_connections(&needs))?;
     let (shutdown, reloader) = install_signals()?;
+    let stop = shutdown.clone();
+    with_metrics(args.metrics, &stop, |metrics| {
+        serve_up(builder.metrics(metrics), shutdown, &reloader)
+    })
+}
+
+/// Starts the hierarchy, says where it is, and waits until it stops.
+fn serve_up(
+    builder: HierarchyBuilder,
+    shutdown: Shutdown,
+    reloader: &Reloader,
+) -> Result<(), Error> {
     let log_dir = builder.log_dir_path().to_owned();
     let hierarchy = builder.start_with(shutdown)?;
     reloader.set(hierarchy.reloads());

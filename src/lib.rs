@@ -38,6 +38,8 @@
 //! - [`lab`]: a whole hierarchy described in one TOML file (`dnsd up --config`).
 //! - [`fds`]: file descriptors: the soft limit raised at start, `--max-connections`
 //!   checked against it.
+//! - [`metrics`]: `--metrics`: counters, gauges and a latency histogram per server,
+//!   served over HTTP in the Prometheus text format.
 //! - [`check`]: `dnsd check`: what zone, cache and root-table files hold, and every
 //!   problem in them.
 //! - [`trace`]: `dnsd trace`: a name followed through the hierarchy hop by hop over DNS.
@@ -66,6 +68,7 @@ pub mod fds;
 pub mod lab;
 pub mod logging;
 pub mod logs;
+pub mod metrics;
 pub mod model;
 pub mod name;
 pub mod net;

@@ -15,6 +15,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, RwLock};
 
+use crate::metrics::ServerMetrics;
 use crate::zone::{FileError, RootTable, Zone};
 
 /// Data that a reload may replace while queries read it: `load` is one read lock and
@@ -145,6 +146,7 @@ pub struct Reload {
     name: String,
     files: Option<String>,
     run: Option<Arc<dyn Fn() -> Result<String, FileError> + Send + Sync>>,
+    metrics: ServerMetrics,
 }
 
 impl fmt::Debug for Reload {
@@ -184,7 +186,15 @@ impl Reload {
             name: name.to_owned(),
             files,
             run,
+            metrics: ServerMetrics::DISABLED,
         }
+    }
+
+    /// Counts each reload, done or failed, in `metrics` (one with nothing to re-read is
+    /// neither).
+    pub fn with_metrics(mut self, metrics: ServerMetrics) -> Reload {
+        self.metrics = metrics;
+        self
     }
 
     /// Re-reads the server's files and swaps the data in, or keeps the old data if they
@@ -202,10 +212,12 @@ impl Reload {
         };
         match run() {
             Ok(summary) => {
+                self.metrics.reload(true);
                 log::info!("{}: reloaded {files} ({summary})", self.name);
                 Outcome::Reloaded(summary)
             }
             Err(e) => {
+                self.metrics.reload(false);
                 log::error!(
                     "{}: reload failed, still serving the old data: {e}",
                     self.name

@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime};
 
 use crate::cache::Cache;
 use crate::logs::{LogDir, Mapping};
+use crate::metrics::ServerMetrics;
 use crate::model::{
     Outcome, QType, Query, RData, Record, Recursion, Referral, Resolution, Soa, DEFAULT_TTL,
 };
@@ -97,6 +98,7 @@ pub struct LocalResolver {
     root: SocketAddr,
     upstream: Upstream,
     logs: Option<Arc<LogDir>>,
+    metrics: ServerMetrics,
 }
 
 impl LocalResolver {
@@ -113,7 +115,14 @@ impl LocalResolver {
             root,
             upstream,
             logs,
+            metrics: ServerMetrics::DISABLED,
         }
+    }
+
+    /// Records cache hits, misses, evictions and upstream failures in `metrics`.
+    pub fn with_metrics(mut self, metrics: ServerMetrics) -> LocalResolver {
+        self.metrics = metrics;
+        self
     }
 
     pub fn cache(&self) -> &Cache {
@@ -124,7 +133,9 @@ impl LocalResolver {
     /// an upstream is asked. An upstream that fails, times out or answers nonsense is
     /// SERVFAIL (never cached: the next query tries again).
     pub fn resolve(&self, query: &Query, via: Via) -> Resolution {
-        if let Some(hit) = self.cache.get(query, Instant::now()) {
+        let hit = self.cache.get(query, Instant::now());
+        self.metrics.cache_lookup(hit.is_some());
+        if let Some(hit) = hit {
             return hit;
         }
         let outcome = match query.recursion {
@@ -136,6 +147,7 @@ impl LocalResolver {
             Ok(outcome) => self.learn(query, outcome),
             Err(e) => {
                 log::warn!("{}: {e}", query.name);
+                self.metrics.upstream_failure(&e);
                 Resolution::new(Outcome::ServFail)
             }
         }
@@ -167,8 +179,12 @@ impl LocalResolver {
             Outcome::NxDomain(_) | Outcome::NoData(_)
         );
         if !(negative && query.qtype == QType::Address) {
-            self.cache
-                .insert(query, &resolution.outcome, Instant::now());
+            if let Some(stored) = self
+                .cache
+                .insert(query, &resolution.outcome, Instant::now())
+            {
+                self.metrics.cache_stored(stored.learned, stored.evicted);
+            }
         }
         resolution
     }
@@ -254,6 +270,7 @@ pub struct RootResolver {
     table: Swap<RootTable>,
     upstream: Upstream,
     soa: Record,
+    metrics: ServerMetrics,
 }
 
 impl RootResolver {
@@ -262,7 +279,14 @@ impl RootResolver {
             table: Swap::new(table),
             upstream,
             soa: synthesized_soa(&Name::from_wire(""), DEFAULT_NEGATIVE_TTL),
+            metrics: ServerMetrics::DISABLED,
         }
+    }
+
+    /// Records the failures of TLD servers in `metrics`.
+    pub fn with_metrics(mut self, metrics: ServerMetrics) -> RootResolver {
+        self.metrics = metrics;
+        self
     }
 
     /// The table queries read now.
@@ -310,6 +334,7 @@ impl RootResolver {
                     Ok(outcome) => Resolution::new(outcome),
                     Err(e) => {
                         log::warn!("{}: {e}", query.name);
+                        self.metrics.upstream_failure(&e);
                         Resolution::new(Outcome::ServFail)
                     }
                 }

@@ -21,6 +21,7 @@ use crate::dns::server::{Answered, DnsSettings, Transport};
 use crate::dns::tcp::{self, TcpFrameError};
 use crate::dns::udp::UdpServer;
 use crate::logs::Micros;
+use crate::metrics::ServerMetrics;
 use crate::protocol::{Code, Reply, BUSY};
 use crate::sync::lock;
 
@@ -70,7 +71,14 @@ pub trait Handler: Send + Sync + 'static {
     fn serve(&self, conn: &mut Connection) -> Result<(), FrameError>;
     /// Answers one DNS message.
     fn answer_dns(&self, request: &[u8], transport: Transport, settings: &DnsSettings) -> Answered;
+    /// What the server records its connections and DNS queries through.
+    fn metrics(&self) -> &ServerMetrics {
+        &NO_METRICS
+    }
 }
+
+/// The metrics of a handler that keeps none.
+static NO_METRICS: ServerMetrics = ServerMetrics::DISABLED;
 
 /// A stop signal shared by servers: stop accepting, let connections finish the request
 /// they are on, and return from [`Server::run`].
@@ -322,6 +330,7 @@ impl Server {
                     "{role}: refusing {peer}: {} connections open",
                     self.limits.max_connections
                 );
+                handler.metrics().connection_refused();
                 refuse(stream, handler.name());
                 continue;
             };
@@ -336,6 +345,7 @@ impl Server {
                 .spawn(move || {
                     let _guard = guard;
                     let _registration = registration;
+                    let _open = handler.metrics().connection_open();
                     let _ = stream.set_write_timeout(Some(limits.frame.idle_timeout));
                     let mut conn = Connection::shared(stream, limits.frame);
                     let served = match conn.peek_first() {
@@ -345,6 +355,9 @@ impl Server {
                         Err(e) => Err(e),
                     };
                     if let Err(e) = served {
+                        if matches!(e, FrameError::Timeout) {
+                            handler.metrics().connection_idle_closed();
+                        }
                         log::debug!("{}: connection from {peer} ended: {e}", handler.name());
                     }
                     conn.close();
@@ -393,6 +406,11 @@ fn serve_udp<H: Handler>(
                     let waking = request.is_empty() && stopping.is_triggered();
                     if answered.is_dropped() && !waking {
                         drops.add();
+                    }
+                    if !waking {
+                        handler
+                            .metrics()
+                            .dns_query(Transport::Udp, &answered, started);
                     }
                     answered.response
                 };
@@ -445,6 +463,9 @@ fn serve_dns_tcp<H: Handler>(
         if let Some(peer) = peer {
             log_dns(handler.name(), peer, "tcp", &answered, started);
         }
+        handler
+            .metrics()
+            .dns_query(Transport::Tcp, &answered, started);
         match &answered.response {
             Some(response) => tcp::write_message(&mut out, response)?,
             None => drops.add(),

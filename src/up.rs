@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::fds;
+use crate::metrics::Metrics;
 use crate::reload::{Reload, Source as Files};
 use crate::roles::local::{self, LocalConfig};
 use crate::roles::root::{self, RootConfig};
@@ -50,6 +51,8 @@ pub struct HierarchyBuilder {
     local: LocalConfig,
     /// The limits of TLD servers added from now on.
     limits: Limits,
+    /// What every server records through: one registry, one endpoint for all.
+    metrics: Metrics,
 }
 
 impl Default for HierarchyBuilder {
@@ -69,6 +72,7 @@ impl HierarchyBuilder {
             root: RootConfig::new(RootTable::default()),
             local: LocalConfig::new(unbound, Zone::default(), local::DEFAULT_LOG_DIR),
             limits: Limits::default(),
+            metrics: Metrics::disabled(),
         }
     }
 
@@ -76,6 +80,7 @@ impl HierarchyBuilder {
     pub fn tld(self, tld: &str, zone: Zone) -> HierarchyBuilder {
         let mut config = TldConfig::new(tld, zone);
         config.limits = self.limits;
+        config.metrics = self.metrics.clone();
         self.tld_with(config)
     }
 
@@ -112,6 +117,18 @@ impl HierarchyBuilder {
         for tld in &mut self.tlds {
             tld.limits = limits;
         }
+        self
+    }
+
+    /// The metrics every server records through (labelled with its name), those added
+    /// so far and those to come.
+    pub fn metrics(mut self, metrics: Metrics) -> HierarchyBuilder {
+        self.root.metrics = metrics.clone();
+        self.local.metrics = metrics.clone();
+        for tld in &mut self.tlds {
+            tld.metrics = metrics.clone();
+        }
+        self.metrics = metrics;
         self
     }
 

@@ -50,6 +50,42 @@ pub enum UpstreamError {
     Dns(SocketAddr, DnsUpstreamError),
 }
 
+impl UpstreamError {
+    /// The upstream that failed.
+    pub fn upstream(&self) -> SocketAddr {
+        match self {
+            UpstreamError::Connect(addr, _)
+            | UpstreamError::Timeout(addr)
+            | UpstreamError::Closed(addr)
+            | UpstreamError::Io(addr, _)
+            | UpstreamError::TooLong(addr)
+            | UpstreamError::Garbage(addr, ..)
+            | UpstreamError::Unexpected(addr, _)
+            | UpstreamError::Dns(addr, _) => *addr,
+        }
+    }
+
+    /// The kind of failure, as metrics name it: `timeout` (no answer within the
+    /// deadline), `refused` (nothing listens there), `error` (anything else: a
+    /// connection lost, nonsense, a failure answered).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpstreamError::Timeout(_) | UpstreamError::Dns(_, DnsUpstreamError::Timeout) => {
+                "timeout"
+            }
+            UpstreamError::Connect(_, e) if is_timeout(e) => "timeout",
+            UpstreamError::Connect(_, e)
+            | UpstreamError::Io(_, e)
+            | UpstreamError::Dns(_, DnsUpstreamError::Io(e))
+                if e.kind() == io::ErrorKind::ConnectionRefused =>
+            {
+                "refused"
+            }
+            _ => "error",
+        }
+    }
+}
+
 /// A pool of connections to upstream servers.
 #[derive(Debug)]
 pub struct Upstream {

@@ -14,6 +14,7 @@ use crate::connection::{Connection, FrameError};
 use crate::dns::server::Role as DnsRole;
 use crate::error::Error;
 use crate::logs::{escape, read_mappings, ClientLog, LogDir};
+use crate::metrics::{Metrics, ServerMetrics};
 use crate::model::{Outcome, QType, Query, RData, Record, Recursion, Resolution};
 use crate::protocol::{valid_client_id, Code, Mode, Reply, Request, GREETING, INVALID_CLIENT_ID};
 use crate::reload::{Reload, Source};
@@ -65,6 +66,8 @@ pub struct LocalConfig {
     /// How a DNS query with RD set is resolved: iteratively (as real resolvers do) or
     /// by asking the root to recurse.
     pub dns_mode: Mode,
+    /// The process's metrics (disabled unless `--metrics`).
+    pub metrics: Metrics,
 }
 
 impl LocalConfig {
@@ -83,6 +86,7 @@ impl LocalConfig {
             limits: Limits::default(),
             upstream_timeout: crate::upstream::DEFAULT_TIMEOUT,
             dns_mode: DEFAULT_DNS_MODE,
+            metrics: Metrics::disabled(),
         }
     }
 
@@ -100,23 +104,27 @@ impl LocalConfig {
         }
         let server = Server::bind(self.bind, self.limits)?;
         let logs = Arc::new(logs);
+        let metrics = self.metrics.server_with_cache(&self.name);
         let resolver = LocalResolver::new(
             cache,
             self.root,
             Upstream::new(self.upstream_timeout, self.limits.frame.max_line),
             Some(logs.clone()),
-        );
+        )
+        .with_metrics(metrics.clone());
         let handler = Arc::new(LocalHandler {
             dns_mode: self.dns_mode,
             name: self.name,
             resolver,
             logs,
+            metrics: metrics.clone(),
         });
         let swap = handler.clone();
         // Learned entries stay: only the fixed ones are replaced.
         let reload = Reload::new(&handler.name, self.source, move |cache| {
             swap.resolver.cache().replace_fixed(cache)
-        });
+        })
+        .with_metrics(metrics);
         super::spawn(server, handler, shutdown, reload)
     }
 }
@@ -157,6 +165,7 @@ pub struct LocalHandler {
     dns_mode: Mode,
     resolver: LocalResolver,
     logs: Arc<LogDir>,
+    metrics: ServerMetrics,
 }
 
 /// A client's session: its id (checked by [`valid_client_id`]) and its `ID.log`.
@@ -246,6 +255,10 @@ impl Role for LocalHandler {
 
     fn close(&self, session: ClientSession, peer: &str) {
         log::info!("{peer}: client{} left", session.who);
+    }
+
+    fn metrics(&self) -> &ServerMetrics {
+        &self.metrics
     }
 }
 

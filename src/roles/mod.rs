@@ -16,6 +16,7 @@ use crate::connection::{Connection, FrameError};
 use crate::dns::server::{Answered, DnsSettings, Role as DnsRole, Transport};
 use crate::error::Error;
 use crate::logs::{Escaped, Micros};
+use crate::metrics::ServerMetrics;
 use crate::protocol::{Reply, Request, QUIT};
 use crate::reload::Reload;
 use crate::server::{Handler, Server, Shutdown};
@@ -81,6 +82,9 @@ pub trait Role: DnsRole + Send + Sync + 'static {
 
     /// The session has ended (cleanly or not).
     fn close(&self, _session: Self::Session, _peer: &str) {}
+
+    /// What the server records its queries, connections and reloads through.
+    fn metrics(&self) -> &ServerMetrics;
 }
 
 impl<R: Role> Handler for R {
@@ -94,6 +98,10 @@ impl<R: Role> Handler for R {
 
     fn answer_dns(&self, request: &[u8], transport: Transport, settings: &DnsSettings) -> Answered {
         crate::dns::server::answer(request, transport, settings, self)
+    }
+
+    fn metrics(&self) -> &ServerMetrics {
+        Role::metrics(self)
     }
 }
 
@@ -122,7 +130,9 @@ fn request_loop<R: Role>(
             Ok(Some(line)) => line,
             Err(FrameError::TooLong(max)) => {
                 let marker = format!("[line longer than {max} bytes]");
+                let started = Instant::now();
                 let reply = role.answer(session, marker.as_bytes(), None);
+                role.metrics().line_query(None, reply.code, started);
                 log::info!(
                     "{}: {peer}{} sent {marker} -> {reply}",
                     role.name(),
@@ -140,6 +150,8 @@ fn request_loop<R: Role>(
         let reply = match Request::parse(line) {
             Ok(request) => {
                 let reply = role.answer(session, line, Some(&request));
+                role.metrics()
+                    .line_query(Some(&request), reply.code, started);
                 log::info!(
                     "{}: {peer}{} asked {request} -> {reply} ({})",
                     role.name(),
@@ -150,6 +162,7 @@ fn request_loop<R: Role>(
             }
             Err(e) => {
                 let reply = role.answer(session, line, None);
+                role.metrics().line_query(None, reply.code, started);
                 log::info!(
                     "{}: {peer}{} sent \"{}\" ({e}) -> {reply}",
                     role.name(),

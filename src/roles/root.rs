@@ -9,6 +9,7 @@ use super::{Role, Running};
 use crate::connection::{Connection, FrameError};
 use crate::dns::server::Role as DnsRole;
 use crate::error::Error;
+use crate::metrics::{Metrics, ServerMetrics};
 use crate::model::{Query, Recursion, Resolution};
 use crate::protocol::{Reply, Request};
 use crate::reload::{Reload, Source};
@@ -32,6 +33,8 @@ pub struct RootConfig {
     pub limits: Limits,
     /// Connect and read timeout when asking a TLD server (mode R).
     pub upstream_timeout: Duration,
+    /// The process's metrics (disabled unless `--metrics`).
+    pub metrics: Metrics,
 }
 
 impl RootConfig {
@@ -43,6 +46,7 @@ impl RootConfig {
             bind: SocketAddr::new(crate::server::DEFAULT_BIND, 0),
             limits: Limits::default(),
             upstream_timeout: crate::upstream::DEFAULT_TIMEOUT,
+            metrics: Metrics::disabled(),
         }
     }
 
@@ -50,13 +54,16 @@ impl RootConfig {
     pub fn start(self, shutdown: Shutdown) -> Result<Running, Error> {
         let server = Server::bind(self.bind, self.limits)?;
         let upstream = Upstream::new(self.upstream_timeout, self.limits.frame.max_line);
+        let metrics = self.metrics.server(NAME);
         let handler = Arc::new(RootHandler {
-            resolver: RootResolver::new(self.table, upstream),
+            resolver: RootResolver::new(self.table, upstream).with_metrics(metrics.clone()),
+            metrics: metrics.clone(),
         });
         let swap = handler.clone();
         let reload = Reload::new(NAME, self.source, move |table| {
             swap.resolver.replace_table(table)
-        });
+        })
+        .with_metrics(metrics);
         super::spawn(server, handler, shutdown, reload)
     }
 }
@@ -64,11 +71,15 @@ impl RootConfig {
 /// The root role's handler.
 pub struct RootHandler {
     resolver: RootResolver,
+    metrics: ServerMetrics,
 }
 
 impl RootHandler {
     pub fn new(resolver: RootResolver) -> RootHandler {
-        RootHandler { resolver }
+        RootHandler {
+            resolver,
+            metrics: ServerMetrics::DISABLED,
+        }
     }
 }
 
@@ -91,6 +102,10 @@ impl Role for RootHandler {
                 .to_reply(NAME),
             None => Reply::invalid(NAME),
         }
+    }
+
+    fn metrics(&self) -> &ServerMetrics {
+        &self.metrics
     }
 }
 

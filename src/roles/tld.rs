@@ -8,6 +8,7 @@ use super::{Role, Running};
 use crate::connection::{Connection, FrameError};
 use crate::dns::server::Role as DnsRole;
 use crate::error::Error;
+use crate::metrics::{Metrics, ServerMetrics};
 use crate::model::{Query, Recursion, Resolution};
 use crate::protocol::{Reply, Request};
 use crate::reload::{Reload, Source};
@@ -34,6 +35,8 @@ pub struct TldConfig {
     pub source: Option<Source<Zone>>,
     pub bind: SocketAddr,
     pub limits: Limits,
+    /// The process's metrics (disabled unless `--metrics`).
+    pub metrics: Metrics,
 }
 
 impl TldConfig {
@@ -45,21 +48,21 @@ impl TldConfig {
             source: None,
             bind: SocketAddr::new(crate::server::DEFAULT_BIND, 0),
             limits: Limits::default(),
+            metrics: Metrics::disabled(),
         }
     }
 
     /// Binds and starts the server on its own thread.
     pub fn start(self, shutdown: Shutdown) -> Result<Running, Error> {
         let server = Server::bind(self.bind, self.limits)?;
-        let handler = Arc::new(TldHandler::new(
-            &self.tld,
-            self.zone,
-            server.local_addr().ip(),
-        ));
+        let mut handler = TldHandler::new(&self.tld, self.zone, server.local_addr().ip());
+        handler.metrics = self.metrics.server(&self.tld);
+        let handler = Arc::new(handler);
         let swap = handler.clone();
         let reload = Reload::new(&self.tld, self.source, move |zone| {
             swap.resolver.replace_zone(zone)
-        });
+        })
+        .with_metrics(handler.metrics.clone());
         super::spawn(server, handler, shutdown, reload)
     }
 }
@@ -68,6 +71,7 @@ impl TldConfig {
 pub struct TldHandler {
     tld: String,
     resolver: TldResolver,
+    metrics: ServerMetrics,
 }
 
 impl TldHandler {
@@ -77,6 +81,7 @@ impl TldHandler {
         TldHandler {
             tld: tld.to_owned(),
             resolver: TldResolver::new(tld, zone, own),
+            metrics: ServerMetrics::DISABLED,
         }
     }
 }
@@ -97,6 +102,10 @@ impl Role for TldHandler {
             Some(request) => self.resolver.resolve(&request.query()).to_reply(&self.tld),
             None => Reply::invalid(&self.tld),
         }
+    }
+
+    fn metrics(&self) -> &ServerMetrics {
+        &self.metrics
     }
 }
 

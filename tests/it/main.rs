@@ -19,6 +19,7 @@ mod dns_props;
 mod faults;
 mod fds;
 mod limits;
+mod metrics;
 mod nothing_lost;
 mod props;
 mod reload;
