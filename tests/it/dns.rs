@@ -15,7 +15,7 @@ use dnsd::up::{Hierarchy, HierarchyBuilder};
 use dnsd::zone::{Format, Zone};
 use serde_json::{json, Value};
 
-use crate::harness::{Line, Proc, WAIT};
+use crate::harness::{Line, Proc, PATIENCE, WAIT};
 
 /// Whether the outside tool `name` (`dig`, `unbound` or `dnspython`) works here. If not,
 /// prints `skipped: ...` and returns false, or panics when `DNSD_REQUIRE_DNS_TOOLS` is
@@ -95,7 +95,7 @@ pub fn com_zone() -> Zone {
 }
 
 /// A hierarchy in this process: `com` from [`com_zone`], root, local (logs in a
-/// temporary directory, upstream timeout 1 s).
+/// temporary directory, upstream timeout [`PATIENCE`] unless the test is about it).
 pub struct Servers {
     pub hierarchy: Hierarchy,
     pub _logs: tempfile::TempDir,
@@ -107,10 +107,14 @@ impl Servers {
     }
 
     fn with(builder: HierarchyBuilder) -> Servers {
+        Servers::with_timeout(builder, PATIENCE)
+    }
+
+    fn with_timeout(builder: HierarchyBuilder, upstream_timeout: Duration) -> Servers {
         let logs = tempfile::tempdir().unwrap();
         let hierarchy = builder
             .log_dir(logs.path())
-            .upstream_timeout(UPSTREAM_TIMEOUT)
+            .upstream_timeout(upstream_timeout)
             .start()
             .unwrap();
         Servers {
@@ -141,7 +145,9 @@ impl Servers {
     }
 }
 
-const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(1);
+/// The upstream timeout of the tests about it: short, but long enough for a live server
+/// on a loaded machine.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 /// What a loaded machine may add to a wait measured around a query: well below the
 /// clients' own timeout ([`WAIT`]), so a SERVFAIL inside it is the server's doing.
 const SLACK: Duration = Duration::from_secs(3);
@@ -723,7 +729,10 @@ fn negative_answer_outlives_the_tld_server_and_misses_fail_in_time() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("com.toml"), com_zone_text()).unwrap();
     let mut tld = Proc::start(&["tld", "com", "com.toml", "--port", "0"], dir.path());
-    let s = Servers::with(HierarchyBuilder::new().refer("com", tld.addr()));
+    let s = Servers::with_timeout(
+        HierarchyBuilder::new().refer("com", tld.addr()),
+        UPSTREAM_TIMEOUT,
+    );
     let nx = dig(s.local(), &["nope.com"]);
     assert_eq!(nx.rcode, "NXDOMAIN", "{}", nx.raw);
     let a = dig(s.local(), &["www.google.com"]);
@@ -771,10 +780,11 @@ fn servfail_within_the_upstream_timeout_when_an_upstream_is_silent() {
     }
     // A TLD server that reads nothing and answers nothing.
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let s = Servers::with(
+    let s = Servers::with_timeout(
         HierarchyBuilder::new()
             .tld("com", com_zone())
             .refer("net", silent.local_addr().unwrap()),
+        UPSTREAM_TIMEOUT,
     );
     for (addr, flag) in [(s.local(), "+notcp"), (s.root(), "+tcp")] {
         let fail = dig(addr, &["www.example.net", flag]);

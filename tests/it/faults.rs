@@ -348,9 +348,10 @@ fn signal_stops_cleanly(sig: &str) {
     let took = started.elapsed();
     eprintln!("SIG{sig}: exited after {took:?}");
     // The request in hand (400 ms) is answered, and the idle connection is not waited
-    // for (its idle timeout is 30 s).
+    // for: its idle timeout is 30 s, far above this bound (which leaves a loaded
+    // machine room: 4.8 s was seen with four copies of the suite beside two busy loops).
     assert!(
-        took < Duration::from_millis(400) + SLACK,
+        took < Duration::from_millis(400) + 2 * SLACK,
         "SIG{sig}: exit took {took:?}"
     );
     assert_eq!(late.recv(), None);
