@@ -21,6 +21,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use log::{Log, Metadata, Record};
 
+use crate::logs::Utc;
+
 /// Queued lines past which new lines are dropped rather than buffered.
 pub const MAX_PENDING: usize = 65_536;
 /// How often the writer thread drains the buffer.
@@ -59,7 +61,10 @@ impl Log for Logger {
             let (second, stamp) = &mut *s.borrow_mut();
             if now.as_secs() != *second {
                 *second = now.as_secs();
-                *stamp = civil_time(*second);
+                // `YYYY-MM-DDTHH:MM:SS`: the milliseconds and the `Z` follow.
+                let mut text = Utc(*second).to_string();
+                text.pop();
+                *stamp = text;
             }
             let _ = writeln!(
                 line,
@@ -91,28 +96,6 @@ impl Log for Logger {
             );
         }
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SS` (UTC) for seconds since the Unix epoch.
-fn civil_time(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
 }
 
 /// Installs the logger: `RUST_LOG` if set, else `info`. Safe to call more than once.
@@ -149,16 +132,4 @@ pub fn init() {
 /// Writes out every record logged so far.
 pub fn flush() {
     log::logger().flush();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::civil_time;
-
-    #[test]
-    fn civil_time_matches_known_dates() {
-        assert_eq!(civil_time(0), "1970-01-01T00:00:00");
-        assert_eq!(civil_time(951_782_400), "2000-02-29T00:00:00");
-        assert_eq!(civil_time(1_795_624_620), "2026-11-25T16:37:00");
-    }
 }

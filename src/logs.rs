@@ -167,8 +167,9 @@ pub fn read_mappings(path: &Path) -> Result<Vec<Mapping>, FileError> {
     Ok(mappings)
 }
 
-/// Unix seconds shown as `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC).
-struct Utc(u64);
+/// Unix seconds shown as `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC): `mapping.log`'s times
+/// and the stamps of diagnostics.
+pub struct Utc(pub u64);
 
 impl std::fmt::Display for Utc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -313,6 +314,13 @@ pub fn escape(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_matches_known_dates() {
+        assert_eq!(Utc(0).to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(Utc(951_782_400).to_string(), "2000-02-29T00:00:00Z");
+        assert_eq!(Utc(1_795_624_620).to_string(), "2026-11-25T16:37:00Z");
+    }
 
     #[test]
     fn mapping_lines_read_back() {
