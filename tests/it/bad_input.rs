@@ -586,10 +586,19 @@ fn local_answers_0xfe_when_the_root_answers_nonsense() {
             wait_warnings(&local, &root_arg, warnings);
         }
     }
-    // A root that behaves again is believed again, on the same client connection.
+    // A root that behaves again is believed again, on the same client connection. On a
+    // loaded machine its answer may still miss the 0.5 s once: what matters is that it
+    // comes through (and is then cached).
     fake.set(Act::Send(b"0X01, root, 10.1.2.3\n".to_vec()));
-    assert_eq!(c.ask("1, ok.com, R"), "0X01, default_local, 10.1.2.3");
-    assert_eq!(c.ask("2, ok.com, R"), "0X00, default_local, 10.1.2.3");
+    let mut answer = String::new();
+    for attempt in 1..=5 {
+        answer = c.ask(&format!("{attempt}, ok.com, R"));
+        if answer != "0XFE, default_local, Server failure" {
+            break;
+        }
+    }
+    assert_eq!(answer, "0X01, default_local, 10.1.2.3");
+    assert_eq!(c.ask("9, ok.com, R"), "0X00, default_local, 10.1.2.3");
 }
 
 /// Acts of a TLD server that answers nonsense.
@@ -645,8 +654,17 @@ fn root_and_local_answer_0xfe_when_a_tld_server_answers_nonsense() {
         );
         wait_warnings(&local, &fake_arg, i + 1);
     }
+    // A TLD server that behaves again is believed again. On a loaded machine its answer
+    // may still miss the root's 0.4 s once: what matters is that it comes through.
     fake.set(Act::Send(b"0X01, com, 10.1.2.3\n".to_vec()));
-    assert_eq!(r.ask("1, ok.com, R"), "0X01, root, 10.1.2.3");
+    let mut answer = String::new();
+    for attempt in 1..=5 {
+        answer = r.ask(&format!("{attempt}, ok{attempt}.com, R"));
+        if answer != "0XFE, root, Server failure" {
+            break;
+        }
+    }
+    assert_eq!(answer, "0X01, root, 10.1.2.3");
     assert_eq!(c.ask("1, ok.com, I"), "0X01, default_local, 10.1.2.3");
 }
 
@@ -675,7 +693,7 @@ fn an_unasked_for_upstream_line_is_never_the_answer_to_another_query() {
     let shutdown = dnsd::server::Shutdown::new();
     let mut config =
         dnsd::roles::local::LocalConfig::new(fake.addr, dnsd::zone::Zone::default(), logs.path());
-    config.upstream_timeout = Duration::from_millis(500);
+    config.upstream_timeout = crate::harness::PATIENCE;
     let local = config.start(shutdown.clone()).unwrap();
     let mut c = Line::connect(local.addr);
     assert_eq!(c.ask("alice"), "You are connected to the Server");
