@@ -300,8 +300,13 @@ fn a_client_that_never_reads_costs_the_others_nothing() {
         };
         let reply = other.ask(&format!("{i}, {name}, I"));
         assert!(reply.ends_with(answer), "{reply}");
-        // Served at once, not behind the hog.
-        assert!(started.elapsed() < SLACK, "took {:?}", started.elapsed());
+        // Served at once, not behind the hog (whose replies wait forever): the bound
+        // leaves a loaded machine room, and is still far from forever.
+        assert!(
+            started.elapsed() < 2 * SLACK,
+            "took {:?}",
+            started.elapsed()
+        );
         i += 1;
     }
     let (sent, blocked) = writer.join().unwrap();
