@@ -127,6 +127,24 @@ impl LocalResolver {
         if let Some(hit) = self.cache.get(query, Instant::now()) {
             return hit;
         }
+        self.resolve_uncached(query, via)
+    }
+
+    /// The line protocol's question (`request`'s name, its address): what
+    /// [`resolve`](Self::resolve) answers, as server `server`'s line reply. A cache hit
+    /// builds no query, records or resolution.
+    pub fn resolve_line(&self, request: &Request, server: &str) -> Reply {
+        match self.cache.address(&request.name, Instant::now()) {
+            Some(Some(ip)) => Reply::address(Code::Cached, server, ip),
+            Some(None) => Reply::not_found(server),
+            None => self
+                .resolve_uncached(&request.query(), Via::Line(request))
+                .to_reply(server),
+        }
+    }
+
+    /// [`resolve`](Self::resolve) once the cache has no answer.
+    fn resolve_uncached(&self, query: &Query, via: Via) -> Resolution {
         let outcome = match query.recursion {
             Recursion::CacheOnly => return Resolution::new(Outcome::Refused),
             Recursion::Recursive => self.recursive(query, via),
@@ -290,7 +308,7 @@ impl RootResolver {
             });
         }
         let tld = query.name.tld();
-        let Some(addr) = self.table.load().lookup(tld) else {
+        let Some(addr) = self.table.read().lookup(tld) else {
             return Resolution::authoritative(Outcome::NxDomain(self.soa.clone()));
         };
         match query.recursion {
@@ -421,10 +439,10 @@ impl TldResolver {
             return Resolution::new(Outcome::Refused);
         }
         // One snapshot answers the whole query, whatever a reload does meanwhile.
-        let data = self.data.load();
+        let data = self.data.read();
         let outcome = if *name == self.tld {
             self.apex(&data.soa, query.qtype)
-        } else if *name == self.ns_name() {
+        } else if name.as_str().strip_prefix("ns.") == Some(self.tld.as_str()) {
             let own = [Addr {
                 ip: self.own,
                 ttl: DEFAULT_TTL,
