@@ -2,6 +2,7 @@
 //! typed values in and out ([`crate::model`]). The line protocol's handlers in
 //! [`crate::roles`] and the DNS front end call the same resolvers.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -68,10 +69,7 @@ fn line_resolution(
                 RData::address(ip),
             )])
         }
-        Code::NotFound => Outcome::NxDomain(synthesized_soa(
-            &Name::from_wire(query.name.tld()),
-            DEFAULT_NEGATIVE_TTL,
-        )),
+        Code::NotFound => Outcome::NxDomain(line_negative_soa(query.name.tld())),
         Code::Referral => {
             let referral: LineReferral = reply
                 .text
@@ -87,6 +85,26 @@ fn line_resolution(
         Code::Cached | Code::Invalid => return Err(unexpected(from, reply)),
     };
     Ok(Resolution::new(outcome))
+}
+
+/// The SOA that a line protocol's `0XFF` stands for (the TLD's, synthesized), made once
+/// per TLD and thread and then cloned: its names are shared, so a miss's negative answer
+/// allocates nothing for it.
+fn line_negative_soa(tld: &str) -> Record {
+    thread_local! {
+        static LAST: RefCell<Option<Record>> = const { RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some(soa) if soa.name.as_str() == tld => soa.clone(),
+            _ => {
+                let soa = synthesized_soa(&Name::from_wire(tld), DEFAULT_NEGATIVE_TTL);
+                *last = Some(soa.clone());
+                soa
+            }
+        }
+    })
 }
 
 /// The local server's resolver: its cache, then the root (mode R) or the root and then
