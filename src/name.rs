@@ -69,7 +69,7 @@ impl Name {
         if tld.bytes().all(|b| b.is_ascii_digit()) {
             return Err(NameError::NumericTld);
         }
-        Ok(Name(trimmed.to_ascii_lowercase().into()))
+        Ok(Name(lowercase(trimmed)))
     }
 
     /// A name as DNS carries it, lowercased and without its trailing dot, but not
@@ -77,7 +77,7 @@ impl Name {
     /// labels, an all-digit TLD), and each must still get an answer. The root is `""`.
     pub fn from_wire(s: &str) -> Name {
         let trimmed = s.strip_suffix('.').unwrap_or(s);
-        Name(trimmed.to_ascii_lowercase().into())
+        Name(lowercase(trimmed))
     }
 
     pub fn as_str(&self) -> &str {
@@ -111,6 +111,16 @@ impl Name {
         } else {
             Some(format!("www.{}", self.0))
         }
+    }
+}
+
+/// `s` in lowercase, shared: one allocation when it is lowercase already (as names
+/// nearly always arrive), where lowercasing into a `String` first would take two.
+fn lowercase(s: &str) -> Arc<str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        s.to_ascii_lowercase().into()
+    } else {
+        s.into()
     }
 }
 
