@@ -11,6 +11,7 @@
 //! control expiry.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -69,7 +70,7 @@ impl Cache {
     /// + name for the line protocol's question.
     pub fn get(&self, query: &Query, now: Instant) -> Option<Resolution> {
         // One snapshot of the fixed entries serves the whole lookup.
-        let fixed = self.fixed.load();
+        let fixed = self.fixed.read();
         let found = self
             .get_exact(&fixed, &query.name, query.qtype, now)
             .or_else(|| {
@@ -80,6 +81,37 @@ impl Cache {
                 self.get_exact(&fixed, &Name::from_wire(&alias), query.qtype, now)
             })?;
         Some(Resolution::cached(found))
+    }
+
+    /// The line protocol's question ([`QType::Address`]) answered from the cache without
+    /// building records: what [`get`](Self::get) answers, as the line reply shows it.
+    /// `Some(Some(ip))`: the first address; `Some(None)`: the name is known not to exist
+    /// (`0XFF`); `None`: not in the cache. A hit allocates nothing.
+    pub fn address(&self, name: &Name, now: Instant) -> Option<Option<IpAddr>> {
+        let fixed = self.fixed.read();
+        if let Some(found) = self.address_exact(&fixed, name.as_str(), now) {
+            return Some(found);
+        }
+        let alias = name.www_alias()?;
+        self.address_exact(&fixed, &alias, now)
+    }
+
+    /// [`get_exact`](Self::get_exact) for [`QType::Address`], reduced to the first
+    /// address.
+    fn address_exact(&self, fixed: &Zone, name: &str, now: Instant) -> Option<Option<IpAddr>> {
+        if let Some(addr) = fixed.addresses(name).first() {
+            return Some(Some(addr.ip));
+        }
+        let mut learned = lock(&self.learned);
+        let entry = learned.get(name, now)?;
+        entry.0.retain(|item| item.expires > now);
+        if entry.0.iter().any(|item| item.kind == Kind::NxDomain) {
+            return Some(None);
+        }
+        entry.0.iter().find_map(|item| match &item.outcome {
+            Outcome::Answer(records) => records.iter().find_map(|r| r.data.ip()).map(Some),
+            _ => None,
+        })
     }
 
     fn get_exact(&self, fixed: &Zone, name: &Name, qtype: QType, now: Instant) -> Option<Outcome> {
@@ -125,7 +157,7 @@ impl Cache {
     /// referrals are not kept, nor anything about a name with fixed entries: then
     /// `None`.
     pub fn insert(&self, query: &Query, outcome: &Outcome, now: Instant) -> Option<Stored> {
-        if !self.fixed.load().addresses(query.name.as_str()).is_empty() {
+        if !self.fixed.read().addresses(query.name.as_str()).is_empty() {
             return None;
         }
         let (kind, outcome, ttl) = match outcome {
@@ -190,7 +222,7 @@ impl Cache {
     }
 
     pub fn fixed_len(&self) -> usize {
-        self.fixed.load().len()
+        self.fixed.read().len()
     }
 
     /// Replaces the fixed entries (a reload of the `--cache` files); what was learned
@@ -516,5 +548,45 @@ mod tests {
             Outcome::NoData(_)
         ));
         assert!(cache.get(&q("v4.com", QType::A), t).is_none());
+    }
+
+    /// The line protocol's fast path answers as `get` does, as the line reply shows it:
+    /// fixed entries, the `www.` alias, addresses learned over DNS (behind a CNAME),
+    /// NXDOMAIN learned over DNS, NODATA (not an answer to the line's question), expiry.
+    #[test]
+    fn address_answers_as_get_does() {
+        let mut zone = Zone::default();
+        zone.insert(&name("www.fixed.com"), ip("1.1.1.1"));
+        let cache = Cache::new(zone, Duration::from_secs(100), 10);
+        let t = Instant::now();
+        let cname = Record::new(name("c.com"), 60, RData::Cname(name("www.c.com")));
+        let a = Record::new(name("www.c.com"), 60, RData::address(ip("2.2.2.2")));
+        cache.insert(&q("c.com", QType::A), &Outcome::Answer(vec![cname, a]), t);
+        let soa = crate::resolver::synthesized_soa(&Name::from_wire("com"), 30);
+        cache.insert(&q("nx.com", QType::A), &Outcome::NxDomain(soa.clone()), t);
+        cache.insert(&q("v4.com", QType::Aaaa), &Outcome::NoData(soa), t);
+        insert_line(&cache, "www.l.com", "3.3.3.3", t);
+        let names = [
+            "fixed.com",
+            "www.fixed.com",
+            "c.com",
+            "nx.com",
+            "v4.com",
+            "l.com",
+            "www.l.com",
+            "none.com",
+        ];
+        assert_eq!(
+            cache.address(&name("fixed.com"), t),
+            Some(Some(ip("1.1.1.1")))
+        );
+        assert_eq!(cache.address(&name("nx.com"), t), Some(None));
+        for later in [0, 40, 200] {
+            let now = t + Duration::from_secs(later);
+            for n in names {
+                let via_get = cache.get(&q(n, QType::Address), now).map(|r| r.first_ip());
+                assert_eq!(cache.address(&name(n), now), via_get, "{n} after {later} s");
+            }
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! an IPv4 literal is not taken for a name).
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The longest name accepted, in characters, without the trailing dot (RFC 1035).
 pub const MAX_NAME: usize = 253;
@@ -13,8 +14,11 @@ pub const MAX_NAME: usize = 253;
 pub const MAX_LABEL: usize = 63;
 
 /// A validated host name, always lowercase and without a trailing dot.
+///
+/// Shared, not copied: a clone (a query's name in its records, a synthesized SOA in
+/// every negative answer) is a reference count, not an allocation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Name(Box<str>);
+pub struct Name(Arc<str>);
 
 /// Why a string is not a host name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,7 +69,7 @@ impl Name {
         if tld.bytes().all(|b| b.is_ascii_digit()) {
             return Err(NameError::NumericTld);
         }
-        Ok(Name(trimmed.to_ascii_lowercase().into_boxed_str()))
+        Ok(Name(lowercase(trimmed)))
     }
 
     /// A name as DNS carries it, lowercased and without its trailing dot, but not
@@ -73,7 +77,7 @@ impl Name {
     /// labels, an all-digit TLD), and each must still get an answer. The root is `""`.
     pub fn from_wire(s: &str) -> Name {
         let trimmed = s.strip_suffix('.').unwrap_or(s);
-        Name(trimmed.to_ascii_lowercase().into_boxed_str())
+        Name(lowercase(trimmed))
     }
 
     pub fn as_str(&self) -> &str {
@@ -107,6 +111,16 @@ impl Name {
         } else {
             Some(format!("www.{}", self.0))
         }
+    }
+}
+
+/// `s` in lowercase, shared: one allocation when it is lowercase already (as names
+/// nearly always arrive), where lowercasing into a `String` first would take two.
+fn lowercase(s: &str) -> Arc<str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        s.to_ascii_lowercase().into()
+    } else {
+        s.into()
     }
 }
 

@@ -2,7 +2,8 @@
 //! server's zone, the local server's `--cache` files.
 //!
 //! The data a resolver reads sits in a [`Swap`]: a query takes one uncontended read
-//! lock to clone an `Arc`, and answers from that snapshot with no lock held; a reload
+//! lock and answers from that snapshot (holding the lock for a lookup, never across
+//! I/O, or cloning the `Arc` to keep it longer); a reload
 //! parses the file first, away from any lock, and swaps the new data in at once. Open
 //! connections keep being served throughout, and a query sees the old data or the new,
 //! never a mixture. A file that fails to load leaves the old data serving, and the error
@@ -13,7 +14,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard};
 
 use crate::metrics::ServerMetrics;
 use crate::zone::{FileError, RootTable, Zone};
@@ -31,6 +32,13 @@ impl<T> Swap<T> {
     /// The current data, a snapshot that a later `store` does not change.
     pub fn load(&self) -> Arc<T> {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The current data for as long as the guard lives: no `Arc` clone (two atomic
+    /// operations on a line every thread shares), for lookups that hold it briefly and
+    /// never across I/O. A `store` waits for the guard to go.
+    pub fn read(&self) -> RwLockReadGuard<'_, Arc<T>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Replaces the data; queries already holding a snapshot finish with it.

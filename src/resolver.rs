@@ -2,6 +2,7 @@
 //! typed values in and out ([`crate::model`]). The line protocol's handlers in
 //! [`crate::roles`] and the DNS front end call the same resolvers.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -69,10 +70,7 @@ fn line_resolution(
                 RData::address(ip),
             )])
         }
-        Code::NotFound => Outcome::NxDomain(synthesized_soa(
-            &Name::from_wire(query.name.tld()),
-            DEFAULT_NEGATIVE_TTL,
-        )),
+        Code::NotFound => Outcome::NxDomain(line_negative_soa(query.name.tld())),
         Code::Referral => {
             let referral: LineReferral = reply
                 .text
@@ -88,6 +86,26 @@ fn line_resolution(
         Code::Cached | Code::Invalid => return Err(unexpected(from, reply)),
     };
     Ok(Resolution::new(outcome))
+}
+
+/// The SOA that a line protocol's `0XFF` stands for (the TLD's, synthesized), made once
+/// per TLD and thread and then cloned: its names are shared, so a miss's negative answer
+/// allocates nothing for it.
+fn line_negative_soa(tld: &str) -> Record {
+    thread_local! {
+        static LAST: RefCell<Option<Record>> = const { RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some(soa) if soa.name.as_str() == tld => soa.clone(),
+            _ => {
+                let soa = synthesized_soa(&Name::from_wire(tld), DEFAULT_NEGATIVE_TTL);
+                *last = Some(soa.clone());
+                soa
+            }
+        }
+    })
 }
 
 /// The local server's resolver: its cache, then the root (mode R) or the root and then
@@ -138,6 +156,26 @@ impl LocalResolver {
         if let Some(hit) = hit {
             return hit;
         }
+        self.resolve_uncached(query, via)
+    }
+
+    /// The line protocol's question (`request`'s name, its address): what
+    /// [`resolve`](Self::resolve) answers, as server `server`'s line reply. A cache hit
+    /// builds no query, records or resolution.
+    pub fn resolve_line(&self, request: &Request, server: &str) -> Reply {
+        let hit = self.cache.address(&request.name, Instant::now());
+        self.metrics.cache_lookup(hit.is_some());
+        match hit {
+            Some(Some(ip)) => Reply::address(Code::Cached, server, ip),
+            Some(None) => Reply::not_found(server),
+            None => self
+                .resolve_uncached(&request.query(), Via::Line(request))
+                .to_reply(server),
+        }
+    }
+
+    /// [`resolve`](Self::resolve) once the cache has no answer.
+    fn resolve_uncached(&self, query: &Query, via: Via) -> Resolution {
         let outcome = match query.recursion {
             Recursion::CacheOnly => return Resolution::new(Outcome::Refused),
             Recursion::Recursive => self.recursive(query, via),
@@ -314,7 +352,7 @@ impl RootResolver {
             });
         }
         let tld = query.name.tld();
-        let Some(addr) = self.table.load().lookup(tld) else {
+        let Some(addr) = self.table.read().lookup(tld) else {
             return Resolution::authoritative(Outcome::NxDomain(self.soa.clone()));
         };
         match query.recursion {
@@ -446,10 +484,10 @@ impl TldResolver {
             return Resolution::new(Outcome::Refused);
         }
         // One snapshot answers the whole query, whatever a reload does meanwhile.
-        let data = self.data.load();
+        let data = self.data.read();
         let outcome = if *name == self.tld {
             self.apex(&data.soa, query.qtype)
-        } else if *name == self.ns_name() {
+        } else if name.as_str().strip_prefix("ns.") == Some(self.tld.as_str()) {
             let own = [Addr {
                 ip: self.own,
                 ttl: DEFAULT_TTL,

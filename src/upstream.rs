@@ -320,14 +320,23 @@ fn whole_steps(left: Duration) -> Duration {
 /// Whether an idle connection has nothing to read: an unasked-for line from the
 /// upstream (which would be taken as the answer to the next query) or its end of stream
 /// (it closed or restarted) both mean it must not be reused.
+///
+/// One non-blocking peek (`MSG_PEEK | MSG_DONTWAIT`): one system call per query, where
+/// switching the socket to non-blocking and back took two more.
 fn quiet(conn: &Connection) -> bool {
-    let stream = conn.stream();
-    if stream.set_nonblocking(true).is_err() {
-        return false;
-    }
-    let mut byte = [0u8; 1];
-    let quiet = matches!(stream.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
-    stream.set_nonblocking(false).is_ok() && quiet
+    use std::os::fd::AsRawFd;
+    let mut byte = 0u8;
+    // SAFETY: `recv` writes at most 1 byte into `byte`, which lives across the call; the
+    // descriptor belongs to `conn`'s stream, open for as long as `conn` is borrowed.
+    let n = unsafe {
+        libc::recv(
+            conn.stream().as_raw_fd(),
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
 }
 
 /// A DNS exchange's timeout as [`UpstreamError::Timeout`], like the line protocol's.

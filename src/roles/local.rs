@@ -244,10 +244,7 @@ impl Role for LocalHandler {
     /// Every request and its reply go to the client's log before the reply is sent.
     fn answer(&self, session: &mut ClientSession, line: &[u8], request: Option<&Request>) -> Reply {
         let reply = match request {
-            Some(request) => self
-                .resolver
-                .resolve(&request.query(), Via::Line(request))
-                .to_reply(&self.name),
+            Some(request) => self.resolver.resolve_line(request, &self.name),
             None => Reply::invalid(&self.name),
         };
         self.record(&mut session.log, line, reply)
