@@ -14,9 +14,10 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use crate::metrics::ServerMetrics;
+use crate::sync::lock;
 use crate::zone::{FileError, RootTable, Zone};
 
 /// Data that a reload may replace while queries read it: `load` is one read lock and
@@ -237,29 +238,53 @@ impl Reload {
 }
 
 /// The reloads of every server in a process, filled in once they have started (a
-/// SIGHUP that comes earlier is logged and ignored).
+/// SIGHUP that comes earlier is done then).
 #[derive(Clone, Default)]
-pub struct Reloader(Arc<OnceLock<Vec<Reload>>>);
+pub struct Reloader(Arc<Mutex<Servers>>);
+
+/// The servers a [`Reloader`] reloads, once they have started, and whether a reload was
+/// asked for before they had.
+#[derive(Default)]
+struct Servers {
+    reloads: Option<Vec<Reload>>,
+    pending: bool,
+}
 
 impl Reloader {
     pub fn new() -> Reloader {
         Reloader::default()
     }
 
-    /// The servers to reload from now on.
+    /// The servers to reload from now on. A reload asked for while they were starting
+    /// (a SIGHUP between the first `listening on` line and this call) is done now: a
+    /// signal is never lost.
     pub fn set(&self, reloads: Vec<Reload>) {
-        let _ = self.0.set(reloads);
+        let pending = {
+            let mut servers = lock(&self.0);
+            servers.reloads = Some(reloads);
+            std::mem::take(&mut servers.pending)
+        };
+        if pending {
+            self.reload_all();
+        }
     }
 
-    /// Reloads every server, one after the other.
+    /// Reloads every server, one after the other; before they have started, remembers
+    /// to once they have.
     pub fn reload_all(&self) {
-        match self.0.get() {
-            Some(reloads) => {
-                for reload in reloads {
-                    reload.reload();
+        let reloads = {
+            let mut servers = lock(&self.0);
+            match &servers.reloads {
+                Some(reloads) => reloads.clone(),
+                None => {
+                    servers.pending = true;
+                    log::info!("reload asked for while the servers start: done once they have");
+                    return;
                 }
             }
-            None => log::warn!("reload asked for before the servers started: ignored"),
+        };
+        for reload in &reloads {
+            reload.reload();
         }
     }
 }
@@ -294,5 +319,20 @@ mod tests {
         assert_eq!(swap.load().get("a.com"), Some("2.2.2.2".parse().unwrap()));
         let none = Reload::new::<Zone>("com", None, |_| {});
         assert!(matches!(none.reload(), Outcome::Nothing));
+    }
+
+    /// Regression: a SIGHUP between the servers' start and `set` was ignored (a test
+    /// that waited for `listening on` and then sent it saw no reload, now and then).
+    #[test]
+    fn a_reload_asked_for_while_the_servers_start_is_done_once_they_have() {
+        let swap = Arc::new(Swap::new(Zone::default()));
+        let source = Source::new("z", || "a.com 1.1.1.1".parse::<Zone>());
+        let s = swap.clone();
+        let reload = Reload::new("com", Some(source), move |z| s.store(z));
+        let reloader = Reloader::new();
+        reloader.reload_all();
+        assert!(swap.load().is_empty());
+        reloader.set(vec![reload]);
+        assert_eq!(swap.load().get("a.com"), Some("1.1.1.1".parse().unwrap()));
     }
 }

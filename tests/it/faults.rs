@@ -413,8 +413,9 @@ fn sigterm_exits_0_even_with_a_client_that_never_reads() {
     assert_eq!(local.wait_exit(), 0, "{}", local.stderr_text());
     let took = started.elapsed();
     eprintln!("SIGTERM with a stuck writer: exited after {took:?}");
-    // At most the drain timeout, for the writer that never reads.
-    assert!(took < DRAIN_TIMEOUT + SLACK, "exit took {took:?}");
+    // About the drain timeout, for the writer that never reads (whose write would wait
+    // its 30 s idle timeout): room for a loaded machine, far from 30 s.
+    assert!(took < DRAIN_TIMEOUT + 2 * SLACK, "exit took {took:?}");
     // Every record in hog.log is whole.
     let log = std::fs::read_to_string(dir.path().join("hog.log")).unwrap();
     assert!(log.ends_with("\n\n"));
