@@ -112,29 +112,12 @@ start_on_a_port() {
 }
 
 unbound_conf() {
-  cat >"$WORK/unbound.conf" <<EOF
+  sed -e "s|@PORT@|$1|" -e "s|@DIR@|$WORK|" scripts/unbound-base.conf >"$WORK/unbound.conf"
+  cat >>"$WORK/unbound.conf" <<EOF
 server:
-    interface: 127.0.0.1
-    port: $1
-    do-ip4: yes
-    do-ip6: no
-    do-udp: yes
-    do-tcp: yes
-    access-control: 127.0.0.0/8 allow
-    username: ""
-    chroot: ""
-    directory: "$WORK"
-    pidfile: ""
-    use-syslog: no
-    logfile: ""
-    verbosity: 0
-    num-threads: 1
-    module-config: "iterator"
     local-data: "bench.example. 3600 IN A 1.2.3.4"
     # the default, 10 TCP clients per thread, is too few for dnsperf -c 8 -m tcp
     incoming-num-tcp: 100
-remote-control:
-    control-enable: no
 EOF
 }
 

@@ -19,30 +19,10 @@ use crate::harness::{Proc, WAIT};
 /// How many ports are tried before giving up.
 const ATTEMPTS: u32 = 10;
 
-/// Derived from the tools' `templates/unbound-base.conf.in`: loopback only, foreground,
-/// no chroot, pidfile, privilege drop, remote control or DNSSEC validation; upstreams on
-/// 127.0.0.1 allowed.
-const BASE_CONF: &str = r#"server:
-    interface: 127.0.0.1
-    port: @PORT@
-    do-ip4: yes
-    do-ip6: no
-    do-udp: yes
-    do-tcp: yes
-    access-control: 127.0.0.0/8 allow
-    username: ""
-    chroot: ""
-    directory: "@DIR@"
-    pidfile: ""
-    use-syslog: no
-    logfile: ""
-    verbosity: 1
-    num-threads: 1
-    module-config: "iterator"
-    do-not-query-localhost: no
-remote-control:
-    control-enable: no
-"#;
+/// Unbound's configuration, shared with the benchmarks' `scripts/dnsperf.sh`: loopback
+/// only, foreground, no chroot, pidfile, privilege drop, remote control or DNSSEC
+/// validation; upstreams on 127.0.0.1 allowed.
+const BASE_CONF: &str = include_str!("../../scripts/unbound-base.conf");
 
 /// A running Unbound, killed (by its pid, through `Child`) when dropped.
 struct Unbound {
