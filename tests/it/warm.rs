@@ -5,22 +5,23 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dnsd::roles::root::RootConfig;
-use dnsd::roles::tld::TldConfig;
-use dnsd::roles::Running;
-use dnsd::server::Shutdown;
-use dnsd::zone::RootTable;
+use dnsd::up::HierarchyBuilder;
 
 use crate::harness::{Line, Proc, WAIT};
 
-/// A root and a com server in this process: www.a.com, www.b.com.
-fn hierarchy(shutdown: &Shutdown) -> (Running, Running) {
-    let zone = "www.a.com 10.0.0.1\nwww.b.com 10.0.0.2\n".parse().unwrap();
-    let com = TldConfig::new("com", zone).start(shutdown.clone()).unwrap();
-    let mut table = RootTable::default();
-    table.insert("com", com.addr);
-    let root = RootConfig::new(table).start(shutdown.clone()).unwrap();
-    (com, root)
+/// com (two names) and the root, in this process, through the library's builder (its
+/// local server, unused, logs to a directory of its own); stopped when dropped.
+fn hierarchy() -> (dnsd::up::Hierarchy, tempfile::TempDir) {
+    let logs = tempfile::tempdir().unwrap();
+    let h = HierarchyBuilder::new()
+        .tld(
+            "com",
+            "www.a.com 10.0.0.1\nwww.b.com 10.0.0.2\n".parse().unwrap(),
+        )
+        .log_dir(logs.path())
+        .start()
+        .unwrap();
+    (h, logs)
 }
 
 fn session(local: &Proc) -> Line {
@@ -38,9 +39,8 @@ fn stop(mut local: Proc) {
 /// when each name was learned and for how long.
 #[test]
 fn a_warm_restart_answers_learned_names_from_the_cache() {
-    let shutdown = Shutdown::new();
-    let (com, root) = hierarchy(&shutdown);
-    let root_arg = root.addr.to_string();
+    let (h, _logs) = hierarchy();
+    let root_arg = h.root.to_string();
     let dir = tempfile::tempdir().unwrap();
     let local = Proc::local(&root_arg, dir.path(), &[]);
     let mut c = session(&local);
@@ -74,9 +74,7 @@ fn a_warm_restart_answers_learned_names_from_the_cache() {
     );
     drop(c);
     stop(local);
-    shutdown.trigger();
-    com.join();
-    root.join();
+    h.stop();
 }
 
 /// Learned with a short --ttl: after a restart the name is a hit until its TTL has
@@ -84,9 +82,8 @@ fn a_warm_restart_answers_learned_names_from_the_cache() {
 /// line in the original's `NAME ADDR` form are skipped.
 #[test]
 fn warm_entries_expire_with_the_ttl_they_had_left() {
-    let shutdown = Shutdown::new();
-    let (com, root) = hierarchy(&shutdown);
-    let root_arg = root.addr.to_string();
+    let (h, _logs) = hierarchy();
+    let root_arg = h.root.to_string();
     let dir = tempfile::tempdir().unwrap();
     let local = Proc::local(&root_arg, dir.path(), &["--ttl", "4"]);
     let mut c = session(&local);
@@ -124,9 +121,7 @@ fn warm_entries_expire_with_the_ttl_they_had_left() {
     assert!(n > 3, "the warm entry was not a hit at first");
     drop(c);
     stop(local);
-    shutdown.trigger();
-    com.join();
-    root.join();
+    h.stop();
 }
 
 /// A bad line in the file to warm from is `FILE:LINE`, exit 2.
