@@ -183,8 +183,13 @@ pub fn parse_secs(s: &str) -> Result<Secs, String> {
 #[derive(Args, Debug)]
 pub struct UpArgs {
     /// A lab file (TOML): the TLDs, their zones, ports, addresses, the cache and the
-    /// limits, all in one file; it replaces the other flags (see examples/lab.toml).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["zones", "any_port"])]
+    /// limits, all in one file; it replaces the other flags (see examples/lab.toml),
+    /// which are refused beside it, so that none is silently ignored (`--metrics` is
+    /// the exception: one endpoint serves the whole lab).
+    #[arg(long, value_name = "FILE", conflicts_with_all = [
+        "zones", "any_port", "log_dir", "dns_mode", "upstream_timeout",
+        "max_connections", "idle_timeout", "max_line", "edns_payload",
+    ])]
     pub config: Option<PathBuf>,
     /// Directory with root.{toml,dat}, one zone per TLD and default.{toml,dat}
     /// [default: the sample zones built into dnsd].

@@ -260,12 +260,12 @@ impl Proc {
 
     /// Starts `dnsd ARGS` in `dir` without waiting for anything. A server that asks
     /// upstreams (local, root, up) waits [`PATIENCE`] for them unless ARGS set
-    /// `--upstream-timeout`.
+    /// `--upstream-timeout` (or give a lab file, which `dnsd up` refuses it beside).
     pub fn spawn(args: &[&str], dir: &Path) -> Proc {
         let mut command = Command::new(dnsd_bin());
         command.args(args).current_dir(dir).stdout(Stdio::piped());
         let asks_upstreams = matches!(args.first(), Some(&("local" | "root" | "up")));
-        if asks_upstreams && !args.contains(&"--upstream-timeout") {
+        if asks_upstreams && !args.contains(&"--upstream-timeout") && !args.contains(&"--config") {
             command.args(["--upstream-timeout", &PATIENCE.as_secs().to_string()]);
         }
         Proc::run(command)

@@ -130,3 +130,29 @@ fn bad_lab_files_name_the_file_and_line() {
     );
     assert!(!Path::new(&dir.path().join("logs/alice.log")).exists());
 }
+
+/// The lab file replaces the other flags: one given beside it is refused, not ignored.
+#[test]
+fn flags_the_lab_file_replaces_are_refused_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("lab.toml"), LAB).unwrap();
+    for flag in [
+        &["--log-dir", "elsewhere"][..],
+        &["--dns-mode", "R"],
+        &["--upstream-timeout", "1"],
+        &["--max-connections", "10"],
+        &["--idle-timeout", "1"],
+        &["--max-line", "100"],
+        &["--edns-payload", "1232"],
+        &["--any-port"],
+    ] {
+        let mut args = vec!["up", "--config", "lab.toml"];
+        args.extend_from_slice(flag);
+        let (code, _, stderr) = run_dnsd(&args, dir.path(), "");
+        assert_eq!(code, 2, "{flag:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot be used with") && stderr.contains(flag[0]),
+            "{flag:?}: {stderr}"
+        );
+    }
+}
