@@ -49,8 +49,10 @@ up:
     cargo run --release -- up
 
 # Starts dnsd hierarchies on free ports, runs the standard workloads with `dnsd bench
-# --json` (1 and 8 connections, with the --ceiling server), measures zone loading and
-# idle clients, runs dnsperf against dnsd, Unbound and NSD over UDP and TCP
+# --json` (1 and 8 connections, with the --ceiling server), misses against a chain of
+# three relay processes and hits against one (examples/relay.rs), each with dnsd bench
+# and examples/loadgen.rs (ONLY=chain runs only that), measures zone loading and idle
+# clients, runs dnsperf against dnsd, Unbound and NSD over UDP and TCP
 # (scripts/dnsperf.sh; DNSPERF=0 skips it), and writes BENCHMARKS.md from the results
 # with `dnsd bench report` (about 6 minutes; needs bash and cargo, and dnsperf, unbound
 # and nsd for the DNS table). ORIGINAL=DIR also measures the original

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `just bench`: starts dnsd hierarchies on free ports, runs the standard workloads with
-# `dnsd bench` (each with 1 and with 8 connections), measures zone loading and idle
+# `dnsd bench` (each with 1 and with 8 connections), measures misses against a chain of
+# three relay processes and hits against one (examples/relay.rs), with `dnsd bench` and
+# with an outside generator (examples/loadgen.rs), measures zone loading and idle
 # connections, optionally measures the original Python programs (ORIGINAL=DIR), compares
 # dnsd with Unbound and NSD under Debian's dnsperf over UDP and TCP (scripts/dnsperf.sh),
 # and writes BENCHMARKS.md with `dnsd bench report` (each run is summed up on stderr with
@@ -19,6 +21,12 @@
 #   DNSPERF=0         skip the dnsperf comparison (it needs dnsperf, unbound and nsd)
 #   DNSPERF_SECS=S    length of each dnsperf run (default DURATION)
 #   DNSPERF_ROUNDS=N  rounds of dnsperf runs, servers in turn (default 3)
+#   ROUNDS_CHAIN=N    alternating rounds of the relay section (default 3): each round
+#                     measures the relay chain, dnsd's R and I misses, the one-relay
+#                     ceiling and dnsd's hits, each with dnsd bench and with loadgen
+#   CHAIN_SECS=S      length of each run of the relay section (default 3)
+#   ONLY=chain        run only the relay section (the main hierarchy and the relays), to
+#                     try it quickly; the report shows the other sections as not measured
 #
 # scripts/bench_notes.md, if present, is copied into the report under "Notes": the place
 # for what the figures and the profiles show, which a re-run keeps.
@@ -31,6 +39,9 @@ ROUNDS=${ROUNDS:-9}
 ORIG_SLOW_SECS=${ORIG_SLOW_SECS:-3}
 OUT=${OUT:-BENCHMARKS.md}
 ORIGINAL=${ORIGINAL:-}
+ROUNDS_CHAIN=${ROUNDS_CHAIN:-3}
+CHAIN_SECS=${CHAIN_SECS:-3}
+ONLY=${ONLY:-}
 case "$OUT" in /*) ;; *) OUT="$REPO/$OUT" ;; esac
 
 log() { printf '%s\n' "$*" >&2; }
@@ -39,10 +50,16 @@ die() {
   exit 1
 }
 
-cargo build --release --quiet
+case "$ONLY" in "" | chain) ;; *) die "ONLY=$ONLY: the only section that runs alone is ONLY=chain" ;; esac
+# dnsd, and the relay and the outside load generator of the relay section.
+cargo build --release --quiet --bins --example relay --example loadgen
 BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/dnsd
 case "$BIN" in /*) ;; *) BIN="$REPO/$BIN" ;; esac
 [ -x "$BIN" ] || die "no binary at $BIN"
+EXAMPLES=$(dirname "$BIN")/examples
+RELAY=$EXAMPLES/relay
+LOADGEN=$EXAMPLES/loadgen
+[ -x "$RELAY" ] && [ -x "$LOADGEN" ] || die "no relay or loadgen in $EXAMPLES"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dnsd-bench.XXXXXX")
 RESULTS=$WORK/results
@@ -84,16 +101,23 @@ wait_listening() {
   return 1
 }
 
-# start NAME ARGS...: runs `dnsd ARGS` (with --port 0 among them) in the background and
-# sets ADDR to the address it listens on and PID to its process id.
-start() {
-  local name=$1
-  shift
-  "$BIN" "$@" 2>"$WORK/$name.err" >/dev/null &
+# start_program PROGRAM NAME ARGS...: runs `PROGRAM ARGS` in the background (it must
+# listen on a free port and say `listening on ADDR` on stderr), registers it for cleanup
+# and sets ADDR to the address it listens on and PID to its process id.
+start_program() {
+  local program=$1 name=$2
+  shift 2
+  "$program" "$@" 2>"$WORK/$name.err" >/dev/null &
   PID=$!
   PIDS+=("$PID")
   ADDR=$(wait_listening "$WORK/$name.err" "$PID") || die "$name did not start"
 }
+
+# start NAME ARGS...: runs `dnsd ARGS` (with --port 0 among them), as start_program.
+start() { start_program "$BIN" "$@"; }
+
+# start_relay NAME ARGS...: runs `relay ARGS` (examples/relay.rs), as start_program.
+start_relay() { start_program "$RELAY" "$@"; }
 
 port_of() { printf '%s\n' "${1##*:}"; }
 
@@ -130,122 +154,189 @@ run() {
   "$BIN" bench show "$RESULTS/$key.json" >&2 || true
 }
 
+# run_loadgen KEY HOST:PORT ARGS...: one `loadgen` run (examples/loadgen.rs), its JSON
+# line saved as $RESULTS/KEY.json and repeated on stderr.
+run_loadgen() {
+  local key=$1
+  shift
+  if ! "$LOADGEN" "$@" >"$RESULTS/$key.json" 2>"$RESULTS/$key.err"; then
+    log "  $key: loadgen failed: $(tail -1 "$RESULTS/$key.err")"
+  fi
+  log "  $key $(cat "$RESULTS/$key.json")"
+}
+
+# The number of the first query of the next `dnsd bench` run of the relay section: each
+# run asks names of its own (`www.nx{n}.com`), far from loadgen's (below 10^10).
+NEXT_FIRST=100000000000
+take_first() {
+  FIRST=$NEXT_FIRST
+  NEXT_FIRST=$((NEXT_FIRST + 1000000000))
+}
+
 # Peak and current RSS of a process, in kB.
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 # --- data ------------------------------------------------------------------------------
 
-log "bench.sh: zones and names in $WORK"
-ZONES=$WORK/zones
-mkdir -p "$ZONES"
-for size in 1000 100000 1000000; do
-  bash scripts/genzone.sh zone "$size" dat >"$ZONES/com-$size.dat"
-  # Enough names for a run at any rate this machine reaches, spread over the zone.
-  bash scripts/genzone.sh names "$size" 400000 >"$ZONES/names-$size.txt"
-done
-bash scripts/genzone.sh zone 1000000 toml >"$ZONES/com-1000000.toml"
+if [ -z "$ONLY" ]; then
+  log "bench.sh: zones and names in $WORK"
+  ZONES=$WORK/zones
+  mkdir -p "$ZONES"
+  for size in 1000 100000 1000000; do
+    bash scripts/genzone.sh zone "$size" dat >"$ZONES/com-$size.dat"
+    # Enough names for a run at any rate this machine reaches, spread over the zone.
+    bash scripts/genzone.sh names "$size" 400000 >"$ZONES/names-$size.txt"
+  done
+  bash scripts/genzone.sh zone 1000000 toml >"$ZONES/com-1000000.toml"
 
-# --- zone load -------------------------------------------------------------------------
+  # --- zone load -------------------------------------------------------------------------
 
-log "bench.sh: loading the 1,000,000-name zone"
-for form in dat toml; do
-  t0=$(date +%s.%N)
-  "$BIN" tld com "$ZONES/com-1000000.$form" --port 0 2>"$WORK/load-$form.err" >/dev/null &
-  pid=$!
-  PIDS+=("$pid")
-  if wait_listening "$WORK/load-$form.err" "$pid" 120 >/dev/null; then
-    t1=$(date +%s.%N)
-    kb=$(hwm_kb "$pid")
-    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-    printf '{"secs": %s, "peak_rss_kb": %s}\n' "$secs" "$kb" >"$RESULTS/zoneload-$form.json"
-    log "  $form: $(awk -v s="$secs" -v kb="$kb" 'BEGIN { printf "%.2f s, peak RSS %.0f MB", s, kb / 1024 }')"
-  fi
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-done
+  log "bench.sh: loading the 1,000,000-name zone"
+  for form in dat toml; do
+    t0=$(date +%s.%N)
+    "$BIN" tld com "$ZONES/com-1000000.$form" --port 0 2>"$WORK/load-$form.err" >/dev/null &
+    pid=$!
+    PIDS+=("$pid")
+    if wait_listening "$WORK/load-$form.err" "$pid" 120 >/dev/null; then
+      t1=$(date +%s.%N)
+      kb=$(hwm_kb "$pid")
+      secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+      printf '{"secs": %s, "peak_rss_kb": %s}\n' "$secs" "$kb" >"$RESULTS/zoneload-$form.json"
+      log "  $form: $(awk -v s="$secs" -v kb="$kb" 'BEGIN { printf "%.2f s, peak RSS %.0f MB", s, kb / 1024 }')"
+    fi
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+fi
 
 # --- dnsd ------------------------------------------------------------------------------
 
 log "bench.sh: dnsd hierarchies"
 hierarchy main zones/com.dat
 MAIN=$LOCAL
-# Resolutions: every query must miss at the local server and be found at the TLD, for
-# the whole run, whatever the zone size. With --cache-size 1 the local server keeps no
-# learned mapping, so names can be cycled; all else is at its defaults.
-for size in 1000 100000 1000000; do
-  hierarchy "z$size" "$ZONES/com-$size.dat" --cache-size 1
-  eval "Z$size=\$LOCAL"
-done
 
-log "bench.sh: dnsd workloads, ${DURATION}s each, with the ceiling"
-for c in 1 8; do
-  run "dnsd-hits-$c" --server "$MAIN" --connections "$c" --duration "$DURATION" \
-    --pattern www.example.com --ceiling
-  run "dnsd-rmiss-$c" --server "$MAIN" --connections "$c" --duration "$DURATION" \
-    --pattern 'www.nx{n}.com' --mode R --ceiling
-  run "dnsd-imiss-$c" --server "$MAIN" --connections "$c" --duration "$DURATION" \
-    --pattern 'www.nx{n}.com' --mode I --ceiling
-done
-# A miss crosses three servers: measure it again beside a chain of three do-nothing
-# servers, the most such a chain allows here.
-for mode in R I; do
-  run "dnsd-miss3$mode-8" --server "$MAIN" --connections 8 --duration "$DURATION" \
-    --pattern 'www.nx{n}.com' --mode "$mode" --ceiling --ceiling-hops 3
-done
-# The three zone sizes take turns, in short rounds (each starting with the next size),
-# so that a change in the machine's other load hits them alike; the report compares
-# sizes within each round and takes the median.
-log "bench.sh: dnsd resolutions by zone size, $ROUNDS rounds of ${RES_SECS}s each"
-sizes=(1000 100000 1000000)
-for mode in R I; do
+if [ -z "$ONLY" ]; then
+  log "bench.sh: dnsd workloads, ${DURATION}s each, with the ceiling"
   for c in 1 8; do
-    for round in $(seq "$ROUNDS"); do
-      for i in 0 1 2; do
-        size=${sizes[$(((round + i) % 3))]}
-        eval "server=\$Z$size"
-        run "dnsd-res$mode-$size-$c-r$round" --server "$server" --connections "$c" \
-          --duration "$RES_SECS" --names "$ZONES/names-$size.txt" --mode "$mode"
+    run "dnsd-hits-$c" --server "$MAIN" --connections "$c" --duration "$DURATION" \
+      --pattern www.example.com --ceiling
+    run "dnsd-rmiss-$c" --server "$MAIN" --connections "$c" --duration "$DURATION" \
+      --pattern 'www.nx{n}.com' --mode R --ceiling
+    run "dnsd-imiss-$c" --server "$MAIN" --connections "$c" --duration "$DURATION" \
+      --pattern 'www.nx{n}.com' --mode I --ceiling
+  done
+fi
+
+# --- the relay chain and the one-relay ceiling ------------------------------------------
+
+# A miss crosses three servers (local, root, com): its yardstick is a chain of three
+# do-nothing relay processes (examples/relay.rs: thread per connection, each line passed
+# on, the last one answering `0X00, relay, 127.0.0.1`); a hit's is one relay that
+# answers at once. Both are separate processes, like the hierarchy, and nothing of dnsd.
+# Each is measured with `dnsd bench` and with loadgen (examples/loadgen.rs, an outside
+# closed-loop generator), in alternating rounds beside dnsd with the same workload: the
+# report takes the median over rounds of the ratio within a round.
+log "bench.sh: relays: a chain of three and a one-relay ceiling"
+start_relay relay-last
+start_relay relay-middle --to "$ADDR"
+start_relay relay-first --to "$ADDR" --greet
+CHAIN=$ADDR
+start_relay relay-ceiling --greet
+RELAY_CEILING=$ADDR
+RELAY_PIDS=("${PIDS[@]: -4}")
+
+# relay_pair KEY ROUND SERVER CONNS PATTERN MODE: one run with each generator, saved as
+# relay-KEY-bench-CONNS-rROUND.json and relay-KEY-loadgen-CONNS-rROUND.json.
+relay_pair() {
+  local key=$1 round=$2 server=$3 c=$4 pattern=$5 mode=$6
+  take_first
+  run "relay-$key-bench-$c-r$round" --server "$server" --connections "$c" \
+    --duration "$CHAIN_SECS" --pattern "$pattern" --mode "$mode" --first "$FIRST"
+  run_loadgen "relay-$key-loadgen-$c-r$round" "$server" --connections "$c" \
+    --seconds "$CHAIN_SECS" --pattern "$pattern" --mode "$mode"
+}
+
+log "bench.sh: misses against the relay chain, hits against one relay," \
+  "$ROUNDS_CHAIN rounds of ${CHAIN_SECS}s runs"
+for c in 1 8; do
+  for round in $(seq "$ROUNDS_CHAIN"); do
+    relay_pair chain "$round" "$CHAIN" "$c" 'www.nx{n}.com' R
+    relay_pair R "$round" "$MAIN" "$c" 'www.nx{n}.com' R
+    relay_pair I "$round" "$MAIN" "$c" 'www.nx{n}.com' I
+    relay_pair ceiling "$round" "$RELAY_CEILING" "$c" www.example.com R
+    relay_pair hits "$round" "$MAIN" "$c" www.example.com R
+  done
+done
+kill "${RELAY_PIDS[@]}" 2>/dev/null || true
+wait "${RELAY_PIDS[@]}" 2>/dev/null || true
+
+# --- dnsd: resolutions by zone size -----------------------------------------------------
+
+if [ -z "$ONLY" ]; then
+  # Resolutions: every query must miss at the local server and be found at the TLD, for
+  # the whole run, whatever the zone size. With --cache-size 1 the local server keeps no
+  # learned mapping, so names can be cycled; all else is at its defaults.
+  for size in 1000 100000 1000000; do
+    hierarchy "z$size" "$ZONES/com-$size.dat" --cache-size 1
+    eval "Z$size=\$LOCAL"
+  done
+  # The three zone sizes take turns, in short rounds (each starting with the next size),
+  # so that a change in the machine's other load hits them alike; the report compares
+  # sizes within each round and takes the median.
+  log "bench.sh: dnsd resolutions by zone size, $ROUNDS rounds of ${RES_SECS}s each"
+  sizes=(1000 100000 1000000)
+  for mode in R I; do
+    for c in 1 8; do
+      for round in $(seq "$ROUNDS"); do
+        for i in 0 1 2; do
+          size=${sizes[$(((round + i) % 3))]}
+          eval "server=\$Z$size"
+          run "dnsd-res$mode-$size-$c-r$round" --server "$server" --connections "$c" \
+            --duration "$RES_SECS" --names "$ZONES/names-$size.txt" --mode "$mode"
+        done
       done
     done
   done
-done
+fi
 
 # --- idle connections ------------------------------------------------------------------
 
-log "bench.sh: 1,000 idle clients"
-mkdir -p "$WORK/logs-idle"
-start idle-local local --cache zones/default.dat --root "127.0.0.1:9" --port 0 \
-  --log-dir "$WORK/logs-idle"
-IDLE_PID=$PID
-before=$(rss_kb "$IDLE_PID")
-# hold_idle HOST:PORT N: opens N client sessions (id line, greeting), prints `ready N`
-# and holds them open until killed (the sockets pass to `sleep`, which keeps the pid).
-hold_idle() {
-  local host=${1%:*} port=${1##*:} n=$2 i fd greeting
-  for ((i = 0; i < n; i++)); do
-    exec {fd}<>"/dev/tcp/$host/$port" || { echo "cannot connect after $i connections" >&2; exit 1; }
-    printf 'idle%d\n' "$i" >&"$fd"
-    IFS= read -r -t 10 greeting <&"$fd" || { echo "no greeting after $i connections" >&2; exit 1; }
+if [ -z "$ONLY" ]; then
+  log "bench.sh: 1,000 idle clients"
+  mkdir -p "$WORK/logs-idle"
+  start idle-local local --cache zones/default.dat --root "127.0.0.1:9" --port 0 \
+    --log-dir "$WORK/logs-idle"
+  IDLE_PID=$PID
+  before=$(rss_kb "$IDLE_PID")
+  # hold_idle HOST:PORT N: opens N client sessions (id line, greeting), prints `ready N`
+  # and holds them open until killed (the sockets pass to `sleep`, which keeps the pid).
+  hold_idle() {
+    local host=${1%:*} port=${1##*:} n=$2 i fd greeting
+    for ((i = 0; i < n; i++)); do
+      exec {fd}<>"/dev/tcp/$host/$port" || { echo "cannot connect after $i connections" >&2; exit 1; }
+      printf 'idle%d\n' "$i" >&"$fd"
+      IFS= read -r -t 10 greeting <&"$fd" || { echo "no greeting after $i connections" >&2; exit 1; }
+    done
+    echo "ready $n"
+    exec sleep infinity
+  }
+  (hold_idle "$ADDR" 1000) >"$WORK/idle.out" 2>"$WORK/idle.err" &
+  HOLDER=$!
+  PIDS+=("$HOLDER")
+  deadline=$((SECONDS + 60))
+  while ! grep -q ready "$WORK/idle.out" && kill -0 "$HOLDER" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+    sleep 0.05
   done
-  echo "ready $n"
-  exec sleep infinity
-}
-(hold_idle "$ADDR" 1000) >"$WORK/idle.out" 2>"$WORK/idle.err" &
-HOLDER=$!
-PIDS+=("$HOLDER")
-deadline=$((SECONDS + 60))
-while ! grep -q ready "$WORK/idle.out" && kill -0 "$HOLDER" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
-  sleep 0.05
-done
-if grep -q ready "$WORK/idle.out"; then
-  after=$(rss_kb "$IDLE_PID")
-  printf '{"before_kb": %s, "after_kb": %s}\n' "$before" "$after" >"$RESULTS/idle.json"
-  log "  RSS $((before / 1024)) MB before, $((after / 1024)) MB with 1,000 idle clients"
-else
-  log "  the idle clients did not all connect: $(tail -1 "$WORK/idle.err")"
+  if grep -q ready "$WORK/idle.out"; then
+    after=$(rss_kb "$IDLE_PID")
+    printf '{"before_kb": %s, "after_kb": %s}\n' "$before" "$after" >"$RESULTS/idle.json"
+    log "  RSS $((before / 1024)) MB before, $((after / 1024)) MB with 1,000 idle clients"
+  else
+    log "  the idle clients did not all connect: $(tail -1 "$WORK/idle.err")"
+  fi
+  kill "$HOLDER" "$IDLE_PID" 2>/dev/null || true
 fi
-kill "$HOLDER" "$IDLE_PID" 2>/dev/null || true
 
 # --- the original ----------------------------------------------------------------------
 
@@ -312,14 +403,16 @@ run_original() {
   done
 }
 
-if [ -n "$ORIGINAL" ]; then
+if [ -n "$ORIGINAL" ] && [ -z "$ONLY" ]; then
   [ -f "$ORIGINAL/local.py" ] || die "ORIGINAL=$ORIGINAL holds no local.py"
   run_original
 fi
 
 # --- DNS: dnsperf beside Unbound and NSD ------------------------------------------------
 
-if [ "${DNSPERF:-1}" = 1 ]; then
+if [ -n "$ONLY" ]; then
+  echo "ONLY=$ONLY was given" >"$RESULTS/dnsperf-skipped.txt"
+elif [ "${DNSPERF:-1}" = 1 ]; then
   log "bench.sh: dnsperf against dnsd, Unbound and NSD"
   DNSPERF_SECS=${DNSPERF_SECS:-$DURATION} bash scripts/dnsperf.sh "$BIN" "$RESULTS" ||
     log "bench.sh: the dnsperf comparison failed"
@@ -329,6 +422,7 @@ fi
 
 # --- the report ------------------------------------------------------------------------
 
+[ -z "$ONLY" ] || echo "$ONLY" >"$RESULTS/only.txt"
 log "bench.sh: writing $OUT ($((SECONDS - START)) s so far)"
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ]; then

@@ -5,7 +5,10 @@
 //! The results directory holds one `KEY.json` per `dnsd bench --json` run (a run made in
 //! rounds is `KEY-rN.json`, one file per round), `zoneload-dat.json` and
 //! `zoneload-toml.json` ([`ZoneLoad`]), `idle.json` ([`Idle`]), and
-//! `original-skipped.txt` when the original could not be measured; and from
+//! `original-skipped.txt` when the original could not be measured, `only.txt` when
+//! only some sections ran (`ONLY=chain`); the relay section's runs,
+//! `relay-TARGET-GEN-CONNS-rN.json` (TARGET `chain`, `R`, `I`, `ceiling` or `hits`; GEN
+//! `bench` for a `dnsd bench --json` result, `loadgen` for a [`Loadgen`] line); and from
 //! `scripts/dnsperf.sh`, dnsperf's own output of each run,
 //! `dnsperf-SERVER-PROTO-rN.txt` ([`Dnsperf`]; SERVER is `local`, `tld`, `unbound` or
 //! `nsd`, PROTO `udp` or `tcp`), or `dnsperf-skipped.txt` saying why there is none. Keys
@@ -71,6 +74,12 @@ struct Dir {
 }
 
 impl Dir {
+    /// The sections given with `ONLY=` (`only.txt`), when not all of them ran.
+    fn only(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.path.join("only.txt")).ok()?;
+        Some(text.trim().to_owned())
+    }
+
     fn open(path: &Path) -> Result<Dir, Error> {
         let entries = std::fs::read_dir(path)
             .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
@@ -333,6 +342,11 @@ pub fn render(args: &ReportConfig) -> Result<String, Error> {
     d.w(format!("- The original: {orig_note}"));
     d.w(format!("- Load average (1, 5, 15 min): {}", args.load));
     d.w(format!("- Whole run: {} s", args.elapsed));
+    if let Some(only) = dir.only() {
+        d.w(format!(
+            "- Only some sections ran (`ONLY={only}`): the others show as not measured"
+        ));
+    }
     d.w("");
     d.w("## How it is measured");
     d.w("");
@@ -354,6 +368,18 @@ pub fn render(args: &ReportConfig) -> Result<String, Error> {
          to stderr (into a file). The original runs under `PYENV_VERSION=2.7.18 python2 -u` \
          on its fixed ports, its printing going to files, measured with `dnsd bench --legacy` \
          (no line ends, one message per write, one read per reply).",
+    );
+    d.w("");
+    d.w(
+        "The yardsticks of issue 10 are processes of their own, as the hierarchy's servers \
+         are, and share no code with dnsd: `examples/relay.rs` is one stage of a chain of \
+         do-nothing relays (a thread per connection, every line passed on to the next stage \
+         over a connection of its own, the last stage answering `0X00, relay, 127.0.0.1`; \
+         the first greets the client's id line as the local server does); three of them make \
+         the relay chain a miss is measured against, one alone the one-relay ceiling for \
+         hits. Those runs are measured twice, with `dnsd bench` and with \
+         `examples/loadgen.rs`, an outside closed-loop generator (a thread per connection, \
+         one query in flight, std only) that checks `dnsd bench`'s own figures.",
     );
     d.w("");
     d.w("Workloads:");
@@ -388,7 +414,7 @@ pub fn render(args: &ReportConfig) -> Result<String, Error> {
     d.w("");
 
     hits_and_misses(d, &dir);
-    chain(d, &dir);
+    relays(d, &dir);
     resolutions(d, &dir);
     zone_load(d, &dir);
     idle(d, &dir);
@@ -417,7 +443,7 @@ pub fn render(args: &ReportConfig) -> Result<String, Error> {
     let missed = doc.targets.iter().filter(|t| t.ok == Some(false)).count();
     let unknown = doc.targets.iter().filter(|t| t.ok.is_none()).count();
     let mut head = vec![
-        "## Targets (issue 4)".to_owned(),
+        "## Targets (issues 4 and 10)".to_owned(),
         String::new(),
         format!("{met} met, {missed} missed, {unknown} not measured."),
         String::new(),
@@ -487,31 +513,462 @@ fn hits_and_misses(d: &mut Doc, dir: &Dir) {
     d.w("");
 }
 
-fn chain(d: &mut Doc, dir: &Dir) {
-    d.w("## Misses against a chain of three do-nothing servers");
+/// One line of `loadgen`'s JSON (`examples/loadgen.rs`, the outside closed-loop generator
+/// of the relay section).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Loadgen {
+    pub connections: u64,
+    pub secs: f64,
+    pub queries: u64,
+    pub qps: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub errors: u64,
+    /// Replies by their first four bytes (the code).
+    #[serde(default)]
+    pub codes: BTreeMap<String, u64>,
+}
+
+/// The generators of the relay section, as they appear in its file names
+/// (`relay-TARGET-GEN-CONNS-rN.json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Generator {
+    /// `dnsd bench --json` ([`Results`]).
+    Bench,
+    /// `examples/loadgen.rs` ([`Loadgen`]).
+    Loadgen,
+}
+
+impl Generator {
+    const ALL: [Generator; 2] = [Generator::Bench, Generator::Loadgen];
+
+    fn key(self) -> &'static str {
+        match self {
+            Generator::Bench => "bench",
+            Generator::Loadgen => "loadgen",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Generator::Bench => "dnsd bench",
+            Generator::Loadgen => "loadgen",
+        }
+    }
+}
+
+/// What the relay section uses of one run, from either generator.
+#[derive(Clone, Debug, PartialEq)]
+struct Run {
+    secs: f64,
+    queries: u64,
+    qps: f64,
+    p99_us: u64,
+    errors: u64,
+    /// Replies by code, only the codes some reply carried.
+    codes: BTreeMap<String, u64>,
+}
+
+impl Run {
+    /// A run from the text of its result file, as `generator` wrote it.
+    fn parse(generator: Generator, text: &str) -> Option<Run> {
+        match generator {
+            Generator::Bench => {
+                let f = serde_json::from_str::<Results>(text).ok()?.figures;
+                Some(Run {
+                    secs: f.elapsed_s,
+                    queries: f.queries,
+                    qps: f.qps,
+                    p99_us: f.p99_us,
+                    errors: f.errors,
+                    codes: f
+                        .codes
+                        .iter()
+                        .filter(|&(_, n)| n > 0)
+                        .map(|(c, n)| (c.as_str().to_owned(), n))
+                        .collect(),
+                })
+            }
+            Generator::Loadgen => {
+                let l: Loadgen = serde_json::from_str(text).ok()?;
+                Some(Run {
+                    secs: l.secs,
+                    queries: l.queries,
+                    qps: l.qps,
+                    p99_us: l.p99_us,
+                    errors: l.errors,
+                    codes: l.codes.into_iter().filter(|&(_, n)| n > 0).collect(),
+                })
+            }
+        }
+    }
+
+    /// Whether every query was answered with `code`, and none failed.
+    fn all(&self, code: &str) -> bool {
+        self.errors == 0 && self.queries > 0 && self.codes.get(code) == Some(&self.queries)
+    }
+
+    /// The codes and errors, as `0XFF 1,234; errors 2`.
+    fn codes_text(&self) -> String {
+        let mut text = self
+            .codes
+            .iter()
+            .map(|(c, n)| format!("{c} {}", thousands(*n)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if self.errors > 0 {
+            let _ = write!(text, "; errors {}", thousands(self.errors));
+        }
+        if text.is_empty() {
+            "no reply".into()
+        } else {
+            text
+        }
+    }
+}
+
+/// Rounds of one workload against rounds of its yardstick, by round: medians of each,
+/// and the median over rounds of the ratio within a round.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Versus {
+    /// Rounds in which both were measured.
+    rounds: usize,
+    ours_qps: Option<f64>,
+    theirs_qps: Option<f64>,
+    /// Ours over theirs, queries a second.
+    qps: Option<f64>,
+    ours_p99: Option<f64>,
+    theirs_p99: Option<f64>,
+    /// Ours over theirs, p99 latency.
+    p99: Option<f64>,
+}
+
+impl Versus {
+    fn of(ours: &BTreeMap<String, Run>, theirs: &BTreeMap<String, Run>) -> Versus {
+        let pairs: Vec<(&Run, &Run)> = ours
+            .iter()
+            .filter_map(|(round, o)| Some((o, theirs.get(round)?)))
+            .collect();
+        let ratios = |f: fn(&Run) -> f64| {
+            median(
+                pairs
+                    .iter()
+                    .filter(|(_, t)| f(t) > 0.0)
+                    .map(|(o, t)| f(o) / f(t))
+                    .collect(),
+            )
+        };
+        let qps = |r: &Run| r.qps;
+        let p99 = |r: &Run| r.p99_us as f64;
+        Versus {
+            rounds: pairs.len(),
+            ours_qps: median(ours.values().map(qps).collect()),
+            theirs_qps: median(theirs.values().map(qps).collect()),
+            qps: ratios(qps),
+            ours_p99: median(ours.values().map(p99).collect()),
+            theirs_p99: median(theirs.values().map(p99).collect()),
+            p99: ratios(p99),
+        }
+    }
+}
+
+/// A row of the relay section: what is measured (`relay-OURS-...`) against which
+/// yardstick (`relay-THEIRS-...`), and the issue's target, if any.
+struct RelayRow {
+    label: &'static str,
+    ours: &'static str,
+    theirs: &'static str,
+    conns: u32,
+    /// At least this share of the yardstick's queries a second.
+    min_qps: Option<f64>,
+    /// A p99 latency at most this many times the yardstick's.
+    max_p99: Option<f64>,
+}
+
+/// The rows of the relay section: misses against the chain, hits against one relay.
+const RELAY_ROWS: [RelayRow; 6] = [
+    RelayRow {
+        label: "R misses",
+        ours: "R",
+        theirs: "chain",
+        conns: 1,
+        min_qps: Some(0.9),
+        max_p99: None,
+    },
+    RelayRow {
+        label: "R misses",
+        ours: "R",
+        theirs: "chain",
+        conns: 8,
+        min_qps: Some(0.8),
+        max_p99: None,
+    },
+    RelayRow {
+        label: "I misses",
+        ours: "I",
+        theirs: "chain",
+        conns: 1,
+        min_qps: Some(0.9),
+        max_p99: None,
+    },
+    RelayRow {
+        label: "I misses",
+        ours: "I",
+        theirs: "chain",
+        conns: 8,
+        min_qps: Some(0.8),
+        max_p99: None,
+    },
+    RelayRow {
+        label: "Hits",
+        ours: "hits",
+        theirs: "ceiling",
+        conns: 1,
+        min_qps: None,
+        max_p99: None,
+    },
+    RelayRow {
+        label: "Hits",
+        ours: "hits",
+        theirs: "ceiling",
+        conns: 8,
+        min_qps: Some(0.8),
+        max_p99: Some(2.0),
+    },
+];
+
+/// The runs of the relay section, their file key and the code every reply should carry.
+const RELAY_RUNS: [(&str, &str, &str); 5] = [
+    ("chain", "the relay chain", "0X00"),
+    ("R", "dnsd, R misses", "0XFF"),
+    ("I", "dnsd, I misses", "0XFF"),
+    ("ceiling", "the one-relay ceiling", "0X00"),
+    ("hits", "dnsd, hits", "0X00"),
+];
+
+impl Dir {
+    /// The rounds of the relay section's `target` measured by `generator` with `conns`
+    /// connections (`relay-TARGET-GEN-CONNS-rN.json`), by round `N`.
+    fn relay_runs(&self, target: &str, generator: Generator, conns: u32) -> BTreeMap<String, Run> {
+        let prefix = format!("relay-{target}-{}-{conns}-r", generator.key());
+        self.files
+            .iter()
+            .filter_map(|f| {
+                let round = f.strip_prefix(&prefix)?.strip_suffix(".json")?;
+                let text = std::fs::read_to_string(self.path.join(f)).ok()?;
+                Some((round.to_owned(), Run::parse(generator, &text)?))
+            })
+            .collect()
+    }
+}
+
+fn times2(x: Option<f64>) -> String {
+    x.map_or("–".into(), |x| format!("{x:.2}×"))
+}
+
+fn float_qps(x: Option<f64>) -> String {
+    x.map_or("–".into(), |x| group(&format!("{:.0}", x.max(0.0))))
+}
+
+/// Whether `v` meets `row`'s targets (`None`: the row has none, or it was not measured).
+fn relay_met(row: &RelayRow, v: &Versus) -> Option<bool> {
+    if row.min_qps.is_none() && row.max_p99.is_none() {
+        return None;
+    }
+    let qps_ok = match row.min_qps {
+        Some(goal) => v.qps.map(|x| x >= goal),
+        None => Some(true),
+    };
+    let p99_ok = match row.max_p99 {
+        Some(goal) => v.p99.map(|x| x <= goal),
+        None => Some(true),
+    };
+    Some(qps_ok? && p99_ok?)
+}
+
+fn relays(d: &mut Doc, dir: &Dir) {
+    d.w("## Misses against a chain of three relay processes, hits against one");
     d.w("");
-    d.w(
-        "A miss crosses three servers (local, root, TLD). `--ceiling --ceiling-hops 3` measures, \
-         right after dnsd, a chain of three servers that only pass each line on: the most a \
-         chain of thread-per-connection servers allows on this machine before any work is done.",
-    );
-    d.w("");
-    d.w(
-        "| workload | conns | dnsd q/s | three-hop chain q/s | share of the chain | \
-         one-server ceiling (from the table above) | chain / one-server ceiling |",
-    );
-    d.w("|---|---:|---:|---:|---:|---:|---:|");
-    for (mode, kind) in [("R", "rmiss"), ("I", "imiss")] {
-        let ours = dir.load(&format!("dnsd-miss3{mode}-8"));
-        let one = dir.load(&format!("dnsd-{kind}-8"));
-        let (dn, chain, one_ceil) = (figures(&ours), ceiling(&ours), ceiling(&one));
+    let runs: Vec<(&str, Generator, u32, BTreeMap<String, Run>)> = RELAY_RUNS
+        .iter()
+        .flat_map(|(key, _, _)| {
+            Generator::ALL
+                .into_iter()
+                .flat_map(move |g| [1, 8].map(|c| (*key, g, c)))
+        })
+        .map(|(key, g, c)| (key, g, c, dir.relay_runs(key, g, c)))
+        .collect();
+    let get = |key: &str, g: Generator, c: u32| {
+        runs.iter()
+            .find(|(k, gg, cc, _)| *k == key && *gg == g && *cc == c)
+            .map(|(_, _, _, r)| r)
+    };
+    let all: Vec<&Run> = runs.iter().flat_map(|(_, _, _, r)| r.values()).collect();
+    if all.is_empty() {
+        d.w("Not measured: no result of the relay section.");
+        d.w("");
+    } else {
+        let rounds = runs
+            .iter()
+            .flat_map(|(_, _, _, r)| r.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        let secs = median(all.iter().map(|r| r.secs).collect()).unwrap_or(0.0);
         d.w(format!(
-            "| {mode} misses | 8 | {} | {} | {} | {} | {} |",
-            qps(dn),
-            qps(chain),
-            pct(ratio(dn, chain)),
-            qps(one_ceil),
-            pct(ratio(chain, one_ceil)),
+            "A miss crosses three servers (local, root, com); its yardstick is a chain of \
+             three relay processes (`examples/relay.rs`) that do nothing but pass each line \
+             on, the last answering `0X00, relay, 127.0.0.1`. A hit's yardstick is one such \
+             relay answering at once (the one-relay ceiling). Each is measured with `dnsd \
+             bench` and with loadgen (`examples/loadgen.rs`), an outside closed-loop \
+             generator that shares no code with dnsd, in {rounds} alternating rounds (runs of \
+             about {secs:.1} s, with 1 connection, then with 8: the chain, dnsd's R misses, \
+             its I misses, the ceiling, dnsd's hits, each with both generators). The q/s \
+             and p99 columns are medians over rounds; the ratios are the median over rounds \
+             of the ratio within a round."
+        ));
+        d.w("");
+    }
+    for g in Generator::ALL {
+        d.w(format!("### With {}", g.label()));
+        d.w("");
+        d.w(
+            "| workload | conns | against | its q/s | dnsd q/s | ratio | p99 µs, dnsd / its | \
+             p99 ratio | target | |",
+        );
+        d.w("|---|---:|---|---:|---:|---:|---:|---:|---|---|");
+        for row in &RELAY_ROWS {
+            let empty = BTreeMap::new();
+            let ours = get(row.ours, g, row.conns).unwrap_or(&empty);
+            let theirs = get(row.theirs, g, row.conns).unwrap_or(&empty);
+            let v = Versus::of(ours, theirs);
+            let (against, yardstick) = if row.theirs == "chain" {
+                ("relay chain", "relay chain")
+            } else {
+                ("one relay", "one-relay ceiling")
+            };
+            let mut goals = Vec::new();
+            if let Some(goal) = row.min_qps {
+                goals.push(format!("≥ {goal:.1}×"));
+            }
+            if let Some(goal) = row.max_p99 {
+                goals.push(format!("p99 ≤ {goal:.0}×"));
+            }
+            let ok = relay_met(row, &v);
+            let mark = match (ok, goals.is_empty(), v.rounds) {
+                (_, true, _) => "no target",
+                (_, false, 0) => "not measured",
+                (Some(true), _, _) => "met",
+                (Some(false), _, _) => "**missed**",
+                (None, _, _) => "not measured",
+            };
+            let p99s = match (v.ours_p99, v.theirs_p99) {
+                (Some(o), Some(t)) => format!("{o:.0} / {t:.0}"),
+                _ => "–".into(),
+            };
+            d.w(format!(
+                "| {} | {} | {against} | {} | {} | {} | {p99s} | {} | {} | {mark} |",
+                row.label,
+                row.conns,
+                float_qps(v.theirs_qps),
+                float_qps(v.ours_qps),
+                times2(v.qps),
+                times2(v.p99),
+                if goals.is_empty() {
+                    "–".into()
+                } else {
+                    goals.join(", ")
+                },
+            ));
+            let conns = if row.conns == 1 { "conn" } else { "conns" };
+            let rounds = match v.rounds {
+                1 => "1 round".to_owned(),
+                n => format!("median of {n} rounds"),
+            };
+            let measured = |x: Option<f64>| match x {
+                Some(x) => format!("{x:.2}× ({rounds})"),
+                None => "not measured".into(),
+            };
+            if let Some(goal) = row.min_qps {
+                d.target(
+                    format!(
+                        "{}, {} {conns}: at least {goal:.1}× the {yardstick} ({})",
+                        row.label,
+                        row.conns,
+                        g.label()
+                    ),
+                    measured(v.qps),
+                    v.qps.map(|x| x >= goal),
+                );
+            }
+            if let Some(goal) = row.max_p99 {
+                d.target(
+                    format!(
+                        "{}, {} {conns}: p99 within {goal:.0}× the {yardstick}'s ({})",
+                        row.label,
+                        row.conns,
+                        g.label()
+                    ),
+                    match (v.p99, v.ours_p99, v.theirs_p99) {
+                        (Some(x), Some(o), Some(t)) => {
+                            format!("{x:.2}× ({o:.0} vs {t:.0} µs; {rounds})")
+                        }
+                        _ => "not measured".into(),
+                    },
+                    v.p99.map(|x| x <= goal),
+                );
+            }
+        }
+        d.w("");
+    }
+    if all.is_empty() {
+        return;
+    }
+    d.w("The two generators side by side (median q/s over rounds):");
+    d.w("");
+    d.w("| run | conns | dnsd bench q/s | loadgen q/s | dnsd bench / loadgen |");
+    d.w("|---|---:|---:|---:|---:|");
+    for (key, label, _) in RELAY_RUNS {
+        for c in [1, 8] {
+            let of = |g| get(key, g, c).and_then(|r| median(r.values().map(|r| r.qps).collect()));
+            let (b, l) = (of(Generator::Bench), of(Generator::Loadgen));
+            let x = match (b, l) {
+                (Some(b), Some(l)) if l > 0.0 => Some(b / l),
+                _ => None,
+            };
+            d.w(format!(
+                "| {label} | {c} | {} | {} | {} |",
+                float_qps(b),
+                float_qps(l),
+                times2(x)
+            ));
+        }
+    }
+    d.w("");
+    let mut bad = Vec::new();
+    for (key, g, c, rounds) in &runs {
+        let expected = RELAY_RUNS
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map_or("0X00", |(_, _, code)| code);
+        for (round, run) in rounds {
+            if !run.all(expected) {
+                bad.push(format!(
+                    "relay-{key}-{}-{c}-r{round}: {}",
+                    g.key(),
+                    run.codes_text()
+                ));
+            }
+        }
+    }
+    if bad.is_empty() {
+        d.w(
+            "Every run above answered every query, with `0X00` from the relays and for hits \
+             and `0XFF` for misses, and no errors.",
+        );
+    } else {
+        d.w(format!(
+            "Not every run answered every query with the expected code: {}",
+            bad.join("; ")
         ));
     }
     d.w("");
@@ -624,6 +1081,10 @@ fn zone_load(d: &mut Doc, dir: &Dir) {
                     format!("{mb:.0} MB"),
                     Some(mb < 300.0),
                 );
+            }
+            None if dir.only().is_some() => {
+                d.w(format!("| {label} | – | – |"));
+                d.target(format!("1M-name zone, {form}: loads"), "not measured", None);
             }
             None => {
                 d.w(format!("| {label} | – | – |"));
@@ -955,5 +1416,244 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    const LOADGEN_LINE: &str = "{\"connections\":8,\"secs\":3.002,\"queries\":120000,\
+        \"qps\":39973,\"p50_us\":190,\"p99_us\":420,\"errors\":0,\"codes\":{\"0XFF\":120000}}";
+
+    fn run(qps: f64, p99_us: u64) -> Run {
+        Run {
+            secs: 3.0,
+            queries: 100,
+            qps,
+            p99_us,
+            errors: 0,
+            codes: BTreeMap::from([("0XFF".to_owned(), 100)]),
+        }
+    }
+
+    fn rounds(runs: &[(&str, Run)]) -> BTreeMap<String, Run> {
+        runs.iter()
+            .map(|(n, r)| (n.to_string(), r.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn loadgen_lines_are_read() {
+        let l: Loadgen = serde_json::from_str(LOADGEN_LINE).unwrap();
+        assert_eq!(
+            (l.connections, l.queries, l.p50_us, l.p99_us),
+            (8, 120000, 190, 420)
+        );
+        assert_eq!(l.codes.get("0XFF"), Some(&120000));
+        let r = Run::parse(Generator::Loadgen, LOADGEN_LINE).unwrap();
+        assert_eq!(
+            (r.secs, r.qps, r.p99_us, r.errors),
+            (3.002, 39973.0, 420, 0)
+        );
+        assert!(r.all("0XFF") && !r.all("0X00"));
+        // Without codes (no reply at all) it still reads; anything else is not a run.
+        let none = "{\"connections\":1,\"secs\":3.0,\"queries\":0,\"qps\":0,\
+                    \"p50_us\":0,\"p99_us\":0,\"errors\":1,\"codes\":{}}";
+        let r = Run::parse(Generator::Loadgen, none).unwrap();
+        assert!(!r.all("0XFF"));
+        assert_eq!(r.codes_text(), "; errors 1");
+        assert_eq!(Run::parse(Generator::Loadgen, "{}"), None);
+        assert_eq!(Run::parse(Generator::Loadgen, ""), None);
+        // A loadgen line is not a dnsd bench result, nor the other way round.
+        assert_eq!(Run::parse(Generator::Bench, LOADGEN_LINE), None);
+    }
+
+    #[test]
+    fn bench_results_are_read_as_runs() {
+        let mut workload = super::super::Workload::new("127.0.0.1:1".parse().unwrap());
+        workload.connections = 8;
+        let mut report = super::super::Report {
+            queries: 30,
+            elapsed: std::time::Duration::from_secs(3),
+            ..Default::default()
+        };
+        report.codes[0] = 30;
+        let json = Results::new(&workload, &report, None).to_json();
+        let r = Run::parse(Generator::Bench, &json).unwrap();
+        assert_eq!((r.secs, r.queries, r.qps, r.errors), (3.0, 30, 10.0, 0));
+        assert_eq!(r.codes, BTreeMap::from([("0X00".to_owned(), 30)]));
+        assert!(r.all("0X00"));
+        assert_eq!(r.codes_text(), "0X00 30");
+    }
+
+    #[test]
+    fn versus_takes_medians_and_the_median_ratio_within_rounds() {
+        let ours = rounds(&[
+            ("1", run(80.0, 300)),
+            ("2", run(90.0, 200)),
+            ("3", run(50.0, 100)),
+            ("4", run(1000.0, 1)),
+        ]);
+        let theirs = rounds(&[
+            ("1", run(100.0, 100)),
+            ("2", run(100.0, 100)),
+            ("3", run(40.0, 100)),
+        ]);
+        let v = Versus::of(&ours, &theirs);
+        // Round 4 has no yardstick: not a pair, but still one of ours.
+        assert_eq!(v.rounds, 3);
+        assert_eq!(v.qps, Some(0.9)); // 0.8, 0.9, 1.25
+        assert_eq!(v.p99, Some(2.0)); // 3, 2, 1
+        assert_eq!(v.ours_qps, Some(85.0)); // 50, 80, 90, 1000
+        assert_eq!(v.theirs_qps, Some(100.0));
+        assert_eq!(v.ours_p99, Some(150.0));
+        assert_eq!(v.theirs_p99, Some(100.0));
+        // Even counts: the mean of the middle two.
+        let two = rounds(&[("1", run(80.0, 300)), ("2", run(90.0, 200))]);
+        let x = Versus::of(&two, &theirs).qps.unwrap();
+        assert!((x - 0.85).abs() < 1e-9, "{x}");
+        // A yardstick that answered nothing gives no ratio; nothing measured, nothing.
+        let zero = rounds(&[("1", run(0.0, 0))]);
+        assert_eq!(Versus::of(&ours, &zero).qps, None);
+        assert_eq!(
+            Versus::of(&BTreeMap::new(), &theirs),
+            Versus {
+                theirs_qps: Some(100.0),
+                theirs_p99: Some(100.0),
+                ..Versus::default()
+            }
+        );
+    }
+
+    #[test]
+    fn relay_targets() {
+        let hits8 = &RELAY_ROWS[5];
+        let v = |qps, p99| Versus {
+            rounds: 3,
+            qps: Some(qps),
+            p99: Some(p99),
+            ..Versus::default()
+        };
+        assert_eq!(relay_met(hits8, &v(0.8, 2.0)), Some(true));
+        assert_eq!(relay_met(hits8, &v(0.79, 1.0)), Some(false));
+        assert_eq!(relay_met(hits8, &v(0.9, 2.1)), Some(false));
+        assert_eq!(relay_met(hits8, &Versus::default()), None);
+        let r1 = &RELAY_ROWS[0];
+        assert_eq!((r1.conns, r1.min_qps), (1, Some(0.9)));
+        assert_eq!(relay_met(r1, &v(0.9, 9.0)), Some(true));
+        assert_eq!(relay_met(r1, &v(0.89, 1.0)), Some(false));
+        // Hits on one connection have no target.
+        assert_eq!(relay_met(&RELAY_ROWS[4], &v(0.1, 9.0)), None);
+    }
+
+    fn config(results: &Path) -> ReportConfig {
+        ReportConfig {
+            results: results.to_owned(),
+            out: results.join("out.md"),
+            machine: "m".into(),
+            date: "d".into(),
+            commit: "c".into(),
+            duration: "5".into(),
+            orig_slow_secs: "3".into(),
+            original: String::new(),
+            elapsed: "1".into(),
+            load: "l".into(),
+            res_secs: "0.6".into(),
+            rounds: "9".into(),
+            notes: None,
+        }
+    }
+
+    /// The lines of `text` from the heading `heading` to the next `## ` heading.
+    fn section<'a>(text: &'a str, heading: &str) -> Vec<&'a str> {
+        let mut lines = text.lines().skip_while(|l| *l != heading);
+        let first = lines.next().into_iter();
+        first
+            .chain(lines.take_while(|l| !l.starts_with("## ")))
+            .collect()
+    }
+
+    const RELAY_HEADING: &str =
+        "## Misses against a chain of three relay processes, hits against one";
+
+    #[test]
+    fn the_relay_section_without_results_says_not_measured() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("only.txt"), "chain\n").unwrap();
+        let text = render(&config(dir.path())).unwrap();
+        let lines = section(&text, RELAY_HEADING);
+        assert!(
+            lines.contains(&"Not measured: no result of the relay section."),
+            "{lines:?}"
+        );
+        assert!(lines.contains(
+            &"| R misses | 8 | relay chain | – | – | – | – | – | ≥ 0.8× | not measured |"
+        ));
+        assert!(text.contains(
+            "| R misses, 8 conns: at least 0.8× the relay chain (loadgen) | not measured | not measured |"
+        ));
+        assert!(text.contains("- Only some sections ran (`ONLY=chain`)"));
+        assert!(text.contains("| 1M-name zone, dat: loads | not measured | not measured |"));
+    }
+
+    #[test]
+    fn the_relay_section_pairs_rounds_per_generator() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = |qps: f64, p99: u64, code: &str| {
+            format!(
+                "{{\"connections\":8,\"secs\":3.0,\"queries\":100,\"qps\":{qps},\
+                 \"p50_us\":1,\"p99_us\":{p99},\"errors\":0,\"codes\":{{\"{code}\":100}}}}"
+            )
+        };
+        let put = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+        for (round, chain, r) in [(1, 100.0, 85.0), (2, 200.0, 150.0), (3, 100.0, 90.0)] {
+            put(
+                &format!("relay-chain-loadgen-8-r{round}.json"),
+                line(chain, 100, "0X00"),
+            );
+            put(
+                &format!("relay-R-loadgen-8-r{round}.json"),
+                line(r, 300, "0XFF"),
+            );
+            put(
+                &format!("relay-ceiling-loadgen-8-r{round}.json"),
+                line(1000.0, 100, "0X00"),
+            );
+            put(
+                &format!("relay-hits-loadgen-8-r{round}.json"),
+                line(900.0, 150, "0X00"),
+            );
+        }
+        // A hit answered with the wrong code is called out.
+        put("relay-hits-loadgen-1-r1.json", line(900.0, 150, "0XFF"));
+        put("relay-ceiling-loadgen-1-r1.json", line(1000.0, 100, "0X00"));
+        let text = render(&config(dir.path())).unwrap();
+        let lines = section(&text, RELAY_HEADING);
+        // R misses: 0.85, 0.75, 0.9 of the chain: median 0.85; q/s medians 100 and 90.
+        assert!(lines.contains(
+            &"| R misses | 8 | relay chain | 100 | 90 | 0.85× | 300 / 100 | 3.00× | ≥ 0.8× | met |"
+        ), "{lines:#?}");
+        assert!(lines.contains(
+            &"| Hits | 8 | one relay | 1,000 | 900 | 0.90× | 150 / 100 | 1.50× | ≥ 0.8×, p99 ≤ 2× | met |"
+        ));
+        assert!(lines.contains(
+            &"| Hits | 1 | one relay | 1,000 | 900 | 0.90× | 150 / 100 | 1.50× | – | no target |"
+        ));
+        // dnsd bench measured nothing here.
+        assert!(lines.contains(
+            &"| R misses | 8 | relay chain | – | – | – | – | – | ≥ 0.8× | not measured |"
+        ));
+        assert!(lines.contains(&"| dnsd, R misses | 8 | – | 90 | – |"));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("relay-hits-loadgen-1-r1: 0XFF 100")),
+            "{lines:#?}"
+        );
+        assert!(text.contains(
+            "| R misses, 8 conns: at least 0.8× the relay chain (loadgen) | 0.85× (median of 3 rounds) | met |"
+        ));
+        assert!(text.contains(
+            "| Hits, 8 conns: p99 within 2× the one-relay ceiling's (loadgen) | 1.50× (150 vs 100 µs; median of 3 rounds) | met |"
+        ));
+        assert!(text.contains(
+            "| I misses, 1 conn: at least 0.9× the relay chain (dnsd bench) | not measured | not measured |"
+        ));
     }
 }
