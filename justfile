@@ -62,6 +62,13 @@ up:
 bench:
     bash scripts/bench.sh
 
+# Where a miss's time goes: the three-relay chain, R and I misses in alternating runs of
+# examples/loadgen.rs, with each server's CPU per query and, with perf, the scheduler's
+# wake-ups, migrations and IPIs per query (scripts/miss-profile.sh; PIN=CPU pins all).
+[doc("Profile: misses against the relay chain, CPU and scheduler counts per query")]
+miss-profile connections="1" seconds="3" rounds="2":
+    bash scripts/miss-profile.sh {{connections}} {{seconds}} {{rounds}}
+
 # About a minute of a few hundred clients (R and I, hits and misses, invalid lines) while
 # the root and TLD servers are killed and restarted; prints the counts and fails on any
 # unanswered, malformed or wrong reply, or a reply missing from the logs.
