@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::fds;
 use crate::lab::Lab;
 use crate::metrics::{self, Metrics};
+use crate::model::QType;
 use crate::name::parse_tld;
 use crate::net::resolve_host_port;
 use crate::protocol::Mode;
@@ -827,8 +828,11 @@ fn run_check(args: CheckArgs) -> Result<(), Error> {
 within --timeout (or the root answered SERVFAIL), 2 bad usage."
 )]
 pub struct TraceArgs {
-    /// The host name to follow, e.g. www.google.com.
+    /// The name to follow: a host name (www.google.com) or a TLD (com).
     pub name: String,
+    /// The record type asked at every hop: A, AAAA, CNAME, NS, SOA, SRV, ANY or TYPEn.
+    #[arg(long = "type", short = 't', default_value = "A", value_name = "TYPE")]
+    pub qtype: QType,
     /// I: ask the root for a referral, then the TLD server yourself; R: ask the root to
     /// resolve it (and, to name the TLD server it asked, for its referral too).
     #[arg(long, default_value_t = trace::DEFAULT_MODE, value_name = "R|I", value_parser = parse_mode)]
@@ -845,7 +849,13 @@ pub struct TraceArgs {
 }
 
 fn run_trace(args: TraceArgs) -> Result<(), Error> {
+    // A host name, or a TLD itself (`dnsd trace -t NS com`).
     let name = crate::name::Name::parse(&args.name)
+        .or_else(|e| {
+            parse_tld(&args.name)
+                .map(|tld| crate::name::Name::from_wire(&tld))
+                .map_err(|_| e)
+        })
         .map_err(|e| Error::Usage(format!("bad name {:?}: {e}", args.name)))?;
     let stdout = std::io::stdout();
     let output = if args.json {
@@ -857,6 +867,7 @@ fn run_trace(args: TraceArgs) -> Result<(), Error> {
     };
     let config = TraceConfig {
         name,
+        qtype: args.qtype,
         mode: args.mode,
         root: args.root,
         timeout: args.timeout.0,

@@ -284,6 +284,33 @@ impl Resolution {
     }
 }
 
+/// A type as written on a command line (`A`, `aaaa`, `NS`, `TYPE99`, a number): the
+/// types `dig` takes, except the line protocol's own question ([`QType::Address`]).
+impl std::str::FromStr for QType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<QType, String> {
+        let upper = s.to_ascii_uppercase();
+        let number = upper.strip_prefix("TYPE").unwrap_or(&upper);
+        Ok(match upper.as_str() {
+            "A" => QType::A,
+            "AAAA" => QType::Aaaa,
+            "CNAME" => QType::Cname,
+            "NS" => QType::Ns,
+            "SOA" => QType::Soa,
+            "SRV" => QType::Srv,
+            "ANY" => QType::Any,
+            _ => match number.parse::<u16>() {
+                Ok(n) => QType::from_code(n),
+                Err(_) => {
+                    return Err(format!(
+                        "{s:?} is not a record type (A, AAAA, CNAME, NS, SOA, SRV, ANY or TYPEn)"
+                    ))
+                }
+            },
+        })
+    }
+}
+
 impl fmt::Display for QType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -303,6 +330,16 @@ impl fmt::Display for QType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn types_from_the_command_line() {
+        assert_eq!("aaaa".parse(), Ok(QType::Aaaa));
+        assert_eq!("NS".parse(), Ok(QType::Ns));
+        assert_eq!("TYPE33".parse(), Ok(QType::Srv));
+        assert_eq!("99".parse(), Ok(QType::Other(99)));
+        assert!("ADDR".parse::<QType>().is_err());
+        assert!("nope".parse::<QType>().is_err());
+    }
 
     fn name(s: &str) -> Name {
         Name::from_wire(s)

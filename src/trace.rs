@@ -53,6 +53,8 @@ pub enum Output {
 #[derive(Clone, Debug)]
 pub struct TraceConfig {
     pub name: Name,
+    /// The type asked at every hop (`A` unless told otherwise).
+    pub qtype: QType,
     pub mode: Mode,
     pub root: SocketAddr,
     /// How long each hop may take.
@@ -64,7 +66,7 @@ pub struct TraceConfig {
 #[derive(Clone, Debug, Serialize)]
 pub struct Trace {
     pub name: String,
-    /// The type asked: `A`.
+    /// The type asked: `A`, `AAAA`, ...
     pub qtype: String,
     /// `R` or `I`.
     pub mode: String,
@@ -168,7 +170,7 @@ pub fn trace(config: &TraceConfig) -> Trace {
     let started = Instant::now();
     let query = |recursion| Query {
         name: config.name.clone(),
-        qtype: QType::A,
+        qtype: config.qtype,
         recursion,
     };
     let mut hops = Vec::new();
@@ -233,7 +235,7 @@ pub fn trace(config: &TraceConfig) -> Trace {
     };
     Trace {
         name: config.name.to_string(),
-        qtype: QType::A.to_string(),
+        qtype: config.qtype.to_string(),
         mode: config.mode.to_string(),
         root: config.root,
         hops,
@@ -305,7 +307,7 @@ fn ask(
                 hop.recursion_available = msg.metadata.recursion_available;
                 hop.records = records(&msg);
             }
-            hop.answer = meaning(&query.name, &resolution.outcome);
+            hop.answer = meaning(&query.name, query.qtype, &resolution.outcome);
             (hop, Some(resolution))
         }
         Err(e) => {
@@ -373,7 +375,7 @@ fn record_view(section: &str, r: &Record) -> RecordView {
 }
 
 /// What an answer means, in words.
-fn meaning(name: &Name, outcome: &Outcome) -> String {
+fn meaning(name: &Name, qtype: QType, outcome: &Outcome) -> String {
     match outcome {
         Outcome::Answer(records) => {
             let ips: Vec<String> = records
@@ -381,20 +383,38 @@ fn meaning(name: &Name, outcome: &Outcome) -> String {
                 .filter_map(|r| r.data.ip())
                 .map(|ip| ip.to_string())
                 .collect();
+            // Records that are neither the alias nor an address (NS, SOA, SRV), as
+            // `TYPE data`.
+            let others: Vec<String> = records
+                .iter()
+                .filter(|r| r.data.ip().is_none() && !matches!(r.data, RData::Cname(_)))
+                .map(|r| {
+                    let view = record_view("answer", r);
+                    format!("{} {}", view.rtype, view.data)
+                })
+                .collect();
             let alias = records.iter().find_map(|r| match &r.data {
                 RData::Cname(target) => Some(target),
                 _ => None,
             });
+            let what = match (ips.is_empty(), others.is_empty()) {
+                (false, _) => ips.join(", "),
+                (true, false) => others.join(", "),
+                (true, true) => String::new(),
+            };
             match alias {
-                Some(target) => format!(
-                    "answer: {name} is {target} (CNAME, the www. rule), which is {}",
-                    ips.join(", ")
-                ),
-                None => format!("answer: {name} is {}", ips.join(", ")),
+                Some(target) if what.is_empty() => {
+                    format!("answer: {name} is {target} (CNAME, the www. rule)")
+                }
+                Some(target) => {
+                    format!("answer: {name} is {target} (CNAME, the www. rule), which is {what}")
+                }
+                None if ips.is_empty() => format!("answer: {name} {what}"),
+                None => format!("answer: {name} is {what}"),
             }
         }
         Outcome::NoData(soa) => format!(
-            "NODATA: {name} has no A record (the zone {}, remember for {} s)",
+            "NODATA: {name} has no {qtype} record (the zone {}, remember for {} s)",
             zone_of(soa),
             minimum(soa)
         ),
@@ -587,6 +607,25 @@ pub fn render(trace: &Trace, color: bool) -> String {
             format!("{} is {}", trace.name, ips.join(", "))
         }
         "FAILED" => p.wrap("31", "failed: a server gave no answer"),
+        "NOERROR" => {
+            // What the answer held, as the main hop's answer section shows it.
+            let main = match trace.mode.as_str() {
+                "R" => trace.hops.first(),
+                _ => trace.hops.last(),
+            };
+            let found: Vec<String> = main
+                .map(|h| &h.records[..])
+                .unwrap_or_default()
+                .iter()
+                .filter(|r| r.section == "answer" && r.rtype == trace.qtype)
+                .map(|r| r.data.clone())
+                .collect();
+            if found.is_empty() {
+                format!("NOERROR: {} has no {} record", trace.name, trace.qtype)
+            } else {
+                format!("{} {} {}", trace.name, trace.qtype, found.join(", "))
+            }
+        }
         rcode => format!("{rcode}: {} has no address", trace.name),
     };
     let _ = writeln!(s, "result: {result} ({asked}, {total} in all)");

@@ -291,6 +291,7 @@ fn library_trace_bounds_each_hop() {
     let h = hierarchy(logs.path(), net.local_addr().unwrap());
     let config = TraceConfig {
         name: dnsd::name::Name::parse("www.x.net").unwrap(),
+        qtype: dnsd::model::QType::A,
         mode: Mode::Iterative,
         root: h.root,
         // Room for the root's referral on a loaded machine; the dead hop takes all of it.
@@ -339,4 +340,52 @@ fn truncated_answer_is_asked_again_over_tcp() {
         stdout.contains(", authoritative, truncated over UDP, asked again over TCP ("),
         "{stdout}"
     );
+}
+
+/// `--type`: every hop is asked that type; NODATA names it, and an answer of another
+/// kind (NS at a TLD's apex) is shown as records. A TLD is a name `trace` takes.
+#[test]
+fn trace_asks_the_type_given() {
+    let logs = tempfile::tempdir().unwrap();
+    let net = silent();
+    let h = hierarchy(logs.path(), net.local_addr().unwrap());
+    let root = h.root.to_string();
+    let (code, stdout, stderr) = dnsd_trace(&["www.google.com", "-t", "aaaa", "--root", &root]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let text = untimed(&stdout);
+    assert!(
+        text.starts_with("trace AAAA www.google.com, mode I"),
+        "{text}"
+    );
+    assert!(
+        text.contains("AAAA www.google.com? (no recursion)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("NODATA: www.google.com has no AAAA record"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            "result: NOERROR: www.google.com has no AAAA record (2 queries, T ms in all)\n"
+        ),
+        "{text}"
+    );
+    let (code, stdout, stderr) = dnsd_trace(&["com", "--type", "NS", "--root", &root, "--json"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let t: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(t["qtype"], "NS");
+    assert_eq!(t["rcode"], "NOERROR");
+    let last = t["hops"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["server"], "com");
+    assert_eq!(last["answer"], "answer: com NS ns.com.");
+    let (code, stdout, _) = dnsd_trace(&["com", "-t", "SOA", "--mode", "R", "--root", &root]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        untimed(&stdout).contains("result: com SOA ns.com. hostmaster.com. 1 3600 600 604800 300"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = dnsd_trace(&["www.google.com", "-t", "nope", "--root", &root]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("is not a record type"), "{stderr}");
 }
