@@ -415,7 +415,7 @@ pub fn run(config: &CheckConfig, out: &mut dyn Write, err: &mut dyn Write) -> Re
         writeln!(out, "{} checked: no problems", of_files(files)).map_err(io)?;
         return Ok(());
     }
-    Err(Error::Usage(format!(
+    Err(Error::BadFiles(format!(
         "{problems} problem{} in {} of {}",
         if problems == 1 { "" } else { "s" },
         bad_files,

@@ -12,6 +12,10 @@ pub enum Error {
     /// A bad argument that the parser could not catch. Exit 2.
     #[error("{0}")]
     Usage(String),
+    /// Files found bad (`dnsd check`), each problem already reported as `FILE:LINE`:
+    /// the summary. Exit 2.
+    #[error("{0}")]
+    BadFiles(String),
     /// A server could not bind its address. Exit 1.
     #[error(transparent)]
     Bind(#[from] BindError),
@@ -37,7 +41,7 @@ impl Error {
     /// 2 for bad usage or a bad file, 1 for a failure at run time.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::File(_) | Error::Usage(_) => 2,
+            Error::File(_) | Error::Usage(_) | Error::BadFiles(_) => 2,
             Error::Bind(_) | Error::Io { .. } | Error::Runtime(_) => 1,
         }
     }
