@@ -289,7 +289,7 @@ pub fn exchange_udp(
     loop {
         socket.set_read_timeout(Some(remaining(deadline)?))?;
         match socket.recv_from(&mut buf) {
-            Ok((len, from)) if from == addr && message_id(&buf[..len]) == Some(id) => {
+            Ok((len, from)) if same_peer(from, addr) && message_id(&buf[..len]) == Some(id) => {
                 return Ok(buf[..len].to_vec())
             }
             Ok((len, from)) => log::debug!("dns upstream: ignored {len} bytes from {from}"),
@@ -297,6 +297,13 @@ pub fn exchange_udp(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Whether a datagram from `from` comes from `addr`: the same port and the same address,
+/// an IPv4 address and its IPv4-mapped IPv6 form (`::ffff:a.b.c.d`, as a dual-stack
+/// socket reports it) counting as the same.
+fn same_peer(from: SocketAddr, addr: SocketAddr) -> bool {
+    from.port() == addr.port() && from.ip().to_canonical() == addr.ip().to_canonical()
 }
 
 /// Connects to `addr` over TCP, giving up at `deadline`.
@@ -338,6 +345,18 @@ mod tests {
     use crate::model::{QType, Soa, Srv};
     use hickory_proto::rr::{self as hrr, rdata as hrd};
     use std::net::{Ipv4Addr, TcpListener};
+
+    #[test]
+    fn an_ipv4_upstream_seen_through_a_dual_stack_socket_is_the_same_peer() {
+        let v4: SocketAddr = "127.0.0.1:5353".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:5353".parse().unwrap();
+        assert!(same_peer(v4, v4));
+        assert!(same_peer(mapped, v4));
+        assert!(same_peer(v4, mapped));
+        assert!(!same_peer("[::ffff:127.0.0.2]:5353".parse().unwrap(), v4));
+        assert!(!same_peer("127.0.0.1:5354".parse().unwrap(), v4));
+        assert!(!same_peer("[::1]:5353".parse().unwrap(), v4));
+    }
 
     fn name(s: &str) -> Name {
         Name::from_wire(s)
