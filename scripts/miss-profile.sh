@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Where a miss's time goes: starts a dnsd hierarchy (com, root, local) and a chain of
-# three relay processes (examples/relay.rs) on free loopback ports, then, in alternating
-# runs of examples/loadgen.rs, measures the chain, dnsd's R misses and its I misses:
+# Where a miss's time goes: starts a dnsd hierarchy (com, root, local), a chain of three
+# relay processes (examples/relay.rs) and a hub of three (`relay --to A --then B`: the
+# shape of a miss in mode I) on free loopback ports, then, in alternating runs of
+# examples/loadgen.rs, measures the chain, the hub, dnsd's R misses and its I misses:
 # queries a second, p50, and each server's CPU per query (user + system, from
 # /proc/PID/stat). With `perf` (and the right to use it), also system-wide scheduler
 # counts per query: wake-ups, task migrations and function-call IPIs.
@@ -69,6 +70,15 @@ MIDDLE_PID=$PID
 start relay1 "$RELAY" --to "$ADDR" --greet
 FIRST_PID=$PID
 CHAIN=$ADDR
+# The shape of a miss in mode I: a hub that asks one relay, then another.
+start hub-first "$RELAY"
+HUB_FIRST_PID=$PID
+HUB_FIRST=$ADDR
+start hub-second "$RELAY"
+HUB_SECOND_PID=$PID
+start hub "$RELAY" --to "$HUB_FIRST" --then "$ADDR" --greet
+HUB_PID=$PID
+HUB=$ADDR
 
 TICK=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -81,9 +91,11 @@ fi
 echo "miss-profile: $CONNS connection(s), ${SECS}s runs, $ROUNDS round(s)${PIN:+, every process on CPU $PIN}"
 printf '%-6s %8s %6s   %-28s %s\n' run q/s p50µs "CPU µs/query (1st 2nd 3rd)" "${PERF:+per query: wake-ups migrations IPIs}"
 for round in $(seq "$ROUNDS"); do
-  for run in chain R I; do
+  for run in chain hub R I; do
     if [ "$run" = chain ]; then
       pids=("$FIRST_PID" "$MIDDLE_PID" "$LAST_PID") target=$CHAIN mode=R
+    elif [ "$run" = hub ]; then
+      pids=("$HUB_PID" "$HUB_FIRST_PID" "$HUB_SECOND_PID") target=$HUB mode=R
     else
       pids=("$LOCAL_PID" "$ROOT_PID" "$COM_PID") target=$LOCAL mode=$run
     fi
