@@ -237,14 +237,21 @@ fi
 # Each is measured with `dnsd bench` and with loadgen (examples/loadgen.rs, an outside
 # closed-loop generator), in alternating rounds beside dnsd with the same workload: the
 # report takes the median over rounds of the ratio within a round.
-log "bench.sh: relays: a chain of three and a one-relay ceiling"
+log "bench.sh: relays: a chain of three, a hub of three and a one-relay ceiling"
 start_relay relay-last
 start_relay relay-middle --to "$ADDR"
 start_relay relay-first --to "$ADDR" --greet
 CHAIN=$ADDR
 start_relay relay-ceiling --greet
 RELAY_CEILING=$ADDR
-RELAY_PIDS=("${PIDS[@]: -4}")
+# The shape of a miss in mode I: a hub that asks one relay, then another (the local
+# server asks the root, then the TLD server). Not the yardstick; shown beside it.
+start_relay hub-first
+HUB_FIRST=$ADDR
+start_relay hub-second
+start_relay hub --to "$HUB_FIRST" --then "$ADDR" --greet
+HUB=$ADDR
+RELAY_PIDS=("${PIDS[@]: -7}")
 
 # relay_pair KEY ROUND SERVER CONNS PATTERN MODE: one run with each generator, saved as
 # relay-KEY-bench-CONNS-rROUND.json and relay-KEY-loadgen-CONNS-rROUND.json.
@@ -262,6 +269,7 @@ log "bench.sh: misses against the relay chain, hits against one relay," \
 for c in 1 8; do
   for round in $(seq "$ROUNDS_CHAIN"); do
     relay_pair chain "$round" "$CHAIN" "$c" 'www.nx{n}.com' R
+    relay_pair hub "$round" "$HUB" "$c" 'www.nx{n}.com' R
     relay_pair R "$round" "$MAIN" "$c" 'www.nx{n}.com' R
     relay_pair I "$round" "$MAIN" "$c" 'www.nx{n}.com' I
     relay_pair ceiling "$round" "$RELAY_CEILING" "$c" www.example.com R

@@ -686,7 +686,7 @@ struct RelayRow {
 }
 
 /// The rows of the relay section: misses against the chain, hits against one relay.
-const RELAY_ROWS: [RelayRow; 6] = [
+const RELAY_ROWS: [RelayRow; 8] = [
     RelayRow {
         label: "R misses",
         ours: "R",
@@ -717,6 +717,23 @@ const RELAY_ROWS: [RelayRow; 6] = [
         theirs: "chain",
         conns: 8,
         min_qps: Some(0.8),
+        max_p99: None,
+    },
+    // Mode I against a yardstick of its own shape: no target, what is in the way.
+    RelayRow {
+        label: "I misses",
+        ours: "I",
+        theirs: "hub",
+        conns: 1,
+        min_qps: None,
+        max_p99: None,
+    },
+    RelayRow {
+        label: "I misses",
+        ours: "I",
+        theirs: "hub",
+        conns: 8,
+        min_qps: None,
         max_p99: None,
     },
     RelayRow {
@@ -738,8 +755,9 @@ const RELAY_ROWS: [RelayRow; 6] = [
 ];
 
 /// The runs of the relay section, their file key and the code every reply should carry.
-const RELAY_RUNS: [(&str, &str, &str); 5] = [
+const RELAY_RUNS: [(&str, &str, &str); 6] = [
     ("chain", "the relay chain", "0X00"),
+    ("hub", "the relay hub", "0X00"),
     ("R", "dnsd, R misses", "0XFF"),
     ("I", "dnsd, I misses", "0XFF"),
     ("ceiling", "the one-relay ceiling", "0X00"),
@@ -818,11 +836,15 @@ fn relays(d: &mut Doc, dir: &Dir) {
             "A miss crosses three servers (local, root, com); its yardstick is a chain of \
              three relay processes (`examples/relay.rs`) that do nothing but pass each line \
              on, the last answering `0X00, relay, 127.0.0.1`. A hit's yardstick is one such \
-             relay answering at once (the one-relay ceiling). Each is measured with `dnsd \
+             relay answering at once (the one-relay ceiling). A miss in mode I has another \
+             shape: the local server asks the root, then the TLD server itself; the relay \
+             hub (`relay --to A --then B`: each line to one relay, then to another) has that \
+             shape, and the I rows against it show what the shape alone costs (no target). \
+             Each is measured with `dnsd \
              bench` and with loadgen (`examples/loadgen.rs`), an outside closed-loop \
              generator that shares no code with dnsd, in {rounds} alternating rounds (runs of \
-             about {secs:.1} s, with 1 connection, then with 8: the chain, dnsd's R misses, \
-             its I misses, the ceiling, dnsd's hits, each with both generators). The q/s \
+             about {secs:.1} s, with 1 connection, then with 8: the chain, the hub, dnsd's R \
+             misses, its I misses, the ceiling, dnsd's hits, each with both generators). The q/s \
              and p99 columns are medians over rounds; the ratios are the median over rounds \
              of the ratio within a round."
         ));
@@ -841,10 +863,10 @@ fn relays(d: &mut Doc, dir: &Dir) {
             let ours = get(row.ours, g, row.conns).unwrap_or(&empty);
             let theirs = get(row.theirs, g, row.conns).unwrap_or(&empty);
             let v = Versus::of(ours, theirs);
-            let (against, yardstick) = if row.theirs == "chain" {
-                ("relay chain", "relay chain")
-            } else {
-                ("one relay", "one-relay ceiling")
+            let (against, yardstick) = match row.theirs {
+                "chain" => ("relay chain", "relay chain"),
+                "hub" => ("relay hub", "relay hub"),
+                _ => ("one relay", "one-relay ceiling"),
             };
             let mut goals = Vec::new();
             if let Some(goal) = row.min_qps {
@@ -1523,7 +1545,12 @@ mod tests {
 
     #[test]
     fn relay_targets() {
-        let hits8 = &RELAY_ROWS[5];
+        let hits8 = &RELAY_ROWS[7];
+        assert_eq!((hits8.ours, hits8.conns), ("hits", 8));
+        // Mode I against the hub: shown, no target.
+        let hub1 = &RELAY_ROWS[4];
+        assert_eq!((hub1.theirs, hub1.min_qps), ("hub", None));
+        assert_eq!(relay_met(hub1, &Versus::default()), None);
         let v = |qps, p99| Versus {
             rounds: 3,
             qps: Some(qps),
@@ -1620,6 +1647,8 @@ mod tests {
                 line(900.0, 150, "0X00"),
             );
         }
+        put("relay-hub-loadgen-8-r1.json", line(100.0, 100, "0X00"));
+        put("relay-I-loadgen-8-r1.json", line(95.0, 100, "0XFF"));
         // A hit answered with the wrong code is called out.
         put("relay-hits-loadgen-1-r1.json", line(900.0, 150, "0XFF"));
         put("relay-ceiling-loadgen-1-r1.json", line(1000.0, 100, "0X00"));
@@ -1635,6 +1664,9 @@ mod tests {
         assert!(lines.contains(
             &"| Hits | 1 | one relay | 1,000 | 900 | 0.90× | 150 / 100 | 1.50× | – | no target |"
         ));
+        assert!(lines.contains(
+            &"| I misses | 8 | relay hub | 100 | 95 | 0.95× | 100 / 100 | 1.00× | – | no target |"
+        ), "{lines:#?}");
         // dnsd bench measured nothing here.
         assert!(lines.contains(
             &"| R misses | 8 | relay chain | – | – | – | – | – | ≥ 0.8× | not measured |"
