@@ -846,7 +846,8 @@ fn relays(d: &mut Doc, dir: &Dir) {
              about {secs:.1} s, with 1 connection, then with 8: the chain, the hub, dnsd's R \
              misses, its I misses, the ceiling, dnsd's hits, each with both generators). The q/s \
              and p99 columns are medians over rounds; the ratios are the median over rounds \
-             of the ratio within a round."
+             of the ratio within a round. Where a target here is missed, the notes at the \
+             end say what is in the way, with the profiles that show it (issue 10)."
         ));
         d.w("");
     }
