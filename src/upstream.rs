@@ -389,6 +389,7 @@ impl Upstream {
     }
 
     /// Forgets every pooled connection to `addr`: one was stale, so all probably are.
+    /// (Those other threads keep for themselves are checked when they next use them.)
     fn drop_pool(&self, addr: SocketAddr) {
         let stale = {
             let mut pools = lock(&self.pools);
