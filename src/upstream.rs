@@ -551,12 +551,21 @@ mod tests {
             .collect();
         barrier.wait();
         assert_eq!(upstream.held.load(Ordering::Relaxed), AFFINE_MAX);
-        assert_eq!(idle(&upstream, addr), threads - AFFINE_MAX);
+        // The threads over the cap pooled theirs (one may have reused another's).
+        let pooled = idle(&upstream, addr);
+        assert!(
+            (1..=threads - AFFINE_MAX).contains(&pooled),
+            "{pooled} pooled"
+        );
         barrier.wait();
         for h in handles {
             h.join().unwrap();
         }
+        // Every kept connection came back, up to the pool's limit.
         assert_eq!(upstream.held.load(Ordering::Relaxed), 0);
-        assert_eq!(idle(&upstream, addr), POOL_PER_ADDR.min(threads));
+        assert_eq!(
+            idle(&upstream, addr),
+            POOL_PER_ADDR.min(AFFINE_MAX + pooled)
+        );
     }
 }
