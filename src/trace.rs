@@ -221,10 +221,7 @@ pub fn trace(config: &TraceConfig) -> Trace {
     };
     // What the name came to: the last hop's answer in mode I, the root's recursive
     // answer in mode R.
-    let main = match config.mode {
-        Mode::Iterative => hops.last(),
-        Mode::Recursive => hops.first(),
-    };
+    let main = main_hop(config.mode, &hops);
     let rcode = match main.and_then(|h| h.rcode.clone()) {
         Some(rcode) if hops.iter().all(|h| h.error.is_none()) => rcode,
         _ => "FAILED".to_owned(),
@@ -243,6 +240,15 @@ pub fn trace(config: &TraceConfig) -> Trace {
         rcode,
         addresses,
         elapsed_us: micros(started.elapsed()),
+    }
+}
+
+/// The hop whose answer is the trace's: the last in mode I, the root's recursive answer
+/// (the first) in mode R.
+fn main_hop(mode: Mode, hops: &[Hop]) -> Option<&Hop> {
+    match mode {
+        Mode::Iterative => hops.last(),
+        Mode::Recursive => hops.first(),
     }
 }
 
@@ -609,10 +615,8 @@ pub fn render(trace: &Trace, color: bool) -> String {
         "FAILED" => p.wrap("31", "failed: a server gave no answer"),
         "NOERROR" => {
             // What the answer held, as the main hop's answer section shows it.
-            let main = match trace.mode.as_str() {
-                "R" => trace.hops.first(),
-                _ => trace.hops.last(),
-            };
+            let mode = trace.mode.parse().unwrap_or(DEFAULT_MODE);
+            let main = main_hop(mode, &trace.hops);
             let found: Vec<String> = main
                 .map(|h| &h.records[..])
                 .unwrap_or_default()

@@ -5,12 +5,15 @@
 //! query would double the round trips. A thread keeps the connection it used last to each
 //! address for itself (up to [`AFFINE_MAX`] such connections per pool), so that the same
 //! thread of the upstream answers it every time, as in a chain of relays: a connection
-//! handed from thread to thread moves the upstream's threads between CPUs (about 0.3
-//! task migrations per miss on 8 connections, none this way) and cost 12–15% of a miss's
-//! CPU. It goes back to the shared pool when the thread ends. A pooled connection may have gone stale (the
-//! upstream restarted or closed it as idle): that is found on use and the query is
-//! retried once on a fresh connection. Every query has one deadline, the upstream
-//! timeout, covering connect, write and read; no lock is held during any of them.
+//! handed from thread to thread moved the upstream's threads between CPUs (about 0.3
+//! task migrations per miss on 8 connections, none this way; misses on 8 connections
+//! went from 0.78× to 0.87× a chain of relays, see `scripts/bench_notes.md`). It goes
+//! back to the shared pool when the thread ends.
+//!
+//! A pooled connection may have gone stale (the upstream restarted or closed it as
+//! idle): that is found on use and the query is retried once on a fresh connection.
+//! Every query has one deadline, the upstream timeout, covering connect, write and read;
+//! no lock is held during any of them.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -40,25 +43,42 @@ const POOL_PER_ADDR: usize = 64;
 /// that many clients do not hold as many upstream connections.
 pub const AFFINE_MAX: usize = 64;
 
-/// Idle connections by upstream address.
-type Pools = Mutex<HashMap<SocketAddr, Vec<PooledConn>>>;
+/// The line-protocol connections of one [`Upstream`], shared with the threads that
+/// keep some of them.
+#[derive(Debug, Default)]
+struct Pools {
+    /// Idle connections by upstream address.
+    idle: Mutex<HashMap<SocketAddr, Vec<PooledConn>>>,
+    /// How many connections threads keep for themselves (at most [`AFFINE_MAX`]).
+    held: AtomicUsize,
+}
 
-/// A connection a thread keeps for itself, and the pool it came from (and returns to
+impl Pools {
+    /// Pools `conn` to `addr` if there is room.
+    fn give_back(&self, addr: SocketAddr, conn: Connection) {
+        let mut idle = lock(&self.idle);
+        let pool = idle.entry(addr).or_default();
+        if pool.len() < POOL_PER_ADDR {
+            pool.push(PooledConn(conn));
+        }
+    }
+}
+
+/// A connection a thread keeps for itself, and the pools it came from (and returns to
 /// when the thread ends).
 struct Affine {
     addr: SocketAddr,
     conn: Option<Connection>,
     pools: Weak<Pools>,
-    held: Weak<AtomicUsize>,
 }
 
 impl Drop for Affine {
     fn drop(&mut self) {
-        if let Some(held) = self.held.upgrade() {
-            held.fetch_sub(1, Ordering::Relaxed);
-        }
-        if let (Some(conn), Some(pools)) = (self.conn.take(), self.pools.upgrade()) {
-            give_back(&pools, self.addr, conn);
+        if let Some(pools) = self.pools.upgrade() {
+            pools.held.fetch_sub(1, Ordering::Relaxed);
+            if let Some(conn) = self.conn.take() {
+                pools.give_back(self.addr, conn);
+            }
         }
     }
 }
@@ -129,8 +149,6 @@ impl UpstreamError {
 #[derive(Debug)]
 pub struct Upstream {
     pools: Arc<Pools>,
-    /// How many connections threads keep for themselves (at most [`AFFINE_MAX`]).
-    held: Arc<AtomicUsize>,
     /// Idle UDP sockets for DNS queries (one per query in flight, reused after).
     udp: Mutex<Vec<UdpSocket>>,
     /// Makes the IDs of DNS queries hard to guess.
@@ -151,8 +169,7 @@ impl std::fmt::Debug for PooledConn {
 impl Upstream {
     pub fn new(timeout: Duration, max_line: usize) -> Upstream {
         Upstream {
-            pools: Arc::new(Mutex::new(HashMap::new())),
-            held: Arc::new(AtomicUsize::new(0)),
+            pools: Arc::default(),
             udp: Mutex::new(Vec::new()),
             ids: RandomState::new(),
             next_id: AtomicU64::new(0),
@@ -323,7 +340,7 @@ impl Upstream {
         }
         loop {
             let conn = {
-                let mut pools = lock(&self.pools);
+                let mut pools = lock(&self.pools.idle);
                 pools.get_mut(&addr)?.pop()?.0
             };
             if quiet(&conn) {
@@ -338,7 +355,7 @@ impl Upstream {
             return;
         }
         if let Some(conn) = self.keep_affine(addr, conn) {
-            give_back(&self.pools, addr, conn);
+            self.pools.give_back(addr, conn);
         }
     }
 
@@ -369,15 +386,14 @@ impl Upstream {
                 }
                 return;
             }
-            if self.held.fetch_add(1, Ordering::Relaxed) >= AFFINE_MAX {
-                self.held.fetch_sub(1, Ordering::Relaxed);
+            if self.pools.held.fetch_add(1, Ordering::Relaxed) >= AFFINE_MAX {
+                self.pools.held.fetch_sub(1, Ordering::Relaxed);
                 return;
             }
             mine.push(Affine {
                 addr,
                 conn: conn.take(),
                 pools: Arc::downgrade(&self.pools),
-                held: Arc::downgrade(&self.held),
             });
         });
         conn
@@ -392,19 +408,10 @@ impl Upstream {
     /// (Those other threads keep for themselves are checked when they next use them.)
     fn drop_pool(&self, addr: SocketAddr) {
         let stale = {
-            let mut pools = lock(&self.pools);
+            let mut pools = lock(&self.pools.idle);
             pools.remove(&addr)
         };
         drop(stale);
-    }
-}
-
-/// Pools `conn` to `addr` if there is room.
-fn give_back(pools: &Pools, addr: SocketAddr, conn: Connection) {
-    let mut pools = lock(pools);
-    let pool = pools.entry(addr).or_default();
-    if pool.len() < POOL_PER_ADDR {
-        pool.push(PooledConn(conn));
     }
 }
 
@@ -500,7 +507,7 @@ mod tests {
     }
 
     fn idle(upstream: &Upstream, addr: SocketAddr) -> usize {
-        lock(&upstream.pools).get(&addr).map_or(0, Vec::len)
+        lock(&upstream.pools.idle).get(&addr).map_or(0, Vec::len)
     }
 
     #[test]
@@ -550,7 +557,7 @@ mod tests {
             })
             .collect();
         barrier.wait();
-        assert_eq!(upstream.held.load(Ordering::Relaxed), AFFINE_MAX);
+        assert_eq!(upstream.pools.held.load(Ordering::Relaxed), AFFINE_MAX);
         // The threads over the cap pooled theirs (one may have reused another's).
         let pooled = idle(&upstream, addr);
         assert!(
@@ -562,7 +569,7 @@ mod tests {
             h.join().unwrap();
         }
         // Every kept connection came back, up to the pool's limit.
-        assert_eq!(upstream.held.load(Ordering::Relaxed), 0);
+        assert_eq!(upstream.pools.held.load(Ordering::Relaxed), 0);
         assert_eq!(
             idle(&upstream, addr),
             POOL_PER_ADDR.min(AFFINE_MAX + pooled)

@@ -187,18 +187,25 @@ fn lat(r: Option<&Figures>) -> String {
 /// The codes that some reply carried, and the errors if there were any.
 fn codes(r: Option<&Figures>) -> String {
     let Some(r) = r else { return "–".into() };
-    let mut text = r
-        .codes
-        .iter()
-        .filter(|&(_, n)| n > 0)
+    codes_summary(r.codes.iter().filter(|&(_, n)| n > 0), r.errors, "none")
+}
+
+/// `0XFF 1,234, 0X00 5; errors 2`: replies by code, then errors if any; `empty` if
+/// there is neither.
+fn codes_summary<C: std::fmt::Display>(
+    codes: impl Iterator<Item = (C, u64)>,
+    errors: u64,
+    empty: &str,
+) -> String {
+    let mut text = codes
         .map(|(c, n)| format!("{c} {}", thousands(n)))
         .collect::<Vec<_>>()
         .join(", ");
-    if r.errors > 0 {
-        let _ = write!(text, "; errors {}", thousands(r.errors));
+    if errors > 0 {
+        let _ = write!(text, "; errors {}", thousands(errors));
     }
     if text.is_empty() {
-        "none".into()
+        empty.into()
     } else {
         text
     }
@@ -610,20 +617,11 @@ impl Run {
 
     /// The codes and errors, as `0XFF 1,234; errors 2`.
     fn codes_text(&self) -> String {
-        let mut text = self
-            .codes
-            .iter()
-            .map(|(c, n)| format!("{c} {}", thousands(*n)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if self.errors > 0 {
-            let _ = write!(text, "; errors {}", thousands(self.errors));
-        }
-        if text.is_empty() {
-            "no reply".into()
-        } else {
-            text
-        }
+        codes_summary(
+            self.codes.iter().map(|(c, n)| (c, *n)),
+            self.errors,
+            "no reply",
+        )
     }
 }
 
