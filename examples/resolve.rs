@@ -1,5 +1,5 @@
 //! dnsd as a library: start a whole hierarchy in this process, then resolve names
-//! through it with [`dnsd::client::Client`], in both modes.
+//! through it with [`dnsd::line::client::Client`], in both modes.
 //!
 //!     cargo run --example resolve
 //!
@@ -8,10 +8,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use dnsd::client::Client;
-use dnsd::name::Name;
-use dnsd::protocol::Mode;
-use dnsd::up::HierarchyBuilder;
+use dnsd::line::client::Client;
+use dnsd::line::message::Mode;
+use dnsd::model::name::Name;
+use dnsd::runtime::hierarchy::HierarchyBuilder;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let zones = Path::new(env!("CARGO_MANIFEST_DIR")).join("zones");

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Every server binds 127.0.0.1 only, on a port it picks (`--port 0`) and keeps across
-//! restarts. Each client is a thread with its own connection ([`dnsd::client::Client`]);
+//! restarts. Each client is a thread with its own connection ([`dnsd::line::client::Client`]);
 //! the process needs about one file descriptor per client (`ulimit -n`).
 
 use std::collections::HashMap;
@@ -26,8 +26,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use dnsd::client::Client;
-use dnsd::protocol::GREETING;
+use dnsd::line::client::Client;
+use dnsd::line::message::GREETING;
 
 /// How long a client waits for a reply before counting the query as unanswered.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);

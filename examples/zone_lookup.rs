@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use dnsd::name::Name;
+use dnsd::model::name::Name;
 use dnsd::zone::Zone;
 
 fn main() {

@@ -8,29 +8,29 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::bench::report::ReportConfig;
-use crate::bench::{self, BenchConfig, DnsTransport, Names, Workload};
-use crate::check::{self, CheckConfig, CheckFile, Kind};
-use crate::client::{self, ClientConfig};
-use crate::connection::{self, FrameLimits};
-use crate::dns::{self, server::DnsSettings};
+use crate::dns::{self, answer::DnsSettings};
 use crate::error::Error;
-use crate::fds;
-use crate::lab::Lab;
-use crate::metrics::{self, Metrics};
+use crate::line::client::{self, ClientConfig};
+use crate::line::frame::{self, FrameLimits};
+use crate::line::message::Mode;
+use crate::model::name::parse_tld;
 use crate::model::QType;
-use crate::name::parse_tld;
 use crate::net::resolve_host_port;
-use crate::protocol::Mode;
-use crate::reload::{Reloader, Source as Files};
+use crate::ops::fds;
+use crate::ops::metrics::{self, Metrics};
+use crate::ops::reload::{Reloader, Source as Files};
+use crate::resolve::upstream;
 use crate::roles::local::{self, LocalConfig};
 use crate::roles::root::{self, RootConfig};
 use crate::roles::tld::{self, TldConfig};
 use crate::roles::Running;
+use crate::runtime::hierarchy::HierarchyBuilder;
+use crate::runtime::lab::Lab;
 use crate::server::{self, Limits, Shutdown};
-use crate::trace::{self, Output, TraceConfig};
-use crate::up::HierarchyBuilder;
-use crate::upstream;
+use crate::tools::bench::report::ReportConfig;
+use crate::tools::bench::{self, BenchConfig, DnsTransport, Names, Workload};
+use crate::tools::check::{self, CheckConfig, CheckFile, Kind};
+use crate::tools::trace::{self, Output, TraceConfig};
 use crate::zone::{RootTable, Zone};
 
 /// dnsd: a small DNS hierarchy — a caching local server, a root server and TLD servers —
@@ -124,10 +124,10 @@ pub struct LimitArgs {
     #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
     pub max_connections: usize,
     /// Close a connection silent this long; a line must also arrive whole within it.
-    #[arg(long, default_value_t = Secs(connection::DEFAULT_IDLE_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
+    #[arg(long, default_value_t = Secs(frame::DEFAULT_IDLE_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
     pub idle_timeout: Secs,
     /// Longest request line accepted, in bytes (longer: `0XEE` and the connection is closed).
-    #[arg(long, default_value_t = connection::DEFAULT_MAX_LINE as u32, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(16..=65536))]
+    #[arg(long, default_value_t = frame::DEFAULT_MAX_LINE as u32, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(16..=65536))]
     pub max_line: u32,
     /// The EDNS UDP payload size offered to DNS clients, in bytes: the most a UDP answer
     /// may carry (a larger one is truncated, and the client retries over TCP).
@@ -425,7 +425,7 @@ impl Cli {
                 })
             }
             Command::Client(args) => {
-                if crate::protocol::valid_client_id(args.id.as_bytes()).is_none() {
+                if crate::line::message::valid_client_id(args.id.as_bytes()).is_none() {
                     return Err(Error::Usage(format!(
                         "bad client id {:?}: use 1-64 letters, digits, '.', '_' or '-', not starting with '.'",
                         args.id
@@ -850,10 +850,10 @@ pub struct TraceArgs {
 
 fn run_trace(args: TraceArgs) -> Result<(), Error> {
     // A host name, or a TLD itself (`dnsd trace -t NS com`).
-    let name = crate::name::Name::parse(&args.name)
+    let name = crate::model::name::Name::parse(&args.name)
         .or_else(|e| {
             parse_tld(&args.name)
-                .map(|tld| crate::name::Name::from_wire(&tld))
+                .map(|tld| crate::model::name::Name::from_wire(&tld))
                 .map_err(|_| e)
         })
         .map_err(|e| Error::Usage(format!("bad name {:?}: {e}", args.name)))?;

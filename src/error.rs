@@ -1,6 +1,7 @@
 //! The errors that end a command, and the exit code each maps to.
 
-use crate::server::BindError;
+use std::net::SocketAddr;
+
 use crate::zone::FileError;
 
 /// Why a `dnsd` command stopped.
@@ -45,6 +46,14 @@ impl Error {
             Error::Bind(_) | Error::Io { .. } | Error::Runtime(_) => 1,
         }
     }
+}
+
+/// A server could not bind its address; names the address.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub source: std::io::Error,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -56,31 +56,19 @@
 //! - [`net`], [`sync`]: `is_timeout` and `resolve_host_port`; taking a lock that a panic
 //!   may have poisoned.
 
-pub mod bench;
-pub mod cache;
-pub mod check;
 pub mod cli;
-pub mod client;
-pub mod connection;
 pub mod dns;
 pub mod error;
-pub mod fds;
-pub mod lab;
-pub mod logging;
-pub mod logs;
-pub mod metrics;
+pub mod line;
 pub mod model;
-pub mod name;
 pub mod net;
-pub mod protocol;
-pub mod reload;
-pub mod resolver;
+pub mod ops;
+pub mod resolve;
 pub mod roles;
+pub mod runtime;
 pub mod server;
 pub mod sync;
-pub mod trace;
-pub mod up;
-pub mod upstream;
+pub mod tools;
 pub mod zone;
 
 pub use error::{Error, Result};

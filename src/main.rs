@@ -5,9 +5,9 @@ use clap::Parser;
 
 fn main() {
     let cli = dnsd::cli::Cli::parse();
-    dnsd::logging::init();
+    dnsd::ops::diagnostics::init();
     let result = cli.run();
-    dnsd::logging::flush();
+    dnsd::ops::diagnostics::flush();
     if let Err(err) = result {
         eprintln!("error: {err}");
         std::process::exit(err.exit_code());

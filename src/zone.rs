@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::model::name::{parse_tld, Name};
 use crate::model::DEFAULT_TTL;
-use crate::name::{parse_tld, Name};
 
 /// A problem with a data file, reported as `FILE:LINE: what is wrong`.
 #[derive(Debug, thiserror::Error)]

@@ -14,15 +14,14 @@
 //! QR bit, trailing bytes). The conversions below are the one place names and records
 //! cross between the two.
 
-pub mod server;
+pub mod answer;
+pub mod exchange;
 pub mod tcp;
-pub mod udp;
-pub mod upstream;
 
 use hickory_proto::rr::{self as hrr, rdata as hrd, DNSClass};
 
+use crate::model::name::Name;
 use crate::model::{Query, RData, Record, Soa, Srv};
-use crate::name::Name;
 
 /// The EDNS(0) UDP payload size dnsd advertises by default: the DNS flag day 2020
 /// value, which avoids IP fragmentation on practically every path.

@@ -9,18 +9,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{Role, Running};
-use crate::cache::Cache;
-use crate::connection::{Connection, FrameError};
-use crate::dns::server::Role as DnsRole;
+use crate::dns::answer::Role as DnsRole;
 use crate::error::Error;
-use crate::logs::{escape, read_mappings, ClientLog, LogDir};
-use crate::metrics::{Metrics, ServerMetrics};
+use crate::line::frame::{Connection, FrameError};
+use crate::line::message::{
+    valid_client_id, Code, Mode, Reply, Request, GREETING, INVALID_CLIENT_ID,
+};
 use crate::model::{Outcome, QType, Query, RData, Record, Recursion, Resolution};
-use crate::protocol::{valid_client_id, Code, Mode, Reply, Request, GREETING, INVALID_CLIENT_ID};
-use crate::reload::{Reload, Source};
-use crate::resolver::{LocalResolver, Via};
+use crate::ops::metrics::{Metrics, ServerMetrics};
+use crate::ops::querylog::{escape, read_mappings, ClientLog, LogDir};
+use crate::ops::reload::{Reload, Source};
+use crate::resolve::cache::Cache;
+use crate::resolve::upstream::Upstream;
+use crate::resolve::{LocalResolver, Via};
 use crate::server::{Limits, Server, Shutdown};
-use crate::upstream::Upstream;
 use crate::zone::Zone;
 
 /// The local server's port in the original design.
@@ -84,7 +86,7 @@ impl LocalConfig {
             warm: None,
             cache_size: DEFAULT_CACHE_SIZE,
             limits: Limits::default(),
-            upstream_timeout: crate::upstream::DEFAULT_TIMEOUT,
+            upstream_timeout: crate::resolve::upstream::DEFAULT_TIMEOUT,
             dns_mode: DEFAULT_DNS_MODE,
             metrics: Metrics::disabled(),
         }

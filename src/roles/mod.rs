@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crate::connection::{Connection, FrameError};
-use crate::dns::server::{Answered, DnsSettings, Role as DnsRole, Transport};
+use crate::dns::answer::{Answered, DnsSettings, Role as DnsRole, Transport};
 use crate::error::Error;
-use crate::logs::{Escaped, Micros};
-use crate::metrics::ServerMetrics;
-use crate::protocol::{Reply, Request, QUIT};
-use crate::reload::Reload;
+use crate::line::frame::{Connection, FrameError};
+use crate::line::message::{Reply, Request, QUIT};
+use crate::ops::metrics::ServerMetrics;
+use crate::ops::querylog::{Escaped, Micros};
+use crate::ops::reload::Reload;
 use crate::server::{Handler, Server, Shutdown};
 
 /// A server running on its own thread.
@@ -97,7 +97,7 @@ impl<R: Role> Handler for R {
     }
 
     fn answer_dns(&self, request: &[u8], transport: Transport, settings: &DnsSettings) -> Answered {
-        crate::dns::server::answer(request, transport, settings, self)
+        crate::dns::answer::answer(request, transport, settings, self)
     }
 
     fn metrics(&self) -> &ServerMetrics {

@@ -6,16 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Role, Running};
-use crate::connection::{Connection, FrameError};
-use crate::dns::server::Role as DnsRole;
+use crate::dns::answer::Role as DnsRole;
 use crate::error::Error;
-use crate::metrics::{Metrics, ServerMetrics};
+use crate::line::frame::{Connection, FrameError};
+use crate::line::message::{Reply, Request};
 use crate::model::{Query, Recursion, Resolution};
-use crate::protocol::{Reply, Request};
-use crate::reload::{Reload, Source};
-use crate::resolver::{RootResolver, Via};
+use crate::ops::metrics::{Metrics, ServerMetrics};
+use crate::ops::reload::{Reload, Source};
+use crate::resolve::upstream::Upstream;
+use crate::resolve::{RootResolver, Via};
 use crate::server::{Limits, Server, Shutdown};
-use crate::upstream::Upstream;
 use crate::zone::RootTable;
 
 /// The root's port in the original design.
@@ -45,7 +45,7 @@ impl RootConfig {
             source: None,
             bind: SocketAddr::new(crate::server::DEFAULT_BIND, 0),
             limits: Limits::default(),
-            upstream_timeout: crate::upstream::DEFAULT_TIMEOUT,
+            upstream_timeout: crate::resolve::upstream::DEFAULT_TIMEOUT,
             metrics: Metrics::disabled(),
         }
     }

@@ -5,14 +5,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use super::{Role, Running};
-use crate::connection::{Connection, FrameError};
-use crate::dns::server::Role as DnsRole;
+use crate::dns::answer::Role as DnsRole;
 use crate::error::Error;
-use crate::metrics::{Metrics, ServerMetrics};
+use crate::line::frame::{Connection, FrameError};
+use crate::line::message::{Reply, Request};
 use crate::model::{Query, Recursion, Resolution};
-use crate::protocol::{Reply, Request};
-use crate::reload::{Reload, Source};
-use crate::resolver::TldResolver;
+use crate::ops::metrics::{Metrics, ServerMetrics};
+use crate::ops::reload::{Reload, Source};
+use crate::resolve::TldResolver;
 use crate::server::{Limits, Server, Shutdown};
 use crate::zone::Zone;
 

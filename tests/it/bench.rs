@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use dnsd::bench::{measure, Ceiling, DnsTransport, Errors, Names, Workload};
-use dnsd::protocol::{Code, Mode};
+use dnsd::line::message::{Code, Mode};
+use dnsd::tools::bench::{measure, Ceiling, DnsTransport, Errors, Names, Workload};
 
 use crate::harness::{run_dnsd, Hierarchy};
 
@@ -283,10 +283,10 @@ fn report_and_show_read_json_results_back() {
 }
 
 /// An in-process hierarchy with one cached name at the local server and one name in com.
-fn dns_hierarchy(logs: &std::path::Path) -> dnsd::up::Hierarchy {
+fn dns_hierarchy(logs: &std::path::Path) -> dnsd::runtime::hierarchy::Hierarchy {
     let com: dnsd::zone::Zone = "www.google.com 142.250.72.4".parse().unwrap();
     let cache: dnsd::zone::Zone = "www.example.com 93.184.216.34".parse().unwrap();
-    dnsd::up::HierarchyBuilder::new()
+    dnsd::runtime::hierarchy::HierarchyBuilder::new()
         .tld("com", com)
         .cache(cache)
         .log_dir(logs)
@@ -368,7 +368,7 @@ fn binary_dns_json_has_the_transport_and_rcodes() {
 /// query after them is answered without waiting for more.
 #[test]
 fn pipelined_dns_over_tcp_gets_every_response() {
-    use dnsd::dns::{tcp, upstream};
+    use dnsd::dns::{exchange, tcp};
     use dnsd::model::{QType, Query, Recursion};
     let logs = tempfile::tempdir().unwrap();
     let h = dns_hierarchy(logs.path());
@@ -377,23 +377,23 @@ fn pipelined_dns_over_tcp_gets_every_response() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let query = Query {
-        name: dnsd::name::Name::from_wire("www.google.com"),
+        name: dnsd::model::name::Name::from_wire("www.google.com"),
         qtype: QType::A,
         recursion: Recursion::Recursive,
     };
     let mut batch = Vec::new();
     for id in 1..=5u16 {
-        let msg = upstream::query_message(id, &query).unwrap();
+        let msg = exchange::query_message(id, &query).unwrap();
         tcp::write_message(&mut batch, &msg).unwrap();
     }
     std::io::Write::write_all(&mut stream, &batch).unwrap();
     let mut buf = Vec::new();
     for id in 1..=5u16 {
         let response = tcp::read_message(&mut stream, &mut buf).unwrap().unwrap();
-        upstream::read_response(response, id, &query).unwrap();
+        exchange::read_response(response, id, &query).unwrap();
     }
-    let lone = upstream::query_message(6, &query).unwrap();
+    let lone = exchange::query_message(6, &query).unwrap();
     tcp::write_message(&mut stream, &lone).unwrap();
     let response = tcp::read_message(&mut stream, &mut buf).unwrap().unwrap();
-    upstream::read_response(response, 6, &query).unwrap();
+    exchange::read_response(response, 6, &query).unwrap();
 }

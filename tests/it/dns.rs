@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dnsd::up::{Hierarchy, HierarchyBuilder};
+use dnsd::runtime::hierarchy::{Hierarchy, HierarchyBuilder};
 use dnsd::zone::{Format, Zone};
 use serde_json::{json, Value};
 
@@ -759,10 +759,10 @@ fn negative_answer_outlives_the_tld_server_and_misses_fail_in_time() {
 /// returns the response code and how long the answer took: for waits measured against
 /// the server's upstream timeout on a loaded machine.
 fn timed_query(server: SocketAddr, name: &str) -> (u8, Duration) {
-    use dnsd::dns::upstream::{exchange_udp, query_message};
+    use dnsd::dns::exchange::{exchange_udp, query_message};
     use dnsd::model::{QType, Query, Recursion};
     let query = Query {
-        name: dnsd::name::Name::from_wire(name),
+        name: dnsd::model::name::Name::from_wire(name),
         qtype: QType::A,
         recursion: Recursion::Recursive,
     };
@@ -917,13 +917,13 @@ fn names_the_line_protocol_rejects_still_get_an_rcode() {
 /// SOA, or NODATA) for a missing referral and said SERVFAIL.
 #[test]
 fn local_in_mode_i_passes_on_the_roots_answers_about_the_root() {
-    use dnsd::dns::upstream::{exchange_udp, query_message, read_response};
+    use dnsd::dns::exchange::{exchange_udp, query_message, read_response};
     use dnsd::model::{Outcome, QType, Query, Recursion};
     let s = Servers::start();
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     for (id, qtype) in [(1, QType::Soa), (2, QType::A)] {
         let query = Query {
-            name: dnsd::name::Name::from_wire(""),
+            name: dnsd::model::name::Name::from_wire(""),
             qtype,
             recursion: Recursion::Recursive,
         };

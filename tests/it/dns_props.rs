@@ -19,12 +19,12 @@ use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 
-use dnsd::dns::server::{answer, DnsSettings, Role, Transport};
-use dnsd::resolver::RootResolver;
+use dnsd::dns::answer::{answer, DnsSettings, Role, Transport};
+use dnsd::resolve::upstream::Upstream;
+use dnsd::resolve::RootResolver;
 use dnsd::roles::root::RootHandler;
 use dnsd::roles::tld::TldHandler;
-use dnsd::up::{Hierarchy, HierarchyBuilder};
-use dnsd::upstream::Upstream;
+use dnsd::runtime::hierarchy::{Hierarchy, HierarchyBuilder};
 use dnsd::zone::{RootTable, Zone};
 use hickory_proto::op::{Message, ResponseCode};
 use proptest::prelude::*;

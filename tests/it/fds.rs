@@ -25,7 +25,7 @@ fn with_ulimit(ulimit: &str, args: &[&str], dir: &std::path::Path) -> Command {
 fn a_thousand_clients_at_once_under_a_low_soft_limit() {
     const CLIENTS: usize = 1000;
     // This process holds the other end of each connection.
-    let limit = dnsd::fds::raise().unwrap();
+    let limit = dnsd::ops::fds::raise().unwrap();
     let (_, hard) = hard_limit();
     if hard < 2 * CLIENTS as u64 + 200 || limit < CLIENTS as u64 + 100 {
         eprintln!("skipped: the hard limit on open files is {hard}");

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dnsd::roles::local::LocalConfig;
+use dnsd::runtime::hierarchy::HierarchyBuilder;
 use dnsd::server::Shutdown;
-use dnsd::up::HierarchyBuilder;
 use dnsd::zone::Zone;
 
 /// How long any single wait in a test may take before it fails.
@@ -104,7 +104,7 @@ pub struct Hierarchy {
     pub tlds: Vec<(String, SocketAddr)>,
     pub shutdown: Shutdown,
     /// Declared before `logs`: the servers stop before their log directory goes.
-    running: dnsd::up::Hierarchy,
+    running: dnsd::runtime::hierarchy::Hierarchy,
     pub logs: tempfile::TempDir,
 }
 
@@ -379,7 +379,7 @@ impl Drop for Proc {
 pub fn mapping_pairs(text: &str) -> String {
     text.lines()
         .map(|line| {
-            let m = dnsd::logs::Mapping::parse(line)
+            let m = dnsd::ops::querylog::Mapping::parse(line)
                 .unwrap_or_else(|e| panic!("mapping.log line {line:?}: {e}"))
                 .unwrap_or_else(|| panic!("mapping.log line {line:?} without learned= ttl="));
             format!("{} {}\n", m.name, m.addr)
@@ -448,11 +448,11 @@ impl DnsTcp {
     /// Asks for `name`'s A record (RD set if `recursive`) and reads the answer back.
     #[track_caller]
     pub fn ask(&mut self, name: &str, recursive: bool) -> dnsd::model::Resolution {
-        use dnsd::dns::upstream::{exchange_tcp, query_message, read_response};
+        use dnsd::dns::exchange::{exchange_tcp, query_message, read_response};
         use dnsd::model::{QType, Query, Recursion};
         self.id = self.id.wrapping_add(1);
         let query = Query {
-            name: dnsd::name::Name::parse(name).unwrap(),
+            name: dnsd::model::name::Name::parse(name).unwrap(),
             qtype: QType::A,
             recursion: if recursive {
                 Recursion::Recursive

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use dnsd::roles::local::LocalConfig;
+use dnsd::runtime::hierarchy::HierarchyBuilder;
 use dnsd::server::Shutdown;
-use dnsd::up::HierarchyBuilder;
 use dnsd::zone::{Format, Zone};
 
 use crate::harness::{ClosedPort, Hierarchy, Line, Proc, PATIENCE, WAIT};
@@ -22,7 +22,7 @@ struct Custom {
     local: SocketAddr,
     root: SocketAddr,
     /// Declared before `_logs`: the servers stop before their log directory goes.
-    running: dnsd::up::Hierarchy,
+    running: dnsd::runtime::hierarchy::Hierarchy,
     _logs: tempfile::TempDir,
 }
 

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dnsd::dns::upstream::{exchange_udp, query_message, read_response};
+use dnsd::dns::exchange::{exchange_udp, query_message, read_response};
 use dnsd::model::{QType, Query, Recursion};
 
 use crate::harness::{DnsTcp, Line, Proc, WAIT};
@@ -139,7 +139,7 @@ fn scrape_until(addr: SocketAddr, what: &str, ready: impl Fn(&Scrape) -> bool) -
 #[track_caller]
 fn ask_udp(server: SocketAddr, name: &str, rd: bool, id: u16) -> (u8, Option<IpAddr>) {
     let query = Query {
-        name: dnsd::name::Name::parse(name).unwrap(),
+        name: dnsd::model::name::Name::parse(name).unwrap(),
         qtype: QType::A,
         recursion: if rd {
             Recursion::Recursive

@@ -9,9 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::thread;
 
-use dnsd::name::Name;
-use dnsd::protocol::{Code, Reply};
-use dnsd::up::HierarchyBuilder;
+use dnsd::line::message::{Code, Reply};
+use dnsd::model::name::Name;
+use dnsd::runtime::hierarchy::HierarchyBuilder;
 
 use crate::harness::{Line, PATIENCE};
 
@@ -26,7 +26,7 @@ fn address(i: usize) -> String {
 
 /// A hierarchy with one TLD, `test`, holding `n0.test` .. `n299.test`, and a local
 /// server whose cache holds `fixed.test`; stopped when dropped.
-fn start(logs: &Path) -> dnsd::up::Hierarchy {
+fn start(logs: &Path) -> dnsd::runtime::hierarchy::Hierarchy {
     let text: String = (0..NAMES)
         .map(|i| format!("n{i}.test {}\n", address(i)))
         .collect();
@@ -173,7 +173,7 @@ fn sixty_four_clients_at_once_lose_no_log_line() {
         .lines()
         .map(|l| {
             assert!(
-                dnsd::logs::Mapping::parse(l).is_ok_and(|m| m.is_some()),
+                dnsd::ops::querylog::Mapping::parse(l).is_ok_and(|m| m.is_some()),
                 "{l:?}"
             );
             let mut fields = l.split(' ');

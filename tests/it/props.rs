@@ -5,9 +5,9 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use dnsd::logs::escape;
-use dnsd::name::Name;
-use dnsd::protocol::{valid_client_id, Referral, Reply, Request};
+use dnsd::line::message::{valid_client_id, LineReferral, Reply, Request};
+use dnsd::model::name::Name;
+use dnsd::ops::querylog::escape;
 use dnsd::zone::{Format, RootTable, Zone};
 use proptest::prelude::*;
 
@@ -165,15 +165,15 @@ fn check_reply(bytes: &[u8]) -> Result<(), TestCaseError> {
 fn check_name(s: &str) -> Result<(), TestCaseError> {
     if let Ok(n) = Name::parse(s) {
         prop_assert_eq!(Name::parse(n.as_str()), Ok(n.clone()));
-        prop_assert!(n.as_str().len() <= dnsd::name::MAX_NAME);
+        prop_assert!(n.as_str().len() <= dnsd::model::name::MAX_NAME);
         prop_assert_eq!(n.as_str(), n.as_str().to_ascii_lowercase());
     }
     Ok(())
 }
 
 fn check_referral(s: &str) -> Result<(), TestCaseError> {
-    if let Ok(r) = s.parse::<Referral>() {
-        prop_assert_eq!(r.to_string().parse::<Referral>(), Ok(r));
+    if let Ok(r) = s.parse::<LineReferral>() {
+        prop_assert_eq!(r.to_string().parse::<LineReferral>(), Ok(r));
     }
     Ok(())
 }

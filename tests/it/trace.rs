@@ -5,9 +5,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dnsd::protocol::Mode;
-use dnsd::trace::{self, Output, TraceConfig};
-use dnsd::up::{Hierarchy, HierarchyBuilder};
+use dnsd::line::message::Mode;
+use dnsd::runtime::hierarchy::{Hierarchy, HierarchyBuilder};
+use dnsd::tools::trace::{self, Output, TraceConfig};
 use dnsd::zone::{Format, Zone};
 
 use crate::harness::{run_dnsd, PATIENCE, WAIT};
@@ -290,7 +290,7 @@ fn library_trace_bounds_each_hop() {
     let net = silent();
     let h = hierarchy(logs.path(), net.local_addr().unwrap());
     let config = TraceConfig {
-        name: dnsd::name::Name::parse("www.x.net").unwrap(),
+        name: dnsd::model::name::Name::parse("www.x.net").unwrap(),
         qtype: dnsd::model::QType::A,
         mode: Mode::Iterative,
         root: h.root,

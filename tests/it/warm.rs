@@ -5,13 +5,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dnsd::up::HierarchyBuilder;
+use dnsd::runtime::hierarchy::HierarchyBuilder;
 
 use crate::harness::{Line, Proc, WAIT};
 
 /// com (two names) and the root, in this process, through the library's builder (its
 /// local server, unused, logs to a directory of its own); stopped when dropped.
-fn hierarchy() -> (dnsd::up::Hierarchy, tempfile::TempDir) {
+fn hierarchy() -> (dnsd::runtime::hierarchy::Hierarchy, tempfile::TempDir) {
     let logs = tempfile::tempdir().unwrap();
     let h = HierarchyBuilder::new()
         .tld(
@@ -153,8 +153,8 @@ fn append(dir: &Path, text: &str) {
 
 /// Unix seconds as mapping.log writes them, through the library's own line.
 fn utc(secs: u64) -> String {
-    let m = dnsd::logs::Mapping {
-        name: dnsd::name::Name::parse("x.com").unwrap(),
+    let m = dnsd::ops::querylog::Mapping {
+        name: dnsd::model::name::Name::parse("x.com").unwrap(),
         addr: "1.1.1.1".parse().unwrap(),
         learned: UNIX_EPOCH + Duration::from_secs(secs),
         ttl: 0,

@@ -24,11 +24,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use crate::connection::{Connection, FrameError, FrameLimits};
-use crate::dns::{self, upstream::DnsUpstreamError};
+use crate::dns::{self, exchange::DnsUpstreamError};
+use crate::line::frame::{Connection, FrameError, FrameLimits};
+use crate::line::message::{ProtocolError, Reply, Request};
 use crate::model::{Query, Resolution};
 use crate::net::is_timeout;
-use crate::protocol::{ProtocolError, Reply, Request};
 use crate::sync::lock;
 
 /// How long asking an upstream may take (connect, write, read), unless
@@ -233,11 +233,11 @@ impl Upstream {
     ) -> Result<Resolution, UpstreamError> {
         let fail = |e| UpstreamError::Dns(addr, e);
         let id = self.new_id();
-        let message = dns::upstream::query_message(id, query).map_err(fail)?;
+        let message = dns::exchange::query_message(id, query).map_err(fail)?;
         let socket = self
             .udp_socket(addr)
             .map_err(|e| UpstreamError::Io(addr, e))?;
-        let response = dns::upstream::exchange_udp(&socket, addr, &message, deadline);
+        let response = dns::exchange::exchange_udp(&socket, addr, &message, deadline);
         // A socket that timed out may still get the late answer: it is dropped, not
         // pooled (the ID check would skip it, but it would cost the next query a read).
         if response.is_ok() {
@@ -247,13 +247,13 @@ impl Upstream {
             }
         }
         let response = response.map_err(|e| timeout_or(addr, e))?;
-        match dns::upstream::read_response(&response, id, query) {
+        match dns::exchange::read_response(&response, id, query) {
             Err(DnsUpstreamError::Truncated) => {
                 let mut stream =
-                    dns::upstream::connect_tcp(addr, deadline).map_err(|e| timeout_or(addr, e))?;
-                let response = dns::upstream::exchange_tcp(&mut stream, &message, deadline)
+                    dns::exchange::connect_tcp(addr, deadline).map_err(|e| timeout_or(addr, e))?;
+                let response = dns::exchange::exchange_tcp(&mut stream, &message, deadline)
                     .map_err(|e| timeout_or(addr, e))?;
-                dns::upstream::read_response(&response, id, query).map_err(fail)
+                dns::exchange::read_response(&response, id, query).map_err(fail)
             }
             other => other.map_err(fail),
         }
@@ -301,7 +301,7 @@ impl Upstream {
         conn.write_line(line).map_err(|e| io_error(addr, e))?;
         match conn.read_line() {
             Ok(Some(bytes)) => Reply::parse(bytes)
-                .map_err(|e| UpstreamError::Garbage(addr, e, crate::logs::escape(bytes))),
+                .map_err(|e| UpstreamError::Garbage(addr, e, crate::ops::querylog::escape(bytes))),
             Ok(None) | Err(FrameError::Truncated) => Err(UpstreamError::Closed(addr)),
             Err(FrameError::Timeout) => Err(UpstreamError::Timeout(addr)),
             Err(FrameError::TooLong(_)) => Err(UpstreamError::TooLong(addr)),

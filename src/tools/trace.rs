@@ -20,14 +20,14 @@ use std::time::{Duration, Instant, SystemTime};
 use hickory_proto::op::Message;
 use serde::Serialize;
 
-use crate::dns::upstream::{
+use crate::dns::exchange::{
     connect_tcp, exchange_tcp, exchange_udp, query_message, read_response, DnsUpstreamError,
 };
 use crate::dns::{model_record, rcode_name};
 use crate::error::Error;
+use crate::line::message::Mode;
+use crate::model::name::Name;
 use crate::model::{Outcome, QType, Query, RData, Record, Recursion, Referral, Resolution};
-use crate::name::Name;
-use crate::protocol::Mode;
 
 /// How long each hop may take to answer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);

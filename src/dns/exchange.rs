@@ -3,7 +3,7 @@
 //!
 //! [`query_message`] writes the question; [`read_response`] checks that a message
 //! answers it (ID, QR, the question) and maps it back to a [`Resolution`], the exact
-//! inverse of [`super::server`]'s mapping, so `answer` then `read_response` gives the
+//! inverse of [`super::answer`]'s mapping, so `answer` then `read_response` gives the
 //! resolution back. [`exchange_udp`] and [`exchange_tcp`] move the bytes, blocking, until
 //! a deadline.
 
@@ -18,8 +18,8 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::tcp::{self, TcpFrameError};
 use super::{model_name, model_record, rcode_name, wire_query, DEFAULT_EDNS_PAYLOAD};
+use crate::model::name::Name;
 use crate::model::{Outcome, Query, RData, Record, Recursion, Referral, Resolution};
-use crate::name::Name;
 
 /// The port a referral's server is on when the referral carries no SRV record.
 pub const DEFAULT_DNS_PORT: u16 = 53;
@@ -285,7 +285,7 @@ pub fn exchange_udp(
     let id = message_id(request)
         .ok_or_else(|| DnsUpstreamError::Malformed("request shorter than an ID".into()))?;
     socket.send_to(request, addr)?;
-    let mut buf = vec![0u8; super::udp::RECV_BUFFER];
+    let mut buf = vec![0u8; crate::server::udp::RECV_BUFFER];
     loop {
         socket.set_read_timeout(Some(remaining(deadline)?))?;
         match socket.recv_from(&mut buf) {
@@ -341,7 +341,7 @@ pub fn exchange_tcp(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::server::{answer as serve, DnsSettings, Role, Transport};
+    use crate::dns::answer::{answer as serve, DnsSettings, Role, Transport};
     use crate::model::{QType, Soa, Srv};
     use hickory_proto::rr::{self as hrr, rdata as hrd};
     use std::net::{Ipv4Addr, TcpListener};

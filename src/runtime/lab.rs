@@ -34,12 +34,12 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::Error;
-use crate::name::parse_tld;
-use crate::protocol::Mode;
-use crate::reload::Source;
+use crate::line::message::Mode;
+use crate::model::name::parse_tld;
+use crate::ops::reload::Source;
 use crate::roles::tld::{self, TldConfig};
+use crate::runtime::hierarchy::HierarchyBuilder;
 use crate::server::{Limits, DEFAULT_BIND};
-use crate::up::HierarchyBuilder;
 use crate::zone::{FileError, Format, Zone};
 
 #[derive(Deserialize)]

@@ -2,8 +2,8 @@
 //! the root table, and the local server seeded with the default cache.
 //!
 //! Zones come from a directory (`root`, one file per TLD and `default`, each as `.toml`
-//! if present, else `.dat`), from a lab file ([`crate::lab`]) or, by default, from the
-//! sample zones built into the binary. Each server's [`crate::reload::Reload`] re-reads
+//! if present, else `.dat`), from a lab file ([`crate::runtime::lab`]) or, by default, from the
+//! sample zones built into the binary. Each server's [`crate::ops::reload::Reload`] re-reads
 //! the files it came from (SIGHUP); built-in zones have nothing to re-read.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::fds;
-use crate::metrics::Metrics;
-use crate::reload::{Reload, Source as Files};
+use crate::ops::fds;
+use crate::ops::metrics::Metrics;
+use crate::ops::reload::{Reload, Source as Files};
 use crate::roles::local::{self, LocalConfig};
 use crate::roles::root::{self, RootConfig};
 use crate::roles::tld::TldConfig;
@@ -23,11 +23,11 @@ use crate::zone::{FileError, Format, RootTable, Zone};
 
 /// The sample zones built into the binary: (file name, text).
 pub const BUILTIN_ZONES: &[(&str, &str)] = &[
-    ("root.dat", include_str!("../zones/root.dat")),
-    ("com.dat", include_str!("../zones/com.dat")),
-    ("gov.dat", include_str!("../zones/gov.dat")),
-    ("org.dat", include_str!("../zones/org.dat")),
-    ("default.dat", include_str!("../zones/default.dat")),
+    ("root.dat", include_str!("../../zones/root.dat")),
+    ("com.dat", include_str!("../../zones/com.dat")),
+    ("gov.dat", include_str!("../../zones/gov.dat")),
+    ("org.dat", include_str!("../../zones/org.dat")),
+    ("default.dat", include_str!("../../zones/default.dat")),
 ];
 
 /// Assembles a hierarchy: TLD servers from zones given as values, a root whose table
@@ -36,7 +36,7 @@ pub const BUILTIN_ZONES: &[(&str, &str)] = &[
 /// from the bound listeners. `dnsd up`, the tests and the examples all build through it.
 ///
 /// ```no_run
-/// # use dnsd::up::HierarchyBuilder;
+/// # use dnsd::runtime::hierarchy::HierarchyBuilder;
 /// # use dnsd::zone::Zone;
 /// let com: Zone = "www.google.com 142.250.72.4".parse().unwrap();
 /// let hierarchy = HierarchyBuilder::new().tld("com", com).log_dir("/tmp").start().unwrap();
@@ -157,15 +157,15 @@ impl HierarchyBuilder {
     pub fn from_zones(zones: Option<&Path>, any_port: bool) -> Result<HierarchyBuilder, Error> {
         let root = find(zones, "root").ok_or_else(|| missing(zones, "root", "the root table"))?;
         let table = match &root {
-            Source::File(path) => RootTable::load(path)?,
-            Source::Builtin(file, text) => RootTable::parse(
+            Data::File(path) => RootTable::load(path)?,
+            Data::Builtin(file, text) => RootTable::parse(
                 Path::new(&format!("(built-in) {file}")),
                 text,
                 Format::Legacy,
             )?,
         };
         let mut builder = HierarchyBuilder::new();
-        if let Source::File(path) = root {
+        if let Data::File(path) = root {
             builder.root.source = Some(Files::table_file(path));
         }
         if let Some(source) = find(zones, "default") {
@@ -190,7 +190,7 @@ impl HierarchyBuilder {
         Ok(builder)
     }
 
-    /// What the servers to start need of file descriptors (see [`crate::fds`]).
+    /// What the servers to start need of file descriptors (see [`crate::ops::fds`]).
     pub fn fd_needs(&self) -> Vec<fds::Need> {
         let mut needs: Vec<fds::Need> = self
             .tlds
@@ -321,39 +321,39 @@ impl Drop for Hierarchy {
 }
 
 /// Where zone `stem` is: a file in the directory, or a built-in text.
-enum Source {
+enum Data {
     File(PathBuf),
     Builtin(&'static str, &'static str),
 }
 
-fn find(zones: Option<&Path>, stem: &str) -> Option<Source> {
+fn find(zones: Option<&Path>, stem: &str) -> Option<Data> {
     match zones {
         Some(dir) => ["toml", "dat"]
             .iter()
             .map(|ext| dir.join(format!("{stem}.{ext}")))
             .find(|p| p.is_file())
-            .map(Source::File),
+            .map(Data::File),
         None => BUILTIN_ZONES
             .iter()
             .find(|(file, _)| file.strip_suffix(".dat") == Some(stem))
-            .map(|(file, text)| Source::Builtin(file, text)),
+            .map(|(file, text)| Data::Builtin(file, text)),
     }
 }
 
-impl Source {
+impl Data {
     /// How a reload reads it again: a file is re-read; built-in text never changes.
     fn reloadable(&self) -> Option<Files<Zone>> {
         match self {
-            Source::File(path) => Some(Files::zone_file(path.clone())),
-            Source::Builtin(..) => None,
+            Data::File(path) => Some(Files::zone_file(path.clone())),
+            Data::Builtin(..) => None,
         }
     }
 }
 
-fn load_zone(source: &Source) -> Result<Zone, FileError> {
+fn load_zone(source: &Data) -> Result<Zone, FileError> {
     match source {
-        Source::File(path) => Zone::load(path),
-        Source::Builtin(file, text) => Zone::parse(
+        Data::File(path) => Zone::load(path),
+        Data::Builtin(file, text) => Zone::parse(
             Path::new(&format!("(built-in) {file}")),
             text,
             Format::Legacy,

@@ -13,12 +13,12 @@ use hickory_proto::op::{Header, MessageType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::{code_index, rcode_index, DnsTransport, Errors, Latency, Names, Report, Workload};
-use crate::client::{Client, ClientError};
+use crate::dns::exchange::query_message;
 use crate::dns::tcp::{self as dns_tcp, TcpFrameError};
-use crate::dns::upstream::query_message;
+use crate::line::client::{Client, ClientError};
+use crate::line::message::{Code, Mode};
+use crate::model::name::Name;
 use crate::model::{QType, Query, Recursion};
-use crate::name::Name;
-use crate::protocol::{Code, Mode};
 
 /// How long a connection thread waits before trying again after a failed connect, so
 /// that a server that is down does not turn the run into a busy loop.
@@ -383,7 +383,7 @@ mod tests {
     /// the report came out shorter than the run, its rate higher than measured).
     #[test]
     fn timed_run_lasts_at_least_its_duration() {
-        let ceiling = crate::bench::ceiling::Ceiling::start(false, true).unwrap();
+        let ceiling = crate::tools::bench::ceiling::Ceiling::start(false, true).unwrap();
         let duration = Duration::from_millis(50);
         for _ in 0..5 {
             let mut w = Workload::new(ceiling.addr());

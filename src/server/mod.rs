@@ -8,6 +8,8 @@
 //! speaks the line protocol ([`is_line_protocol`]). Over UDP, every datagram is
 //! a DNS message, served by a fixed set of threads (no thread per datagram).
 
+pub mod udp;
+
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream};
@@ -16,13 +18,14 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::connection::{is_line_protocol, Connection, FrameError, FrameLimits};
-use crate::dns::server::{Answered, DnsSettings, Transport};
+use crate::dns::answer::{Answered, DnsSettings, Transport};
 use crate::dns::tcp::{self, TcpFrameError};
-use crate::dns::udp::UdpServer;
-use crate::logs::Micros;
-use crate::metrics::ServerMetrics;
-use crate::protocol::{Code, Reply, BUSY};
+use crate::error::BindError;
+use crate::line::frame::{is_line_protocol, Connection, FrameError, FrameLimits};
+use crate::line::message::{Code, Reply, BUSY};
+use crate::ops::metrics::ServerMetrics;
+use crate::ops::querylog::Micros;
+use crate::server::udp::UdpServer;
 use crate::sync::lock;
 
 /// Stack size of a connection thread: the handlers keep their buffers on the heap, so a
@@ -238,14 +241,6 @@ impl Drops {
 /// How many times a server asked for any free port tries again when the TCP port it got
 /// is taken for UDP by someone else.
 const BIND_ATTEMPTS: usize = 16;
-
-/// Binding failed; names the address.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {addr}: {source}")]
-pub struct BindError {
-    pub addr: SocketAddr,
-    pub source: std::io::Error,
-}
 
 impl Server {
     /// Binds TCP and UDP on `addr`. With port 0, the port is the one TCP got, and UDP
@@ -510,7 +505,7 @@ fn refuse(mut stream: TcpStream, name: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::server::{answer, Role};
+    use crate::dns::answer::{answer, Role};
     use crate::model::{Outcome, Query, Recursion, Resolution};
     use std::io::Read;
     use std::net::UdpSocket;

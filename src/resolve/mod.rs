@@ -2,22 +2,25 @@
 //! typed values in and out ([`crate::model`]). The line protocol's handlers in
 //! [`crate::roles`] and the DNS front end call the same resolvers.
 
+pub mod cache;
+pub mod upstream;
+
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use crate::cache::Cache;
-use crate::logs::{LogDir, Mapping};
-use crate::metrics::ServerMetrics;
+use crate::line::message::{Code, LineReferral, Mode, Reply, Request};
+use crate::model::name::Name;
 use crate::model::{
     Outcome, QType, Query, RData, Record, Recursion, Referral, Resolution, Soa, DEFAULT_TTL,
 };
-use crate::name::Name;
-use crate::protocol::{Code, Mode, Referral as LineReferral, Reply, Request};
-use crate::reload::Swap;
-use crate::upstream::{Upstream, UpstreamError};
+use crate::ops::metrics::ServerMetrics;
+use crate::ops::querylog::{LogDir, Mapping};
+use crate::ops::reload::Swap;
+use crate::resolve::cache::Cache;
+use crate::resolve::upstream::{Upstream, UpstreamError};
 use crate::zone::{Addr, RootTable, Zone, DEFAULT_NEGATIVE_TTL};
 
 /// How a query travels upstream: as the line it arrived as (forwarded with its tag),

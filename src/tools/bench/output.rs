@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{DnsTransport, Report, Workload};
-use crate::protocol::{Code, Mode};
+use crate::line::message::{Code, Mode};
 
 /// One `dnsd bench --json` result: the workload, the server's figures, and with
 /// `--ceiling` the ceiling's figures, its length and the server's share of its queries
@@ -218,7 +218,7 @@ impl Results {
 mod mode_letter {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    use crate::protocol::Mode;
+    use crate::line::message::Mode;
 
     pub fn serialize<S: Serializer>(mode: &Mode, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(mode.as_str())
@@ -340,7 +340,7 @@ pub fn table(workload: &Workload, report: &Report, ceiling: Option<(&Report, u32
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::Names;
+    use crate::tools::bench::Names;
 
     fn sample() -> Results {
         let mut workload = Workload::new("127.0.0.1:5352".parse().unwrap());

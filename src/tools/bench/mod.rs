@@ -6,7 +6,7 @@
 //! hierarchy is used. Names come from a list (cycled) or from a pattern whose `{n}` is
 //! replaced by a counter shared by all connections, so that every name is unique (a miss
 //! at the local server). With `--dns udp|tcp` ([`Workload::dns`]) each query is a DNS
-//! message (type A, RD set in mode R) built by `dns::upstream::query_message`, and the
+//! message (type A, RD set in mode R) built by `dns::exchange::query_message`, and the
 //! replies are counted by response code ([`Report::rcodes`]).
 //!
 //! - This module: what to measure ([`Workload`], [`Names`]), what was measured
@@ -34,7 +34,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::protocol::{Code, Mode};
+use crate::line::message::{Code, Mode};
 
 pub use ceiling::{Ceiling, CEILING_REPLY};
 pub use load::{measure, measure_reporting, Tick};

@@ -8,11 +8,13 @@
 //! `0X00`/`0X01` from an answer, `0XFF` from NXDOMAIN (or NODATA, or REFUSED), `0X02`
 //! from a referral, `0XFE` from SERVFAIL.
 
+pub mod name;
+
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::name::Name;
-use crate::protocol::{Code, Referral as LineReferral, Reply};
+use crate::line::message::{Code, LineReferral, Reply};
+use crate::model::name::Name;
 
 /// The TTL of records read from a legacy (`NAME ADDR`) file, which has no field for one.
 pub const DEFAULT_TTL: u32 = 3600;

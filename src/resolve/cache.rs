@@ -15,9 +15,9 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::model::name::Name;
 use crate::model::{Outcome, QType, Query, RData, Record, Resolution};
-use crate::name::Name;
-use crate::reload::Swap;
+use crate::ops::reload::Swap;
 use crate::sync::lock;
 use crate::zone::Zone;
 
@@ -533,7 +533,7 @@ mod tests {
     fn negative_answers_for_the_soa_minimum() {
         let cache = Cache::new(Zone::default(), Duration::from_secs(3600), 10);
         let t = Instant::now();
-        let soa = crate::resolver::synthesized_soa(&Name::from_wire("com"), 30);
+        let soa = crate::resolve::synthesized_soa(&Name::from_wire("com"), 30);
         cache.insert(&q("nx.com", QType::A), &Outcome::NxDomain(soa.clone()), t);
         let hit = cache
             .get(&q("nx.com", QType::Aaaa), t + Duration::from_secs(10))
@@ -562,7 +562,7 @@ mod tests {
         let cname = Record::new(name("c.com"), 60, RData::Cname(name("www.c.com")));
         let a = Record::new(name("www.c.com"), 60, RData::address(ip("2.2.2.2")));
         cache.insert(&q("c.com", QType::A), &Outcome::Answer(vec![cname, a]), t);
-        let soa = crate::resolver::synthesized_soa(&Name::from_wire("com"), 30);
+        let soa = crate::resolve::synthesized_soa(&Name::from_wire("com"), 30);
         cache.insert(&q("nx.com", QType::A), &Outcome::NxDomain(soa.clone()), t);
         cache.insert(&q("v4.com", QType::Aaaa), &Outcome::NoData(soa), t);
         insert_line(&cache, "www.l.com", "3.3.3.3", t);

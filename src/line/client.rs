@@ -10,11 +10,11 @@ use std::io::{self, BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use crate::connection::{Connection, FrameError, FrameLimits};
 use crate::error::Error;
-use crate::name::Name;
+use crate::line::frame::{Connection, FrameError, FrameLimits};
+use crate::line::message::{Mode, Reply, Request, GREETING, QUIT};
+use crate::model::name::Name;
 use crate::net::{is_timeout, resolve_host_port};
-use crate::protocol::{Mode, Reply, Request, GREETING, QUIT};
 
 /// The longest reply line read, in bytes.
 const MAX_REPLY: usize = 4096;

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::dnsperf::Dnsperf;
 use super::output::{Figures, Results};
 use crate::error::Error;
-use crate::protocol::Code;
+use crate::line::message::Code;
 
 /// How long loading a zone took, until the server's `listening on` line.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -20,8 +20,8 @@ use hickory_proto::rr::{self as hrr, rdata as hrd, DNSClass, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::{model_name, rcode_name, wire_name, wire_record, CLASSIC_UDP_PAYLOAD};
+use crate::model::name::Name;
 use crate::model::{Outcome, QType, Query, Record, Recursion, Referral, Resolution};
-use crate::name::Name;
 
 /// Which transport a request came over: it decides the size limit of the answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -542,7 +542,7 @@ impl fmt::Display for Answered {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::upstream::read_response;
+    use crate::dns::exchange::read_response;
     use crate::model::{RData, Soa};
     use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
     use proptest::prelude::*;
@@ -1084,7 +1084,7 @@ mod tests {
         };
         let z = zone();
         let expected = z.resolve(&q);
-        let bytes = crate::dns::upstream::query_message(ID, &q).unwrap();
+        let bytes = crate::dns::exchange::query_message(ID, &q).unwrap();
         let answered = answer(&bytes, Transport::Udp, &DnsSettings::default(), &z);
         let got = read_response(&answered.response.unwrap(), ID, &q).unwrap();
         // The CNAME is moved first; otherwise the same records.

@@ -19,8 +19,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::name::Name;
-use crate::protocol::Reply;
+use crate::line::message::Reply;
+use crate::model::name::Name;
 use crate::zone::FileError;
 
 /// The log directory with its open `mapping.log`.
@@ -50,9 +50,9 @@ impl LogDir {
     }
 
     /// Opens `ID.log` for appending. `id` must already be a valid client id (see
-    /// [`crate::protocol::valid_client_id`]), which keeps the file inside the directory.
+    /// [`crate::line::message::valid_client_id`]), which keeps the file inside the directory.
     pub fn client_log(&self, id: &str) -> io::Result<ClientLog> {
-        debug_assert!(crate::protocol::valid_client_id(id.as_bytes()).is_some());
+        debug_assert!(crate::line::message::valid_client_id(id.as_bytes()).is_some());
         Ok(ClientLog {
             file: open_append(&self.dir.join(format!("{id}.log")))?,
             buf: Vec::with_capacity(256),

@@ -1,15 +1,15 @@
 //! The meaning of a line: typed requests and replies, parsed from and printed to the
 //! `TAG, NAME, MODE` / `CODE, SERVER, TEXT` line format that every hop speaks.
 //!
-//! Framing (how bytes become lines) lives in [`crate::connection`]; this module only sees
+//! Framing (how bytes become lines) lives in [`crate::line::frame`]; this module only sees
 //! whole lines without their line end.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
+use crate::model::name::{parse_tld, Name, NameError};
 use crate::model::{QType, Query, Recursion};
-use crate::name::{parse_tld, Name, NameError};
 
 /// The greeting the local server sends after a client's id line.
 pub const GREETING: &str = "You are connected to the Server";
@@ -243,7 +243,7 @@ impl Reply {
         Reply::new(Code::Failure, server, FAILURE)
     }
 
-    pub fn referral(server: &str, referral: &Referral) -> Reply {
+    pub fn referral(server: &str, referral: &LineReferral) -> Reply {
         Reply::new(Code::Referral, server, referral.to_string())
     }
 
@@ -296,26 +296,26 @@ impl fmt::Display for Reply {
 
 /// The text of a `0X02` referral: `TLD HOST:PORT`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Referral {
+pub struct LineReferral {
     pub tld: String,
     pub addr: SocketAddr,
 }
 
-impl FromStr for Referral {
+impl FromStr for LineReferral {
     type Err = ProtocolError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut it = s.split_whitespace();
         let (Some(tld), Some(addr), None) = (it.next(), it.next(), it.next()) else {
             return Err(ProtocolError::FieldCount(s.split_whitespace().count()));
         };
-        Ok(Referral {
+        Ok(LineReferral {
             tld: parse_tld(tld)?,
             addr: addr.parse().map_err(|_| ProtocolError::BadServer)?,
         })
     }
 }
 
-impl fmt::Display for Referral {
+impl fmt::Display for LineReferral {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.tld, self.addr)
     }
@@ -376,7 +376,7 @@ mod tests {
     fn reply_round_trip() {
         let r = Reply::parse(b"0X02, root, com 127.0.0.1:5678").unwrap();
         assert_eq!(r.code, Code::Referral);
-        let referral: Referral = r.text.parse().unwrap();
+        let referral: LineReferral = r.text.parse().unwrap();
         assert_eq!(referral.addr, "127.0.0.1:5678".parse().unwrap());
         assert_eq!(r.to_string(), "0X02, root, com 127.0.0.1:5678");
     }

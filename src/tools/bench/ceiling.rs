@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crate::protocol::GREETING;
+use crate::line::message::GREETING;
 
 /// The reply of the [`Ceiling`] server to every line.
 pub const CEILING_REPLY: &str = "0X00, ceiling, 127.0.0.1";
@@ -190,8 +190,8 @@ impl Relay {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::{measure, Errors, Workload};
-    use crate::protocol::Code;
+    use crate::line::message::Code;
+    use crate::tools::bench::{measure, Errors, Workload};
 
     #[test]
     fn a_ceiling_chain_passes_every_line_to_its_last_hop() {

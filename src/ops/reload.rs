@@ -16,7 +16,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
-use crate::metrics::ServerMetrics;
+use crate::ops::metrics::ServerMetrics;
 use crate::sync::lock;
 use crate::zone::{FileError, RootTable, Zone};
 
@@ -166,9 +166,9 @@ impl fmt::Debug for Reload {
 
 /// What a reload did.
 #[derive(Debug)]
-pub enum Outcome {
+pub enum Reloaded {
     /// The data was re-read and swapped in: a summary (`3 names`).
-    Reloaded(String),
+    Done(String),
     /// The file failed to load; the old data still serves.
     Failed(FileError),
     /// The server's data is not from files.
@@ -211,19 +211,19 @@ impl Reload {
     /// `com: reloaded zones/com.dat (7 names)`,
     /// `com: reload failed, still serving the old data: zones/com.dat:3: ...`, or
     /// `com: nothing to re-read (its data is built in, not read from a file)`.
-    pub fn reload(&self) -> Outcome {
+    pub fn reload(&self) -> Reloaded {
         let (Some(run), Some(files)) = (&self.run, &self.files) else {
             log::info!(
                 "{}: nothing to re-read (its data is built in, not read from a file)",
                 self.name
             );
-            return Outcome::Nothing;
+            return Reloaded::Nothing;
         };
         match run() {
             Ok(summary) => {
                 self.metrics.reload(true);
                 log::info!("{}: reloaded {files} ({summary})", self.name);
-                Outcome::Reloaded(summary)
+                Reloaded::Done(summary)
             }
             Err(e) => {
                 self.metrics.reload(false);
@@ -231,7 +231,7 @@ impl Reload {
                     "{}: reload failed, still serving the old data: {e}",
                     self.name
                 );
-                Outcome::Failed(e)
+                Reloaded::Failed(e)
             }
         }
     }
@@ -309,16 +309,16 @@ mod tests {
         let source = Source::new("z", move || t.read().unwrap().parse::<Zone>());
         let s = swap.clone();
         let reload = Reload::new("com", Some(source), move |z| s.store(z));
-        assert!(matches!(reload.reload(), Outcome::Reloaded(n) if n == "1 names"));
+        assert!(matches!(reload.reload(), Reloaded::Done(n) if n == "1 names"));
         assert_eq!(swap.load().get("a.com"), Some("2.2.2.2".parse().unwrap()));
         *text.write().unwrap() = "a.com 2.2.2.2\nb.com nope\n".to_owned();
-        let Outcome::Failed(e) = reload.reload() else {
+        let Reloaded::Failed(e) = reload.reload() else {
             panic!("a bad file was loaded")
         };
         assert_eq!(e.line, 2);
         assert_eq!(swap.load().get("a.com"), Some("2.2.2.2".parse().unwrap()));
         let none = Reload::new::<Zone>("com", None, |_| {});
-        assert!(matches!(none.reload(), Outcome::Nothing));
+        assert!(matches!(none.reload(), Reloaded::Nothing));
     }
 
     /// Regression: a SIGHUP between the servers' start and `set` was ignored (a test

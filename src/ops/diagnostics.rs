@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use log::{Log, Metadata, Record};
 
-use crate::logs::Utc;
+use crate::ops::querylog::Utc;
 
 /// Queued lines past which new lines are dropped rather than buffered.
 pub const MAX_PENDING: usize = 65_536;

@@ -23,11 +23,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Metric, Registry};
 
-use crate::dns::server::{Answered, Transport};
+use crate::dns::answer::{Answered, Transport};
 use crate::error::Error;
-use crate::protocol::{Code, Request};
+use crate::line::message::{Code, Request};
+use crate::resolve::upstream::UpstreamError;
 use crate::server::Shutdown;
-use crate::upstream::UpstreamError;
 
 /// The only path served; anything else is 404.
 pub const PATH: &str = "/metrics";
@@ -571,7 +571,7 @@ impl Bound {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Mode;
+    use crate::line::message::Mode;
 
     #[test]
     fn a_disabled_handle_records_nothing_and_encodes_nothing() {

@@ -1,0 +1,4 @@
+//! Starting servers.
+
+pub mod hierarchy;
+pub mod lab;
