@@ -560,8 +560,7 @@ impl Zone {
 
     /// The name's own first address, or, as in the original, that of `www.` + name.
     pub fn lookup(&self, name: &Name) -> Option<IpAddr> {
-        self.get(name.as_str())
-            .or_else(|| name.www_alias().and_then(|alias| self.get(&alias)))
+        name.or_www(|name| self.get(name.as_str()))
     }
 
     /// The first address of a normalised name.

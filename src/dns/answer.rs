@@ -4,12 +4,12 @@
 //! `handle_request` order): a response (QR=1) or a message too short for a header is
 //! dropped; a bad opcode is NOTIMP, a wrong question count or an unparsable body FORMERR
 //! with the header's ID; an EDNS version above 0 is BADVERS; a class other than IN is
-//! REFUSED. Only then does the role's [`Role::resolve`] see a [`Query`], and its
+//! REFUSED. Only then does the role's [`DnsService::resolve`] see a [`Query`], and its
 //! [`Resolution`] becomes the answer, authority and additional sections. Every request
 //! that has a readable header gets a response, whatever its flags, name or type.
 //!
 //! The front end knows nothing of zones, caches or upstreams, and the roles know nothing
-//! of messages: a role is three answers ([`Role`]).
+//! of messages: a role is three answers ([`DnsService`]).
 
 use std::fmt;
 
@@ -49,7 +49,7 @@ impl Default for DnsSettings {
 }
 
 /// What a server role contributes to answering a DNS request.
-pub trait Role {
+pub trait DnsService {
     /// The recursion a request with the RD bit `rd` asks of this server (the root:
     /// RD → [`Recursion::Recursive`], else [`Recursion::Iterative`]; the local server:
     /// RD → its configured mode, else [`Recursion::CacheOnly`]; a TLD server ignores it).
@@ -152,7 +152,7 @@ pub fn answer(
     request: &[u8],
     transport: Transport,
     settings: &DnsSettings,
-    role: &impl Role,
+    role: &impl DnsService,
 ) -> Answered {
     let header = match Header::read(&mut BinDecoder::new(request)) {
         Ok(header) => header,
@@ -216,11 +216,11 @@ pub fn answer(
         }
         _ => {}
     }
-    let query = Query {
-        name: model_name(question.name()),
+    let query = Query::new(
+        model_name(question.name()),
         qtype,
-        recursion: role.recursion(meta.recursion_desired),
-    };
+        role.recursion(meta.recursion_desired),
+    );
     let resolution = role.resolve(&query);
     reply.resolved(question, edns, &query, resolution)
 }
@@ -575,7 +575,7 @@ mod tests {
         )
     }
 
-    /// A tiny zone behind the [`Role`] trait, remembering the last query it was asked.
+    /// A tiny zone behind the [`DnsService`] trait, remembering the last query it was asked.
     struct Zone {
         last: Mutex<Option<Query>>,
     }
@@ -586,7 +586,7 @@ mod tests {
         }
     }
 
-    impl Role for Zone {
+    impl DnsService for Zone {
         fn recursion(&self, rd: bool) -> Recursion {
             if rd {
                 Recursion::Recursive
@@ -1081,6 +1081,7 @@ mod tests {
             name: name("google.com"),
             qtype: QType::A,
             recursion: Recursion::Recursive,
+            tag: None,
         };
         let z = zone();
         let expected = z.resolve(&q);
@@ -1098,7 +1099,7 @@ mod tests {
     #[test]
     fn aaaa_glue_for_an_ipv6_referral() {
         struct V6;
-        impl Role for V6 {
+        impl DnsService for V6 {
             fn recursion(&self, _: bool) -> Recursion {
                 Recursion::Iterative
             }

@@ -7,9 +7,11 @@
 //! resolution back. [`exchange_udp`] and [`exchange_tcp`] move the bytes, blocking, until
 //! a deadline.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, ResponseCode};
@@ -20,6 +22,8 @@ use super::tcp::{self, TcpFrameError};
 use super::{model_name, model_record, rcode_name, wire_query, DEFAULT_EDNS_PAYLOAD};
 use crate::model::name::Name;
 use crate::model::{Outcome, Query, RData, Record, Recursion, Referral, Resolution};
+use crate::resolve::upstream::{Ask, UpstreamError};
+use crate::sync::lock;
 
 /// The port a referral's server is on when the referral carries no SRV record.
 pub const DEFAULT_DNS_PORT: u16 = 53;
@@ -48,10 +52,9 @@ pub enum DnsUpstreamError {
     /// The bytes are not a DNS message.
     #[error("unparsable response: {0}")]
     Malformed(String),
-    /// A well-formed response that is not a usable answer (an unexpected response code,
-    /// NXDOMAIN without SOA, a referral without glue...): the text says what.
-    #[error("{0}")]
-    Unusable(String),
+    /// A well-formed response that is not a usable answer.
+    #[error(transparent)]
+    Unusable(#[from] Unusable),
     /// The query's name cannot be written in a DNS message.
     #[error("name {0:?} cannot be written in a DNS message")]
     BadName(String),
@@ -59,6 +62,25 @@ pub enum DnsUpstreamError {
     Frame(#[from] TcpFrameError),
     #[error(transparent)]
     Io(io::Error),
+}
+
+/// What makes a well-formed response unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum Unusable {
+    #[error("response opcode {0}")]
+    OpCode(u8),
+    #[error("response code {0}")]
+    ResponseCode(String),
+    #[error("NXDOMAIN without an SOA record")]
+    NxDomainWithoutSoa,
+    #[error("NOERROR with {records} answer records, none for {name} of a type dnsd knows")]
+    NoneForName { records: usize, name: Name },
+    #[error("a referral to {zone}, which does not contain {name}")]
+    ReferralOutside { zone: Name, name: Name },
+    #[error("a referral to {zone} without glue for {target}")]
+    NoGlue { zone: Name, target: Name },
+    #[error("NOERROR with no answer, no SOA and no NS")]
+    Empty,
 }
 
 impl From<io::Error> for DnsUpstreamError {
@@ -114,10 +136,7 @@ pub fn read_response(bytes: &[u8], id: u16, query: &Query) -> Result<Resolution,
         return Err(DnsUpstreamError::Truncated);
     }
     if meta.op_code != OpCode::Query {
-        return Err(DnsUpstreamError::Unusable(format!(
-            "response opcode {}",
-            u8::from(meta.op_code)
-        )));
+        return Err(Unusable::OpCode(u8::from(meta.op_code)).into());
     }
     if header.counts.queries != 1 {
         return Err(DnsUpstreamError::Malformed(format!(
@@ -136,25 +155,19 @@ pub fn read_response(bytes: &[u8], id: u16, query: &Query) -> Result<Resolution,
     }
     check_question(&msg, query)?;
 
-    let outcome =
-        match msg.metadata.response_code {
-            ResponseCode::NoError if !msg.answers.is_empty() => answer(&msg, &query.name)?,
-            ResponseCode::NoError => match soa(&msg) {
-                Some(soa) => Outcome::NoData(soa),
-                None => Outcome::Referral(referral(&msg, &query.name)?),
-            },
-            ResponseCode::NXDomain => Outcome::NxDomain(soa(&msg).ok_or_else(|| {
-                DnsUpstreamError::Unusable("NXDOMAIN without an SOA record".into())
-            })?),
-            ResponseCode::ServFail => Outcome::ServFail,
-            ResponseCode::Refused => Outcome::Refused,
-            other => {
-                return Err(DnsUpstreamError::Unusable(format!(
-                    "response code {}",
-                    rcode_name(u16::from(other))
-                )))
-            }
-        };
+    let outcome = match msg.metadata.response_code {
+        ResponseCode::NoError if !msg.answers.is_empty() => answer(&msg, &query.name)?,
+        ResponseCode::NoError => match soa(&msg) {
+            Some(soa) => Outcome::NoData(soa),
+            None => Outcome::Referral(referral(&msg, &query.name)?),
+        },
+        ResponseCode::NXDomain => Outcome::NxDomain(soa(&msg).ok_or(Unusable::NxDomainWithoutSoa)?),
+        ResponseCode::ServFail => Outcome::ServFail,
+        ResponseCode::Refused => Outcome::Refused,
+        other => {
+            return Err(Unusable::ResponseCode(rcode_name(u16::from(other)).into_owned()).into())
+        }
+    };
     Ok(Resolution {
         outcome,
         authoritative: msg.metadata.authoritative,
@@ -194,10 +207,11 @@ fn answer(msg: &Message, qname: &Name) -> Result<Outcome, DnsUpstreamError> {
         records.push(record);
     }
     if records.is_empty() {
-        return Err(DnsUpstreamError::Unusable(format!(
-            "NOERROR with {} answer records, none for {qname} of a type dnsd knows",
-            msg.answers.len()
-        )));
+        return Err(Unusable::NoneForName {
+            records: msg.answers.len(),
+            name: qname.clone(),
+        }
+        .into());
     }
     Ok(Outcome::Answer(records))
 }
@@ -218,17 +232,17 @@ fn referral(msg: &Message, qname: &Name) -> Result<Referral, DnsUpstreamError> {
             continue;
         };
         if !qname.is_within(ns.name.as_str()) {
-            seen_ns = Some(format!(
-                "a referral to {}, which does not contain {qname}",
-                ns.name
-            ));
+            seen_ns = Some(Unusable::ReferralOutside {
+                zone: ns.name.clone(),
+                name: qname.clone(),
+            });
             continue;
         }
         let Some(ip) = additional(msg, target).find_map(|r| r.data.ip()) else {
-            seen_ns = Some(format!(
-                "a referral to {} without glue for {target}",
-                ns.name
-            ));
+            seen_ns = Some(Unusable::NoGlue {
+                zone: ns.name.clone(),
+                target: target.clone(),
+            });
             continue;
         };
         let srv_name = Name::from_wire(&format!("_dns._tcp.{}", ns.name));
@@ -244,9 +258,7 @@ fn referral(msg: &Message, qname: &Name) -> Result<Referral, DnsUpstreamError> {
             ttl: ns.ttl,
         });
     }
-    Err(DnsUpstreamError::Unusable(seen_ns.unwrap_or_else(|| {
-        "NOERROR with no answer, no SOA and no NS".into()
-    })))
+    Err(seen_ns.unwrap_or(Unusable::Empty).into())
 }
 
 /// The additional records owned by `name`, as model records.
@@ -338,10 +350,135 @@ pub fn exchange_tcp(
     }
 }
 
+/// A query ID no one outside can guess (RFC 5452), from the operating system's
+/// cryptographic random source, drawn 32 at a time per thread.
+pub fn new_id() -> u16 {
+    thread_local! {
+        static IDS: RefCell<(usize, [u8; 64])> = const { RefCell::new((64, [0; 64])) };
+    }
+    IDS.with(|ids| {
+        let (used, bytes) = &mut *ids.borrow_mut();
+        if *used >= bytes.len() {
+            getrandom::fill(bytes).expect("the operating system's random source failed");
+            *used = 0;
+        }
+        let id = u16::from_be_bytes([bytes[*used], bytes[*used + 1]]);
+        *used += 2;
+        id
+    })
+}
+
+/// One question asked by [`exchange`]: whether it went on over TCP, and what came of it.
+#[derive(Debug)]
+pub struct Exchange {
+    /// The UDP answer was truncated, and the question was asked again over TCP.
+    pub over_tcp: bool,
+    /// The response's bytes and what they say.
+    pub result: Result<(Vec<u8>, Resolution), DnsUpstreamError>,
+}
+
+/// Asks `addr` the query, the one way dnsd does it (the resolvers and `dnsd trace`
+/// alike): with a new unguessable ID, over UDP on `socket`, and over TCP when the
+/// answer comes back truncated, all by `deadline`; only a response from `addr` with
+/// that ID and question is taken.
+pub fn exchange(
+    socket: &UdpSocket,
+    addr: SocketAddr,
+    query: &Query,
+    deadline: Instant,
+) -> Exchange {
+    let mut over_tcp = false;
+    let id = new_id();
+    let result = query_message(id, query).and_then(|request| {
+        let response = exchange_udp(socket, addr, &request, deadline)?;
+        match read_response(&response, id, query) {
+            Err(DnsUpstreamError::Truncated) => {
+                over_tcp = true;
+                let mut stream = connect_tcp(addr, deadline)?;
+                let response = exchange_tcp(&mut stream, &request, deadline)?;
+                read_response(&response, id, query).map(|r| (response, r))
+            }
+            other => other.map(|r| (response, r)),
+        }
+    });
+    Exchange { over_tcp, result }
+}
+
+/// A UDP socket of `addr`'s family on any port of the unspecified address.
+pub fn udp_socket_for(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let any: SocketAddr = if addr.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    UdpSocket::bind(any)
+}
+
+/// DNS as a server's way upstream: [`exchange`] on UDP sockets kept for reuse (one per
+/// question in flight).
+#[derive(Debug, Default)]
+pub struct DnsUpstream {
+    idle: Mutex<Vec<UdpSocket>>,
+}
+
+/// UDP sockets kept for reuse.
+const IDLE_SOCKETS: usize = 64;
+
+/// A failed DNS exchange, as an upstream's error says it.
+#[derive(Debug, thiserror::Error)]
+#[error("(DNS): {0}")]
+pub struct OverDns(pub DnsUpstreamError);
+
+impl DnsUpstream {
+    pub fn new() -> DnsUpstream {
+        DnsUpstream::default()
+    }
+
+    /// An idle UDP socket of `addr`'s family, or a new one.
+    fn socket(&self, addr: SocketAddr) -> io::Result<UdpSocket> {
+        {
+            let mut idle = lock(&self.idle);
+            if let Some(at) = idle
+                .iter()
+                .position(|s| s.local_addr().is_ok_and(|l| l.is_ipv4() == addr.is_ipv4()))
+            {
+                return Ok(idle.swap_remove(at));
+            }
+        }
+        udp_socket_for(addr)
+    }
+}
+
+impl Ask for DnsUpstream {
+    fn ask(
+        &self,
+        addr: SocketAddr,
+        query: &Query,
+        deadline: Instant,
+    ) -> Result<Resolution, UpstreamError> {
+        let socket = self.socket(addr).map_err(|e| UpstreamError::Io(addr, e))?;
+        let exchange = exchange(&socket, addr, query, deadline);
+        // A socket that timed out may still get the late answer: it is dropped, not
+        // kept (the ID check would skip it, but it would cost the next question a read).
+        if !matches!(exchange.result, Err(DnsUpstreamError::Timeout)) {
+            let mut idle = lock(&self.idle);
+            if idle.len() < IDLE_SOCKETS {
+                idle.push(socket);
+            }
+        }
+        match exchange.result {
+            Ok((_, resolution)) => Ok(resolution),
+            Err(DnsUpstreamError::Timeout) => Err(UpstreamError::Timeout(addr)),
+            Err(DnsUpstreamError::Io(e)) => Err(UpstreamError::io(addr, e)),
+            Err(e) => Err(UpstreamError::Unreadable(addr, Box::new(OverDns(e)))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::answer::{answer as serve, DnsSettings, Role, Transport};
+    use crate::dns::answer::{answer as serve, DnsService, DnsSettings, Transport};
     use crate::model::{QType, Soa, Srv};
     use hickory_proto::rr::{self as hrr, rdata as hrd};
     use std::net::{Ipv4Addr, TcpListener};
@@ -367,6 +504,7 @@ mod tests {
             name: name(s),
             qtype,
             recursion,
+            tag: None,
         }
     }
 
@@ -389,7 +527,7 @@ mod tests {
     /// A role that answers every query with one fixed resolution.
     struct Fixed(Resolution);
 
-    impl Role for Fixed {
+    impl DnsService for Fixed {
         fn recursion(&self, rd: bool) -> Recursion {
             if rd {
                 Recursion::Recursive

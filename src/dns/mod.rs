@@ -258,6 +258,7 @@ mod tests {
             name: n("x.com"),
             qtype: QType::Other(65280),
             recursion: crate::model::Recursion::Iterative,
+            tag: None,
         })
         .unwrap();
         assert_eq!(u16::from(q.query_type()), 65280);

@@ -8,7 +8,7 @@
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError, FrameLimits};
@@ -192,6 +192,87 @@ impl Client {
         }
     }
 
+    /// Connects to `addr` by `deadline`, in dnsd's framing, for the questions a server
+    /// asks another ([`crate::line::pool`]): replies up to `max_line` bytes, writes
+    /// bounded by `timeout`.
+    pub fn dial(
+        addr: SocketAddr,
+        deadline: Instant,
+        max_line: usize,
+        timeout: Duration,
+    ) -> io::Result<Client> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let stream = TcpStream::connect_timeout(&addr, left)?;
+        let _ = stream.set_write_timeout(Some(timeout));
+        let limits = FrameLimits {
+            max_line,
+            idle_timeout: timeout,
+            legacy: false,
+        };
+        Ok(Client {
+            framing: Framing::Lines(Connection::new(stream, limits)),
+            timeout,
+            next_tag: 1,
+        })
+    }
+
+    /// [`exchange_into`](Self::exchange_into) with the reply due by `deadline` rather
+    /// than within the client's timeout.
+    pub fn exchange_until(&mut self, line: &[u8], deadline: Instant) -> Result<&[u8], ClientError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ClientError::Timeout(Duration::ZERO));
+        }
+        if let Framing::Lines(conn) = &mut self.framing {
+            // Whole 10 ms steps: the socket's timeout then stays the same from one
+            // query to the next, and `Connection` skips the system call that would set
+            // it again.
+            conn.set_idle_timeout(whole_steps(left));
+        }
+        self.exchange_into(line)
+    }
+
+    /// Bytes read from the server but not yet returned as a reply: a line nobody asked
+    /// for, if any.
+    pub fn buffered(&self) -> usize {
+        match &self.framing {
+            Framing::Lines(conn) => conn.buffered(),
+            Framing::Legacy(..) => 0,
+        }
+    }
+
+    /// Whether nothing waits to be read: neither a line nobody asked for (which would
+    /// be taken as the answer to the next question) nor the end of the stream (the
+    /// server closed or restarted). Only then may a kept connection be used again.
+    ///
+    /// One non-blocking peek (`MSG_PEEK | MSG_DONTWAIT`): one system call per query, where
+    /// switching the socket to non-blocking and back took two more.
+    pub fn is_quiet(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let (stream, buffered) = match &self.framing {
+            Framing::Lines(conn) => (conn.stream(), conn.buffered()),
+            Framing::Legacy(stream, _) => (stream, 0),
+        };
+        if buffered > 0 {
+            return false;
+        }
+        let mut byte = 0u8;
+        // SAFETY: `recv` writes at most 1 byte into `byte`, which lives across the call;
+        // the descriptor belongs to `stream`, open for as long as `self` is borrowed.
+        let n = unsafe {
+            libc::recv(
+                stream.as_raw_fd(),
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+    }
+
     /// Sends one message and returns the reply, without its line end.
     pub fn exchange(&mut self, line: &str) -> Result<String, ClientError> {
         let reply = self.exchange_into(line.as_bytes())?;
@@ -213,6 +294,16 @@ impl Client {
             Framing::Legacy(stream, _) => stream.write_all(QUIT.as_bytes())?,
         }
         Ok(())
+    }
+}
+
+/// `left` rounded down to a whole number of 10 ms steps (unless it is less than one).
+fn whole_steps(left: Duration) -> Duration {
+    const STEP: Duration = Duration::from_millis(10);
+    if left <= STEP {
+        left
+    } else {
+        STEP * (left.as_millis() / STEP.as_millis()) as u32
     }
 }
 

@@ -9,7 +9,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 use crate::model::name::{parse_tld, Name, NameError};
-use crate::model::{QType, Query, Recursion};
 
 /// The greeting the local server sends after a client's id line.
 pub const GREETING: &str = "You are connected to the Server";
@@ -123,21 +122,6 @@ impl Request {
             name,
             mode,
         })
-    }
-}
-
-impl Request {
-    /// The request as the resolution model asks it: the name's address, recursively
-    /// (mode R) or iteratively (mode I).
-    pub fn query(&self) -> Query {
-        Query {
-            name: self.name.clone(),
-            qtype: QType::Address,
-            recursion: match self.mode {
-                Mode::Recursive => Recursion::Recursive,
-                Mode::Iterative => Recursion::Iterative,
-            },
-        }
     }
 }
 

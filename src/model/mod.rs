@@ -13,8 +13,7 @@ pub mod name;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::line::message::{Code, LineReferral, Reply};
-use crate::model::name::Name;
+use self::name::Name;
 
 /// The TTL of records read from a legacy (`NAME ADDR`) file, which has no field for one.
 pub const DEFAULT_TTL: u32 = 3600;
@@ -101,6 +100,33 @@ pub struct Query {
     pub name: Name,
     pub qtype: QType,
     pub recursion: Recursion,
+    /// A label the asker put on its question (the line protocol's TAG), carried to every
+    /// server asked on its behalf, so that each hop's log shows the same label. `None`
+    /// where the asker gave none (DNS); an upstream then labels the question itself.
+    pub tag: Option<Tag>,
+}
+
+/// A question's label: shared, so that passing it from hop to hop copies nothing.
+pub type Tag = std::sync::Arc<str>;
+
+impl Query {
+    /// A question with no label.
+    pub fn new(name: Name, qtype: QType, recursion: Recursion) -> Query {
+        Query {
+            name,
+            qtype,
+            recursion,
+            tag: None,
+        }
+    }
+
+    /// The same question, asked with `recursion`.
+    pub fn with_recursion(&self, recursion: Recursion) -> Query {
+        Query {
+            recursion,
+            ..self.clone()
+        }
+    }
 }
 
 /// The data of a record.
@@ -262,28 +288,6 @@ impl Resolution {
             _ => None,
         }
     }
-
-    /// The line protocol's view of this result, as server `server` replies it.
-    pub fn to_reply(&self, server: &str) -> Reply {
-        match &self.outcome {
-            Outcome::Answer(_) => match self.first_ip() {
-                Some(ip) if self.cached => Reply::address(Code::Cached, server, ip),
-                Some(ip) => Reply::address(Code::Resolved, server, ip),
-                None => Reply::not_found(server),
-            },
-            Outcome::NoData(_) | Outcome::NxDomain(_) | Outcome::Refused => {
-                Reply::not_found(server)
-            }
-            Outcome::Referral(r) => Reply::referral(
-                server,
-                &LineReferral {
-                    tld: r.zone.to_string(),
-                    addr: r.addr,
-                },
-            ),
-            Outcome::ServFail => Reply::failure(server),
-        }
-    }
 }
 
 /// A type as written on a command line (`A`, `aaaa`, `NS`, `TYPE99`, a number): the
@@ -341,51 +345,6 @@ mod tests {
         assert_eq!("99".parse(), Ok(QType::Other(99)));
         assert!("ADDR".parse::<QType>().is_err());
         assert!("nope".parse::<QType>().is_err());
-    }
-
-    fn name(s: &str) -> Name {
-        Name::from_wire(s)
-    }
-
-    #[test]
-    fn line_view_of_each_outcome() {
-        let ip: Ipv4Addr = "1.2.3.4".parse().unwrap();
-        let answer = Outcome::Answer(vec![
-            Record::new(name("google.com"), 60, RData::Cname(name("www.google.com"))),
-            Record::new(name("www.google.com"), 60, RData::A(ip)),
-        ]);
-        assert_eq!(
-            Resolution::new(answer.clone()).to_reply("root").to_string(),
-            "0X01, root, 1.2.3.4"
-        );
-        assert_eq!(
-            Resolution::cached(answer).to_reply("l").to_string(),
-            "0X00, l, 1.2.3.4"
-        );
-        let referral = Referral {
-            zone: name("com"),
-            addr: "127.0.0.1:5678".parse().unwrap(),
-            ttl: 60,
-        };
-        assert_eq!(referral.ns_name().as_str(), "ns.com");
-        assert_eq!(
-            Resolution::new(Outcome::Referral(referral))
-                .to_reply("root")
-                .to_string(),
-            "0X02, root, com 127.0.0.1:5678"
-        );
-        assert_eq!(
-            Resolution::new(Outcome::ServFail)
-                .to_reply("root")
-                .to_string(),
-            "0XFE, root, Server failure"
-        );
-        assert_eq!(
-            Resolution::new(Outcome::Refused)
-                .to_reply("com")
-                .to_string(),
-            "0XFF, com, Host not found"
-        );
     }
 
     #[test]

@@ -112,6 +112,12 @@ impl Name {
             Some(format!("www.{}", self.0))
         }
     }
+
+    /// The original's `www.` rule, written once: what `find` gives for this name, or,
+    /// when it gives nothing, what it gives for `www.` + name.
+    pub fn or_www<T>(&self, mut find: impl FnMut(&Name) -> Option<T>) -> Option<T> {
+        find(self).or_else(|| find(&Name::from_wire(&self.www_alias()?)))
+    }
 }
 
 /// `s` in lowercase, shared: one allocation when it is lowercase already (as names

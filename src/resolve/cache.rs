@@ -11,7 +11,6 @@
 //! control expiry.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -71,47 +70,14 @@ impl Cache {
     pub fn get(&self, query: &Query, now: Instant) -> Option<Resolution> {
         // One snapshot of the fixed entries serves the whole lookup.
         let fixed = self.fixed.read();
-        let found = self
-            .get_exact(&fixed, &query.name, query.qtype, now)
-            .or_else(|| {
-                let alias = query
-                    .name
-                    .www_alias()
-                    .filter(|_| query.qtype == QType::Address)?;
-                self.get_exact(&fixed, &Name::from_wire(&alias), query.qtype, now)
-            })?;
+        let found = if query.qtype == QType::Address {
+            query
+                .name
+                .or_www(|name| self.get_exact(&fixed, name, query.qtype, now))
+        } else {
+            self.get_exact(&fixed, &query.name, query.qtype, now)
+        }?;
         Some(Resolution::cached(found))
-    }
-
-    /// The line protocol's question ([`QType::Address`]) answered from the cache without
-    /// building records: what [`get`](Self::get) answers, as the line reply shows it.
-    /// `Some(Some(ip))`: the first address; `Some(None)`: the name is known not to exist
-    /// (`0XFF`); `None`: not in the cache. A hit allocates nothing.
-    pub fn address(&self, name: &Name, now: Instant) -> Option<Option<IpAddr>> {
-        let fixed = self.fixed.read();
-        if let Some(found) = self.address_exact(&fixed, name.as_str(), now) {
-            return Some(found);
-        }
-        let alias = name.www_alias()?;
-        self.address_exact(&fixed, &alias, now)
-    }
-
-    /// [`get_exact`](Self::get_exact) for [`QType::Address`], reduced to the first
-    /// address.
-    fn address_exact(&self, fixed: &Zone, name: &str, now: Instant) -> Option<Option<IpAddr>> {
-        if let Some(addr) = fixed.addresses(name).first() {
-            return Some(Some(addr.ip));
-        }
-        let mut learned = lock(&self.learned);
-        let entry = learned.get(name, now)?;
-        entry.0.retain(|item| item.expires > now);
-        if entry.0.iter().any(|item| item.kind == Kind::NxDomain) {
-            return Some(None);
-        }
-        entry.0.iter().find_map(|item| match &item.outcome {
-            Outcome::Answer(records) => records.iter().find_map(|r| r.data.ip()).map(Some),
-            _ => None,
-        })
     }
 
     fn get_exact(&self, fixed: &Zone, name: &Name, qtype: QType, now: Instant) -> Option<Outcome> {
@@ -441,6 +407,7 @@ mod tests {
             name: Name::from_wire(n),
             qtype,
             recursion: Recursion::Recursive,
+            tag: None,
         }
     }
 
@@ -550,11 +517,11 @@ mod tests {
         assert!(cache.get(&q("v4.com", QType::A), t).is_none());
     }
 
-    /// The line protocol's fast path answers as `get` does, as the line reply shows it:
+    /// The line protocol's question, through the one read path, as the line reply shows it:
     /// fixed entries, the `www.` alias, addresses learned over DNS (behind a CNAME),
     /// NXDOMAIN learned over DNS, NODATA (not an answer to the line's question), expiry.
     #[test]
-    fn address_answers_as_get_does() {
+    fn the_line_question_is_answered_by_the_one_read_path() {
         let mut zone = Zone::default();
         zone.insert(&name("www.fixed.com"), ip("1.1.1.1"));
         let cache = Cache::new(zone, Duration::from_secs(100), 10);
@@ -566,27 +533,42 @@ mod tests {
         cache.insert(&q("nx.com", QType::A), &Outcome::NxDomain(soa.clone()), t);
         cache.insert(&q("v4.com", QType::Aaaa), &Outcome::NoData(soa), t);
         insert_line(&cache, "www.l.com", "3.3.3.3", t);
-        let names = [
-            "fixed.com",
-            "www.fixed.com",
-            "c.com",
-            "nx.com",
-            "v4.com",
-            "l.com",
-            "www.l.com",
-            "none.com",
-        ];
-        assert_eq!(
-            cache.address(&name("fixed.com"), t),
-            Some(Some(ip("1.1.1.1")))
+        // What the line protocol's question gets: an address, NXDOMAIN (`Some(None)`),
+        // or nothing cached (`None`).
+        let line = |n: &str, now| cache.get(&q(n, QType::Address), now).map(|r| r.first_ip());
+        let (one, two, three) = (
+            Some(ip("1.1.1.1")),
+            Some(ip("2.2.2.2")),
+            Some(ip("3.3.3.3")),
         );
-        assert_eq!(cache.address(&name("nx.com"), t), Some(None));
-        for later in [0, 40, 200] {
+        for later in [0, 40] {
             let now = t + Duration::from_secs(later);
-            for n in names {
-                let via_get = cache.get(&q(n, QType::Address), now).map(|r| r.first_ip());
-                assert_eq!(cache.address(&name(n), now), via_get, "{n} after {later} s");
-            }
+            assert_eq!(line("fixed.com", now), Some(one));
+            assert_eq!(line("www.fixed.com", now), Some(one));
+            assert_eq!(line("c.com", now), Some(two), "after {later} s");
+            let nx = if later < 30 { Some(None) } else { None };
+            assert_eq!(
+                line("nx.com", now),
+                nx,
+                "NXDOMAIN for 30 s, after {later} s"
+            );
+            assert_eq!(
+                line("v4.com", now),
+                None,
+                "NODATA for AAAA answers no address"
+            );
+            assert_eq!(line("l.com", now), Some(three), "after {later} s");
+            assert_eq!(line("www.l.com", now), Some(three), "after {later} s");
+            assert_eq!(line("none.com", now), None);
+        }
+        let now = t + Duration::from_secs(200);
+        assert_eq!(
+            line("fixed.com", now),
+            Some(one),
+            "fixed entries never expire"
+        );
+        for n in ["c.com", "nx.com", "l.com", "www.l.com"] {
+            assert_eq!(line(n, now), None, "{n} expired");
         }
     }
 }

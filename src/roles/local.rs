@@ -6,22 +6,23 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
-use super::{Role, Running};
-use crate::dns::answer::Role as DnsRole;
+use super::Running;
+use crate::dns::answer::DnsService;
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
-use crate::line::message::{
-    valid_client_id, Code, Mode, Reply, Request, GREETING, INVALID_CLIENT_ID,
-};
+use crate::line::message::{valid_client_id, Code, Mode, Reply, GREETING, INVALID_CLIENT_ID};
+use crate::line::session::LineService;
 use crate::model::{Outcome, QType, Query, RData, Record, Recursion, Resolution};
 use crate::ops::metrics::{Metrics, ServerMetrics};
 use crate::ops::querylog::{escape, read_mappings, ClientLog, LogDir};
 use crate::ops::reload::{Reload, Source};
 use crate::resolve::cache::Cache;
-use crate::resolve::upstream::Upstream;
-use crate::resolve::{LocalResolver, Via};
+use crate::resolve::clock::{Clock, SystemClock};
+use crate::resolve::local::LocalResolver;
+use crate::resolve::upstream::UpstreamProtocol;
+
 use crate::server::{Limits, Server, Shutdown};
 use crate::zone::Zone;
 
@@ -68,8 +69,12 @@ pub struct LocalConfig {
     /// How a DNS query with RD set is resolved: iteratively (as real resolvers do) or
     /// by asking the root to recurse.
     pub dns_mode: Mode,
+    /// The protocol it asks the root and TLD servers in.
+    pub upstream_protocol: UpstreamProtocol,
     /// The process's metrics (disabled unless `--metrics`).
     pub metrics: Metrics,
+    /// What the cache and `mapping.log` read the time from.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl LocalConfig {
@@ -88,7 +93,9 @@ impl LocalConfig {
             limits: Limits::default(),
             upstream_timeout: crate::resolve::upstream::DEFAULT_TIMEOUT,
             dns_mode: DEFAULT_DNS_MODE,
+            upstream_protocol: UpstreamProtocol::default(),
             metrics: Metrics::disabled(),
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -102,18 +109,19 @@ impl LocalConfig {
         })?;
         let cache = Cache::new(self.cache, self.ttl, self.cache_size);
         if let Some(path) = &self.warm {
-            warm(&cache, path, &self.name)?;
+            warm(&cache, path, &self.name, &*self.clock)?;
         }
         let server = Server::bind(self.bind, self.limits)?;
         let logs = Arc::new(logs);
         let metrics = self.metrics.server_with_cache(&self.name);
-        let resolver = LocalResolver::new(
-            cache,
-            self.root,
-            Upstream::new(self.upstream_timeout, self.limits.frame.max_line),
-            Some(logs.clone()),
-        )
-        .with_metrics(metrics.clone());
+        let upstream = super::upstream(
+            self.upstream_protocol,
+            self.upstream_timeout,
+            self.limits.frame.max_line,
+        );
+        let resolver = LocalResolver::new(cache, self.root, upstream, Some(logs.clone()))
+            .with_metrics(metrics.clone())
+            .with_clock(self.clock);
         let handler = Arc::new(LocalHandler {
             dns_mode: self.dns_mode,
             name: self.name,
@@ -134,20 +142,16 @@ impl LocalConfig {
 /// Puts the mappings of a `mapping.log` still within their TTL in `cache`, as learned
 /// entries with the TTL that remains (capped at `--ttl`); expired ones are skipped. A
 /// name learned more than once takes its latest line.
-fn warm(cache: &Cache, path: &Path, name: &str) -> Result<(), Error> {
+fn warm(cache: &Cache, path: &Path, name: &str, clock: &dyn Clock) -> Result<(), Error> {
     let mappings = read_mappings(path)?;
-    let (now, clock) = (Instant::now(), SystemTime::now());
+    let (now, wall) = (clock.now(), clock.wall());
     let mut kept = 0;
     for mapping in &mappings {
-        let left = mapping.remaining(clock).as_secs();
+        let left = mapping.remaining(wall).as_secs();
         if left == 0 {
             continue;
         }
-        let query = Query {
-            name: mapping.name.clone(),
-            qtype: QType::Address,
-            recursion: Recursion::Iterative,
-        };
+        let query = Query::new(mapping.name.clone(), QType::Address, Recursion::Iterative);
         let ttl = left.min(u64::from(u32::MAX)) as u32;
         let answer = Record::new(mapping.name.clone(), ttl, RData::address(mapping.addr));
         cache.insert(&query, &Outcome::Answer(vec![answer]), now);
@@ -177,23 +181,7 @@ pub struct ClientSession {
     log: ClientLog,
 }
 
-impl LocalHandler {
-    /// Writes the pair to the client's log; a reply that cannot be logged is not given.
-    fn record(&self, log: &mut ClientLog, line: &[u8], reply: Reply) -> Reply {
-        match log.record(line, &reply) {
-            Ok(()) => reply,
-            Err(e) => {
-                log::error!(
-                    "cannot write a client log in {}: {e}",
-                    self.logs.dir().display()
-                );
-                Reply::failure(&self.name)
-            }
-        }
-    }
-}
-
-impl Role for LocalHandler {
+impl LineService for LocalHandler {
     type Session = ClientSession;
 
     fn name(&self) -> &str {
@@ -243,13 +231,23 @@ impl Role for LocalHandler {
         &session.who
     }
 
-    /// Every request and its reply go to the client's log before the reply is sent.
-    fn answer(&self, session: &mut ClientSession, line: &[u8], request: Option<&Request>) -> Reply {
-        let reply = match request {
-            Some(request) => self.resolver.resolve_line(request, &self.name),
-            None => Reply::invalid(&self.name),
-        };
-        self.record(&mut session.log, line, reply)
+    fn resolve(&self, query: &Query) -> Resolution {
+        self.resolver.resolve(query)
+    }
+
+    /// Every request and its reply go to the client's log before the reply is sent; a
+    /// reply that cannot be logged is not given.
+    fn record(&self, session: &mut ClientSession, line: &[u8], reply: Reply) -> Reply {
+        match session.log.record(line, &reply) {
+            Ok(()) => reply,
+            Err(e) => {
+                log::error!(
+                    "cannot write a client log in {}: {e}",
+                    self.logs.dir().display()
+                );
+                Reply::failure(&self.name)
+            }
+        }
     }
 
     fn close(&self, session: ClientSession, peer: &str) {
@@ -263,7 +261,7 @@ impl Role for LocalHandler {
 
 /// Over DNS, RD set resolves through the hierarchy, iteratively unless `--dns-mode R`;
 /// RD clear answers from the cache only, or REFUSED without asking anyone.
-impl DnsRole for LocalHandler {
+impl DnsService for LocalHandler {
     fn recursion(&self, rd: bool) -> Recursion {
         match (rd, self.dns_mode) {
             (false, _) => Recursion::CacheOnly,
@@ -277,6 +275,6 @@ impl DnsRole for LocalHandler {
     }
 
     fn resolve(&self, query: &Query) -> Resolution {
-        self.resolver.resolve(query, Via::Dns)
+        self.resolver.resolve(query)
     }
 }

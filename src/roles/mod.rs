@@ -1,7 +1,6 @@
-//! The three server roles. Each is a [`Role`]: it says what is particular to it (the
-//! local server's client id and log, how each role answers a request), and the one
-//! request loop here does the rest for all three: bounded lines, `q`, parsing, the
-//! per-query log line, the reply.
+//! The three server roles, wired: each role's settings, how it starts, and its
+//! handler, which puts a resolver ([`crate::resolve`]) behind both protocols' views (a
+//! [`LineService`] and a [`DnsService`]).
 
 pub mod local;
 pub mod root;
@@ -10,15 +9,17 @@ pub mod tld;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::Duration;
 
-use crate::dns::answer::{Answered, DnsSettings, Role as DnsRole, Transport};
+use crate::dns::answer::{Answered, DnsService, DnsSettings, Transport};
+use crate::dns::exchange::DnsUpstream;
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
-use crate::line::message::{Reply, Request, QUIT};
+use crate::line::pool::LinePool;
+use crate::line::session::LineService;
 use crate::ops::metrics::ServerMetrics;
-use crate::ops::querylog::{Escaped, Micros};
 use crate::ops::reload::Reload;
+use crate::resolve::upstream::{Upstream, UpstreamProtocol};
 use crate::server::{Handler, Server, Shutdown};
 
 /// A server running on its own thread.
@@ -56,44 +57,15 @@ pub fn spawn<H: Handler>(
     })
 }
 
-/// What is particular to a role; the request loop ([`serve_lines`]) is shared.
-///
-/// A role also answers DNS ([`DnsRole`]): the same resolver behind both protocols.
-pub trait Role: DnsRole + Send + Sync + 'static {
-    /// What a connection carries from its first line to its end: the local server's
-    /// client id and log; nothing for the root and TLD servers.
-    type Session;
-
-    /// The name the server replies under (`root`, `com`, `default_local`).
-    fn name(&self) -> &str;
-
-    /// Starts a session before the first request (the local server reads and checks
-    /// the client's id, and greets it). `Ok(None)` ends the connection.
-    fn open(&self, conn: &mut Connection, peer: &str) -> Result<Option<Self::Session>, FrameError>;
-
-    /// Who is asking, for log lines: `""`, or ` alice` at the local server.
-    fn who<'s>(&self, _session: &'s Self::Session) -> &'s str {
-        ""
-    }
-
-    /// The reply to one line: `request` is `None` when the line is not a valid request
-    /// (then `line` is what was received, or a marker for a line over the limit).
-    fn answer(&self, session: &mut Self::Session, line: &[u8], request: Option<&Request>) -> Reply;
-
-    /// The session has ended (cleanly or not).
-    fn close(&self, _session: Self::Session, _peer: &str) {}
-
-    /// What the server records its queries, connections and reloads through.
-    fn metrics(&self) -> &ServerMetrics;
-}
-
-impl<R: Role> Handler for R {
+/// Every role answers both protocols, each a view in front of the same resolver: a
+/// [`LineService`] and a [`DnsService`] is a server's [`Handler`].
+impl<R: LineService + DnsService> Handler for R {
     fn name(&self) -> &str {
-        Role::name(self)
+        LineService::name(self)
     }
 
     fn serve(&self, conn: &mut Connection) -> Result<(), FrameError> {
-        serve_lines(self, conn)
+        crate::line::session::serve(self, conn)
     }
 
     fn answer_dns(&self, request: &[u8], transport: Transport, settings: &DnsSettings) -> Answered {
@@ -101,82 +73,15 @@ impl<R: Role> Handler for R {
     }
 
     fn metrics(&self) -> &ServerMetrics {
-        Role::metrics(self)
+        LineService::metrics(self)
     }
 }
 
-/// The request loop of every role: after the role's opening, every line is a request
-/// answered with one reply; `q` (spaces around it allowed) or end of stream ends the
-/// session. A line over the limit is answered `0XEE` and the connection closed.
-pub fn serve_lines<R: Role>(role: &R, conn: &mut Connection) -> Result<(), FrameError> {
-    let peer = fmt_peer(conn.peer());
-    let Some(mut session) = role.open(conn, &peer)? else {
-        return Ok(());
-    };
-    let result = request_loop(role, conn, &peer, &mut session);
-    role.close(session, &peer);
-    result
-}
-
-fn request_loop<R: Role>(
-    role: &R,
-    conn: &mut Connection,
-    peer: &str,
-    session: &mut R::Session,
-) -> Result<(), FrameError> {
-    loop {
-        let line = match conn.read_line() {
-            Ok(None) => return Ok(()),
-            Ok(Some(line)) => line,
-            Err(FrameError::TooLong(max)) => {
-                let marker = format!("[line longer than {max} bytes]");
-                let started = Instant::now();
-                let reply = role.answer(session, marker.as_bytes(), None);
-                role.metrics().line_query(None, reply.code, started);
-                log::info!(
-                    "{}: {peer}{} sent {marker} -> {reply}",
-                    role.name(),
-                    role.who(session)
-                );
-                conn.write_with(|out| reply.write_body(out))?;
-                return Err(FrameError::TooLong(max));
-            }
-            Err(e) => return Err(e),
-        };
-        if line.trim_ascii() == QUIT.as_bytes() {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let reply = match Request::parse(line) {
-            Ok(request) => {
-                let reply = role.answer(session, line, Some(&request));
-                role.metrics()
-                    .line_query(Some(&request), reply.code, started);
-                log::info!(
-                    "{}: {peer}{} asked {request} -> {reply} ({})",
-                    role.name(),
-                    role.who(session),
-                    Micros(started.elapsed())
-                );
-                reply
-            }
-            Err(e) => {
-                let reply = role.answer(session, line, None);
-                role.metrics().line_query(None, reply.code, started);
-                log::info!(
-                    "{}: {peer}{} sent \"{}\" ({e}) -> {reply}",
-                    role.name(),
-                    role.who(session),
-                    Escaped(line)
-                );
-                reply
-            }
-        };
-        conn.write_with(|out| reply.write_body(out))?;
-    }
-}
-
-/// A peer address for log lines.
-fn fmt_peer(peer: Option<SocketAddr>) -> String {
-    peer.map_or_else(|| "?".to_owned(), |p| p.to_string())
+/// A server's way upstream: `protocol` (chosen at start) over the line protocol's pooled
+/// client and DNS's exchange, each question within `timeout`; lines up to `max_line`
+/// bytes.
+pub fn upstream(protocol: UpstreamProtocol, timeout: Duration, max_line: usize) -> Upstream {
+    let line = Arc::new(LinePool::new(timeout, max_line));
+    let dns = Arc::new(DnsUpstream::new());
+    Upstream::new(protocol.asker(line, dns), timeout)
 }

@@ -5,16 +5,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Role, Running};
-use crate::dns::answer::Role as DnsRole;
+use super::Running;
+use crate::dns::answer::DnsService;
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
-use crate::line::message::{Reply, Request};
+use crate::line::session::LineService;
 use crate::model::{Query, Recursion, Resolution};
 use crate::ops::metrics::{Metrics, ServerMetrics};
 use crate::ops::reload::{Reload, Source};
-use crate::resolve::upstream::Upstream;
-use crate::resolve::{RootResolver, Via};
+use crate::resolve::root::RootResolver;
+use crate::resolve::upstream::UpstreamProtocol;
 use crate::server::{Limits, Server, Shutdown};
 use crate::zone::RootTable;
 
@@ -33,6 +33,8 @@ pub struct RootConfig {
     pub limits: Limits,
     /// Connect and read timeout when asking a TLD server (mode R).
     pub upstream_timeout: Duration,
+    /// The protocol it asks TLD servers in.
+    pub upstream_protocol: UpstreamProtocol,
     /// The process's metrics (disabled unless `--metrics`).
     pub metrics: Metrics,
 }
@@ -46,6 +48,7 @@ impl RootConfig {
             bind: SocketAddr::new(crate::server::DEFAULT_BIND, 0),
             limits: Limits::default(),
             upstream_timeout: crate::resolve::upstream::DEFAULT_TIMEOUT,
+            upstream_protocol: UpstreamProtocol::default(),
             metrics: Metrics::disabled(),
         }
     }
@@ -53,7 +56,11 @@ impl RootConfig {
     /// Binds and starts the server on its own thread.
     pub fn start(self, shutdown: Shutdown) -> Result<Running, Error> {
         let server = Server::bind(self.bind, self.limits)?;
-        let upstream = Upstream::new(self.upstream_timeout, self.limits.frame.max_line);
+        let upstream = super::upstream(
+            self.upstream_protocol,
+            self.upstream_timeout,
+            self.limits.frame.max_line,
+        );
         let metrics = self.metrics.server(NAME);
         let handler = Arc::new(RootHandler {
             resolver: RootResolver::new(self.table, upstream).with_metrics(metrics.clone()),
@@ -83,35 +90,29 @@ impl RootHandler {
     }
 }
 
-impl Role for RootHandler {
+impl LineService for RootHandler {
     type Session = ();
 
     fn name(&self) -> &str {
         NAME
     }
 
+    fn metrics(&self) -> &ServerMetrics {
+        &self.metrics
+    }
+
     fn open(&self, _: &mut Connection, _: &str) -> Result<Option<()>, FrameError> {
         Ok(Some(()))
     }
 
-    fn answer(&self, _: &mut (), _: &[u8], request: Option<&Request>) -> Reply {
-        match request {
-            Some(request) => self
-                .resolver
-                .resolve(&request.query(), Via::Line(request))
-                .to_reply(NAME),
-            None => Reply::invalid(NAME),
-        }
-    }
-
-    fn metrics(&self) -> &ServerMetrics {
-        &self.metrics
+    fn resolve(&self, query: &Query) -> Resolution {
+        self.resolver.resolve(query)
     }
 }
 
 /// Over DNS, RD set asks the root to resolve through the TLD server (mode R); RD clear
 /// gets the referral (mode I), as `dig +norecurse` shows.
-impl DnsRole for RootHandler {
+impl DnsService for RootHandler {
     fn recursion(&self, rd: bool) -> Recursion {
         if rd {
             Recursion::Recursive
@@ -125,6 +126,6 @@ impl DnsRole for RootHandler {
     }
 
     fn resolve(&self, query: &Query) -> Resolution {
-        self.resolver.resolve(query, Via::Dns)
+        self.resolver.resolve(query)
     }
 }

@@ -4,15 +4,15 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use super::{Role, Running};
-use crate::dns::answer::Role as DnsRole;
+use super::Running;
+use crate::dns::answer::DnsService;
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
-use crate::line::message::{Reply, Request};
+use crate::line::session::LineService;
 use crate::model::{Query, Recursion, Resolution};
 use crate::ops::metrics::{Metrics, ServerMetrics};
 use crate::ops::reload::{Reload, Source};
-use crate::resolve::TldResolver;
+use crate::resolve::tld::TldResolver;
 use crate::server::{Limits, Server, Shutdown};
 use crate::zone::Zone;
 
@@ -86,31 +86,28 @@ impl TldHandler {
     }
 }
 
-impl Role for TldHandler {
+impl LineService for TldHandler {
     type Session = ();
 
     fn name(&self) -> &str {
         &self.tld
     }
 
+    fn metrics(&self) -> &ServerMetrics {
+        &self.metrics
+    }
+
     fn open(&self, _: &mut Connection, _: &str) -> Result<Option<()>, FrameError> {
         Ok(Some(()))
     }
 
-    fn answer(&self, _: &mut (), _: &[u8], request: Option<&Request>) -> Reply {
-        match request {
-            Some(request) => self.resolver.resolve(&request.query()).to_reply(&self.tld),
-            None => Reply::invalid(&self.tld),
-        }
-    }
-
-    fn metrics(&self) -> &ServerMetrics {
-        &self.metrics
+    fn resolve(&self, query: &Query) -> Resolution {
+        self.resolver.resolve(query)
     }
 }
 
 /// Over DNS the TLD server is authoritative and never recurses.
-impl DnsRole for TldHandler {
+impl DnsService for TldHandler {
     fn recursion(&self, _rd: bool) -> Recursion {
         Recursion::Iterative
     }

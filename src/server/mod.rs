@@ -505,7 +505,7 @@ fn refuse(mut stream: TcpStream, name: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::answer::{answer, Role};
+    use crate::dns::answer::{answer, DnsService};
     use crate::model::{Outcome, Query, Recursion, Resolution};
     use std::io::Read;
     use std::net::UdpSocket;
@@ -513,7 +513,7 @@ mod tests {
     /// Refuses every DNS query; never sees a line connection's requests.
     struct Refuser;
 
-    impl Role for Refuser {
+    impl DnsService for Refuser {
         fn recursion(&self, _: bool) -> Recursion {
             Recursion::Iterative
         }

@@ -11,18 +11,14 @@
 //! Each hop goes over UDP, and again over TCP when the answer comes back truncated; a
 //! hop that gives no usable answer within the timeout is a failed hop.
 
-use std::collections::hash_map::RandomState;
 use std::fmt::Write as _;
-use std::hash::BuildHasher;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::time::{Duration, Instant, SystemTime};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::Message;
 use serde::Serialize;
 
-use crate::dns::exchange::{
-    connect_tcp, exchange_tcp, exchange_udp, query_message, read_response, DnsUpstreamError,
-};
+use crate::dns::exchange::{exchange, udp_socket_for, DnsUpstreamError};
 use crate::dns::{model_record, rcode_name};
 use crate::error::Error;
 use crate::line::message::Mode;
@@ -172,6 +168,7 @@ pub fn trace(config: &TraceConfig) -> Trace {
         name: config.name.clone(),
         qtype: config.qtype,
         recursion,
+        tag: None,
     };
     let mut hops = Vec::new();
     let mut via = None;
@@ -256,13 +253,8 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// A query ID no one can guess from the last one.
-fn new_id() -> u16 {
-    RandomState::new().hash_one(SystemTime::now()) as u16
-}
-
 /// Asks `server` at `addr` one question: over UDP, over TCP if the answer is truncated,
-/// within `timeout`.
+/// within `timeout` ([`exchange`], as the servers ask).
 fn ask(
     server: &str,
     addr: SocketAddr,
@@ -271,25 +263,14 @@ fn ask(
 ) -> (Hop, Option<Resolution>) {
     let started = Instant::now();
     let deadline = started + timeout;
-    let id = new_id();
-    let mut transport = "udp";
-    let result = query_message(id, query).and_then(|request| {
-        let any: IpAddr = match addr {
-            SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
-            SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
-        };
-        let socket = UdpSocket::bind(SocketAddr::new(any, 0))?;
-        let bytes = exchange_udp(&socket, addr, &request, deadline)?;
-        match read_response(&bytes, id, query) {
-            Err(DnsUpstreamError::Truncated) => {
-                transport = "udp+tcp";
-                let mut stream = connect_tcp(addr, deadline)?;
-                let bytes = exchange_tcp(&mut stream, &request, deadline)?;
-                read_response(&bytes, id, query).map(|r| (bytes, r))
-            }
-            other => other.map(|r| (bytes, r)),
+    let (over_tcp, result) = match udp_socket_for(addr) {
+        Ok(socket) => {
+            let exchanged = exchange(&socket, addr, query, deadline);
+            (exchanged.over_tcp, exchanged.result)
         }
-    });
+        Err(e) => (false, Err(e.into())),
+    };
+    let transport = if over_tcp { "udp+tcp" } else { "udp" };
     let elapsed = started.elapsed();
     let mut hop = Hop {
         server: server.to_owned(),

@@ -380,6 +380,7 @@ fn pipelined_dns_over_tcp_gets_every_response() {
         name: dnsd::model::name::Name::from_wire("www.google.com"),
         qtype: QType::A,
         recursion: Recursion::Recursive,
+        tag: None,
     };
     let mut batch = Vec::new();
     for id in 1..=5u16 {

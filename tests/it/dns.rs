@@ -765,6 +765,7 @@ fn timed_query(server: SocketAddr, name: &str) -> (u8, Duration) {
         name: dnsd::model::name::Name::from_wire(name),
         qtype: QType::A,
         recursion: Recursion::Recursive,
+        tag: None,
     };
     let request = query_message(7, &query).unwrap();
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -926,6 +927,7 @@ fn local_in_mode_i_passes_on_the_roots_answers_about_the_root() {
             name: dnsd::model::name::Name::from_wire(""),
             qtype,
             recursion: Recursion::Recursive,
+            tag: None,
         };
         let request = query_message(id, &query).unwrap();
         let response = exchange_udp(&socket, s.local(), &request, Instant::now() + WAIT);

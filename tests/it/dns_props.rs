@@ -19,11 +19,12 @@ use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 
-use dnsd::dns::answer::{answer, DnsSettings, Role, Transport};
-use dnsd::resolve::upstream::Upstream;
-use dnsd::resolve::RootResolver;
+use dnsd::dns::answer::{answer, DnsService, DnsSettings, Transport};
+use dnsd::resolve::root::RootResolver;
+use dnsd::resolve::upstream::UpstreamProtocol;
 use dnsd::roles::root::RootHandler;
 use dnsd::roles::tld::TldHandler;
+use dnsd::roles::upstream;
 use dnsd::runtime::hierarchy::{Hierarchy, HierarchyBuilder};
 use dnsd::zone::{RootTable, Zone};
 use hickory_proto::op::{Message, ResponseCode};
@@ -349,9 +350,16 @@ fn tld_and_root_handlers_answer_any_message() {
     for (name, addr) in &running.tlds {
         table.insert(name, *addr);
     }
-    let root = RootHandler::new(RootResolver::new(table, Upstream::new(WAIT / 4, 512)));
+    let root = RootHandler::new(RootResolver::new(
+        table,
+        upstream(UpstreamProtocol::default(), WAIT / 4, 512),
+    ));
     let settings = DnsSettings::default();
-    fn ask(role: &impl Role, request: &[u8], settings: &DnsSettings) -> Result<(), TestCaseError> {
+    fn ask(
+        role: &impl DnsService,
+        request: &[u8],
+        settings: &DnsSettings,
+    ) -> Result<(), TestCaseError> {
         for transport in [Transport::Udp, Transport::Tcp] {
             let (answered, used) = peak_memory(|| answer(request, transport, settings, role));
             prop_assert!(used <= MEMORY_BOUND, "{used} bytes to answer one message");

@@ -459,6 +459,7 @@ impl DnsTcp {
             } else {
                 Recursion::Iterative
             },
+            tag: None,
         };
         let request = query_message(self.id, &query).unwrap();
         let response = exchange_tcp(&mut self.stream, &request, Instant::now() + WAIT)

@@ -146,6 +146,7 @@ fn ask_udp(server: SocketAddr, name: &str, rd: bool, id: u16) -> (u8, Option<IpA
         } else {
             Recursion::Iterative
         },
+        tag: None,
     };
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let request = query_message(id, &query).unwrap();

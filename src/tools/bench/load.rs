@@ -231,14 +231,12 @@ impl<'w> Queries<'w> {
 
 /// The A query for `name` with ID `id` (RD set in mode R, clear in mode I).
 fn build(workload: &Workload, name: &[u8], id: u16) -> Option<Vec<u8>> {
-    let query = Query {
-        name: Name::from_wire(std::str::from_utf8(name).ok()?),
-        qtype: QType::A,
-        recursion: match workload.mode {
-            Mode::Recursive => Recursion::Recursive,
-            Mode::Iterative => Recursion::Iterative,
-        },
+    let recursion = match workload.mode {
+        Mode::Recursive => Recursion::Recursive,
+        Mode::Iterative => Recursion::Iterative,
     };
+    let name = Name::from_wire(std::str::from_utf8(name).ok()?);
+    let query = Query::new(name, QType::A, recursion);
     query_message(id, &query).ok().filter(|m| m.len() >= 12)
 }
 

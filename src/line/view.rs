@@ -1,0 +1,167 @@
+//! The line protocol as a view of the resolution model: a request becomes a [`Query`]
+//! at the edge, a [`Resolution`] becomes a reply line, and an upstream's reply line
+//! becomes a resolution again. Nothing past this module knows that a question came as a
+//! line.
+//!
+//! The codes are a view of an outcome: `0X00`/`0X01` from an answer (cached or not),
+//! `0XFF` from NXDOMAIN (or NODATA, or REFUSED), `0X02` from a referral, `0XFE` from
+//! SERVFAIL.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+
+use super::message::{Code, LineReferral, Mode, Reply, Request};
+use super::pool::Nonsense;
+use crate::model::name::Name;
+use crate::model::{Outcome, QType, Query, RData, Record, Recursion, Referral, Resolution};
+use crate::model::{Tag, DEFAULT_TTL};
+use crate::resolve::synthesized_soa;
+use crate::resolve::upstream::{Unexpected, UpstreamError};
+use crate::zone::DEFAULT_NEGATIVE_TTL;
+
+impl Request {
+    /// The request as the resolution model asks it: the name's address, recursively
+    /// (mode R) or iteratively (mode I), labelled with the request's tag.
+    pub fn query(&self) -> Query {
+        Query {
+            name: self.name.clone(),
+            qtype: QType::Address,
+            recursion: match self.mode {
+                Mode::Recursive => Recursion::Recursive,
+                Mode::Iterative => Recursion::Iterative,
+            },
+            tag: Some(Tag::from(self.tag.as_str())),
+        }
+    }
+}
+
+/// The line protocol's view of `resolution`, as server `server` replies it.
+pub fn reply(resolution: &Resolution, server: &str) -> Reply {
+    match &resolution.outcome {
+        Outcome::Answer(_) => match resolution.first_ip() {
+            Some(ip) if resolution.cached => Reply::address(Code::Cached, server, ip),
+            Some(ip) => Reply::address(Code::Resolved, server, ip),
+            None => Reply::not_found(server),
+        },
+        Outcome::NoData(_) | Outcome::NxDomain(_) | Outcome::Refused => Reply::not_found(server),
+        Outcome::Referral(r) => Reply::referral(
+            server,
+            &LineReferral {
+                tld: r.zone.to_string(),
+                addr: r.addr,
+            },
+        ),
+        Outcome::ServFail => Reply::failure(server),
+    }
+}
+
+/// An upstream's reply line (from `from`, to `query`) as the resolution model sees it.
+/// The line protocol carries no TTL and no SOA: an address is kept for as long as the
+/// cache allows, and a negative answer gets the TLD's synthesized SOA.
+pub fn resolution(
+    from: SocketAddr,
+    query: &Query,
+    line: &str,
+) -> Result<Resolution, UpstreamError> {
+    let nonsense = |why: String| {
+        UpstreamError::Unreadable(
+            from,
+            Box::new(Nonsense {
+                why,
+                line: line.to_owned(),
+            }),
+        )
+    };
+    let reply = Reply::parse(line.as_bytes()).map_err(|e| nonsense(e.to_string()))?;
+    let unexpected = || UpstreamError::Unexpected(from, Unexpected::Reply(line.to_owned()));
+    let outcome = match reply.code {
+        Code::Resolved => {
+            let ip = reply.ip().ok_or_else(unexpected)?;
+            Outcome::Answer(vec![Record::new(
+                query.name.clone(),
+                u32::MAX,
+                RData::address(ip),
+            )])
+        }
+        Code::NotFound => Outcome::NxDomain(negative_soa(query.name.tld())),
+        Code::Referral => {
+            let referral: LineReferral = reply
+                .text
+                .parse()
+                .map_err(|e: super::message::ProtocolError| nonsense(e.to_string()))?;
+            Outcome::Referral(Referral {
+                zone: Name::from_wire(&referral.tld),
+                addr: referral.addr,
+                ttl: DEFAULT_TTL,
+            })
+        }
+        Code::Failure => Outcome::ServFail,
+        Code::Cached | Code::Invalid => return Err(unexpected()),
+    };
+    Ok(Resolution::new(outcome))
+}
+
+/// The SOA that a line protocol's `0XFF` stands for (the TLD's, synthesized), made once
+/// per TLD and thread and then cloned: its names are shared, so a miss's negative answer
+/// allocates nothing for it.
+fn negative_soa(tld: &str) -> Record {
+    thread_local! {
+        static LAST: RefCell<Option<Record>> = const { RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some(soa) if soa.name.as_str() == tld => soa.clone(),
+            _ => {
+                let soa = synthesized_soa(&Name::from_wire(tld), DEFAULT_NEGATIVE_TTL);
+                *last = Some(soa.clone());
+                soa
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn name(s: &str) -> Name {
+        Name::from_wire(s)
+    }
+
+    #[test]
+    fn line_view_of_each_outcome() {
+        let ip: Ipv4Addr = "1.2.3.4".parse().unwrap();
+        let answer = Outcome::Answer(vec![
+            Record::new(name("google.com"), 60, RData::Cname(name("www.google.com"))),
+            Record::new(name("www.google.com"), 60, RData::A(ip)),
+        ]);
+        assert_eq!(
+            reply(&Resolution::new(answer.clone()), "root").to_string(),
+            "0X01, root, 1.2.3.4"
+        );
+        assert_eq!(
+            reply(&Resolution::cached(answer), "l").to_string(),
+            "0X00, l, 1.2.3.4"
+        );
+        let referral = Referral {
+            zone: name("com"),
+            addr: "127.0.0.1:5678".parse().unwrap(),
+            ttl: 60,
+        };
+        assert_eq!(referral.ns_name().as_str(), "ns.com");
+        assert_eq!(
+            reply(&Resolution::new(Outcome::Referral(referral)), "root").to_string(),
+            "0X02, root, com 127.0.0.1:5678"
+        );
+        assert_eq!(
+            reply(&Resolution::new(Outcome::ServFail), "root").to_string(),
+            "0XFE, root, Server failure"
+        );
+        assert_eq!(
+            reply(&Resolution::new(Outcome::Refused), "com").to_string(),
+            "0XFF, com, Host not found"
+        );
+    }
+}
