@@ -9,8 +9,10 @@ use std::collections::BTreeSet;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dnsd::resolve::clock::ManualClock;
 use dnsd::runtime::hierarchy::{Hierarchy, HierarchyBuilder};
 use dnsd::zone::{Format, Zone};
 use serde_json::{json, Value};
@@ -693,14 +695,20 @@ fn ttls_count_down_in_the_local_cache() {
     if !tools(&["dig"]) {
         return;
     }
-    let s = Servers::start();
+    let clock = Arc::new(ManualClock::new());
+    let moved = clock.clone();
+    let s = Servers::with(
+        HierarchyBuilder::new()
+            .tld("com", com_zone())
+            .local(|c| c.clock = moved),
+    );
     let first = dig(s.local(), &["short.com"]);
     let first_nx = dig(s.local(), &["gone.com"]);
     assert_eq!(first.answers(), ["short.com. A 192.0.2.30"]);
     assert_eq!(first.answer[0].ttl, SHORT_TTL, "fresh from the zone");
     assert_eq!(first_nx.soa().ttl, NEGATIVE_TTL, "fresh from the zone");
-    // Time must pass for a TTL to drop: the one sleep here, not a synchronisation.
-    std::thread::sleep(Duration::from_millis(1100));
+    // Time passes for the TTLs to drop, on the local server's clock.
+    clock.advance(Duration::from_secs(2));
     let second = dig(s.local(), &["short.com", "+norecurse"]);
     let second_nx = dig(s.local(), &["gone.com", "+norecurse", "+tcp"]);
     assert_eq!(
