@@ -10,8 +10,10 @@
 //!   re-stated, which check the header flags of NOTIMP and BADVERS answers that the two
 //!   suites above do not.
 //!
-//! A missing tool (or, for Zonemaster, not being root) prints `skipping: ...` and
-//! passes, unless `DNSD_REQUIRE_DNS_TOOLS=1`, when it fails.
+//! Where the build script (`build.rs`) finds a tool missing (or, for Zonemaster, not
+//! being root), the test is ignored, saying what it needs, unless `DNSD_REQUIRE_DNS_TOOLS`
+//! is set. A tool missing when the test runs prints `skipping: ...` and passes, unless
+//! `DNSD_REQUIRE_DNS_TOOLS=1`, when it fails.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -191,6 +193,7 @@ fn dnsviz_findings(value: &serde_json::Value, path: &str, out: &mut Vec<String>)
 }
 
 #[test]
+#[cfg_attr(missing_dnsviz, ignore = "needs dnsviz: scripts/ci-deps.sh dnsviz")]
 fn dnsviz_finds_no_error_or_warning() {
     if !have("dnsviz", &["dnsviz"], false) {
         return;
@@ -235,6 +238,10 @@ fn dnsviz_finds_no_error_or_warning() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_dnspython,
+    ignore = "needs dnspython: scripts/ci-deps.sh dnspython"
+)]
 fn genreport_tests_are_all_ok() {
     if !have_dnspython("dnscompliance.py") {
         return;
@@ -257,6 +264,10 @@ fn genreport_tests_are_all_ok() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_zonemaster,
+    ignore = "needs zonemaster-cli (scripts/ci-deps.sh zonemaster), root and iproute2 (network namespaces)"
+)]
 fn zonemaster_nameserver_tests_are_all_ok() {
     let tools = ["zonemaster-cli", "unshare", "nsenter", "ip"];
     if !have("zonemaster-cli", &tools, true) {

@@ -186,6 +186,7 @@ fn logs_are_appended_across_restarts() {
 /// written (here they lead to /dev/full, which fails every write), the client gets
 /// `0XFE` instead.
 #[test]
+#[cfg_attr(missing_dev_full, ignore = "needs /dev/full")]
 fn a_record_that_cannot_be_written_is_a_server_failure() {
     if !Path::new("/dev/full").exists() {
         eprintln!("skipping: no /dev/full here");

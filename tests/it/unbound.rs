@@ -204,6 +204,10 @@ fn check(reply: &Reply, rcode: &str, answers: &[&str]) {
 }
 
 #[test]
+#[cfg_attr(
+    any(missing_unbound, missing_dig, missing_dnspython),
+    ignore = "needs unbound, dig and dnspython: scripts/ci-deps.sh unbound dig dnspython"
+)]
 fn unbound_iterates_to_a_dnsd_tld_server_as_its_stub_for_com() {
     if !(require_tool("unbound") && require_tool("dig") && require_tool("dnspython")) {
         return;
@@ -220,6 +224,10 @@ fn unbound_iterates_to_a_dnsd_tld_server_as_its_stub_for_com() {
 }
 
 #[test]
+#[cfg_attr(
+    any(missing_unbound, missing_dig, missing_dnspython),
+    ignore = "needs unbound, dig and dnspython: scripts/ci-deps.sh unbound dig dnspython"
+)]
 fn unbound_forwards_everything_to_dnsd_local() {
     if !(require_tool("unbound") && require_tool("dig") && require_tool("dnspython")) {
         return;
