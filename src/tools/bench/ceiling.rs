@@ -3,13 +3,14 @@
 //! same workload as a real server, it shows the most this machine's loopback and this
 //! load generator allow.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use crate::line::client::Client;
 use crate::line::message::GREETING;
 
 /// The reply of the [`Ceiling`] server to every line.
@@ -107,7 +108,9 @@ fn ceiling_connection(
     let _ = stream.set_nodelay(true);
     // A connection left open by its client does not keep the thread forever.
     let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
-    let mut relay = match upstream.map(Relay::connect).transpose() {
+    // The next stage, through the line protocol's one client.
+    let next = |addr| Client::open_addr(addr, false, Duration::from_secs(60));
+    let mut relay = match upstream.map(next).transpose() {
         Ok(relay) => relay,
         Err(_) => return,
     };
@@ -139,7 +142,7 @@ fn ceiling_connection(
             }
             match &mut relay {
                 None => out.extend_from_slice(reply.as_bytes()),
-                Some(relay) => match relay.ask(message) {
+                Some(relay) => match relay.exchange_into(message) {
                     Ok(line) => {
                         out.extend_from_slice(line);
                         out.extend_from_slice(end.as_bytes());
@@ -151,39 +154,6 @@ fn ceiling_connection(
         if !out.is_empty() && stream.write_all(&out).is_err() {
             return;
         }
-    }
-}
-
-/// A chain stage's connection to the next stage.
-struct Relay {
-    stream: TcpStream,
-    reader: io::BufReader<TcpStream>,
-    line: Vec<u8>,
-}
-
-impl Relay {
-    fn connect(addr: SocketAddr) -> io::Result<Relay> {
-        let stream = TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
-        let reader = io::BufReader::new(stream.try_clone()?);
-        Ok(Relay {
-            stream,
-            reader,
-            line: Vec::with_capacity(128),
-        })
-    }
-
-    /// Passes one message on as a line and returns the reply line, without its `\n`.
-    fn ask(&mut self, message: &[u8]) -> io::Result<&[u8]> {
-        self.line.clear();
-        self.line.extend_from_slice(message);
-        self.line.push(b'\n');
-        self.stream.write_all(&self.line)?;
-        self.line.clear();
-        if self.reader.read_until(b'\n', &mut self.line)? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        Ok(self.line.strip_suffix(b"\n").unwrap_or(&self.line))
     }
 }
 
