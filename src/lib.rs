@@ -5,56 +5,46 @@
 //!
 //! # Layout
 //!
-//! The two protocols, each a view of one resolution model:
-//! - [`model`]: the resolution model both protocols share: a query in, a result
-//!   (records with TTLs, a negative answer's SOA, a referral with glue) out.
-//! - [`protocol`] and [`connection`]: the line protocol — the meaning of a line (typed
-//!   requests, replies and codes), and its framing (bytes to bounded lines, the
-//!   original's unterminated messages).
-//! - [`dns`]: DNS messages (hickory-proto): answering a request message, asking an
-//!   upstream, TCP framing and the UDP server loop.
-//! - [`name`]: host names, validated and normalised.
+//! One core, two views. A question comes in over either protocol, becomes a
+//! [`model::Query`] at its edge, is answered by a resolver as a [`model::Resolution`],
+//! and goes back out in the protocol it came in; the resolvers know neither protocol.
+//!
+//! The model and the resolvers:
+//! - [`model`]: the resolution model: a query in; records with TTLs, a negative
+//!   answer's SOA, a referral with glue out. [`model::name`]: host names.
+//! - [`resolve`]: what each server answers: [`resolve::local`] (the cache, then the
+//!   hierarchy), [`resolve::root`], [`resolve::tld`]; [`resolve::cache`],
+//!   [`resolve::upstream`] (asking another server, in a protocol chosen at start) and
+//!   [`resolve::clock`] (time, passed in).
+//! - [`zone`]: the data files: zones, cache files and the root table, legacy or TOML.
+//!
+//! The two views, each in its folder:
+//! - [`line`](mod@line): the line protocol: [`line::frame`] (bytes to bounded lines),
+//!   [`line::message`] (typed requests and replies), [`line::view`] (a request as a
+//!   query, a resolution as a reply), [`line::session`] (the one request loop),
+//!   [`line::client`] and [`line::pool`] (the client, plain and pooled upstream).
+//! - [`dns`]: DNS messages (hickory-proto): [`dns::answer`] (a request message
+//!   answered), [`dns::exchange`] (asking another server: the one UDP-then-TCP
+//!   exchange), [`dns::tcp`] (TCP framing).
 //!
 //! The servers:
 //! - [`server`]: the one server loop every role runs: accept, connection cap, timeouts,
-//!   shutdown; lines or DNS over TCP, DNS over UDP.
-//! - [`roles`]: what each of the three servers adds, for both protocols:
-//!   [`roles::local`], [`roles::root`], [`roles::tld`]; and the line protocol's one
-//!   request loop.
-//! - [`resolver`]: what each server answers, apart from any wire format (zones, the
-//!   root's referrals, the recursive and iterative flows).
-//! - [`cache`]: the local server's cache: fixed entries, learned ones with their TTLs
-//!   (negative answers too) and LRU, shared by both protocols.
-//! - [`upstream`]: asking another server, over pooled connections or UDP, with a
-//!   deadline.
-//! - [`up`]: assembling a hierarchy ([`up::HierarchyBuilder`]), as `dnsd up`, the tests
-//!   and the examples do.
+//!   shutdown; lines or DNS on the TCP port, and [`server::udp`], the UDP loop.
+//! - [`roles`]: each role wired: [`roles::local`], [`roles::root`], [`roles::tld`] put a
+//!   resolver behind both views.
+//! - [`runtime`]: starting them: [`runtime::hierarchy`] (a whole hierarchy, as `dnsd
+//!   up`, the tests and the examples build it) and [`runtime::lab`] (one described in a
+//!   TOML file).
 //!
-//! Files and operations:
-//! - [`zone`]: the data files, zones and the root table, legacy or TOML.
-//! - [`logs`]: the local server's `ID.log` and `mapping.log`.
-//! - [`reload`]: SIGHUP: swappable data ([`reload::Swap`]) and each server's
-//!   [`reload::Reload`].
-//! - [`lab`]: a whole hierarchy described in one TOML file (`dnsd up --config`).
-//! - [`fds`]: file descriptors: the soft limit raised at start, `--max-connections`
-//!   checked against it.
-//! - [`metrics`]: `--metrics`: counters, gauges and a latency histogram per server,
-//!   served over HTTP in the Prometheus text format.
-//! - [`check`]: `dnsd check`: what zone, cache and root-table files hold, and every
-//!   problem in them.
-//! - [`trace`]: `dnsd trace`: a name followed through the hierarchy hop by hop over DNS.
+//! Operations, in [`ops`]: [`ops::reload`] (SIGHUP), [`ops::metrics`] (`--metrics`),
+//! [`ops::querylog`] (`ID.log` and `mapping.log`), [`ops::diagnostics`] (stderr logging),
+//! [`ops::fds`] (descriptor limits).
 //!
-//! Clients and tools:
-//! - [`client`]: the client side of the line protocol, written once: [`client::Client`]
-//!   (which `dnsd client`, `dnsd bench` and the soak use) and `dnsd client`.
-//! - [`bench`](mod@bench): the load generator, one file per job: [`bench::load`] (the
-//!   closed loop), [`bench::ceiling`] (do-nothing servers to compare with),
-//!   [`bench::output`] (the table and the typed JSON), [`bench::report`]
-//!   (`BENCHMARKS.md` from the JSON results), [`bench::dnsperf`] (dnsperf's output).
-//! - [`cli`], [`logging`], [`error`]: the command line (and its signals), diagnostics,
-//!   exit codes.
-//! - [`net`], [`sync`]: `is_timeout` and `resolve_host_port`; taking a lock that a panic
-//!   may have poisoned.
+//! The tools, in [`tools`]: [`tools::bench`](mod@tools::bench) (`dnsd bench`),
+//! [`tools::trace`] (`dnsd trace`), [`tools::check`] (`dnsd check`).
+//!
+//! And [`cli`] (the command line), [`error`] (what ends a command, and its exit code),
+//! [`net`] and [`sync`] (small helpers for sockets and locks).
 
 pub mod cli;
 pub mod dns;
