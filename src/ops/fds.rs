@@ -44,7 +44,9 @@ pub fn check(servers: &[Need], limit: u64, asked: bool) -> Result<(), Error> {
     let conns: usize = servers.iter().map(|s| s.max_connections).sum();
     if !asked {
         log::warn!(
-            "file descriptors: {conns} connections (the default --max-connections) would              need up to {need}, but this process may open only {limit}: past that, new              connections wait (raise `ulimit -Hn`, or lower --max-connections)"
+            "file descriptors: {conns} connections (the default --max-connections) would \
+             need up to {need}, but this process may open only {limit}: past that, new \
+             connections wait (raise `ulimit -Hn`, or lower --max-connections)"
         );
         return Ok(());
     }
