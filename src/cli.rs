@@ -9,10 +9,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::dns::{self, answer::DnsSettings};
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::line::client::{self, ClientConfig};
 use crate::line::frame::{self, FrameLimits};
-use crate::line::message::Mode;
+use crate::line::message::{Mode, ServerName};
 use crate::model::name::parse_tld;
 use crate::model::QType;
 use crate::net::resolve_host_port;
@@ -371,16 +371,15 @@ impl Cli {
             Command::Local(args) => {
                 let source = Files::cache_files(args.cache.clone());
                 let cache = source.load()?;
-                if args.name.is_empty() || args.name.contains([',', ' ', '\t']) {
-                    return Err(Error::Usage(format!(
-                        "--name {:?}: must be non-empty, without commas or spaces",
-                        args.name
-                    )));
-                }
+                let name =
+                    ServerName::new(&args.name).map_err(|source| ConfigError::ServerName {
+                        name: args.name.clone(),
+                        source,
+                    })?;
                 let mut config = LocalConfig::new(args.root, cache, args.log_dir);
                 config.source = (!args.cache.is_empty()).then_some(source);
                 config.warm = args.warm;
-                config.name = args.name;
+                config.name = name.to_string();
                 config.bind = SocketAddr::new(args.server.bind, args.port);
                 config.ttl = args.ttl.0;
                 config.dns_mode = args.dns_mode;
@@ -406,14 +405,14 @@ impl Cli {
                 })
             }
             Command::Tld(args) => {
-                let tld = parse_tld(&args.tld)
-                    .map_err(|e| Error::Usage(format!("bad TLD {:?}: {e}", args.tld)))?;
+                let tld = parse_tld(&args.tld).map_err(|source| ConfigError::Tld {
+                    tld: args.tld.clone(),
+                    source,
+                })?;
                 let port = args
                     .port
                     .or_else(|| tld::default_port(&tld))
-                    .ok_or_else(|| {
-                        Error::Usage(format!("no default port for TLD {tld}: give --port"))
-                    })?;
+                    .ok_or_else(|| ConfigError::NoDefaultPort { tld: tld.clone() })?;
                 let mut config = TldConfig::new(&tld, Zone::load(&args.zone)?);
                 config.source = Some(Files::zone_file(args.zone));
                 config.bind = SocketAddr::new(args.server.bind, port);
@@ -426,10 +425,7 @@ impl Cli {
             }
             Command::Client(args) => {
                 if crate::line::message::valid_client_id(args.id.as_bytes()).is_none() {
-                    return Err(Error::Usage(format!(
-                        "bad client id {:?}: use 1-64 letters, digits, '.', '_' or '-', not starting with '.'",
-                        args.id
-                    )));
+                    return Err(ConfigError::ClientId { id: args.id }.into());
                 }
                 let config = ClientConfig {
                     id: args.id,
@@ -442,7 +438,7 @@ impl Cli {
                 let mut input: Box<dyn BufRead> = Box::new(stdin.lock());
                 let stdout = std::io::stdout();
                 let mut output = stdout.lock();
-                client::run(&config, &mut input, &mut output, interactive)
+                Ok(client::run(&config, &mut input, &mut output, interactive)?)
             }
             Command::Bench(command) => run_bench(*command),
             Command::Check(args) => run_check(args),
@@ -652,8 +648,10 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
 impl BenchArgs {
     /// The validated settings these flags describe.
     pub fn config(&self) -> Result<BenchConfig, Error> {
-        let server = resolve_host_port(&self.server)
-            .map_err(|e| Error::Usage(format!("--server {}: {e}", self.server)))?[0];
+        let server = resolve_host_port(&self.server).map_err(|source| ConfigError::Server {
+            server: self.server.clone(),
+            source,
+        })?[0];
         let names = match &self.names {
             Some(path) => Names::load(path)?,
             None => Names::Pattern(self.pattern.clone()),
@@ -810,9 +808,7 @@ fn run_check(args: CheckArgs) -> Result<(), Error> {
         .chain(told(args.zone, Some(Kind::Zone)))
         .collect();
     if files.is_empty() {
-        return Err(Error::Usage(
-            "no file to check: give FILE..., --root FILE or --zone FILE".into(),
-        ));
+        return Err(ConfigError::NoFiles.into());
     }
     let config = CheckConfig { files };
     check::run(
@@ -856,7 +852,10 @@ fn run_trace(args: TraceArgs) -> Result<(), Error> {
                 .map(|tld| crate::model::name::Name::from_wire(&tld))
                 .map_err(|_| e)
         })
-        .map_err(|e| Error::Usage(format!("bad name {:?}: {e}", args.name)))?;
+        .map_err(|source| ConfigError::Name {
+            name: args.name.clone(),
+            source,
+        })?;
     let stdout = std::io::stdout();
     let output = if args.json {
         Output::Json
@@ -873,5 +872,5 @@ fn run_trace(args: TraceArgs) -> Result<(), Error> {
         timeout: args.timeout.0,
         output,
     };
-    trace::run(&config, &mut stdout.lock())
+    Ok(trace::run(&config, &mut stdout.lock())?)
 }

@@ -9,7 +9,7 @@ fn main() {
     let result = cli.run();
     dnsd::ops::diagnostics::flush();
     if let Err(err) = result {
-        eprintln!("error: {err}");
+        eprintln!("{}", err.report());
         std::process::exit(err.exit_code());
     }
 }

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::ops::fds;
 use crate::ops::metrics::Metrics;
 use crate::ops::reload::{Reload, Source as Files};
@@ -155,7 +155,9 @@ impl HierarchyBuilder {
     /// zones built in): the root table's TLDs, each from its zone file, and the local
     /// server seeded with `default`. On the original's ports unless `any_port`.
     pub fn from_zones(zones: Option<&Path>, any_port: bool) -> Result<HierarchyBuilder, Error> {
-        let root = find(zones, "root").ok_or_else(|| missing(zones, "root", "the root table"))?;
+        let root = find(zones, "root").ok_or_else(|| ConfigError::NoRootTable {
+            dir: zones.map(Path::to_owned),
+        })?;
         let table = match &root {
             Data::File(path) => RootTable::load(path)?,
             Data::Builtin(file, text) => RootTable::parse(
@@ -173,8 +175,10 @@ impl HierarchyBuilder {
             builder.local.source = source.reloadable();
         }
         for (tld, addr) in table.iter() {
-            let source =
-                find(zones, tld).ok_or_else(|| missing(zones, tld, "listed in the root table"))?;
+            let source = find(zones, tld).ok_or_else(|| ConfigError::NoZone {
+                dir: zones.map(Path::to_owned),
+                tld: tld.to_owned(),
+            })?;
             let mut config = TldConfig::new(tld, load_zone(&source)?);
             config.source = source.reloadable();
             if !any_port {
@@ -359,9 +363,4 @@ fn load_zone(source: &Data) -> Result<Zone, FileError> {
             Format::Legacy,
         ),
     }
-}
-
-fn missing(zones: Option<&Path>, stem: &str, why: &str) -> Error {
-    let dir = zones.map_or_else(|| "(built-in)".to_owned(), |d| d.display().to_string());
-    Error::Usage(format!("{dir}: no {stem}.toml or {stem}.dat ({why})"))
 }

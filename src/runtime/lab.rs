@@ -34,7 +34,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::Error;
-use crate::line::message::Mode;
+use crate::line::message::{Mode, ServerName};
 use crate::model::name::parse_tld;
 use crate::ops::reload::Source;
 use crate::roles::tld::{self, TldConfig};
@@ -173,16 +173,13 @@ impl Lab {
             bind(&local.bind)?,
             local.port.unwrap_or(crate::roles::local::DEFAULT_PORT),
         );
-        let mut name = None;
-        if let Some(n) = &local.name {
-            if n.get_ref().is_empty() || n.get_ref().contains([',', ' ', '\t']) {
-                return Err(at.error(
-                    n.span().start,
-                    "name: must be non-empty, without commas or spaces",
-                ));
-            }
-            name = Some(n.get_ref().clone());
-        }
+        let name = match &local.name {
+            Some(n) => Some(
+                ServerName::new(n.get_ref())
+                    .map_err(|e| at.error(n.span().start, format!("name: {e}")))?,
+            ),
+            None => None,
+        };
         let ttl = local.ttl.as_ref().map(|t| at.secs(t)).transpose()?;
         let dns_mode = match &local.dns_mode {
             Some(m) => Some(
@@ -196,7 +193,7 @@ impl Lab {
         builder = builder.cache(local_zone(&at, local)?).local(|c| {
             c.bind = local_bind;
             if let Some(name) = name {
-                c.name = name;
+                c.name = name.to_string();
             }
             if let Some(ttl) = ttl {
                 c.ttl = ttl;
@@ -423,6 +420,10 @@ mod tests {
         assert_eq!(
             err("[local]\ndns_mode = \"X\"\n[tld.com]\n"),
             "lab.toml:2: dns_mode: R or I"
+        );
+        assert_eq!(
+            err("[local]\nname = \"a,b\"\n[tld.com]\n"),
+            "lab.toml:2: name: must be non-empty, without commas or spaces"
         );
         assert!(
             err("").starts_with("lab.toml: no [tld.NAME]"),
