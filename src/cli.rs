@@ -23,7 +23,7 @@ use crate::resolve::upstream;
 use crate::roles::local::{self, LocalConfig};
 use crate::roles::root::{self, RootConfig};
 use crate::roles::tld::{self, TldConfig};
-use crate::roles::Running;
+use crate::roles::{RoleConfig, Running};
 use crate::runtime::hierarchy::HierarchyBuilder;
 use crate::runtime::lab::Lab;
 use crate::server::{self, Limits, Shutdown};
@@ -376,32 +376,28 @@ impl Cli {
                         name: args.name.clone(),
                         source,
                     })?;
-                let mut config = LocalConfig::new(args.root, cache, args.log_dir);
-                config.source = (!args.cache.is_empty()).then_some(source);
-                config.warm = args.warm;
-                config.name = name.to_string();
-                config.bind = SocketAddr::new(args.server.bind, args.port);
-                config.ttl = args.ttl.0;
-                config.dns_mode = args.dns_mode;
-                config.cache_size = args.cache_size;
-                config.limits = args.server.limits.limits();
-                config.upstream_timeout = args.upstream_timeout.0;
-                let need = local_need(config.limits.max_connections);
-                serve_until_signal(need, args.server.metrics, |s, metrics| {
-                    config.metrics = metrics;
-                    config.start(s)
+                let config = LocalConfig::new(args.root, cache, args.log_dir)
+                    .with_source((!args.cache.is_empty()).then_some(source))
+                    .with_warm(args.warm)
+                    .with_name(name)
+                    .with_bind(SocketAddr::new(args.server.bind, args.port))
+                    .with_ttl(args.ttl.0)
+                    .with_dns_mode(args.dns_mode)
+                    .with_cache_size(args.cache_size)
+                    .with_limits(args.server.limits.limits())
+                    .with_upstream_timeout(args.upstream_timeout.0);
+                serve_until_signal(config.fd_need(), args.server.metrics, |s, metrics| {
+                    config.start(s, &metrics)
                 })
             }
             Command::Root(args) => {
-                let mut config = RootConfig::new(RootTable::load(&args.table)?);
-                config.source = Some(Files::table_file(args.table));
-                config.bind = SocketAddr::new(args.server.bind, args.port);
-                config.limits = args.server.limits.limits();
-                config.upstream_timeout = args.upstream_timeout.0;
-                let need = server_need(config.limits.max_connections);
-                serve_until_signal(need, args.server.metrics, |s, metrics| {
-                    config.metrics = metrics;
-                    config.start(s)
+                let config = RootConfig::new(RootTable::load(&args.table)?)
+                    .with_source(Some(Files::table_file(args.table)))
+                    .with_bind(SocketAddr::new(args.server.bind, args.port))
+                    .with_limits(args.server.limits.limits())
+                    .with_upstream_timeout(args.upstream_timeout.0);
+                serve_until_signal(config.fd_need(), args.server.metrics, |s, metrics| {
+                    config.start(s, &metrics)
                 })
             }
             Command::Tld(args) => {
@@ -413,14 +409,12 @@ impl Cli {
                     .port
                     .or_else(|| tld::default_port(&tld))
                     .ok_or_else(|| ConfigError::NoDefaultPort { tld: tld.clone() })?;
-                let mut config = TldConfig::new(&tld, Zone::load(&args.zone)?);
-                config.source = Some(Files::zone_file(args.zone));
-                config.bind = SocketAddr::new(args.server.bind, port);
-                config.limits = args.server.limits.limits();
-                let need = server_need(config.limits.max_connections);
-                serve_until_signal(need, args.server.metrics, |s, metrics| {
-                    config.metrics = metrics;
-                    config.start(s)
+                let config = TldConfig::new(&tld, Zone::load(&args.zone)?)
+                    .with_source(Some(Files::zone_file(args.zone)))
+                    .with_bind(SocketAddr::new(args.server.bind, port))
+                    .with_limits(args.server.limits.limits());
+                serve_until_signal(config.fd_need(), args.server.metrics, |s, metrics| {
+                    config.start(s, &metrics)
                 })
             }
             Command::Client(args) => {
@@ -455,22 +449,6 @@ fn asked_for_connections(needs: &[fds::Need]) -> bool {
         .any(|n| n.max_connections != server::DEFAULT_MAX_CONNECTIONS)
 }
 
-/// What the local server needs of file descriptors.
-fn local_need(max_connections: usize) -> fds::Need {
-    fds::Need {
-        per_connection: fds::PER_LOCAL_CONNECTION,
-        max_connections,
-    }
-}
-
-/// What a root or TLD server needs of file descriptors.
-fn server_need(max_connections: usize) -> fds::Need {
-    fds::Need {
-        per_connection: fds::PER_CONNECTION,
-        max_connections,
-    }
-}
-
 fn run_up(args: UpArgs) -> Result<(), Error> {
     let builder = match &args.config {
         Some(path) => Lab::load(path)?.builder(),
@@ -478,14 +456,14 @@ fn run_up(args: UpArgs) -> Result<(), Error> {
             .log_dir(&args.log_dir)
             .limits(args.limits.limits())
             .upstream_timeout(args.upstream_timeout.0)
-            .local(|c| c.dns_mode = args.dns_mode),
+            .local(|c| c.with_dns_mode(args.dns_mode)),
     };
     let needs = builder.fd_needs();
     fds::prepare(&needs, asked_for_connections(&needs))?;
     let (shutdown, reloader) = install_signals()?;
     let stop = shutdown.clone();
     with_metrics(args.metrics, &stop, |metrics| {
-        serve_up(builder.metrics(metrics), shutdown, &reloader)
+        serve_up(builder, shutdown, &metrics, &reloader)
     })
 }
 
@@ -493,10 +471,11 @@ fn run_up(args: UpArgs) -> Result<(), Error> {
 fn serve_up(
     builder: HierarchyBuilder,
     shutdown: Shutdown,
+    metrics: &Metrics,
     reloader: &Reloader,
 ) -> Result<(), Error> {
     let log_dir = builder.log_dir_path().to_owned();
-    let hierarchy = builder.start_with(shutdown)?;
+    let hierarchy = builder.start_with(shutdown, metrics)?;
     reloader.set(hierarchy.reloads());
     println!("dnsd: the hierarchy is up");
     println!("  root            {}", hierarchy.root);

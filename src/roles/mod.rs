@@ -1,7 +1,8 @@
 //! The three server roles. Each is a [`Role`]: it says what is particular to it (the
 //! local server's client id and log, how each role answers a request), and the one
 //! request loop here does the rest for all three: bounded lines, `q`, parsing, the
-//! per-query log line, the reply.
+//! per-query log line, the reply. Each role's settings are a [`RoleConfig`], and
+//! [`RoleConfig::start`] starts any of them the same way.
 
 pub mod local;
 pub mod root;
@@ -16,10 +17,11 @@ use crate::dns::answer::{Answered, DnsSettings, Role as DnsRole, Transport};
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
 use crate::line::message::{Reply, Request, QUIT};
-use crate::ops::metrics::ServerMetrics;
+use crate::ops::fds;
+use crate::ops::metrics::{Metrics, ServerMetrics};
 use crate::ops::querylog::{Escaped, Micros};
-use crate::ops::reload::Reload;
-use crate::server::{Handler, Server, Shutdown};
+use crate::ops::reload::{Reload, Source, Summary};
+use crate::server::{Handler, Limits, Server, Shutdown};
 
 /// A server running on its own thread.
 pub struct Running {
@@ -54,6 +56,61 @@ pub fn spawn<H: Handler>(
         thread,
         reload,
     })
+}
+
+/// A role's validated settings: what is particular to starting it. The rest is the same
+/// for every role and written once, in [`RoleConfig::start`].
+///
+/// A config holds settings only: what the running process shares (its metrics, its
+/// shutdown) is handed to `start`.
+pub trait RoleConfig: Sized + 'static {
+    /// What answers the server's requests.
+    type Handler: Role;
+    /// What a reload (SIGHUP) re-reads and swaps in: a zone, the root table.
+    type Data: Summary + 'static;
+    /// Descriptors each connection holds (see [`fds`]).
+    const FDS_PER_CONNECTION: u64 = fds::PER_CONNECTION;
+
+    /// The address the server binds (port 0: any free port).
+    fn bind(&self) -> SocketAddr;
+
+    /// The limits the server enforces.
+    fn limits(&self) -> Limits;
+
+    /// The handler of a server bound at `addr`, recording through `metrics`; and where
+    /// a reload re-reads its data (`None`: nothing to re-read).
+    fn handler(
+        self,
+        addr: SocketAddr,
+        metrics: &Metrics,
+    ) -> Result<(Self::Handler, Option<Source<Self::Data>>), Error>;
+
+    /// Puts reloaded data in place of the handler's; queries in flight finish with the
+    /// old.
+    fn swap(handler: &Self::Handler, data: Self::Data);
+
+    /// What the server needs of file descriptors.
+    fn fd_need(&self) -> fds::Need {
+        fds::Need {
+            per_connection: Self::FDS_PER_CONNECTION,
+            max_connections: self.limits().max_connections,
+        }
+    }
+
+    /// Binds, builds the handler, wires its reload, and runs the server on its own
+    /// thread until `shutdown` is triggered, recording through `metrics` (the process's,
+    /// or [`Metrics::disabled`]).
+    fn start(self, shutdown: Shutdown, metrics: &Metrics) -> Result<Running, Error> {
+        let server = Server::bind(self.bind(), self.limits())?;
+        let (handler, source) = self.handler(server.local_addr(), metrics)?;
+        let handler = Arc::new(handler);
+        let swap = handler.clone();
+        let reload = Reload::new(Role::name(&*handler), source, move |data| {
+            Self::swap(&swap, data)
+        })
+        .with_metrics(Role::metrics(&*handler).clone());
+        spawn(server, handler, shutdown, reload)
+    }
 }
 
 /// What is particular to a role; the request loop ([`serve_lines`]) is shared.

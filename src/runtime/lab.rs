@@ -166,7 +166,7 @@ impl Lab {
             bind(&lab.root.bind)?,
             lab.root.port.unwrap_or(crate::roles::root::DEFAULT_PORT),
         );
-        builder = builder.root(|c| c.bind = root_bind);
+        builder = builder.root(|c| c.with_bind(root_bind));
 
         let local = &lab.local;
         let local_bind = SocketAddr::new(
@@ -190,21 +190,21 @@ impl Lab {
             None => None,
         };
         let cache_size = local.cache_size;
-        builder = builder.cache(local_zone(&at, local)?).local(|c| {
-            c.bind = local_bind;
+        builder = builder.cache(local_zone(&at, local)?).local(|mut c| {
+            c = c.with_bind(local_bind);
             if let Some(name) = name {
-                c.name = name.to_string();
+                c = c.with_name(name);
             }
             if let Some(ttl) = ttl {
-                c.ttl = ttl;
+                c = c.with_ttl(ttl);
             }
             if let Some(mode) = dns_mode {
-                c.dns_mode = mode;
+                c = c.with_dns_mode(mode);
             }
             if let Some(n) = cache_size {
-                c.cache_size = n;
+                c = c.with_cache_size(n);
             }
-            c.source = Some(relab(path, |at, lab| local_zone(at, &lab.local)));
+            c.with_source(Some(relab(path, |at, lab| local_zone(at, &lab.local))))
         });
 
         for (tld, t) in &lab.tld {
@@ -218,9 +218,7 @@ impl Lab {
                     format!("tld.{tld}: no default port: give `port` (0: any free port)"),
                 )
             })?;
-            let mut config = TldConfig::new(&tld, tld_zone(&at, &tld, t)?);
-            config.bind = SocketAddr::new(bind(&t.bind)?, port);
-            config.source = Some(match (&t.zone, t.records.is_empty()) {
+            let source = match (&t.zone, t.records.is_empty()) {
                 (Some(file), true) => Source::zone_file(rel(file)),
                 _ => {
                     let tld = tld.clone();
@@ -232,7 +230,10 @@ impl Lab {
                         )),
                     })
                 }
-            });
+            };
+            let config = TldConfig::new(&tld, tld_zone(&at, &tld, t)?)
+                .with_bind(SocketAddr::new(bind(&t.bind)?, port))
+                .with_source(Some(source));
             builder = builder.tld_with(config);
         }
         if lab.tld.is_empty() {

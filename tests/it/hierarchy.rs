@@ -5,7 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 
+use dnsd::ops::metrics::Metrics;
 use dnsd::roles::local::LocalConfig;
+use dnsd::roles::RoleConfig;
 use dnsd::runtime::hierarchy::HierarchyBuilder;
 use dnsd::server::Shutdown;
 use dnsd::zone::{Format, Zone};
@@ -117,7 +119,7 @@ fn default_cache_answers_without_asking() {
     let shutdown = Shutdown::new();
     let closed = ClosedPort::new();
     let local = LocalConfig::new(closed.addr, seed, logs.path())
-        .start(shutdown.clone())
+        .start(shutdown.clone(), &Metrics::disabled())
         .unwrap();
     let mut c = Line::connect(local.addr);
     assert_eq!(c.ask("alice"), "You are connected to the Server");
@@ -199,7 +201,7 @@ fn server_failure_when_the_root_is_down() {
     let shutdown = Shutdown::new();
     let closed = ClosedPort::new();
     let local = LocalConfig::new(closed.addr, Zone::default(), logs.path())
-        .start(shutdown.clone())
+        .start(shutdown.clone(), &Metrics::disabled())
         .unwrap();
     let mut c = Line::connect(local.addr);
     assert_eq!(c.ask("alice"), "You are connected to the Server");
