@@ -2,12 +2,12 @@
 //!
 //! Pure building blocks; the servers wire them in:
 //!
-//! - [`server`]: one request message in, one response message (or a reasoned drop) out,
-//!   through a role's [`server::Role::resolve`].
-//! - [`upstream`]: the client side: a query message for a [`Query`], a response message
+//! - [`answer`]: one request message in, one response message (or a reasoned drop) out,
+//!   through a role's [`answer::Role::resolve`].
+//! - [`exchange`]: the client side: a query message for a [`Query`], a response message
 //!   back to a [`crate::model::Resolution`], and blocking UDP/TCP exchanges.
 //! - [`tcp`]: the two-byte length prefix framing of DNS over TCP.
-//! - [`udp`]: the UDP server loop on a fixed set of threads.
+//! - [`crate::server::udp`]: the UDP server loop on a fixed set of threads.
 //!
 //! Every byte is encoded and decoded by `hickory-proto`; this module only converts
 //! between its types and the model's, and makes the checks it does not (question count,

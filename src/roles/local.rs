@@ -187,12 +187,12 @@ impl RoleConfig for LocalConfig {
         self.limits
     }
 
+    fn source(&self) -> Option<Source<Zone>> {
+        self.source.clone()
+    }
+
     /// Opens the logs and fills the cache (warming it, with `--warm`).
-    fn handler(
-        self,
-        _addr: SocketAddr,
-        metrics: &Metrics,
-    ) -> Result<(LocalHandler, Option<Source<Zone>>), Error> {
+    fn handler(self, _addr: SocketAddr, metrics: &Metrics) -> Result<LocalHandler, Error> {
         let logs = LogDir::open(&self.log_dir).map_err(|e| {
             Error::io(
                 format!("cannot open the log directory {}", self.log_dir.display()),
@@ -212,14 +212,13 @@ impl RoleConfig for LocalConfig {
             Some(logs.clone()),
         )
         .with_metrics(metrics.clone());
-        let handler = LocalHandler {
+        Ok(LocalHandler {
             dns_mode: self.dns_mode,
             name: self.name,
             resolver,
             logs,
             metrics,
-        };
-        Ok((handler, self.source))
+        })
     }
 
     /// Learned entries stay: only the fixed ones are replaced.

@@ -77,13 +77,11 @@ pub trait RoleConfig: Sized + 'static {
     /// The limits the server enforces.
     fn limits(&self) -> Limits;
 
-    /// The handler of a server bound at `addr`, recording through `metrics`; and where
-    /// a reload re-reads its data (`None`: nothing to re-read).
-    fn handler(
-        self,
-        addr: SocketAddr,
-        metrics: &Metrics,
-    ) -> Result<(Self::Handler, Option<Source<Self::Data>>), Error>;
+    /// Where a reload re-reads the server's data (`None`: nothing to re-read).
+    fn source(&self) -> Option<Source<Self::Data>>;
+
+    /// The handler of a server bound at `addr`, recording through `metrics`.
+    fn handler(self, addr: SocketAddr, metrics: &Metrics) -> Result<Self::Handler, Error>;
 
     /// Puts reloaded data in place of the handler's; queries in flight finish with the
     /// old.
@@ -102,8 +100,8 @@ pub trait RoleConfig: Sized + 'static {
     /// or [`Metrics::disabled`]).
     fn start(self, shutdown: Shutdown, metrics: &Metrics) -> Result<Running, Error> {
         let server = Server::bind(self.bind(), self.limits())?;
-        let (handler, source) = self.handler(server.local_addr(), metrics)?;
-        let handler = Arc::new(handler);
+        let source = self.source();
+        let handler = Arc::new(self.handler(server.local_addr(), metrics)?);
         let swap = handler.clone();
         let reload = Reload::new(Role::name(&*handler), source, move |data| {
             Self::swap(&swap, data)

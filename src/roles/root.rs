@@ -109,18 +109,17 @@ impl RoleConfig for RootConfig {
         self.limits
     }
 
-    fn handler(
-        self,
-        _addr: SocketAddr,
-        metrics: &Metrics,
-    ) -> Result<(RootHandler, Option<Source<RootTable>>), Error> {
+    fn source(&self) -> Option<Source<RootTable>> {
+        self.source.clone()
+    }
+
+    fn handler(self, _addr: SocketAddr, metrics: &Metrics) -> Result<RootHandler, Error> {
         let upstream = Upstream::new(self.upstream_timeout, self.limits.frame.max_line);
         let metrics = metrics.server(NAME);
-        let handler = RootHandler {
+        Ok(RootHandler {
             resolver: RootResolver::new(self.table, upstream).with_metrics(metrics.clone()),
             metrics,
-        };
-        Ok((handler, self.source))
+        })
     }
 
     fn swap(handler: &RootHandler, table: RootTable) {

@@ -88,15 +88,15 @@ impl RoleConfig for TldConfig {
         self.limits
     }
 
+    fn source(&self) -> Option<Source<Zone>> {
+        self.source.clone()
+    }
+
     /// The server's own address is the glue of its NS record.
-    fn handler(
-        self,
-        addr: SocketAddr,
-        metrics: &Metrics,
-    ) -> Result<(TldHandler, Option<Source<Zone>>), Error> {
+    fn handler(self, addr: SocketAddr, metrics: &Metrics) -> Result<TldHandler, Error> {
         let mut handler = TldHandler::new(&self.tld, self.zone, addr.ip());
         handler.metrics = metrics.server(&self.tld);
-        Ok((handler, self.source))
+        Ok(handler)
     }
 
     fn swap(handler: &TldHandler, zone: Zone) {
