@@ -192,7 +192,7 @@ impl RoleConfig for LocalConfig {
     }
 
     /// Opens the logs and fills the cache (warming it, with `--warm`).
-    fn handler(self, _addr: SocketAddr, metrics: &Metrics) -> Result<LocalHandler, Error> {
+    fn handler(self, metrics: &Metrics) -> Result<LocalHandler, Error> {
         let logs = LogDir::open(&self.log_dir).map_err(|e| {
             Error::io(
                 format!("cannot open the log directory {}", self.log_dir.display()),

@@ -80,8 +80,10 @@ pub trait RoleConfig: Sized + 'static {
     /// Where a reload re-reads the server's data (`None`: nothing to re-read).
     fn source(&self) -> Option<Source<Self::Data>>;
 
-    /// The handler of a server bound at `addr`, recording through `metrics`.
-    fn handler(self, addr: SocketAddr, metrics: &Metrics) -> Result<Self::Handler, Error>;
+    /// The handler, recording through `metrics`. It is made before the server binds,
+    /// so that what a role reads or opens of its own (the local server's log directory,
+    /// its warm cache) fails before any port is taken.
+    fn handler(self, metrics: &Metrics) -> Result<Self::Handler, Error>;
 
     /// Puts reloaded data in place of the handler's; queries in flight finish with the
     /// old.
@@ -95,13 +97,13 @@ pub trait RoleConfig: Sized + 'static {
         }
     }
 
-    /// Binds, builds the handler, wires its reload, and runs the server on its own
+    /// Builds the handler, binds, wires the reload, and runs the server on its own
     /// thread until `shutdown` is triggered, recording through `metrics` (the process's,
     /// or [`Metrics::disabled`]).
     fn start(self, shutdown: Shutdown, metrics: &Metrics) -> Result<Running, Error> {
-        let server = Server::bind(self.bind(), self.limits())?;
-        let source = self.source();
-        let handler = Arc::new(self.handler(server.local_addr(), metrics)?);
+        let (bind, limits, source) = (self.bind(), self.limits(), self.source());
+        let handler = Arc::new(self.handler(metrics)?);
+        let server = Server::bind(bind, limits)?;
         let swap = handler.clone();
         let reload = Reload::new(Role::name(&*handler), source, move |data| {
             Self::swap(&swap, data)

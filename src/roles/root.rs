@@ -113,7 +113,7 @@ impl RoleConfig for RootConfig {
         self.source.clone()
     }
 
-    fn handler(self, _addr: SocketAddr, metrics: &Metrics) -> Result<RootHandler, Error> {
+    fn handler(self, metrics: &Metrics) -> Result<RootHandler, Error> {
         let upstream = Upstream::new(self.upstream_timeout, self.limits.frame.max_line);
         let metrics = metrics.server(NAME);
         Ok(RootHandler {

@@ -92,9 +92,9 @@ impl RoleConfig for TldConfig {
         self.source.clone()
     }
 
-    /// The server's own address is the glue of its NS record.
-    fn handler(self, addr: SocketAddr, metrics: &Metrics) -> Result<TldHandler, Error> {
-        let mut handler = TldHandler::new(&self.tld, self.zone, addr.ip());
+    /// The address the server binds is the glue of its NS record.
+    fn handler(self, metrics: &Metrics) -> Result<TldHandler, Error> {
+        let mut handler = TldHandler::new(&self.tld, self.zone, self.bind.ip());
         handler.metrics = metrics.server(&self.tld);
         Ok(handler)
     }
