@@ -40,7 +40,7 @@ impl Running {
 
 /// Runs `server` with `handler` on a new thread until `shutdown` is triggered;
 /// `reload` re-reads its files.
-pub fn spawn<H: Handler>(
+fn spawn<H: Handler>(
     server: Server,
     handler: Arc<H>,
     shutdown: Shutdown,

@@ -286,8 +286,10 @@ fn trace(args: TraceArgs) -> Result<TraceConfig, Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use clap::Parser;
+
+    use super::*;
+    use crate::roles::RoleConfig;
 
     fn config(args: &[&str]) -> Result<Config, Error> {
         let cli = Cli::try_parse_from(std::iter::once("dnsd").chain(args.iter().copied()))
@@ -325,7 +327,6 @@ mod tests {
         ]) else {
             panic!("not a local server");
         };
-        use crate::roles::RoleConfig;
         assert_eq!(server.limits().max_connections, 7);
         assert_eq!(server.bind().port(), 0);
         assert_eq!(metrics.map(|m| m.port()), Some(9100));
