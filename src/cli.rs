@@ -1,37 +1,27 @@
-//! The command line: clap structs (kept dumb), turned into the validated configs the
-//! roles take, and run.
+//! The command line: clap structs, kept dumb, and their small value parsers.
+//! [`crate::runtime::config`] checks what they hold and turns it into the configs the
+//! servers and tools take; [`crate::runtime`] runs them.
 
-use std::io::{BufRead, IsTerminal};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::dns::{self, answer::DnsSettings};
-use crate::error::Error;
-use crate::line::client::{self, ClientConfig};
-use crate::line::frame::{self, FrameLimits};
+use crate::dns;
+use crate::line::client;
+use crate::line::frame;
 use crate::line::message::Mode;
-use crate::model::name::parse_tld;
 use crate::model::QType;
 use crate::net::resolve_host_port;
-use crate::ops::fds;
-use crate::ops::metrics::{self, Metrics};
-use crate::ops::reload::{Reloader, Source as Files};
+use crate::ops::metrics;
 use crate::resolve::upstream;
-use crate::roles::local::{self, LocalConfig};
-use crate::roles::root::{self, RootConfig};
-use crate::roles::tld::{self, TldConfig};
-use crate::roles::Running;
-use crate::runtime::hierarchy::HierarchyBuilder;
-use crate::runtime::lab::Lab;
-use crate::server::{self, Limits, Shutdown};
-use crate::tools::bench::report::ReportConfig;
-use crate::tools::bench::{self, BenchConfig, DnsTransport, Names, Workload};
-use crate::tools::check::{self, CheckConfig, CheckFile, Kind};
-use crate::tools::trace::{self, Output, TraceConfig};
-use crate::zone::{RootTable, Zone};
+use crate::resolve::upstream::UpstreamProtocol;
+use crate::roles::local;
+use crate::roles::root;
+use crate::server;
+use crate::tools::bench::{self, DnsTransport};
+use crate::tools::trace;
 
 /// dnsd: a small DNS hierarchy — a caching local server, a root server and TLD servers —
 /// with recursive (R) and iterative (I) resolution, over a line protocol you can type
@@ -135,22 +125,6 @@ pub struct LimitArgs {
     pub edns_payload: u16,
 }
 
-impl LimitArgs {
-    fn limits(&self) -> Limits {
-        Limits {
-            max_connections: self.max_connections,
-            frame: FrameLimits {
-                max_line: self.max_line as usize,
-                idle_timeout: self.idle_timeout.0,
-                legacy: true,
-            },
-            dns: DnsSettings {
-                edns_payload: self.edns_payload,
-            },
-        }
-    }
-}
-
 /// Parses `HOST:PORT`, looking a host name up (the first address found is used).
 pub fn parse_host_port(s: &str) -> Result<SocketAddr, String> {
     resolve_host_port(s)
@@ -188,7 +162,7 @@ pub struct UpArgs {
     /// which are refused beside it, so that none is silently ignored (`--metrics` is
     /// the exception: one endpoint serves the whole lab).
     #[arg(long, value_name = "FILE", conflicts_with_all = [
-        "zones", "any_port", "log_dir", "dns_mode", "upstream_timeout",
+        "zones", "any_port", "log_dir", "dns_mode", "upstream_timeout", "upstream_protocol",
         "max_connections", "idle_timeout", "max_line", "edns_payload",
     ])]
     pub config: Option<PathBuf>,
@@ -209,6 +183,12 @@ pub struct UpArgs {
     /// Connect and read timeout for upstream queries, in seconds.
     #[arg(long, default_value_t = Secs(upstream::DEFAULT_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
     pub upstream_timeout: Secs,
+    /// The protocol questions are asked upstream in: `both` sends the line protocol's
+    /// own question (a name's address) as a line and typed DNS questions as DNS
+    /// messages; `line` or `dns` sends every question in that one (only addresses can
+    /// be asked as lines: other types are SERVFAIL).
+    #[arg(long, default_value_t = UpstreamProtocol::default(), value_name = "both|line|dns")]
+    pub upstream_protocol: UpstreamProtocol,
     // One endpoint for every server of the hierarchy (with --config too).
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr,
           help = metrics_help(), long_help = metrics_long_help())]
@@ -252,6 +232,12 @@ pub struct LocalArgs {
     /// Connect and read timeout when asking the root or a TLD server, in seconds.
     #[arg(long, default_value_t = Secs(upstream::DEFAULT_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
     pub upstream_timeout: Secs,
+    /// The protocol questions are asked upstream in: `both` sends the line protocol's
+    /// own question (a name's address) as a line and typed DNS questions as DNS
+    /// messages; `line` or `dns` sends every question in that one (only addresses can
+    /// be asked as lines: other types are SERVFAIL).
+    #[arg(long, default_value_t = UpstreamProtocol::default(), value_name = "both|line|dns")]
+    pub upstream_protocol: UpstreamProtocol,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -267,6 +253,12 @@ pub struct RootArgs {
     /// Connect and read timeout when asking a TLD server (mode R), in seconds.
     #[arg(long, default_value_t = Secs(upstream::DEFAULT_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
     pub upstream_timeout: Secs,
+    /// The protocol questions are asked upstream in: `both` sends the line protocol's
+    /// own question (a name's address) as a line and typed DNS questions as DNS
+    /// messages; `line` or `dns` sends every question in that one (only addresses can
+    /// be asked as lines: other types are SERVFAIL).
+    #[arg(long, default_value_t = UpstreamProtocol::default(), value_name = "both|line|dns")]
+    pub upstream_protocol: UpstreamProtocol,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -299,244 +291,6 @@ pub struct ClientArgs {
     /// Give up on a reply after this many seconds.
     #[arg(long, default_value_t = Secs(client::DEFAULT_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
     pub timeout: Secs,
-}
-
-/// Runs one server until SIGINT or SIGTERM; SIGHUP re-reads its files. `need` is what
-/// it needs of file descriptors, checked (after raising the soft limit) before it starts.
-/// With `metrics`, they are served there, and the server records through them.
-fn serve_until_signal(
-    need: fds::Need,
-    metrics: Option<SocketAddr>,
-    start: impl FnOnce(Shutdown, Metrics) -> Result<Running, Error>,
-) -> Result<(), Error> {
-    fds::prepare(&[need], asked_for_connections(&[need]))?;
-    let (shutdown, reloader) = install_signals()?;
-    with_metrics(metrics, &shutdown, |metrics| {
-        let running = start(shutdown.clone(), metrics)?;
-        reloader.set(vec![running.reload.clone()]);
-        running.join();
-        Ok(())
-    })
-}
-
-/// Runs `serve` with the metrics served at `addr` (or disabled without one), and stops
-/// the endpoint with the servers, or when `serve` fails.
-fn with_metrics(
-    addr: Option<SocketAddr>,
-    shutdown: &Shutdown,
-    serve: impl FnOnce(Metrics) -> Result<(), Error>,
-) -> Result<(), Error> {
-    let Some(addr) = addr else {
-        return serve(Metrics::disabled());
-    };
-    let metrics = Metrics::new();
-    let endpoint = metrics.serve(addr, shutdown.clone())?;
-    let served = serve(metrics);
-    shutdown.trigger();
-    endpoint.join();
-    served
-}
-
-/// One signal mechanism for the process (signal-hook): SIGINT and SIGTERM stop the
-/// servers, SIGHUP reloads their files. The signals are read on a thread of their own,
-/// so that a reload is ordinary code, not a signal handler.
-fn install_signals() -> Result<(Shutdown, Reloader), Error> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let shutdown = Shutdown::new();
-    let reloader = Reloader::new();
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-        .map_err(|e| Error::io("cannot install the signal handlers", e))?;
-    let (on_stop, on_hup) = (shutdown.clone(), reloader.clone());
-    std::thread::Builder::new()
-        .name("signals".to_owned())
-        .spawn(move || {
-            for signal in signals.forever() {
-                if signal == SIGHUP {
-                    log::info!("SIGHUP received: reloading");
-                    on_hup.reload_all();
-                } else {
-                    log::info!("signal received: stopping");
-                    on_stop.trigger();
-                }
-            }
-        })
-        .map_err(|e| Error::io("cannot start the signal thread", e))?;
-    Ok((shutdown, reloader))
-}
-
-impl Cli {
-    pub fn run(self) -> Result<(), Error> {
-        match self.command {
-            Command::Up(args) => run_up(args),
-            Command::Local(args) => {
-                let source = Files::cache_files(args.cache.clone());
-                let cache = source.load()?;
-                if args.name.is_empty() || args.name.contains([',', ' ', '\t']) {
-                    return Err(Error::Usage(format!(
-                        "--name {:?}: must be non-empty, without commas or spaces",
-                        args.name
-                    )));
-                }
-                let mut config = LocalConfig::new(args.root, cache, args.log_dir);
-                config.source = (!args.cache.is_empty()).then_some(source);
-                config.warm = args.warm;
-                config.name = args.name;
-                config.bind = SocketAddr::new(args.server.bind, args.port);
-                config.ttl = args.ttl.0;
-                config.dns_mode = args.dns_mode;
-                config.cache_size = args.cache_size;
-                config.limits = args.server.limits.limits();
-                config.upstream_timeout = args.upstream_timeout.0;
-                let need = local_need(config.limits.max_connections);
-                serve_until_signal(need, args.server.metrics, |s, metrics| {
-                    config.metrics = metrics;
-                    config.start(s)
-                })
-            }
-            Command::Root(args) => {
-                let mut config = RootConfig::new(RootTable::load(&args.table)?);
-                config.source = Some(Files::table_file(args.table));
-                config.bind = SocketAddr::new(args.server.bind, args.port);
-                config.limits = args.server.limits.limits();
-                config.upstream_timeout = args.upstream_timeout.0;
-                let need = server_need(config.limits.max_connections);
-                serve_until_signal(need, args.server.metrics, |s, metrics| {
-                    config.metrics = metrics;
-                    config.start(s)
-                })
-            }
-            Command::Tld(args) => {
-                let tld = parse_tld(&args.tld)
-                    .map_err(|e| Error::Usage(format!("bad TLD {:?}: {e}", args.tld)))?;
-                let port = args
-                    .port
-                    .or_else(|| tld::default_port(&tld))
-                    .ok_or_else(|| {
-                        Error::Usage(format!("no default port for TLD {tld}: give --port"))
-                    })?;
-                let mut config = TldConfig::new(&tld, Zone::load(&args.zone)?);
-                config.source = Some(Files::zone_file(args.zone));
-                config.bind = SocketAddr::new(args.server.bind, port);
-                config.limits = args.server.limits.limits();
-                let need = server_need(config.limits.max_connections);
-                serve_until_signal(need, args.server.metrics, |s, metrics| {
-                    config.metrics = metrics;
-                    config.start(s)
-                })
-            }
-            Command::Client(args) => {
-                if crate::line::message::valid_client_id(args.id.as_bytes()).is_none() {
-                    return Err(Error::Usage(format!(
-                        "bad client id {:?}: use 1-64 letters, digits, '.', '_' or '-', not starting with '.'",
-                        args.id
-                    )));
-                }
-                let config = ClientConfig {
-                    id: args.id,
-                    server: args.server,
-                    legacy: args.legacy,
-                    timeout: args.timeout.0,
-                };
-                let stdin = std::io::stdin();
-                let interactive = stdin.is_terminal();
-                let mut input: Box<dyn BufRead> = Box::new(stdin.lock());
-                let stdout = std::io::stdout();
-                let mut output = stdout.lock();
-                client::run(&config, &mut input, &mut output, interactive)
-            }
-            Command::Bench(command) => run_bench(*command),
-            Command::Check(args) => run_check(args),
-            Command::Trace(args) => run_trace(args),
-        }
-    }
-}
-
-/// Whether a `--max-connections` other than the default was given: only that is refused
-/// when the open-file limit cannot hold it (the default is warned about).
-fn asked_for_connections(needs: &[fds::Need]) -> bool {
-    needs
-        .iter()
-        .any(|n| n.max_connections != server::DEFAULT_MAX_CONNECTIONS)
-}
-
-/// What the local server needs of file descriptors.
-fn local_need(max_connections: usize) -> fds::Need {
-    fds::Need {
-        per_connection: fds::PER_LOCAL_CONNECTION,
-        max_connections,
-    }
-}
-
-/// What a root or TLD server needs of file descriptors.
-fn server_need(max_connections: usize) -> fds::Need {
-    fds::Need {
-        per_connection: fds::PER_CONNECTION,
-        max_connections,
-    }
-}
-
-fn run_up(args: UpArgs) -> Result<(), Error> {
-    let builder = match &args.config {
-        Some(path) => Lab::load(path)?.builder(),
-        None => HierarchyBuilder::from_zones(args.zones.as_deref(), args.any_port)?
-            .log_dir(&args.log_dir)
-            .limits(args.limits.limits())
-            .upstream_timeout(args.upstream_timeout.0)
-            .local(|c| c.dns_mode = args.dns_mode),
-    };
-    let needs = builder.fd_needs();
-    fds::prepare(&needs, asked_for_connections(&needs))?;
-    let (shutdown, reloader) = install_signals()?;
-    let stop = shutdown.clone();
-    with_metrics(args.metrics, &stop, |metrics| {
-        serve_up(builder.metrics(metrics), shutdown, &reloader)
-    })
-}
-
-/// Starts the hierarchy, says where it is, and waits until it stops.
-fn serve_up(
-    builder: HierarchyBuilder,
-    shutdown: Shutdown,
-    reloader: &Reloader,
-) -> Result<(), Error> {
-    let log_dir = builder.log_dir_path().to_owned();
-    let hierarchy = builder.start_with(shutdown)?;
-    reloader.set(hierarchy.reloads());
-    println!("dnsd: the hierarchy is up");
-    println!("  root            {}", hierarchy.root);
-    for (tld, addr) in &hierarchy.tlds {
-        println!("  tld {tld:<11} {addr}");
-    }
-    println!(
-        "  local           {}   (logs in {})",
-        hierarchy.local,
-        log_dir.display()
-    );
-    let dig = |addr: std::net::SocketAddr, rest: &str| {
-        format!("dig @{} -p {} {rest}", addr.ip(), addr.port())
-    };
-    println!("try:");
-    println!("  dnsd client alice --server {}", hierarchy.local);
-    println!(
-        "  {}   (the local server resolves it; add +tcp for TCP)",
-        dig(hierarchy.local, "www.google.com")
-    );
-    println!(
-        "  {}   (the root's referral, with glue)",
-        dig(hierarchy.root, "www.google.com +norecurse")
-    );
-    if let Some(com) = hierarchy.tld("com") {
-        println!(
-            "  {}   (com's authoritative answer: aa)",
-            dig(com, "www.google.com")
-        );
-    }
-    println!(
-        "Ctrl-C stops; kill -HUP {} re-reads the zone files.",
-        std::process::id()
-    );
-    hierarchy.join();
-    Ok(())
 }
 
 /// `dnsd bench`: the flags of a measurement, or one of the tools that read its `--json`
@@ -649,40 +403,6 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
     s.parse().map_err(|_| format!("{s:?}: the mode is R or I"))
 }
 
-impl BenchArgs {
-    /// The validated settings these flags describe.
-    pub fn config(&self) -> Result<BenchConfig, Error> {
-        let server = resolve_host_port(&self.server)
-            .map_err(|e| Error::Usage(format!("--server {}: {e}", self.server)))?[0];
-        let names = match &self.names {
-            Some(path) => Names::load(path)?,
-            None => Names::Pattern(self.pattern.clone()),
-        };
-        let duration = match (self.duration, self.requests) {
-            (None, None) => Some(bench::DEFAULT_DURATION),
-            (d, _) => d.map(|d| d.0),
-        };
-        let workload = Workload {
-            server,
-            connections: self.connections as usize,
-            duration,
-            requests: self.requests,
-            first: self.first,
-            mode: self.mode,
-            names,
-            client_id: (!self.no_id).then(|| self.client_id.clone()),
-            legacy: self.legacy,
-            timeout: self.timeout.0,
-            dns: self.dns,
-        };
-        Ok(BenchConfig {
-            workload,
-            ceiling_hops: self.ceiling.then_some(self.ceiling_hops),
-            json: self.json,
-        })
-    }
-}
-
 /// The facts about a `just bench` run that only the script knows are printed as given.
 #[derive(Args, Debug)]
 pub struct BenchReportArgs {
@@ -733,54 +453,6 @@ pub struct BenchShowArgs {
     pub files: Vec<PathBuf>,
 }
 
-fn run_bench(command: BenchCommand) -> Result<(), Error> {
-    match command.tool {
-        None => bench::run(command.args.config()?),
-        Some(BenchTool::Report(args)) => bench::report::write(&ReportConfig {
-            results: args.results,
-            out: args.out,
-            machine: args.machine,
-            date: args.date,
-            commit: args.commit,
-            duration: args.duration,
-            orig_slow_secs: args.orig_slow_secs,
-            original: args.original,
-            elapsed: args.elapsed,
-            load: args.load,
-            res_secs: args.res_secs,
-            rounds: args.rounds,
-            notes: args.notes.filter(|p| !p.as_os_str().is_empty()),
-        }),
-        Some(BenchTool::Show(args)) => {
-            bench::report::show(&args.files, &mut std::io::stdout().lock())
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_port_takes_addresses_and_host_names() {
-        assert_eq!(
-            parse_host_port("127.0.0.1:5353"),
-            Ok("127.0.0.1:5353".parse().unwrap())
-        );
-        let local = parse_host_port("localhost:1").unwrap();
-        assert!(local.ip().is_loopback() && local.port() == 1, "{local}");
-        assert!(parse_host_port("no port").is_err());
-    }
-
-    #[test]
-    fn seconds_allow_fractions_but_not_zero() {
-        assert_eq!(parse_secs("0.5"), Ok(Secs(Duration::from_millis(500))));
-        assert!(parse_secs("0").is_err());
-        assert!(parse_secs("-1").is_err());
-        assert!(parse_secs("x").is_err());
-    }
-}
-
 /// What a file is is told by its name (`root.*`), else by its content; see `dnsd check
 /// --help`.
 #[derive(Args, Debug)]
@@ -800,26 +472,6 @@ pub struct CheckArgs {
     /// A file to check as a zone (or cache) file, whatever its name and content.
     #[arg(long, value_name = "FILE")]
     pub zone: Vec<PathBuf>,
-}
-
-fn run_check(args: CheckArgs) -> Result<(), Error> {
-    let told =
-        |paths: Vec<PathBuf>, kind| paths.into_iter().map(move |path| CheckFile { path, kind });
-    let files: Vec<CheckFile> = told(args.files, None)
-        .chain(told(args.root, Some(Kind::Root)))
-        .chain(told(args.zone, Some(Kind::Zone)))
-        .collect();
-    if files.is_empty() {
-        return Err(Error::Usage(
-            "no file to check: give FILE..., --root FILE or --zone FILE".into(),
-        ));
-    }
-    let config = CheckConfig { files };
-    check::run(
-        &config,
-        &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
-    )
 }
 
 #[derive(Args, Debug)]
@@ -848,30 +500,26 @@ pub struct TraceArgs {
     pub json: bool,
 }
 
-fn run_trace(args: TraceArgs) -> Result<(), Error> {
-    // A host name, or a TLD itself (`dnsd trace -t NS com`).
-    let name = crate::model::name::Name::parse(&args.name)
-        .or_else(|e| {
-            parse_tld(&args.name)
-                .map(|tld| crate::model::name::Name::from_wire(&tld))
-                .map_err(|_| e)
-        })
-        .map_err(|e| Error::Usage(format!("bad name {:?}: {e}", args.name)))?;
-    let stdout = std::io::stdout();
-    let output = if args.json {
-        Output::Json
-    } else if stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-        Output::Color
-    } else {
-        Output::Plain
-    };
-    let config = TraceConfig {
-        name,
-        qtype: args.qtype,
-        mode: args.mode,
-        root: args.root,
-        timeout: args.timeout.0,
-        output,
-    };
-    trace::run(&config, &mut stdout.lock())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_takes_addresses_and_host_names() {
+        assert_eq!(
+            parse_host_port("127.0.0.1:5353"),
+            Ok("127.0.0.1:5353".parse().unwrap())
+        );
+        let local = parse_host_port("localhost:1").unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 1, "{local}");
+        assert!(parse_host_port("no port").is_err());
+    }
+
+    #[test]
+    fn seconds_allow_fractions_but_not_zero() {
+        assert_eq!(parse_secs("0.5"), Ok(Secs(Duration::from_millis(500))));
+        assert!(parse_secs("0").is_err());
+        assert!(parse_secs("-1").is_err());
+        assert!(parse_secs("x").is_err());
+    }
 }

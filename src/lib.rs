@@ -30,11 +30,14 @@
 //! The servers:
 //! - [`server`]: the one server loop every role runs: accept, connection cap, timeouts,
 //!   shutdown; lines or DNS on the TCP port, and [`server::udp`], the UDP loop.
-//! - [`roles`]: each role wired: [`roles::local`], [`roles::root`], [`roles::tld`] put a
-//!   resolver behind both views.
-//! - [`runtime`]: starting them: [`runtime::hierarchy`] (a whole hierarchy, as `dnsd
-//!   up`, the tests and the examples build it) and [`runtime::lab`] (one described in a
-//!   TOML file).
+//! - [`roles`]: each role wired: its settings (a [`roles::RoleConfig`], started one way
+//!   for all three) and its handler: [`roles::local`], [`roles::root`], [`roles::tld`]
+//!   put a resolver behind both views.
+//! - [`runtime`]: running a command: [`runtime::config`] (the flags, a lab file or a
+//!   zones folder checked into one validated [`runtime::config::Config`]),
+//!   [`runtime::signals`], [`runtime::hierarchy`] (a whole hierarchy, as `dnsd up`, the
+//!   tests and the examples build it) and [`runtime::lab`] (one described in a TOML
+//!   file).
 //!
 //! Operations, in [`ops`]: [`ops::reload`] (SIGHUP), [`ops::metrics`] (`--metrics`),
 //! [`ops::querylog`] (`ID.log` and `mapping.log`), [`ops::diagnostics`] (stderr logging),

@@ -10,7 +10,6 @@ use std::io::{self, BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::error::Error;
 use crate::line::frame::{Connection, FrameError, FrameLimits};
 use crate::line::message::{Mode, Reply, Request, GREETING, QUIT};
 use crate::model::name::Name;
@@ -337,6 +336,18 @@ pub fn expand_line(line: &str, tag: u64) -> String {
     }
 }
 
+/// Why `dnsd client` stopped (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The server could not be reached, or stopped answering.
+    #[error("{server}: {source}")]
+    Server { server: String, source: ClientError },
+    #[error("cannot read the input: {0}")]
+    Input(#[source] io::Error),
+    #[error("cannot write the output: {0}")]
+    Output(#[source] io::Error),
+}
+
 /// `dnsd client`: sends the id, then each input line, printing every reply line. A
 /// prompt `ID >> ` is shown when `interactive`.
 pub fn run(
@@ -344,9 +355,12 @@ pub fn run(
     input: &mut dyn BufRead,
     output: &mut dyn Write,
     interactive: bool,
-) -> Result<(), Error> {
-    let fail = |e: ClientError| Error::Runtime(format!("{}: {e}", config.server));
-    let out_err = |e: io::Error| Error::io("cannot write the output", e);
+) -> Result<(), SessionError> {
+    let fail = |source: ClientError| SessionError::Server {
+        server: config.server.clone(),
+        source,
+    };
+    let out_err = SessionError::Output;
     let (mut client, greeting) = session(config).map_err(fail)?;
     writeln!(output, "{greeting}").map_err(out_err)?;
     let mut tag = 0;
@@ -357,11 +371,7 @@ pub fn run(
             output.flush().map_err(out_err)?;
         }
         line.clear();
-        if input
-            .read_line(&mut line)
-            .map_err(|e| Error::io("cannot read the input", e))?
-            == 0
-        {
+        if input.read_line(&mut line).map_err(SessionError::Input)? == 0 {
             break;
         }
         let text = line.trim();

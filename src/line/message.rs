@@ -325,6 +325,36 @@ pub fn valid_client_id(id: &[u8]) -> Option<&str> {
     }
 }
 
+/// The name a server replies under (`0X00, NAME, ...`): not empty, and without commas
+/// or spaces, which would run into the other fields of its replies. [`ServerName::new`]
+/// is the one check, whether the name comes from `--name` or a lab file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerName(String);
+
+/// Why a name cannot be a server's (see [`ServerName`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be non-empty, without commas or spaces")]
+pub struct BadServerName;
+
+impl ServerName {
+    pub fn new(name: &str) -> Result<ServerName, BadServerName> {
+        if name.is_empty() || name.contains([',', ' ', '\t']) {
+            return Err(BadServerName);
+        }
+        Ok(ServerName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ServerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,5 +403,13 @@ mod tests {
             assert_eq!(valid_client_id(bad), None, "{bad:?}");
         }
         assert_eq!(valid_client_id(&[b'a'; 65]), None);
+    }
+
+    #[test]
+    fn server_names() {
+        assert_eq!(ServerName::new("local-1").unwrap().as_str(), "local-1");
+        for bad in ["", "a,b", "a b", "a\tb"] {
+            assert_eq!(ServerName::new(bad), Err(BadServerName), "{bad:?}");
+        }
     }
 }

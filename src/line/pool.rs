@@ -131,7 +131,7 @@ impl LinePool {
 
     /// The line that asks `query`: its own tag, or a new one.
     fn request(&self, addr: SocketAddr, query: &Query) -> Result<Request, UpstreamError> {
-        if !matches!(query.qtype, QType::Address | QType::A) {
+        if !matches!(query.qtype, QType::Address | QType::A | QType::Aaaa) {
             return Err(UpstreamError::Unaskable(
                 addr,
                 format!("{} {} as a line", query.qtype, query.name),

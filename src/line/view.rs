@@ -76,12 +76,15 @@ pub fn resolution(
     let unexpected = || UpstreamError::Unexpected(from, Unexpected::Reply(line.to_owned()));
     let outcome = match reply.code {
         Code::Resolved => {
-            let ip = reply.ip().ok_or_else(unexpected)?;
-            Outcome::Answer(vec![Record::new(
-                query.name.clone(),
-                u32::MAX,
-                RData::address(ip),
-            )])
+            let data = RData::address(reply.ip().ok_or_else(unexpected)?);
+            if query.qtype.matches(&data) {
+                Outcome::Answer(vec![Record::new(query.name.clone(), u32::MAX, data)])
+            } else {
+                // A DNS question for A asked as a line, and the first address is IPv6
+                // (or the other way round): the name has no address of the type asked
+                // that the line protocol can tell.
+                Outcome::NoData(negative_soa(query.name.tld()))
+            }
         }
         Code::NotFound => Outcome::NxDomain(negative_soa(query.name.tld())),
         Code::Referral => {
@@ -163,5 +166,35 @@ mod tests {
             reply(&Resolution::new(Outcome::Refused), "com").to_string(),
             "0XFF, com, Host not found"
         );
+    }
+
+    #[test]
+    fn an_upstream_line_as_a_resolution() {
+        let from = "127.0.0.1:5353".parse().unwrap();
+        let ask = |qtype, line| {
+            let query = Query::new(name("www.x.com"), qtype, Recursion::Iterative);
+            resolution(from, &query, line)
+        };
+        let answer = ask(QType::Address, "0X01, root, ::1").unwrap();
+        assert_eq!(answer.first_ip(), Some("::1".parse().unwrap()));
+        // Asked for A as a line, answered with the first address, which is IPv6.
+        let nodata = ask(QType::A, "0X01, root, ::1").unwrap();
+        assert!(matches!(nodata.outcome, Outcome::NoData(soa) if soa.name.as_str() == "com"));
+        assert!(matches!(
+            ask(QType::Address, "0XFF, com, Host not found")
+                .unwrap()
+                .outcome,
+            Outcome::NxDomain(_)
+        ));
+        let referral = ask(QType::Address, "0X02, root, com 127.0.0.1:5678").unwrap();
+        assert!(matches!(referral.outcome, Outcome::Referral(r) if r.zone.as_str() == "com"));
+        assert!(matches!(
+            ask(QType::Address, "0X00, root, 1.2.3.4"),
+            Err(UpstreamError::Unexpected(_, Unexpected::Reply(_)))
+        ));
+        assert!(matches!(
+            ask(QType::Address, "nonsense"),
+            Err(UpstreamError::Unreadable(..))
+        ));
     }
 }

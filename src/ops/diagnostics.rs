@@ -5,9 +5,9 @@
 //! and put on a bounded lock-free queue; a background thread wakes every few
 //! milliseconds and writes what has queued up to stderr, in one `write` per batch.
 //! Nobody waits for stderr, nobody takes a lock shared with other connections (a shared
-//! buffer under a mutex cost 5 µs a query on 8 connections, from contention), and
-//! nobody is woken per record. If stderr stops draining, the queue stops at
-//! [`MAX_PENDING`] lines and further lines are counted as dropped instead.
+//! buffer under a mutex made connections wait on each other), and nobody is woken per
+//! record. If stderr stops draining, the queue stops at [`MAX_PENDING`] lines and
+//! further lines are counted as dropped instead.
 //! [`flush`] writes out everything logged so far (used at exit).
 //!
 //! Filtering is env_logger's: `RUST_LOG=debug`, `RUST_LOG=dnsd::server=warn`, ...

@@ -6,7 +6,7 @@
 //! later. The default (1024 per server) is only warned about: `dnsd up` must start on a
 //! machine whose hard limit is low, where it then serves fewer clients at once.
 
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 
 /// Descriptors a server needs beyond its connections: the listening and UDP sockets,
 /// `mapping.log`, upstream connections, stdio, the signal thread's pipe.
@@ -44,16 +44,19 @@ pub fn check(servers: &[Need], limit: u64, asked: bool) -> Result<(), Error> {
     let conns: usize = servers.iter().map(|s| s.max_connections).sum();
     if !asked {
         log::warn!(
-            "file descriptors: {conns} connections (the default --max-connections) would              need up to {need}, but this process may open only {limit}: past that, new              connections wait (raise `ulimit -Hn`, or lower --max-connections)"
+            "file descriptors: {conns} connections (the default --max-connections) would \
+             need up to {need}, but this process may open only {limit}: past that, new \
+             connections wait (raise `ulimit -Hn`, or lower --max-connections)"
         );
         return Ok(());
     }
-    Err(Error::Usage(format!(
-        "--max-connections: {conns} connections need up to {need} file descriptors \
-         (2 per client at the local server, 1 at root and TLD servers, {MARGIN} more), \
-         but this process may open only {limit} (the hard limit, `ulimit -Hn`): lower \
-         --max-connections or raise the hard limit"
-    )))
+    Err(ConfigError::TooManyConnections {
+        connections: conns,
+        need,
+        margin: MARGIN,
+        limit,
+    }
+    .into())
 }
 
 /// Raises the soft limit on open files to the hard limit and returns the new soft

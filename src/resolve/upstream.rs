@@ -75,6 +75,16 @@ impl std::str::FromStr for UpstreamProtocol {
     }
 }
 
+impl fmt::Display for UpstreamProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UpstreamProtocol::Both => "both",
+            UpstreamProtocol::Line => "line",
+            UpstreamProtocol::Dns => "dns",
+        })
+    }
+}
+
 /// Asks the line protocol's question (a name's address) through one asker and typed
 /// questions through another ([`UpstreamProtocol::Both`]).
 #[derive(Debug)]

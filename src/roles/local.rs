@@ -8,22 +8,24 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Running;
+use super::RoleConfig;
 use crate::dns::answer::DnsService;
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
-use crate::line::message::{valid_client_id, Code, Mode, Reply, GREETING, INVALID_CLIENT_ID};
+use crate::line::message::{
+    valid_client_id, Code, Mode, Reply, ServerName, GREETING, INVALID_CLIENT_ID,
+};
 use crate::line::session::LineService;
 use crate::model::{Outcome, QType, Query, RData, Record, Recursion, Resolution};
+use crate::ops::fds;
 use crate::ops::metrics::{Metrics, ServerMetrics};
 use crate::ops::querylog::{escape, read_mappings, ClientLog, LogDir};
-use crate::ops::reload::{Reload, Source};
+use crate::ops::reload::Source;
 use crate::resolve::cache::Cache;
 use crate::resolve::clock::{Clock, SystemClock};
 use crate::resolve::local::LocalResolver;
 use crate::resolve::upstream::UpstreamProtocol;
-
-use crate::server::{Limits, Server, Shutdown};
+use crate::server::Limits;
 use crate::zone::Zone;
 
 /// The local server's port in the original design.
@@ -44,41 +46,38 @@ pub const DEFAULT_DNS_MODE: Mode = Mode::Iterative;
 /// Where `ID.log` and `mapping.log` go unless `--log-dir` says otherwise.
 pub const DEFAULT_LOG_DIR: &str = ".";
 
-/// The local server's settings.
+/// The local server's settings, built with [`LocalConfig::new`] and `with_*`.
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
-    /// The name it replies under.
-    pub name: String,
-    pub bind: SocketAddr,
-    pub root: SocketAddr,
+    /// The name it replies under (a [`ServerName`]).
+    name: String,
+    bind: SocketAddr,
+    root: SocketAddr,
     /// Entries that never expire (from `--cache` files).
-    pub cache: Zone,
+    cache: Zone,
     /// Where a reload (SIGHUP) re-reads `cache` from; `None`: nothing to re-read.
-    pub source: Option<Source<Zone>>,
-    pub log_dir: PathBuf,
+    source: Option<Source<Zone>>,
+    log_dir: PathBuf,
     /// How long a learned mapping is kept.
-    pub ttl: Duration,
-    /// A `mapping.log` whose entries still within their TTL start the cache, as
-    /// learned entries with the TTL that remains (`--warm`).
-    pub warm: Option<PathBuf>,
+    ttl: Duration,
+    /// A `mapping.log` whose entries still within their TTL start the cache.
+    warm: Option<PathBuf>,
     /// How many learned mappings are kept at most.
-    pub cache_size: usize,
-    pub limits: Limits,
+    cache_size: usize,
+    limits: Limits,
     /// Connect and read timeout when asking the root or a TLD server.
-    pub upstream_timeout: Duration,
-    /// How a DNS query with RD set is resolved: iteratively (as real resolvers do) or
-    /// by asking the root to recurse.
-    pub dns_mode: Mode,
+    upstream_timeout: Duration,
+    /// How a DNS query with RD set is resolved.
+    dns_mode: Mode,
     /// The protocol it asks the root and TLD servers in.
-    pub upstream_protocol: UpstreamProtocol,
-    /// The process's metrics (disabled unless `--metrics`).
-    pub metrics: Metrics,
+    upstream_protocol: UpstreamProtocol,
     /// What the cache and `mapping.log` read the time from.
-    pub clock: Arc<dyn Clock>,
+    clock: Arc<dyn Clock>,
 }
 
 impl LocalConfig {
-    /// Settings with the defaults, bound to 127.0.0.1 on port 0 (any free port).
+    /// Settings with the defaults, bound to 127.0.0.1 on port 0 (any free port), asking
+    /// `root`, with `cache` as its fixed entries and its logs in `log_dir`.
     pub fn new(root: SocketAddr, cache: Zone, log_dir: impl Into<PathBuf>) -> LocalConfig {
         LocalConfig {
             name: DEFAULT_NAME.to_owned(),
@@ -94,13 +93,126 @@ impl LocalConfig {
             upstream_timeout: crate::resolve::upstream::DEFAULT_TIMEOUT,
             dns_mode: DEFAULT_DNS_MODE,
             upstream_protocol: UpstreamProtocol::default(),
-            metrics: Metrics::disabled(),
             clock: Arc::new(SystemClock),
         }
     }
 
-    /// Opens the logs, binds and starts the server on its own thread.
-    pub fn start(self, shutdown: Shutdown) -> Result<Running, Error> {
+    /// The name it replies under.
+    pub fn with_name(mut self, name: ServerName) -> LocalConfig {
+        self.name = name.as_str().to_owned();
+        self
+    }
+
+    pub fn with_bind(mut self, bind: SocketAddr) -> LocalConfig {
+        self.bind = bind;
+        self
+    }
+
+    /// The port to bind, on the address it has (0: any free port).
+    pub fn with_port(mut self, port: u16) -> LocalConfig {
+        self.bind.set_port(port);
+        self
+    }
+
+    /// The root server it asks.
+    pub fn with_root(mut self, root: SocketAddr) -> LocalConfig {
+        self.root = root;
+        self
+    }
+
+    /// Its fixed entries: they never expire, and a reload replaces them.
+    pub fn with_cache(mut self, cache: Zone) -> LocalConfig {
+        self.cache = cache;
+        self
+    }
+
+    /// Where a reload (SIGHUP) re-reads the fixed entries from; `None`: nothing to
+    /// re-read.
+    pub fn with_source(mut self, source: Option<Source<Zone>>) -> LocalConfig {
+        self.source = source;
+        self
+    }
+
+    /// Where `ID.log` and `mapping.log` go.
+    pub fn with_log_dir(mut self, dir: impl Into<PathBuf>) -> LocalConfig {
+        self.log_dir = dir.into();
+        self
+    }
+
+    /// The longest a learned mapping is kept.
+    pub fn with_ttl(mut self, ttl: Duration) -> LocalConfig {
+        self.ttl = ttl;
+        self
+    }
+
+    /// A `mapping.log` whose mappings still within their TTL start the cache, as learned
+    /// entries with the TTL that remains (`--warm`).
+    pub fn with_warm(mut self, mappings: Option<PathBuf>) -> LocalConfig {
+        self.warm = mappings;
+        self
+    }
+
+    /// How many learned mappings are kept at most.
+    pub fn with_cache_size(mut self, size: usize) -> LocalConfig {
+        self.cache_size = size;
+        self
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> LocalConfig {
+        self.limits = limits;
+        self
+    }
+
+    /// Connect and read timeout when asking the root or a TLD server.
+    pub fn with_upstream_timeout(mut self, timeout: Duration) -> LocalConfig {
+        self.upstream_timeout = timeout;
+        self
+    }
+
+    /// How a DNS query with RD set is resolved: iteratively (as real resolvers do) or
+    /// by asking the root to recurse.
+    pub fn with_dns_mode(mut self, mode: Mode) -> LocalConfig {
+        self.dns_mode = mode;
+        self
+    }
+
+    /// The protocol it asks the root and TLD servers in.
+    pub fn with_upstream_protocol(mut self, protocol: UpstreamProtocol) -> LocalConfig {
+        self.upstream_protocol = protocol;
+        self
+    }
+
+    /// Reads the time from `clock` instead of the system's (tests move it).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> LocalConfig {
+        self.clock = clock;
+        self
+    }
+
+    /// Where `ID.log` and `mapping.log` go.
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+}
+
+impl RoleConfig for LocalConfig {
+    type Handler = LocalHandler;
+    type Data = Zone;
+    const FDS_PER_CONNECTION: u64 = fds::PER_LOCAL_CONNECTION;
+
+    fn bind(&self) -> SocketAddr {
+        self.bind
+    }
+
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn source(&self) -> Option<Source<Zone>> {
+        self.source.clone()
+    }
+
+    /// Opens the logs and fills the cache (warming it, with `--warm`).
+    fn handler(self, metrics: &Metrics) -> Result<LocalHandler, Error> {
         let logs = LogDir::open(&self.log_dir).map_err(|e| {
             Error::io(
                 format!("cannot open the log directory {}", self.log_dir.display()),
@@ -111,9 +223,8 @@ impl LocalConfig {
         if let Some(path) = &self.warm {
             warm(&cache, path, &self.name, &*self.clock)?;
         }
-        let server = Server::bind(self.bind, self.limits)?;
         let logs = Arc::new(logs);
-        let metrics = self.metrics.server_with_cache(&self.name);
+        let metrics = metrics.server_with_cache(&self.name);
         let upstream = super::upstream(
             self.upstream_protocol,
             self.upstream_timeout,
@@ -122,20 +233,18 @@ impl LocalConfig {
         let resolver = LocalResolver::new(cache, self.root, upstream, Some(logs.clone()))
             .with_metrics(metrics.clone())
             .with_clock(self.clock);
-        let handler = Arc::new(LocalHandler {
+        Ok(LocalHandler {
             dns_mode: self.dns_mode,
             name: self.name,
             resolver,
             logs,
-            metrics: metrics.clone(),
-        });
-        let swap = handler.clone();
-        // Learned entries stay: only the fixed ones are replaced.
-        let reload = Reload::new(&handler.name, self.source, move |cache| {
-            swap.resolver.cache().replace_fixed(cache)
+            metrics,
         })
-        .with_metrics(metrics);
-        super::spawn(server, handler, shutdown, reload)
+    }
+
+    /// Learned entries stay: only the fixed ones are replaced.
+    fn swap(handler: &LocalHandler, cache: Zone) {
+        handler.resolver.cache().replace_fixed(cache)
     }
 }
 

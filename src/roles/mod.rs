@@ -1,6 +1,7 @@
-//! The three server roles, wired: each role's settings, how it starts, and its
-//! handler, which puts a resolver ([`crate::resolve`]) behind both protocols' views (a
-//! [`LineService`] and a [`DnsService`]).
+//! The three server roles, wired: each role's settings (a [`RoleConfig`], started the
+//! same way for all three by [`RoleConfig::start`]) and its handler, which puts a
+//! resolver ([`crate::resolve`]) behind both protocols' views (a [`LineService`] and a
+//! [`DnsService`]).
 
 pub mod local;
 pub mod root;
@@ -17,10 +18,11 @@ use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
 use crate::line::pool::LinePool;
 use crate::line::session::LineService;
-use crate::ops::metrics::ServerMetrics;
-use crate::ops::reload::Reload;
+use crate::ops::fds;
+use crate::ops::metrics::{Metrics, ServerMetrics};
+use crate::ops::reload::{Reload, Source, Summary};
 use crate::resolve::upstream::{Upstream, UpstreamProtocol};
-use crate::server::{Handler, Server, Shutdown};
+use crate::server::{Handler, Limits, Server, Shutdown};
 
 /// A server running on its own thread.
 pub struct Running {
@@ -39,7 +41,7 @@ impl Running {
 
 /// Runs `server` with `handler` on a new thread until `shutdown` is triggered;
 /// `reload` re-reads its files.
-pub fn spawn<H: Handler>(
+fn spawn<H: Handler>(
     server: Server,
     handler: Arc<H>,
     shutdown: Shutdown,
@@ -55,6 +57,61 @@ pub fn spawn<H: Handler>(
         thread,
         reload,
     })
+}
+
+/// A role's validated settings: what is particular to starting it. The rest is the same
+/// for every role and written once, in [`RoleConfig::start`].
+///
+/// A config holds settings only: what the running process shares (its metrics, its
+/// shutdown) is handed to `start`.
+pub trait RoleConfig: Sized + 'static {
+    /// What answers the server's requests.
+    type Handler: LineService + DnsService;
+    /// What a reload (SIGHUP) re-reads and swaps in: a zone, the root table.
+    type Data: Summary + 'static;
+    /// Descriptors each connection holds (see [`fds`]).
+    const FDS_PER_CONNECTION: u64 = fds::PER_CONNECTION;
+
+    /// The address the server binds (port 0: any free port).
+    fn bind(&self) -> SocketAddr;
+
+    /// The limits the server enforces.
+    fn limits(&self) -> Limits;
+
+    /// Where a reload re-reads the server's data (`None`: nothing to re-read).
+    fn source(&self) -> Option<Source<Self::Data>>;
+
+    /// The handler, recording through `metrics`. It is made before the server binds,
+    /// so that what a role reads or opens of its own (the local server's log directory,
+    /// its warm cache) fails before any port is taken.
+    fn handler(self, metrics: &Metrics) -> Result<Self::Handler, Error>;
+
+    /// Puts reloaded data in place of the handler's; queries in flight finish with the
+    /// old.
+    fn swap(handler: &Self::Handler, data: Self::Data);
+
+    /// What the server needs of file descriptors.
+    fn fd_need(&self) -> fds::Need {
+        fds::Need {
+            per_connection: Self::FDS_PER_CONNECTION,
+            max_connections: self.limits().max_connections,
+        }
+    }
+
+    /// Builds the handler, binds, wires the reload, and runs the server on its own
+    /// thread until `shutdown` is triggered, recording through `metrics` (the process's,
+    /// or [`Metrics::disabled`]).
+    fn start(self, shutdown: Shutdown, metrics: &Metrics) -> Result<Running, Error> {
+        let (bind, limits, source) = (self.bind(), self.limits(), self.source());
+        let handler = Arc::new(self.handler(metrics)?);
+        let server = Server::bind(bind, limits)?;
+        let swap = handler.clone();
+        let reload = Reload::new(LineService::name(&*handler), source, move |data| {
+            Self::swap(&swap, data)
+        })
+        .with_metrics(LineService::metrics(&*handler).clone());
+        spawn(server, handler, shutdown, reload)
+    }
 }
 
 /// Every role answers both protocols, each a view in front of the same resolver: a

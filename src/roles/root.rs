@@ -2,20 +2,19 @@
 //! domain; asks it (mode R) or refers the asker to it (mode I).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::Running;
+use super::RoleConfig;
 use crate::dns::answer::DnsService;
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
 use crate::line::session::LineService;
 use crate::model::{Query, Recursion, Resolution};
 use crate::ops::metrics::{Metrics, ServerMetrics};
-use crate::ops::reload::{Reload, Source};
+use crate::ops::reload::Source;
 use crate::resolve::root::RootResolver;
 use crate::resolve::upstream::UpstreamProtocol;
-use crate::server::{Limits, Server, Shutdown};
+use crate::server::Limits;
 use crate::zone::RootTable;
 
 /// The root's port in the original design.
@@ -23,20 +22,18 @@ pub const DEFAULT_PORT: u16 = 5353;
 /// The name the root replies under.
 pub const NAME: &str = "root";
 
-/// The root server's settings.
+/// The root server's settings, built with [`RootConfig::new`] and `with_*`.
 #[derive(Debug, Clone)]
 pub struct RootConfig {
-    pub table: RootTable,
+    table: RootTable,
     /// Where a reload (SIGHUP) re-reads the table from; `None`: nothing to re-read.
-    pub source: Option<Source<RootTable>>,
-    pub bind: SocketAddr,
-    pub limits: Limits,
+    source: Option<Source<RootTable>>,
+    bind: SocketAddr,
+    limits: Limits,
     /// Connect and read timeout when asking a TLD server (mode R).
-    pub upstream_timeout: Duration,
+    upstream_timeout: Duration,
     /// The protocol it asks TLD servers in.
-    pub upstream_protocol: UpstreamProtocol,
-    /// The process's metrics (disabled unless `--metrics`).
-    pub metrics: Metrics,
+    upstream_protocol: UpstreamProtocol,
 }
 
 impl RootConfig {
@@ -49,29 +46,97 @@ impl RootConfig {
             limits: Limits::default(),
             upstream_timeout: crate::resolve::upstream::DEFAULT_TIMEOUT,
             upstream_protocol: UpstreamProtocol::default(),
-            metrics: Metrics::disabled(),
         }
     }
 
-    /// Binds and starts the server on its own thread.
-    pub fn start(self, shutdown: Shutdown) -> Result<Running, Error> {
-        let server = Server::bind(self.bind, self.limits)?;
+    /// Where a reload (SIGHUP) re-reads the table from; `None`: nothing to re-read.
+    pub fn with_source(mut self, source: Option<Source<RootTable>>) -> RootConfig {
+        self.source = source;
+        self
+    }
+
+    pub fn with_bind(mut self, bind: SocketAddr) -> RootConfig {
+        self.bind = bind;
+        self
+    }
+
+    /// The port to bind, on the address it has (0: any free port).
+    pub fn with_port(mut self, port: u16) -> RootConfig {
+        self.bind.set_port(port);
+        self
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> RootConfig {
+        self.limits = limits;
+        self
+    }
+
+    /// Connect and read timeout when asking a TLD server (mode R).
+    pub fn with_upstream_timeout(mut self, timeout: Duration) -> RootConfig {
+        self.upstream_timeout = timeout;
+        self
+    }
+
+    /// The protocol it asks TLD servers in.
+    pub fn with_upstream_protocol(mut self, protocol: UpstreamProtocol) -> RootConfig {
+        self.upstream_protocol = protocol;
+        self
+    }
+
+    /// Lists `tld` in the table, answered by the server at `addr`.
+    pub fn refer(mut self, tld: &str, addr: SocketAddr) -> RootConfig {
+        self.table.insert(tld, addr);
+        self
+    }
+
+    /// Keeps the table's entries as they are now through every reload: a reloaded table
+    /// still points at the TLD servers started beside the root, wherever they landed.
+    pub fn pin_table(mut self) -> RootConfig {
+        let pinned: Vec<(String, SocketAddr)> =
+            self.table.iter().map(|(t, a)| (t.to_owned(), a)).collect();
+        self.source = self.source.map(|files| {
+            files.map(move |mut table| {
+                for (tld, addr) in &pinned {
+                    table.insert(tld, *addr);
+                }
+                table
+            })
+        });
+        self
+    }
+}
+
+impl RoleConfig for RootConfig {
+    type Handler = RootHandler;
+    type Data = RootTable;
+
+    fn bind(&self) -> SocketAddr {
+        self.bind
+    }
+
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn source(&self) -> Option<Source<RootTable>> {
+        self.source.clone()
+    }
+
+    fn handler(self, metrics: &Metrics) -> Result<RootHandler, Error> {
         let upstream = super::upstream(
             self.upstream_protocol,
             self.upstream_timeout,
             self.limits.frame.max_line,
         );
-        let metrics = self.metrics.server(NAME);
-        let handler = Arc::new(RootHandler {
+        let metrics = metrics.server(NAME);
+        Ok(RootHandler {
             resolver: RootResolver::new(self.table, upstream).with_metrics(metrics.clone()),
-            metrics: metrics.clone(),
-        });
-        let swap = handler.clone();
-        let reload = Reload::new(NAME, self.source, move |table| {
-            swap.resolver.replace_table(table)
+            metrics,
         })
-        .with_metrics(metrics);
-        super::spawn(server, handler, shutdown, reload)
+    }
+
+    fn swap(handler: &RootHandler, table: RootTable) {
+        handler.resolver.replace_table(table)
     }
 }
 

@@ -2,18 +2,17 @@
 //! from its zone in constant time.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
-use super::Running;
+use super::RoleConfig;
 use crate::dns::answer::DnsService;
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
 use crate::line::session::LineService;
 use crate::model::{Query, Recursion, Resolution};
 use crate::ops::metrics::{Metrics, ServerMetrics};
-use crate::ops::reload::{Reload, Source};
+use crate::ops::reload::Source;
 use crate::resolve::tld::TldResolver;
-use crate::server::{Limits, Server, Shutdown};
+use crate::server::Limits;
 use crate::zone::Zone;
 
 /// The ports the original design gave its TLD servers.
@@ -26,17 +25,15 @@ pub fn default_port(tld: &str) -> Option<u16> {
     }
 }
 
-/// A TLD server's settings.
+/// A TLD server's settings, built with [`TldConfig::new`] and `with_*`.
 #[derive(Debug, Clone)]
 pub struct TldConfig {
-    pub tld: String,
-    pub zone: Zone,
+    tld: String,
+    zone: Zone,
     /// Where a reload (SIGHUP) re-reads the zone from; `None`: nothing to re-read.
-    pub source: Option<Source<Zone>>,
-    pub bind: SocketAddr,
-    pub limits: Limits,
-    /// The process's metrics (disabled unless `--metrics`).
-    pub metrics: Metrics,
+    source: Option<Source<Zone>>,
+    bind: SocketAddr,
+    limits: Limits,
 }
 
 impl TldConfig {
@@ -48,22 +45,62 @@ impl TldConfig {
             source: None,
             bind: SocketAddr::new(crate::server::DEFAULT_BIND, 0),
             limits: Limits::default(),
-            metrics: Metrics::disabled(),
         }
     }
 
-    /// Binds and starts the server on its own thread.
-    pub fn start(self, shutdown: Shutdown) -> Result<Running, Error> {
-        let server = Server::bind(self.bind, self.limits)?;
-        let mut handler = TldHandler::new(&self.tld, self.zone, server.local_addr().ip());
-        handler.metrics = self.metrics.server(&self.tld);
-        let handler = Arc::new(handler);
-        let swap = handler.clone();
-        let reload = Reload::new(&self.tld, self.source, move |zone| {
-            swap.resolver.replace_zone(zone)
-        })
-        .with_metrics(handler.metrics.clone());
-        super::spawn(server, handler, shutdown, reload)
+    /// Where a reload (SIGHUP) re-reads the zone from; `None`: nothing to re-read.
+    pub fn with_source(mut self, source: Option<Source<Zone>>) -> TldConfig {
+        self.source = source;
+        self
+    }
+
+    pub fn with_bind(mut self, bind: SocketAddr) -> TldConfig {
+        self.bind = bind;
+        self
+    }
+
+    /// The port to bind, on the address it has (0: any free port).
+    pub fn with_port(mut self, port: u16) -> TldConfig {
+        self.bind.set_port(port);
+        self
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> TldConfig {
+        self.limits = limits;
+        self
+    }
+
+    /// The TLD served, lowercase.
+    pub fn tld(&self) -> &str {
+        &self.tld
+    }
+}
+
+impl RoleConfig for TldConfig {
+    type Handler = TldHandler;
+    type Data = Zone;
+
+    fn bind(&self) -> SocketAddr {
+        self.bind
+    }
+
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn source(&self) -> Option<Source<Zone>> {
+        self.source.clone()
+    }
+
+    /// The address the server binds is the glue of its NS record.
+    fn handler(self, metrics: &Metrics) -> Result<TldHandler, Error> {
+        let mut handler = TldHandler::new(&self.tld, self.zone, self.bind.ip());
+        handler.metrics = metrics.server(&self.tld);
+        Ok(handler)
+    }
+
+    fn swap(handler: &TldHandler, zone: Zone) {
+        handler.resolver.replace_zone(zone)
     }
 }
 

@@ -10,14 +10,15 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::ops::fds;
 use crate::ops::metrics::Metrics;
 use crate::ops::reload::{Reload, Source as Files};
+use crate::resolve::upstream::UpstreamProtocol;
 use crate::roles::local::{self, LocalConfig};
 use crate::roles::root::{self, RootConfig};
 use crate::roles::tld::TldConfig;
-use crate::roles::Running;
+use crate::roles::{RoleConfig, Running};
 use crate::server::{Limits, Shutdown};
 use crate::zone::{FileError, Format, RootTable, Zone};
 
@@ -35,6 +36,9 @@ pub const BUILTIN_ZONES: &[(&str, &str)] = &[
 /// loopback (any free port) unless told otherwise; the real addresses are read back
 /// from the bound listeners. `dnsd up`, the tests and the examples all build through it.
 ///
+/// It holds settings only: the process's metrics and shutdown are handed to
+/// [`start_with`](Self::start_with).
+///
 /// ```no_run
 /// # use dnsd::runtime::hierarchy::HierarchyBuilder;
 /// # use dnsd::zone::Zone;
@@ -51,8 +55,6 @@ pub struct HierarchyBuilder {
     local: LocalConfig,
     /// The limits of TLD servers added from now on.
     limits: Limits,
-    /// What every server records through: one registry, one endpoint for all.
-    metrics: Metrics,
 }
 
 impl Default for HierarchyBuilder {
@@ -72,15 +74,12 @@ impl HierarchyBuilder {
             root: RootConfig::new(RootTable::default()),
             local: LocalConfig::new(unbound, Zone::default(), local::DEFAULT_LOG_DIR),
             limits: Limits::default(),
-            metrics: Metrics::disabled(),
         }
     }
 
     /// Adds a TLD server for `tld` with `zone`, on any free loopback port.
     pub fn tld(self, tld: &str, zone: Zone) -> HierarchyBuilder {
-        let mut config = TldConfig::new(tld, zone);
-        config.limits = self.limits;
-        config.metrics = self.metrics.clone();
+        let config = TldConfig::new(tld, zone).with_limits(self.limits);
         self.tld_with(config)
     }
 
@@ -97,57 +96,49 @@ impl HierarchyBuilder {
     }
 
     /// The local server's fixed entries (what `--cache` files give).
-    pub fn cache(mut self, zone: Zone) -> HierarchyBuilder {
-        self.local.cache = zone;
-        self
+    pub fn cache(self, zone: Zone) -> HierarchyBuilder {
+        self.local(|c| c.with_cache(zone))
     }
 
     /// Where the local server writes `ID.log` and `mapping.log`.
-    pub fn log_dir(mut self, dir: impl Into<PathBuf>) -> HierarchyBuilder {
-        self.local.log_dir = dir.into();
-        self
+    pub fn log_dir(self, dir: impl Into<PathBuf>) -> HierarchyBuilder {
+        self.local(|c| c.with_log_dir(dir))
     }
 
     /// The limits of every server, those added so far and those to come (a later
     /// [`root`](Self::root) or [`local`](Self::local) tweak may still change them).
     pub fn limits(mut self, limits: Limits) -> HierarchyBuilder {
         self.limits = limits;
-        self.root.limits = limits;
-        self.local.limits = limits;
-        for tld in &mut self.tlds {
-            tld.limits = limits;
-        }
-        self
-    }
-
-    /// The metrics every server records through (labelled with its name), those added
-    /// so far and those to come.
-    pub fn metrics(mut self, metrics: Metrics) -> HierarchyBuilder {
-        self.root.metrics = metrics.clone();
-        self.local.metrics = metrics.clone();
-        for tld in &mut self.tlds {
-            tld.metrics = metrics.clone();
-        }
-        self.metrics = metrics;
-        self
+        self.tlds = self
+            .tlds
+            .into_iter()
+            .map(|tld| tld.with_limits(limits))
+            .collect();
+        self.root(|c| c.with_limits(limits))
+            .local(|c| c.with_limits(limits))
     }
 
     /// The upstream timeout of the root and the local server.
-    pub fn upstream_timeout(mut self, timeout: Duration) -> HierarchyBuilder {
-        self.root.upstream_timeout = timeout;
-        self.local.upstream_timeout = timeout;
-        self
+    pub fn upstream_timeout(self, timeout: Duration) -> HierarchyBuilder {
+        self.root(|c| c.with_upstream_timeout(timeout))
+            .local(|c| c.with_upstream_timeout(timeout))
+    }
+
+    /// The protocol the local server and the root ask upstream in.
+    pub fn upstream_protocol(self, protocol: UpstreamProtocol) -> HierarchyBuilder {
+        self.root(|c| c.with_upstream_protocol(protocol))
+            .local(|c| c.with_upstream_protocol(protocol))
     }
 
     /// Changes the root's settings (its address, say).
-    pub fn root(mut self, tweak: impl FnOnce(&mut RootConfig)) -> HierarchyBuilder {
-        tweak(&mut self.root);
+    pub fn root(mut self, tweak: impl FnOnce(RootConfig) -> RootConfig) -> HierarchyBuilder {
+        self.root = tweak(self.root);
         self
     }
 
     /// Changes the local server's settings (its TTL, cache size, name...).
-    pub fn local(mut self, tweak: impl FnOnce(&mut LocalConfig)) -> HierarchyBuilder {
-        tweak(&mut self.local);
+    pub fn local(mut self, tweak: impl FnOnce(LocalConfig) -> LocalConfig) -> HierarchyBuilder {
+        self.local = tweak(self.local);
         self
     }
 
@@ -155,7 +146,9 @@ impl HierarchyBuilder {
     /// zones built in): the root table's TLDs, each from its zone file, and the local
     /// server seeded with `default`. On the original's ports unless `any_port`.
     pub fn from_zones(zones: Option<&Path>, any_port: bool) -> Result<HierarchyBuilder, Error> {
-        let root = find(zones, "root").ok_or_else(|| missing(zones, "root", "the root table"))?;
+        let root = find(zones, "root").ok_or_else(|| ConfigError::NoRootTable {
+            dir: zones.map(Path::to_owned),
+        })?;
         let table = match &root {
             Data::File(path) => RootTable::load(path)?,
             Data::Builtin(file, text) => RootTable::parse(
@@ -166,68 +159,59 @@ impl HierarchyBuilder {
         };
         let mut builder = HierarchyBuilder::new();
         if let Data::File(path) = root {
-            builder.root.source = Some(Files::table_file(path));
+            builder = builder.root(|c| c.with_source(Some(Files::table_file(path))));
         }
         if let Some(source) = find(zones, "default") {
-            builder = builder.cache(load_zone(&source)?);
-            builder.local.source = source.reloadable();
+            builder = builder
+                .cache(load_zone(&source)?)
+                .local(|c| c.with_source(source.reloadable()));
         }
         for (tld, addr) in table.iter() {
-            let source =
-                find(zones, tld).ok_or_else(|| missing(zones, tld, "listed in the root table"))?;
-            let mut config = TldConfig::new(tld, load_zone(&source)?);
-            config.source = source.reloadable();
+            let source = find(zones, tld).ok_or_else(|| ConfigError::NoZone {
+                dir: zones.map(Path::to_owned),
+                tld: tld.to_owned(),
+            })?;
+            let mut config =
+                TldConfig::new(tld, load_zone(&source)?).with_source(source.reloadable());
             if !any_port {
-                config.bind = addr;
+                config = config.with_bind(addr);
             }
             builder = builder.tld_with(config);
         }
         if !any_port {
             builder = builder
-                .root(|c| c.bind.set_port(root::DEFAULT_PORT))
-                .local(|c| c.bind.set_port(local::DEFAULT_PORT));
+                .root(|c| c.with_port(root::DEFAULT_PORT))
+                .local(|c| c.with_port(local::DEFAULT_PORT));
         }
         Ok(builder)
     }
 
     /// What the servers to start need of file descriptors (see [`crate::ops::fds`]).
     pub fn fd_needs(&self) -> Vec<fds::Need> {
-        let mut needs: Vec<fds::Need> = self
-            .tlds
-            .iter()
-            .map(|t| fds::Need {
-                per_connection: fds::PER_CONNECTION,
-                max_connections: t.limits.max_connections,
-            })
-            .collect();
-        needs.push(fds::Need {
-            per_connection: fds::PER_CONNECTION,
-            max_connections: self.root.limits.max_connections,
-        });
-        needs.push(fds::Need {
-            per_connection: fds::PER_LOCAL_CONNECTION,
-            max_connections: self.local.limits.max_connections,
-        });
+        let mut needs: Vec<fds::Need> = self.tlds.iter().map(RoleConfig::fd_need).collect();
+        needs.push(self.root.fd_need());
+        needs.push(self.local.fd_need());
         needs
     }
 
     /// Where the local server will write its logs.
     pub fn log_dir_path(&self) -> &Path {
-        &self.local.log_dir
+        self.local.log_dir()
     }
 
-    /// Starts every server, stopped together through a new [`Shutdown`].
+    /// Starts every server, stopped together through a new [`Shutdown`], with no
+    /// metrics.
     pub fn start(self) -> Result<Hierarchy, Error> {
-        self.start_with(Shutdown::new())
+        self.start_with(Shutdown::new(), &Metrics::disabled())
     }
 
-    /// Starts every server: the TLD servers, then the root that lists where they landed,
-    /// then the local server. If one cannot start, those already started are stopped
-    /// before the error is returned.
-    pub fn start_with(self, shutdown: Shutdown) -> Result<Hierarchy, Error> {
+    /// Starts every server, recording through `metrics`: the TLD servers, then the root
+    /// that lists where they landed, then the local server. If one cannot start, those
+    /// already started are stopped before the error is returned.
+    pub fn start_with(self, shutdown: Shutdown, metrics: &Metrics) -> Result<Hierarchy, Error> {
         let mut hierarchy = Hierarchy {
-            root: self.root.bind,
-            local: self.local.bind,
+            root: self.root.bind(),
+            local: self.local.bind(),
             tlds: Vec::new(),
             shutdown,
             running: Vec::new(),
@@ -237,35 +221,28 @@ impl HierarchyBuilder {
             tlds,
             referrals,
             mut root,
-            mut local,
+            local,
             ..
         } = self;
         for config in tlds {
-            let tld = config.tld.clone();
-            let server = config.start(hierarchy.shutdown.clone())?;
-            root.table.insert(&tld, server.addr);
+            let tld = config.tld().to_owned();
+            let server = config.start(hierarchy.shutdown.clone(), metrics)?;
+            root = root.refer(&tld, server.addr);
             hierarchy.tlds.push((tld, server.addr));
             hierarchy.running.push(server);
         }
         for (tld, addr) in referrals {
-            root.table.insert(&tld, addr);
+            root = root.refer(&tld, addr);
         }
         // A reloaded table keeps pointing at where the TLD servers started here are.
-        let pinned: Vec<(String, SocketAddr)> =
-            root.table.iter().map(|(t, a)| (t.to_owned(), a)).collect();
-        root.source = root.source.map(|files| {
-            files.map(move |mut table| {
-                for (tld, addr) in &pinned {
-                    table.insert(tld, *addr);
-                }
-                table
-            })
-        });
-        let server = root.start(hierarchy.shutdown.clone())?;
+        let server = root
+            .pin_table()
+            .start(hierarchy.shutdown.clone(), metrics)?;
         hierarchy.root = server.addr;
         hierarchy.running.push(server);
-        local.root = hierarchy.root;
-        let server = local.start(hierarchy.shutdown.clone())?;
+        let server = local
+            .with_root(hierarchy.root)
+            .start(hierarchy.shutdown.clone(), metrics)?;
         hierarchy.local = server.addr;
         hierarchy.running.push(server);
         Ok(hierarchy)
@@ -359,9 +336,4 @@ fn load_zone(source: &Data) -> Result<Zone, FileError> {
             Format::Legacy,
         ),
     }
-}
-
-fn missing(zones: Option<&Path>, stem: &str, why: &str) -> Error {
-    let dir = zones.map_or_else(|| "(built-in)".to_owned(), |d| d.display().to_string());
-    Error::Usage(format!("{dir}: no {stem}.toml or {stem}.dat ({why})"))
 }

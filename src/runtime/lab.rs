@@ -34,7 +34,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::Error;
-use crate::line::message::Mode;
+use crate::line::message::{Mode, ServerName};
 use crate::model::name::parse_tld;
 use crate::ops::reload::Source;
 use crate::roles::tld::{self, TldConfig};
@@ -166,23 +166,20 @@ impl Lab {
             bind(&lab.root.bind)?,
             lab.root.port.unwrap_or(crate::roles::root::DEFAULT_PORT),
         );
-        builder = builder.root(|c| c.bind = root_bind);
+        builder = builder.root(|c| c.with_bind(root_bind));
 
         let local = &lab.local;
         let local_bind = SocketAddr::new(
             bind(&local.bind)?,
             local.port.unwrap_or(crate::roles::local::DEFAULT_PORT),
         );
-        let mut name = None;
-        if let Some(n) = &local.name {
-            if n.get_ref().is_empty() || n.get_ref().contains([',', ' ', '\t']) {
-                return Err(at.error(
-                    n.span().start,
-                    "name: must be non-empty, without commas or spaces",
-                ));
-            }
-            name = Some(n.get_ref().clone());
-        }
+        let name = match &local.name {
+            Some(n) => Some(
+                ServerName::new(n.get_ref())
+                    .map_err(|e| at.error(n.span().start, format!("name: {e}")))?,
+            ),
+            None => None,
+        };
         let ttl = local.ttl.as_ref().map(|t| at.secs(t)).transpose()?;
         let dns_mode = match &local.dns_mode {
             Some(m) => Some(
@@ -193,21 +190,21 @@ impl Lab {
             None => None,
         };
         let cache_size = local.cache_size;
-        builder = builder.cache(local_zone(&at, local)?).local(|c| {
-            c.bind = local_bind;
+        builder = builder.cache(local_zone(&at, local)?).local(|mut c| {
+            c = c.with_bind(local_bind);
             if let Some(name) = name {
-                c.name = name;
+                c = c.with_name(name);
             }
             if let Some(ttl) = ttl {
-                c.ttl = ttl;
+                c = c.with_ttl(ttl);
             }
             if let Some(mode) = dns_mode {
-                c.dns_mode = mode;
+                c = c.with_dns_mode(mode);
             }
             if let Some(n) = cache_size {
-                c.cache_size = n;
+                c = c.with_cache_size(n);
             }
-            c.source = Some(relab(path, |at, lab| local_zone(at, &lab.local)));
+            c.with_source(Some(relab(path, |at, lab| local_zone(at, &lab.local))))
         });
 
         for (tld, t) in &lab.tld {
@@ -221,9 +218,7 @@ impl Lab {
                     format!("tld.{tld}: no default port: give `port` (0: any free port)"),
                 )
             })?;
-            let mut config = TldConfig::new(&tld, tld_zone(&at, &tld, t)?);
-            config.bind = SocketAddr::new(bind(&t.bind)?, port);
-            config.source = Some(match (&t.zone, t.records.is_empty()) {
+            let source = match (&t.zone, t.records.is_empty()) {
                 (Some(file), true) => Source::zone_file(rel(file)),
                 _ => {
                     let tld = tld.clone();
@@ -235,7 +230,10 @@ impl Lab {
                         )),
                     })
                 }
-            });
+            };
+            let config = TldConfig::new(&tld, tld_zone(&at, &tld, t)?)
+                .with_bind(SocketAddr::new(bind(&t.bind)?, port))
+                .with_source(Some(source));
             builder = builder.tld_with(config);
         }
         if lab.tld.is_empty() {
@@ -423,6 +421,10 @@ mod tests {
         assert_eq!(
             err("[local]\ndns_mode = \"X\"\n[tld.com]\n"),
             "lab.toml:2: dns_mode: R or I"
+        );
+        assert_eq!(
+            err("[local]\nname = \"a,b\"\n[tld.com]\n"),
+            "lab.toml:2: name: must be non-empty, without commas or spaces"
         );
         assert!(
             err("").starts_with("lab.toml: no [tld.NAME]"),

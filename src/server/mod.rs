@@ -432,9 +432,8 @@ const DNS_TCP_READ: usize = 16 * 1024;
 ///
 /// The stream is read in blocks, and responses are written when no further complete
 /// query is already in hand: a lone query is answered at once, and the responses to a
-/// batch of pipelined queries go out in one write instead of one each (on 8 dnsperf
-/// connections this halved the system calls per query). Each query is still logged
-/// before its response is written.
+/// batch of pipelined queries go out in one write instead of one each, saving system
+/// calls per query. Each query is still logged before its response is written.
 fn serve_dns_tcp<H: Handler>(
     handler: &H,
     conn: &mut Connection,

@@ -404,23 +404,20 @@ pub fn run(config: &CheckConfig, out: &mut dyn Write, err: &mut dyn Write) -> Re
         }
     }
     let files = config.files.len();
-    let of_files = |n: usize| {
-        if n == 1 {
+    if problems == 0 {
+        let checked = if files == 1 {
             "1 file".to_owned()
         } else {
-            format!("{n} files")
-        }
-    };
-    if problems == 0 {
-        writeln!(out, "{} checked: no problems", of_files(files)).map_err(io)?;
+            format!("{files} files")
+        };
+        writeln!(out, "{checked} checked: no problems").map_err(io)?;
         return Ok(());
     }
-    Err(Error::BadFiles(format!(
-        "{problems} problem{} in {} of {}",
-        if problems == 1 { "" } else { "s" },
+    Err(Error::BadFiles {
+        problems,
         bad_files,
-        of_files(files)
-    )))
+        files,
+    })
 }
 
 #[cfg(test)]

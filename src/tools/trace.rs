@@ -20,7 +20,6 @@ use serde::Serialize;
 
 use crate::dns::exchange::{exchange, udp_socket_for, DnsUpstreamError};
 use crate::dns::{model_record, rcode_name};
-use crate::error::Error;
 use crate::line::message::Mode;
 use crate::model::name::Name;
 use crate::model::{Outcome, QType, Query, RData, Record, Recursion, Referral, Resolution};
@@ -130,13 +129,33 @@ impl Trace {
     }
 }
 
+/// Why a trace failed (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// A hop gave no usable answer within the timeout: `server` (a name such as `root`
+    /// or `com`) at `address`, and why.
+    #[error("trace of {name}: {server} at {address} gave no answer: {why}")]
+    NoAnswer {
+        name: String,
+        server: String,
+        address: SocketAddr,
+        why: String,
+    },
+    /// The root, asked to resolve the name (mode R), answered SERVFAIL.
+    #[error("trace of {name}: the root could not resolve it (SERVFAIL)")]
+    RootFailed { name: String },
+    #[error("cannot write JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("cannot write the trace: {0}")]
+    Write(#[source] std::io::Error),
+}
+
 /// Runs the trace and prints it; an error (exit 1) if a hop failed.
-pub fn run(config: &TraceConfig, out: &mut dyn std::io::Write) -> Result<(), Error> {
+pub fn run(config: &TraceConfig, out: &mut dyn std::io::Write) -> Result<(), TraceError> {
     let trace = trace(config);
     let text = match config.output {
         Output::Json => {
-            let mut line = serde_json::to_string(&trace)
-                .map_err(|e| Error::Runtime(format!("cannot write JSON: {e}")))?;
+            let mut line = serde_json::to_string(&trace).map_err(TraceError::Json)?;
             line.push('\n');
             line
         }
@@ -145,20 +164,21 @@ pub fn run(config: &TraceConfig, out: &mut dyn std::io::Write) -> Result<(), Err
     };
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|e| Error::io("cannot write the trace", e))?;
+        .map_err(TraceError::Write)?;
     if trace.ok() {
         return Ok(());
     }
-    let why = match trace.hops.iter().find(|h| h.error.is_some()) {
-        Some(hop) => format!(
-            "{} at {} gave no answer: {}",
-            hop.server,
-            hop.address,
-            hop.error.as_deref().unwrap_or_default()
-        ),
-        None => "the root could not resolve it (SERVFAIL)".to_owned(),
-    };
-    Err(Error::Runtime(format!("trace of {}: {why}", trace.name)))
+    Err(match trace.hops.iter().find(|h| h.error.is_some()) {
+        Some(hop) => TraceError::NoAnswer {
+            name: trace.name.clone(),
+            server: hop.server.clone(),
+            address: hop.address,
+            why: hop.error.clone().unwrap_or_default(),
+        },
+        None => TraceError::RootFailed {
+            name: trace.name.clone(),
+        },
+    })
 }
 
 /// Asks each hop in turn and records what each answered.

@@ -415,7 +415,7 @@ fn client_ids_that_could_leave_the_log_dir_are_refused() {
     let top = tempfile::tempdir().unwrap();
     let logs = top.path().join("logs");
     let dir = logs.clone();
-    let h = Hierarchy::start_with("dat", move |c| c.log_dir = dir);
+    let h = Hierarchy::start_with("dat", move |c| c.with_log_dir(dir));
     let long = "a".repeat(65);
     let ids: Vec<&[u8]> = vec![
         b"../x",
@@ -691,10 +691,15 @@ fn an_unasked_for_upstream_line_is_never_the_answer_to_another_query() {
     ));
     let logs = tempfile::tempdir().unwrap();
     let shutdown = dnsd::server::Shutdown::new();
-    let mut config =
-        dnsd::roles::local::LocalConfig::new(fake.addr, dnsd::zone::Zone::default(), logs.path());
-    config.upstream_timeout = crate::harness::PATIENCE;
-    let local = config.start(shutdown.clone()).unwrap();
+    let config =
+        dnsd::roles::local::LocalConfig::new(fake.addr, dnsd::zone::Zone::default(), logs.path())
+            .with_upstream_timeout(crate::harness::PATIENCE);
+    let local = dnsd::roles::RoleConfig::start(
+        config,
+        shutdown.clone(),
+        &dnsd::ops::metrics::Metrics::disabled(),
+    )
+    .unwrap();
     let mut c = Line::connect(local.addr);
     assert_eq!(c.ask("alice"), "You are connected to the Server");
     assert_eq!(c.ask("1, a.com, R"), "0X01, default_local, 10.0.0.1");

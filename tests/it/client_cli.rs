@@ -154,7 +154,9 @@ fn a_session_closed_for_idleness_is_reopened() {
     use std::process::{Command, Stdio};
 
     let h = Hierarchy::start_with("dat", |c| {
-        c.limits.frame.idle_timeout = std::time::Duration::from_millis(300);
+        let mut limits = dnsd::roles::RoleConfig::limits(&c);
+        limits.frame.idle_timeout = std::time::Duration::from_millis(300);
+        c.with_limits(limits)
     });
     let mut child = Command::new(crate::harness::dnsd_bin())
         .args(["client", "alice", "--server", &h.local.to_string()])

@@ -21,9 +21,10 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use dnsd::ops::metrics::Metrics;
 use dnsd::roles::root::RootConfig;
 use dnsd::roles::tld::TldConfig;
-use dnsd::roles::Running;
+use dnsd::roles::{RoleConfig, Running};
 use dnsd::server::Shutdown;
 use dnsd::zone::{RootTable, Zone};
 
@@ -144,9 +145,13 @@ impl Servers {
     fn start() -> Servers {
         let shutdown = Shutdown::new();
         let zone = Zone::load(&zones("com.dat")).unwrap();
-        let com = TldConfig::new("com", zone).start(shutdown.clone()).unwrap();
+        let com = TldConfig::new("com", zone)
+            .start(shutdown.clone(), &Metrics::disabled())
+            .unwrap();
         let table = RootTable::load(&zones("root.dat")).unwrap();
-        let root = RootConfig::new(table).start(shutdown.clone()).unwrap();
+        let root = RootConfig::new(table)
+            .start(shutdown.clone(), &Metrics::disabled())
+            .unwrap();
         Servers {
             root: root.addr,
             com: com.addr,

@@ -725,7 +725,7 @@ fn ttls_count_down_in_the_local_cache() {
     let s = Servers::with(
         HierarchyBuilder::new()
             .tld("com", com_zone())
-            .local(|c| c.clock = moved),
+            .local(|c| c.with_clock(moved)),
     );
     let first = dig(s.local(), &["short.com"]);
     let first_nx = dig(s.local(), &["gone.com"]);

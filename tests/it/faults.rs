@@ -8,10 +8,11 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use dnsd::ops::metrics::Metrics;
 use dnsd::roles::local::LocalConfig;
 use dnsd::roles::root::RootConfig;
 use dnsd::roles::tld::TldConfig;
-use dnsd::roles::Running;
+use dnsd::roles::{RoleConfig, Running};
 use dnsd::server::{Shutdown, DRAIN_TIMEOUT};
 use dnsd::zone::{RootTable, Zone};
 
@@ -49,9 +50,10 @@ impl InProcess {
     }
 
     fn tld(&mut self, zone: &Path, port: u16) -> SocketAddr {
-        let mut config = TldConfig::new("com", Zone::load(zone).unwrap());
-        config.bind.set_port(port);
-        let r = config.start(self.shutdown.clone()).unwrap();
+        let config = TldConfig::new("com", Zone::load(zone).unwrap()).with_port(port);
+        let r = config
+            .start(self.shutdown.clone(), &Metrics::disabled())
+            .unwrap();
         let addr = r.addr;
         self.running.push(r);
         addr
@@ -65,19 +67,20 @@ impl InProcess {
     fn try_root(&mut self, tld: SocketAddr, port: u16) -> Result<SocketAddr, dnsd::Error> {
         let mut table = RootTable::default();
         table.insert("com", tld);
-        let mut config = RootConfig::new(table);
-        config.bind.set_port(port);
-        config.upstream_timeout = PATIENCE;
-        let r = config.start(self.shutdown.clone())?;
+        let config = RootConfig::new(table)
+            .with_port(port)
+            .with_upstream_timeout(PATIENCE);
+        let r = config.start(self.shutdown.clone(), &Metrics::disabled())?;
         let addr = r.addr;
         self.running.push(r);
         Ok(addr)
     }
 
     fn local(&mut self, root: SocketAddr, logs: &Path) -> SocketAddr {
-        let mut config = LocalConfig::new(root, Zone::default(), logs);
-        config.upstream_timeout = PATIENCE;
-        let r = config.start(self.shutdown.clone()).unwrap();
+        let config = LocalConfig::new(root, Zone::default(), logs).with_upstream_timeout(PATIENCE);
+        let r = config
+            .start(self.shutdown.clone(), &Metrics::disabled())
+            .unwrap();
         let addr = r.addr;
         self.running.push(r);
         addr

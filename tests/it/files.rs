@@ -27,8 +27,8 @@ const QUERIES: &[&str] = &[
 
 #[test]
 fn legacy_and_toml_zones_give_the_same_answers() {
-    let legacy = Hierarchy::start_with("dat", |_| {});
-    let toml = Hierarchy::start_with("toml", |_| {});
+    let legacy = Hierarchy::start_with("dat", |c| c);
+    let toml = Hierarchy::start_with("toml", |c| c);
     let mut a = legacy.client("alice");
     let mut b = toml.client("alice");
     let answers: Vec<String> = QUERIES.iter().map(|q| a.ask(q)).collect();

@@ -111,7 +111,7 @@ pub struct Hierarchy {
 impl Hierarchy {
     /// com, gov and org from `zones/*.<ext>`, root, and local seeded with `default.<ext>`,
     /// assembled by the library's [`HierarchyBuilder`], as `dnsd up` does.
-    pub fn start_with(ext: &str, tweak: impl FnOnce(&mut LocalConfig)) -> Hierarchy {
+    pub fn start_with(ext: &str, tweak: impl FnOnce(LocalConfig) -> LocalConfig) -> Hierarchy {
         let logs = tempfile::tempdir().unwrap();
         let mut builder = HierarchyBuilder::new();
         for tld in ["com", "gov", "org"] {
@@ -135,7 +135,7 @@ impl Hierarchy {
     }
 
     pub fn start() -> Hierarchy {
-        Hierarchy::start_with("dat", |_| {})
+        Hierarchy::start_with("dat", |c| c)
     }
 
     pub fn tld(&self, tld: &str) -> SocketAddr {

@@ -5,7 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 
+use dnsd::ops::metrics::Metrics;
 use dnsd::roles::local::LocalConfig;
+use dnsd::roles::RoleConfig;
 use dnsd::runtime::hierarchy::HierarchyBuilder;
 use dnsd::server::Shutdown;
 use dnsd::zone::{Format, Zone};
@@ -117,7 +119,7 @@ fn default_cache_answers_without_asking() {
     let shutdown = Shutdown::new();
     let closed = ClosedPort::new();
     let local = LocalConfig::new(closed.addr, seed, logs.path())
-        .start(shutdown.clone())
+        .start(shutdown.clone(), &Metrics::disabled())
         .unwrap();
     let mut c = Line::connect(local.addr);
     assert_eq!(c.ask("alice"), "You are connected to the Server");
@@ -199,7 +201,7 @@ fn server_failure_when_the_root_is_down() {
     let shutdown = Shutdown::new();
     let closed = ClosedPort::new();
     let local = LocalConfig::new(closed.addr, Zone::default(), logs.path())
-        .start(shutdown.clone())
+        .start(shutdown.clone(), &Metrics::disabled())
         .unwrap();
     let mut c = Line::connect(local.addr);
     assert_eq!(c.ask("alice"), "You are connected to the Server");
@@ -646,4 +648,42 @@ fn q_with_spaces_ends_a_session_on_every_server() {
         c.send("\tq ");
         assert!(c.closed(), "{addr}");
     }
+}
+
+/// The protocol a server asks upstream in is chosen at start (`--upstream-protocol`),
+/// not by the protocol a question arrived in: with `dns`, a line client's question
+/// reaches the root as a DNS message; with `line`, a DNS client's reaches it as a line.
+#[test]
+fn the_upstream_protocol_is_chosen_at_start_not_by_the_asker() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = crate::harness::zones("com.dat");
+    let com = Proc::start(
+        &["tld", "com", zone.to_str().unwrap(), "--port", "0"],
+        dir.path(),
+    );
+    let root = Proc::root_over_com(com.addr(), dir.path(), &[]);
+    let root_arg = root.addr().to_string();
+
+    let over_dns = tempfile::tempdir().unwrap();
+    let local = Proc::local(&root_arg, over_dns.path(), &["--upstream-protocol", "dns"]);
+    let mut c = Line::connect(local.addr());
+    assert_eq!(c.ask("alice"), "You are connected to the Server");
+    assert_eq!(
+        c.ask("7, www.google.com, R"),
+        "0X01, default_local, 142.250.72.4"
+    );
+    root.wait_for("dns/udp A www.google.com. rd -> NOERROR");
+
+    let over_lines = tempfile::tempdir().unwrap();
+    let local = Proc::local(
+        &root_arg,
+        over_lines.path(),
+        &["--upstream-protocol", "line"],
+    );
+    let mut d = crate::harness::DnsTcp::connect(local.addr());
+    assert_eq!(
+        d.address("www.google.com"),
+        Some("142.250.72.4".parse().unwrap())
+    );
+    root.wait_for("asked 1, www.google.com, I -> 0X02, root, com ");
 }

@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
+use dnsd::ops::metrics::Metrics;
 use dnsd::roles::local::LocalConfig;
+use dnsd::roles::RoleConfig;
 use dnsd::server::Shutdown;
 use dnsd::zone::Zone;
 
@@ -158,7 +160,7 @@ fn logs_are_appended_across_restarts() {
         let shutdown = Shutdown::new();
         let seed = Zone::load(&zones("default.dat")).unwrap();
         let local = LocalConfig::new(h.root, seed, logs.path())
-            .start(shutdown.clone())
+            .start(shutdown.clone(), &Metrics::disabled())
             .unwrap();
         let mut c = Line::connect(local.addr);
         assert_eq!(c.ask("alice"), "You are connected to the Server");
@@ -204,7 +206,7 @@ fn a_record_that_cannot_be_written_is_a_server_failure() {
     std::os::unix::fs::symlink("/dev/full", logs.path().join("mapping.log")).unwrap();
     let shutdown = Shutdown::new();
     let local = LocalConfig::new(h.root, Zone::default(), logs.path())
-        .start(shutdown.clone())
+        .start(shutdown.clone(), &Metrics::disabled())
         .unwrap();
     let mut bob = Line::connect(local.addr);
     assert_eq!(bob.ask("bob"), "You are connected to the Server");

@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use dnsd::model::Outcome;
+use dnsd::ops::metrics::Metrics;
 use dnsd::roles::tld::TldConfig;
-use dnsd::roles::Running;
+use dnsd::roles::{RoleConfig, Running};
 use dnsd::server::Shutdown;
 
 use crate::harness::{DnsTcp, Line, Proc};
@@ -63,7 +64,9 @@ fn sighup_reloads_a_tld_zone_under_open_connections() {
 fn two_tlds(shutdown: &Shutdown) -> (Running, Running) {
     let start = |ip: &str| {
         let zone = format!("www.a.com {ip}").parse().unwrap();
-        TldConfig::new("com", zone).start(shutdown.clone()).unwrap()
+        TldConfig::new("com", zone)
+            .start(shutdown.clone(), &Metrics::disabled())
+            .unwrap()
     };
     (start("10.0.0.1"), start("10.0.0.2"))
 }
@@ -126,7 +129,7 @@ fn sighup_reloads_the_local_cache_and_keeps_what_was_learned() {
         t.insert("com", a);
         t
     })
-    .start(shutdown.clone())
+    .start(shutdown.clone(), &Metrics::disabled())
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "fixed.dat", "www.fixed.com 10.1.1.1\n");

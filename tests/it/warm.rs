@@ -6,8 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use dnsd::ops::metrics::Metrics;
 use dnsd::resolve::clock::ManualClock;
 use dnsd::roles::local::LocalConfig;
+use dnsd::roles::RoleConfig;
 use dnsd::runtime::hierarchy::HierarchyBuilder;
 use dnsd::server::Shutdown;
 use dnsd::zone::Zone;
@@ -112,11 +114,13 @@ fn warm_entries_expire_with_the_ttl_they_had_left() {
     stop(local);
 
     let clock = Arc::new(ManualClock::new());
-    let mut config = LocalConfig::new(h.root, Zone::default(), dir.path());
-    config.warm = Some(dir.path().join("mapping.log"));
-    config.clock = clock.clone();
+    let config = LocalConfig::new(h.root, Zone::default(), dir.path())
+        .with_warm(Some(dir.path().join("mapping.log")))
+        .with_clock(clock.clone());
     let shutdown = Shutdown::new();
-    let running = config.start(shutdown.clone()).unwrap();
+    let running = config
+        .start(shutdown.clone(), &Metrics::disabled())
+        .unwrap();
     let mut c = Line::connect(running.addr);
     assert_eq!(c.ask("alice"), "You are connected to the Server");
     assert_eq!(c.ask("2, www.b.com, I"), "0X01, default_local, 10.0.0.2");

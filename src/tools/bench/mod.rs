@@ -33,7 +33,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::line::message::{Code, Mode};
 
 pub use ceiling::{Ceiling, CEILING_REPLY};
@@ -69,7 +69,10 @@ impl Names {
             .map(str::to_owned)
             .collect();
         if list.is_empty() {
-            return Err(Error::Usage(format!("{}: no names in it", path.display())));
+            return Err(ConfigError::NoNames {
+                path: path.to_owned(),
+            }
+            .into());
         }
         Ok(Names::List(list))
     }
@@ -324,10 +327,9 @@ pub fn run(config: BenchConfig) -> Result<(), Error> {
         .and_then(|()| stdout.flush())
         .map_err(|e| Error::io("cannot write the output", e))?;
     if report.queries == 0 {
-        return Err(Error::Runtime(format!(
-            "{}: no query was answered",
-            workload.server
-        )));
+        return Err(Error::NoneAnswered {
+            server: workload.server,
+        });
     }
     Ok(())
 }

@@ -1,0 +1,337 @@
+//! From flags to validated settings: each command's clap struct ([`crate::cli`]) is
+//! checked once, here, and the files it names are read, giving the [`Config`] that
+//! [`super::execute`] runs. A flag that clap cannot check (a server's name, a TLD, a
+//! client id...) is refused here with a [`ConfigError`], exit 2.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::cli::{
+    BenchArgs, BenchCommand, BenchReportArgs, BenchTool, CheckArgs, Cli, ClientArgs, Command,
+    LimitArgs, LocalArgs, RootArgs, TldArgs, TraceArgs, UpArgs,
+};
+use crate::dns::answer::DnsSettings;
+use crate::error::{ConfigError, Error};
+use crate::line::client::ClientConfig;
+use crate::line::frame::FrameLimits;
+use crate::line::message::{valid_client_id, ServerName};
+use crate::model::name::{parse_tld, Name};
+use crate::net::resolve_host_port;
+use crate::ops::reload::Source as Files;
+use crate::roles::local::LocalConfig;
+use crate::roles::root::RootConfig;
+use crate::roles::tld::{self, TldConfig};
+use crate::runtime::hierarchy::HierarchyBuilder;
+use crate::runtime::lab::Lab;
+use crate::server::Limits;
+use crate::tools::bench::report::ReportConfig;
+use crate::tools::bench::{self, BenchConfig, Names, Workload};
+use crate::tools::check::{CheckConfig, CheckFile, Kind};
+use crate::tools::trace::{Output, TraceConfig};
+use crate::zone::{RootTable, Zone};
+
+/// A command, checked: what it runs, with every setting valid.
+#[derive(Debug)]
+pub enum Config {
+    /// `dnsd up`: the hierarchy, from a lab file, a zones directory or the built-in
+    /// zones.
+    Up {
+        hierarchy: Box<HierarchyBuilder>,
+        metrics: Option<SocketAddr>,
+    },
+    /// `dnsd local`.
+    Local {
+        server: LocalConfig,
+        metrics: Option<SocketAddr>,
+    },
+    /// `dnsd root`.
+    Root {
+        server: RootConfig,
+        metrics: Option<SocketAddr>,
+    },
+    /// `dnsd tld`.
+    Tld {
+        server: TldConfig,
+        metrics: Option<SocketAddr>,
+    },
+    /// `dnsd client`.
+    Client(ClientConfig),
+    /// `dnsd bench`.
+    Bench(BenchConfig),
+    /// `dnsd bench report`.
+    BenchReport(ReportConfig),
+    /// `dnsd bench show`: the result files.
+    BenchShow(Vec<PathBuf>),
+    /// `dnsd check`.
+    Check(CheckConfig),
+    /// `dnsd trace`.
+    Trace(TraceConfig),
+}
+
+impl Config {
+    /// Checks the command's flags and reads the files they name.
+    pub fn from_cli(cli: Cli) -> Result<Config, Error> {
+        Ok(match cli.command {
+            Command::Up(args) => up(args)?,
+            Command::Local(args) => local(args)?,
+            Command::Root(args) => root(args)?,
+            Command::Tld(args) => tld(args)?,
+            Command::Client(args) => Config::Client(client(args)?),
+            Command::Bench(command) => bench(*command)?,
+            Command::Check(args) => Config::Check(check(args)?),
+            Command::Trace(args) => Config::Trace(trace(args)?),
+        })
+    }
+}
+
+/// The limits every server enforces, as the flags set them.
+fn limits(args: &LimitArgs) -> Limits {
+    Limits {
+        max_connections: args.max_connections,
+        frame: FrameLimits {
+            max_line: args.max_line as usize,
+            idle_timeout: args.idle_timeout.0,
+            legacy: true,
+        },
+        dns: DnsSettings {
+            edns_payload: args.edns_payload,
+        },
+    }
+}
+
+fn up(args: UpArgs) -> Result<Config, Error> {
+    let hierarchy = match &args.config {
+        Some(path) => Lab::load(path)?.builder(),
+        None => HierarchyBuilder::from_zones(args.zones.as_deref(), args.any_port)?
+            .log_dir(&args.log_dir)
+            .limits(limits(&args.limits))
+            .upstream_timeout(args.upstream_timeout.0)
+            .upstream_protocol(args.upstream_protocol)
+            .local(|c| c.with_dns_mode(args.dns_mode)),
+    };
+    Ok(Config::Up {
+        hierarchy: Box::new(hierarchy),
+        metrics: args.metrics,
+    })
+}
+
+fn local(args: LocalArgs) -> Result<Config, Error> {
+    let source = Files::cache_files(args.cache.clone());
+    let cache = source.load()?;
+    let name = ServerName::new(&args.name).map_err(|source| ConfigError::ServerName {
+        name: args.name.clone(),
+        source,
+    })?;
+    let server = LocalConfig::new(args.root, cache, args.log_dir)
+        .with_source((!args.cache.is_empty()).then_some(source))
+        .with_warm(args.warm)
+        .with_name(name)
+        .with_bind(SocketAddr::new(args.server.bind, args.port))
+        .with_ttl(args.ttl.0)
+        .with_dns_mode(args.dns_mode)
+        .with_cache_size(args.cache_size)
+        .with_limits(limits(&args.server.limits))
+        .with_upstream_timeout(args.upstream_timeout.0)
+        .with_upstream_protocol(args.upstream_protocol);
+    Ok(Config::Local {
+        server,
+        metrics: args.server.metrics,
+    })
+}
+
+fn root(args: RootArgs) -> Result<Config, Error> {
+    let server = RootConfig::new(RootTable::load(&args.table)?)
+        .with_source(Some(Files::table_file(args.table)))
+        .with_bind(SocketAddr::new(args.server.bind, args.port))
+        .with_limits(limits(&args.server.limits))
+        .with_upstream_timeout(args.upstream_timeout.0)
+        .with_upstream_protocol(args.upstream_protocol);
+    Ok(Config::Root {
+        server,
+        metrics: args.server.metrics,
+    })
+}
+
+fn tld(args: TldArgs) -> Result<Config, Error> {
+    let tld = parse_tld(&args.tld).map_err(|source| ConfigError::Tld {
+        tld: args.tld.clone(),
+        source,
+    })?;
+    let port = args
+        .port
+        .or_else(|| tld::default_port(&tld))
+        .ok_or_else(|| ConfigError::NoDefaultPort { tld: tld.clone() })?;
+    let server = TldConfig::new(&tld, Zone::load(&args.zone)?)
+        .with_source(Some(Files::zone_file(args.zone)))
+        .with_bind(SocketAddr::new(args.server.bind, port))
+        .with_limits(limits(&args.server.limits));
+    Ok(Config::Tld {
+        server,
+        metrics: args.server.metrics,
+    })
+}
+
+fn client(args: ClientArgs) -> Result<ClientConfig, Error> {
+    if valid_client_id(args.id.as_bytes()).is_none() {
+        return Err(ConfigError::ClientId { id: args.id }.into());
+    }
+    Ok(ClientConfig {
+        id: args.id,
+        server: args.server,
+        legacy: args.legacy,
+        timeout: args.timeout.0,
+    })
+}
+
+fn bench(command: BenchCommand) -> Result<Config, Error> {
+    Ok(match command.tool {
+        None => Config::Bench(bench_run(&command.args)?),
+        Some(BenchTool::Report(args)) => Config::BenchReport(bench_report(*args)),
+        Some(BenchTool::Show(args)) => Config::BenchShow(args.files),
+    })
+}
+
+/// What `dnsd bench` measures, and how it reports.
+fn bench_run(args: &BenchArgs) -> Result<BenchConfig, Error> {
+    let server = resolve_host_port(&args.server).map_err(|source| ConfigError::Server {
+        server: args.server.clone(),
+        source,
+    })?[0];
+    let names = match &args.names {
+        Some(path) => Names::load(path)?,
+        None => Names::Pattern(args.pattern.clone()),
+    };
+    let duration = match (args.duration, args.requests) {
+        (None, None) => Some(bench::DEFAULT_DURATION),
+        (d, _) => d.map(|d| d.0),
+    };
+    let workload = Workload {
+        server,
+        connections: args.connections as usize,
+        duration,
+        requests: args.requests,
+        first: args.first,
+        mode: args.mode,
+        names,
+        client_id: (!args.no_id).then(|| args.client_id.clone()),
+        legacy: args.legacy,
+        timeout: args.timeout.0,
+        dns: args.dns,
+    };
+    Ok(BenchConfig {
+        workload,
+        ceiling_hops: args.ceiling.then_some(args.ceiling_hops),
+        json: args.json,
+    })
+}
+
+/// The facts about a `just bench` run that only the script knows are printed as given.
+fn bench_report(args: BenchReportArgs) -> ReportConfig {
+    ReportConfig {
+        results: args.results,
+        out: args.out,
+        machine: args.machine,
+        date: args.date,
+        commit: args.commit,
+        duration: args.duration,
+        orig_slow_secs: args.orig_slow_secs,
+        original: args.original,
+        elapsed: args.elapsed,
+        load: args.load,
+        res_secs: args.res_secs,
+        rounds: args.rounds,
+        notes: args.notes.filter(|p| !p.as_os_str().is_empty()),
+    }
+}
+
+fn check(args: CheckArgs) -> Result<CheckConfig, Error> {
+    let told =
+        |paths: Vec<PathBuf>, kind| paths.into_iter().map(move |path| CheckFile { path, kind });
+    let files: Vec<CheckFile> = told(args.files, None)
+        .chain(told(args.root, Some(Kind::Root)))
+        .chain(told(args.zone, Some(Kind::Zone)))
+        .collect();
+    if files.is_empty() {
+        return Err(ConfigError::NoFiles.into());
+    }
+    Ok(CheckConfig { files })
+}
+
+fn trace(args: TraceArgs) -> Result<TraceConfig, Error> {
+    // A host name, or a TLD itself (`dnsd trace -t NS com`).
+    let name = Name::parse(&args.name)
+        .or_else(|e| {
+            parse_tld(&args.name)
+                .map(|tld| Name::from_wire(&tld))
+                .map_err(|_| e)
+        })
+        .map_err(|source| ConfigError::Name {
+            name: args.name.clone(),
+            source,
+        })?;
+    let output = if args.json {
+        Output::Json
+    } else if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        Output::Color
+    } else {
+        Output::Plain
+    };
+    Ok(TraceConfig {
+        name,
+        qtype: args.qtype,
+        mode: args.mode,
+        root: args.root,
+        timeout: args.timeout.0,
+        output,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::roles::RoleConfig;
+
+    fn config(args: &[&str]) -> Result<Config, Error> {
+        let cli = Cli::try_parse_from(std::iter::once("dnsd").chain(args.iter().copied()))
+            .expect("the flags parse");
+        Config::from_cli(cli)
+    }
+
+    #[test]
+    fn flags_clap_cannot_check_are_usage_errors() {
+        for (args, message) in [
+            (
+                &["local", "--name", "a b"][..],
+                "--name \"a b\": must be non-empty, without commas or spaces",
+            ),
+            (&["client", "../x"], "bad client id \"../x\""),
+            (&["check"], "no file to check"),
+            (&["trace", "a..b"], "bad name \"a..b\": empty label"),
+        ] {
+            let err = config(args).unwrap_err();
+            assert!(err.to_string().starts_with(message), "{args:?}: {err}");
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn flags_become_the_server_config() {
+        let Ok(Config::Local { server, metrics }) = config(&[
+            "local",
+            "--port",
+            "0",
+            "--max-connections",
+            "7",
+            "--metrics",
+            "9100",
+        ]) else {
+            panic!("not a local server");
+        };
+        assert_eq!(server.limits().max_connections, 7);
+        assert_eq!(server.bind().port(), 0);
+        assert_eq!(metrics.map(|m| m.port()), Some(9100));
+    }
+}
