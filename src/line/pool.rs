@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use super::client::{Client, ClientError};
-use super::view;
+use super::view::{self, Nonsense};
 use crate::line::message::{Mode, Request};
 use crate::model::{QType, Query, Recursion, Resolution};
 use crate::resolve::upstream::{Ask, UpstreamError};
@@ -94,14 +94,6 @@ impl Drop for Affine {
 thread_local! {
     /// The connections this thread keeps for itself, one per pool and address.
     static AFFINE: RefCell<Vec<Affine>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Why a line upstream's reply is not a reply: the line as received, and what is wrong.
-#[derive(Debug, thiserror::Error)]
-#[error("answered nonsense ({why}): {line:?}")]
-pub struct Nonsense {
-    pub why: String,
-    pub line: String,
 }
 
 impl Ask for LinePool {

@@ -11,13 +11,20 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 
 use super::message::{Code, LineReferral, Mode, Reply, Request};
-use super::pool::Nonsense;
 use crate::model::name::Name;
 use crate::model::{Outcome, QType, Query, RData, Record, Recursion, Referral, Resolution};
 use crate::model::{Tag, DEFAULT_TTL};
 use crate::resolve::synthesized_soa;
 use crate::resolve::upstream::{Unexpected, UpstreamError};
 use crate::zone::DEFAULT_NEGATIVE_TTL;
+
+/// Why a line upstream's reply is not a reply: the line as received, and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("answered nonsense ({why}): {line:?}")]
+pub struct Nonsense {
+    pub why: String,
+    pub line: String,
+}
 
 impl Request {
     /// The request as the resolution model asks it: the name's address, recursively

@@ -1,4 +1,4 @@
-//! Metrics in the Prometheus text format, served over HTTP (`--metrics HOST:PORT`), as
+//! Metrics in the Prometheus text format (served over HTTP by [`crate::runtime::endpoint`] with `--metrics HOST:PORT`), as
 //! CoreDNS, hickory-dns and the Unbound exporter do: queries by protocol, mode and reply
 //! code, latency, the cache, upstream failures, connections, reloads.
 //!
@@ -11,10 +11,9 @@
 //! labels (reply codes, upstream addresses).
 
 use std::borrow::Cow;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use prometheus_client::encoding::{prometheus_text, EncodeLabelSet};
 use prometheus_client::metrics::counter::Counter;
@@ -24,16 +23,11 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Metric, Registry};
 
 use crate::dns::answer::{Answered, Transport};
-use crate::error::Error;
 use crate::line::message::{Code, Request};
 use crate::resolve::upstream::UpstreamError;
-use crate::server::Shutdown;
 
 /// The only path served; anything else is 404.
 pub const PATH: &str = "/metrics";
-
-/// How often the endpoint's thread looks at the shutdown flag while no scrape comes.
-const POLL: Duration = Duration::from_millis(100);
 
 /// The latency buckets, in seconds: 25 µs doubling up to about 3.3 s (18 buckets), from
 /// a cache hit to an upstream that times out.
@@ -329,75 +323,6 @@ impl Metrics {
             let _ = prometheus_text::encode(&mut text, &families.registry);
         }
         text
-    }
-
-    /// Serves `GET /metrics` on `addr` (404 for anything else) on a thread of its own
-    /// until `shutdown` is triggered; logs `metrics on ADDR` once bound.
-    pub fn serve(&self, addr: SocketAddr, shutdown: Shutdown) -> Result<Endpoint, Error> {
-        let listener = TcpListener::bind(addr)
-            .map_err(|e| Error::io(format!("cannot listen for metrics on {addr}"), e))?;
-        let bound = listener
-            .local_addr()
-            .map_err(|e| Error::io(format!("cannot listen for metrics on {addr}"), e))?;
-        let server = tiny_http::Server::from_listener(listener, None)
-            .map_err(|e| Error::io(format!("cannot serve metrics on {bound}"), to_io(e)))?;
-        log::info!("metrics on {bound}");
-        let metrics = self.clone();
-        let thread = thread::Builder::new()
-            .name("metrics".to_owned())
-            .spawn(move || {
-                while !shutdown.is_triggered() {
-                    match server.recv_timeout(POLL) {
-                        Ok(Some(request)) => respond(&metrics, request),
-                        Ok(None) => {}
-                        Err(e) => {
-                            log::warn!("metrics: {e}");
-                            thread::sleep(POLL);
-                        }
-                    }
-                }
-            })
-            .map_err(|e| Error::io("cannot start the metrics thread", e))?;
-        Ok(Endpoint {
-            addr: bound,
-            thread,
-        })
-    }
-}
-
-fn to_io(e: Box<dyn std::error::Error + Send + Sync>) -> std::io::Error {
-    std::io::Error::other(e)
-}
-
-/// Answers one HTTP request: the metrics for `GET /metrics`, 404 otherwise.
-fn respond(metrics: &Metrics, request: tiny_http::Request) {
-    let path = request.url().split('?').next().unwrap_or_default();
-    let response = if *request.method() == tiny_http::Method::Get && path == PATH {
-        let header = tiny_http::Header::from_bytes(
-            &b"Content-Type"[..],
-            prometheus_text::CONTENT_TYPE.as_bytes(),
-        )
-        .expect("a valid header");
-        tiny_http::Response::from_string(metrics.encode()).with_header(header)
-    } else {
-        tiny_http::Response::from_string("not found: try GET /metrics\n").with_status_code(404)
-    };
-    if let Err(e) = request.respond(response) {
-        log::debug!("metrics: cannot send a response: {e}");
-    }
-}
-
-/// The metrics endpoint, running.
-pub struct Endpoint {
-    /// Where it listens (the real port when asked for port 0).
-    pub addr: SocketAddr,
-    thread: JoinHandle<()>,
-}
-
-impl Endpoint {
-    /// Waits for the endpoint to stop (after the shutdown was triggered).
-    pub fn join(self) {
-        let _ = self.thread.join();
     }
 }
 

@@ -3,6 +3,7 @@
 //! and the metrics endpoint beside them), or one of the tools.
 
 pub mod config;
+pub mod endpoint;
 pub mod hierarchy;
 pub mod lab;
 pub mod signals;
@@ -134,7 +135,7 @@ fn with_metrics(
         return serve(&Metrics::disabled());
     };
     let metrics = Metrics::new();
-    let endpoint = metrics.serve(addr, shutdown.clone())?;
+    let endpoint = endpoint::serve(&metrics, addr, shutdown.clone())?;
     let served = serve(&metrics);
     shutdown.trigger();
     endpoint.join();
