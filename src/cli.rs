@@ -155,6 +155,20 @@ pub fn parse_secs(s: &str) -> Result<Secs, String> {
     Ok(Secs(Duration::from_secs_f64(secs)))
 }
 
+/// How a server that asks others (local, root, up) asks them.
+#[derive(Args, Debug)]
+pub struct UpstreamArgs {
+    /// Connect and read timeout when asking the root or a TLD server, in seconds.
+    #[arg(long, default_value_t = Secs(upstream::DEFAULT_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
+    pub upstream_timeout: Secs,
+    /// The protocol questions are asked upstream in: `both` sends the line protocol's
+    /// own question (a name's address) as a line and typed DNS questions as DNS
+    /// messages; `line` or `dns` sends every question in that one (only addresses can
+    /// be asked as lines: other types are SERVFAIL).
+    #[arg(long, default_value_t = UpstreamProtocol::default(), value_name = "both|line|dns")]
+    pub upstream_protocol: UpstreamProtocol,
+}
+
 #[derive(Args, Debug)]
 pub struct UpArgs {
     /// A lab file (TOML): the TLDs, their zones, ports, addresses, the cache and the
@@ -180,15 +194,8 @@ pub struct UpArgs {
     /// the TLD server, as real resolvers do; R asks the root to recurse.
     #[arg(long, default_value_t = local::DEFAULT_DNS_MODE, value_name = "R|I", value_parser = parse_mode)]
     pub dns_mode: Mode,
-    /// Connect and read timeout for upstream queries, in seconds.
-    #[arg(long, default_value_t = Secs(upstream::DEFAULT_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
-    pub upstream_timeout: Secs,
-    /// The protocol questions are asked upstream in: `both` sends the line protocol's
-    /// own question (a name's address) as a line and typed DNS questions as DNS
-    /// messages; `line` or `dns` sends every question in that one (only addresses can
-    /// be asked as lines: other types are SERVFAIL).
-    #[arg(long, default_value_t = UpstreamProtocol::default(), value_name = "both|line|dns")]
-    pub upstream_protocol: UpstreamProtocol,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
     // One endpoint for every server of the hierarchy (with --config too).
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr,
           help = metrics_help(), long_help = metrics_long_help())]
@@ -229,15 +236,8 @@ pub struct LocalArgs {
     /// How many learned mappings are kept at most (least recently used go first).
     #[arg(long, default_value_t = local::DEFAULT_CACHE_SIZE, value_name = "N")]
     pub cache_size: usize,
-    /// Connect and read timeout when asking the root or a TLD server, in seconds.
-    #[arg(long, default_value_t = Secs(upstream::DEFAULT_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
-    pub upstream_timeout: Secs,
-    /// The protocol questions are asked upstream in: `both` sends the line protocol's
-    /// own question (a name's address) as a line and typed DNS questions as DNS
-    /// messages; `line` or `dns` sends every question in that one (only addresses can
-    /// be asked as lines: other types are SERVFAIL).
-    #[arg(long, default_value_t = UpstreamProtocol::default(), value_name = "both|line|dns")]
-    pub upstream_protocol: UpstreamProtocol,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -250,15 +250,8 @@ pub struct RootArgs {
     /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = root::DEFAULT_PORT)]
     pub port: u16,
-    /// Connect and read timeout when asking a TLD server (mode R), in seconds.
-    #[arg(long, default_value_t = Secs(upstream::DEFAULT_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
-    pub upstream_timeout: Secs,
-    /// The protocol questions are asked upstream in: `both` sends the line protocol's
-    /// own question (a name's address) as a line and typed DNS questions as DNS
-    /// messages; `line` or `dns` sends every question in that one (only addresses can
-    /// be asked as lines: other types are SERVFAIL).
-    #[arg(long, default_value_t = UpstreamProtocol::default(), value_name = "both|line|dns")]
-    pub upstream_protocol: UpstreamProtocol,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
     #[command(flatten)]
     pub server: ServerArgs,
 }

@@ -70,3 +70,19 @@ pub fn synthesized_soa(zone: &Name, negative_ttl: u32) -> Record {
         }),
     )
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use crate::model::{Outcome, Resolution};
+
+    /// A resolution's answer records as `NAME DATA`, or its outcome.
+    pub fn data(r: &Resolution) -> Vec<String> {
+        match &r.outcome {
+            Outcome::Answer(records) => records
+                .iter()
+                .map(|r| format!("{} {:?}", r.name, r.data))
+                .collect(),
+            other => vec![format!("{other:?}")],
+        }
+    }
+}

@@ -102,6 +102,7 @@ impl RootResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resolve::tests::data;
     use crate::resolve::upstream::{Ask, UpstreamError};
     use std::net::SocketAddr;
     use std::time::{Duration, Instant};
@@ -118,16 +119,6 @@ mod tests {
             _: Instant,
         ) -> Result<Resolution, UpstreamError> {
             Err(UpstreamError::Timeout(addr))
-        }
-    }
-
-    fn data(r: &Resolution) -> Vec<String> {
-        match &r.outcome {
-            Outcome::Answer(records) => records
-                .iter()
-                .map(|r| format!("{} {:?}", r.name, r.data))
-                .collect(),
-            other => vec![format!("{other:?}")],
         }
     }
 

@@ -197,6 +197,7 @@ fn empty_non_terminals(zone: &Zone, tld: &str) -> HashSet<Box<str>> {
 mod tests {
     use super::*;
     use crate::model::Recursion;
+    use crate::resolve::tests::data;
 
     fn tld() -> TldResolver {
         let zone: Zone = "www.google.com 142.250.72.4\nwww.google.com 2607:f8b0::1\nv6.com ::2\n"
@@ -212,16 +213,6 @@ mod tests {
             recursion: Recursion::Iterative,
             tag: None,
         })
-    }
-
-    fn data(r: &Resolution) -> Vec<String> {
-        match &r.outcome {
-            Outcome::Answer(records) => records
-                .iter()
-                .map(|r| format!("{} {:?}", r.name, r.data))
-                .collect(),
-            other => vec![format!("{other:?}")],
-        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::RoleConfig;
+use super::{RoleConfig, Serving};
 use crate::dns::answer::DnsService;
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
@@ -20,12 +20,10 @@ use crate::model::{Outcome, QType, Query, RData, Record, Recursion, Resolution};
 use crate::ops::fds;
 use crate::ops::metrics::{Metrics, ServerMetrics};
 use crate::ops::querylog::{escape, read_mappings, ClientLog, LogDir};
-use crate::ops::reload::Source;
 use crate::resolve::cache::Cache;
 use crate::resolve::clock::{Clock, SystemClock};
 use crate::resolve::local::LocalResolver;
 use crate::resolve::upstream::UpstreamProtocol;
-use crate::server::Limits;
 use crate::zone::Zone;
 
 /// The local server's port in the original design.
@@ -49,14 +47,13 @@ pub const DEFAULT_LOG_DIR: &str = ".";
 /// The local server's settings, built with [`LocalConfig::new`] and `with_*`.
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
+    /// Where it listens, its limits, where a reload re-reads its data.
+    serving: Serving<Zone>,
     /// The name it replies under (a [`ServerName`]).
     name: String,
-    bind: SocketAddr,
     root: SocketAddr,
     /// Entries that never expire (from `--cache` files).
     cache: Zone,
-    /// Where a reload (SIGHUP) re-reads `cache` from; `None`: nothing to re-read.
-    source: Option<Source<Zone>>,
     log_dir: PathBuf,
     /// How long a learned mapping is kept.
     ttl: Duration,
@@ -64,7 +61,6 @@ pub struct LocalConfig {
     warm: Option<PathBuf>,
     /// How many learned mappings are kept at most.
     cache_size: usize,
-    limits: Limits,
     /// Connect and read timeout when asking the root or a TLD server.
     upstream_timeout: Duration,
     /// How a DNS query with RD set is resolved.
@@ -80,16 +76,14 @@ impl LocalConfig {
     /// `root`, with `cache` as its fixed entries and its logs in `log_dir`.
     pub fn new(root: SocketAddr, cache: Zone, log_dir: impl Into<PathBuf>) -> LocalConfig {
         LocalConfig {
+            serving: Serving::default(),
             name: DEFAULT_NAME.to_owned(),
-            bind: SocketAddr::new(crate::server::DEFAULT_BIND, 0),
             root,
             cache,
-            source: None,
             log_dir: log_dir.into(),
             ttl: DEFAULT_TTL,
             warm: None,
             cache_size: DEFAULT_CACHE_SIZE,
-            limits: Limits::default(),
             upstream_timeout: crate::resolve::upstream::DEFAULT_TIMEOUT,
             dns_mode: DEFAULT_DNS_MODE,
             upstream_protocol: UpstreamProtocol::default(),
@@ -103,17 +97,6 @@ impl LocalConfig {
         self
     }
 
-    pub fn with_bind(mut self, bind: SocketAddr) -> LocalConfig {
-        self.bind = bind;
-        self
-    }
-
-    /// The port to bind, on the address it has (0: any free port).
-    pub fn with_port(mut self, port: u16) -> LocalConfig {
-        self.bind.set_port(port);
-        self
-    }
-
     /// The root server it asks.
     pub fn with_root(mut self, root: SocketAddr) -> LocalConfig {
         self.root = root;
@@ -123,13 +106,6 @@ impl LocalConfig {
     /// Its fixed entries: they never expire, and a reload replaces them.
     pub fn with_cache(mut self, cache: Zone) -> LocalConfig {
         self.cache = cache;
-        self
-    }
-
-    /// Where a reload (SIGHUP) re-reads the fixed entries from; `None`: nothing to
-    /// re-read.
-    pub fn with_source(mut self, source: Option<Source<Zone>>) -> LocalConfig {
-        self.source = source;
         self
     }
 
@@ -155,11 +131,6 @@ impl LocalConfig {
     /// How many learned mappings are kept at most.
     pub fn with_cache_size(mut self, size: usize) -> LocalConfig {
         self.cache_size = size;
-        self
-    }
-
-    pub fn with_limits(mut self, limits: Limits) -> LocalConfig {
-        self.limits = limits;
         self
     }
 
@@ -199,16 +170,12 @@ impl RoleConfig for LocalConfig {
     type Data = Zone;
     const FDS_PER_CONNECTION: u64 = fds::PER_LOCAL_CONNECTION;
 
-    fn bind(&self) -> SocketAddr {
-        self.bind
+    fn serving(&self) -> &Serving<Zone> {
+        &self.serving
     }
 
-    fn limits(&self) -> Limits {
-        self.limits
-    }
-
-    fn source(&self) -> Option<Source<Zone>> {
-        self.source.clone()
+    fn serving_mut(&mut self) -> &mut Serving<Zone> {
+        &mut self.serving
     }
 
     /// Opens the logs and fills the cache (warming it, with `--warm`).
@@ -228,7 +195,7 @@ impl RoleConfig for LocalConfig {
         let upstream = super::upstream(
             self.upstream_protocol,
             self.upstream_timeout,
-            self.limits.frame.max_line,
+            self.serving.limits().frame.max_line,
         );
         let resolver = LocalResolver::new(cache, self.root, upstream, Some(logs.clone()))
             .with_metrics(metrics.clone())

@@ -59,6 +59,37 @@ fn spawn<H: Handler>(
     })
 }
 
+/// What every role's settings hold alike: where it listens, its limits, and where a
+/// reload (SIGHUP) re-reads its data. Set through [`RoleConfig`]'s `with_*`.
+#[derive(Debug, Clone)]
+pub struct Serving<D> {
+    bind: SocketAddr,
+    limits: Limits,
+    source: Option<Source<D>>,
+}
+
+impl<D> Default for Serving<D> {
+    /// Bound to 127.0.0.1 on port 0 (any free port), the default limits, nothing to
+    /// re-read.
+    fn default() -> Self {
+        Serving {
+            bind: SocketAddr::new(crate::server::DEFAULT_BIND, 0),
+            limits: Limits::default(),
+            source: None,
+        }
+    }
+}
+
+impl<D> Serving<D> {
+    pub fn bind(&self) -> SocketAddr {
+        self.bind
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+}
+
 /// A role's validated settings: what is particular to starting it. The rest is the same
 /// for every role and written once, in [`RoleConfig::start`].
 ///
@@ -72,14 +103,34 @@ pub trait RoleConfig: Sized + 'static {
     /// Descriptors each connection holds (see [`fds`]).
     const FDS_PER_CONNECTION: u64 = fds::PER_CONNECTION;
 
+    /// Where it listens, its limits, where a reload re-reads its data.
+    fn serving(&self) -> &Serving<Self::Data>;
+
+    fn serving_mut(&mut self) -> &mut Serving<Self::Data>;
+
     /// The address the server binds (port 0: any free port).
-    fn bind(&self) -> SocketAddr;
+    fn with_bind(mut self, bind: SocketAddr) -> Self {
+        self.serving_mut().bind = bind;
+        self
+    }
+
+    /// The port to bind, on the address it has (0: any free port).
+    fn with_port(mut self, port: u16) -> Self {
+        self.serving_mut().bind.set_port(port);
+        self
+    }
 
     /// The limits the server enforces.
-    fn limits(&self) -> Limits;
+    fn with_limits(mut self, limits: Limits) -> Self {
+        self.serving_mut().limits = limits;
+        self
+    }
 
-    /// Where a reload re-reads the server's data (`None`: nothing to re-read).
-    fn source(&self) -> Option<Source<Self::Data>>;
+    /// Where a reload (SIGHUP) re-reads the data from; `None`: nothing to re-read.
+    fn with_source(mut self, source: Option<Source<Self::Data>>) -> Self {
+        self.serving_mut().source = source;
+        self
+    }
 
     /// The handler, recording through `metrics`. It is made before the server binds,
     /// so that what a role reads or opens of its own (the local server's log directory,
@@ -94,7 +145,7 @@ pub trait RoleConfig: Sized + 'static {
     fn fd_need(&self) -> fds::Need {
         fds::Need {
             per_connection: Self::FDS_PER_CONNECTION,
-            max_connections: self.limits().max_connections,
+            max_connections: self.serving().limits.max_connections,
         }
     }
 
@@ -102,7 +153,8 @@ pub trait RoleConfig: Sized + 'static {
     /// thread until `shutdown` is triggered, recording through `metrics` (the process's,
     /// or [`Metrics::disabled`]).
     fn start(self, shutdown: Shutdown, metrics: &Metrics) -> Result<Running, Error> {
-        let (bind, limits, source) = (self.bind(), self.limits(), self.source());
+        let serving = self.serving();
+        let (bind, limits, source) = (serving.bind, serving.limits, serving.source.clone());
         let handler = Arc::new(self.handler(metrics)?);
         let server = Server::bind(bind, limits)?;
         let swap = handler.clone();

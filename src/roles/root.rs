@@ -4,17 +4,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::RoleConfig;
+use super::{RoleConfig, Serving};
 use crate::dns::answer::DnsService;
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
 use crate::line::session::LineService;
 use crate::model::{Query, Recursion, Resolution};
 use crate::ops::metrics::{Metrics, ServerMetrics};
-use crate::ops::reload::Source;
 use crate::resolve::root::RootResolver;
 use crate::resolve::upstream::UpstreamProtocol;
-use crate::server::Limits;
 use crate::zone::RootTable;
 
 /// The root's port in the original design.
@@ -25,11 +23,9 @@ pub const NAME: &str = "root";
 /// The root server's settings, built with [`RootConfig::new`] and `with_*`.
 #[derive(Debug, Clone)]
 pub struct RootConfig {
+    /// Where it listens, its limits, where a reload re-reads its data.
+    serving: Serving<RootTable>,
     table: RootTable,
-    /// Where a reload (SIGHUP) re-reads the table from; `None`: nothing to re-read.
-    source: Option<Source<RootTable>>,
-    bind: SocketAddr,
-    limits: Limits,
     /// Connect and read timeout when asking a TLD server (mode R).
     upstream_timeout: Duration,
     /// The protocol it asks TLD servers in.
@@ -40,35 +36,11 @@ impl RootConfig {
     /// Settings with the defaults: bound to 127.0.0.1 on port 0 (any free port).
     pub fn new(table: RootTable) -> RootConfig {
         RootConfig {
+            serving: Serving::default(),
             table,
-            source: None,
-            bind: SocketAddr::new(crate::server::DEFAULT_BIND, 0),
-            limits: Limits::default(),
             upstream_timeout: crate::resolve::upstream::DEFAULT_TIMEOUT,
             upstream_protocol: UpstreamProtocol::default(),
         }
-    }
-
-    /// Where a reload (SIGHUP) re-reads the table from; `None`: nothing to re-read.
-    pub fn with_source(mut self, source: Option<Source<RootTable>>) -> RootConfig {
-        self.source = source;
-        self
-    }
-
-    pub fn with_bind(mut self, bind: SocketAddr) -> RootConfig {
-        self.bind = bind;
-        self
-    }
-
-    /// The port to bind, on the address it has (0: any free port).
-    pub fn with_port(mut self, port: u16) -> RootConfig {
-        self.bind.set_port(port);
-        self
-    }
-
-    pub fn with_limits(mut self, limits: Limits) -> RootConfig {
-        self.limits = limits;
-        self
     }
 
     /// Connect and read timeout when asking a TLD server (mode R).
@@ -94,7 +66,7 @@ impl RootConfig {
     pub fn pin_table(mut self) -> RootConfig {
         let pinned: Vec<(String, SocketAddr)> =
             self.table.iter().map(|(t, a)| (t.to_owned(), a)).collect();
-        self.source = self.source.map(|files| {
+        self.serving.source = self.serving.source.take().map(|files| {
             files.map(move |mut table| {
                 for (tld, addr) in &pinned {
                     table.insert(tld, *addr);
@@ -110,23 +82,19 @@ impl RoleConfig for RootConfig {
     type Handler = RootHandler;
     type Data = RootTable;
 
-    fn bind(&self) -> SocketAddr {
-        self.bind
+    fn serving(&self) -> &Serving<RootTable> {
+        &self.serving
     }
 
-    fn limits(&self) -> Limits {
-        self.limits
-    }
-
-    fn source(&self) -> Option<Source<RootTable>> {
-        self.source.clone()
+    fn serving_mut(&mut self) -> &mut Serving<RootTable> {
+        &mut self.serving
     }
 
     fn handler(self, metrics: &Metrics) -> Result<RootHandler, Error> {
         let upstream = super::upstream(
             self.upstream_protocol,
             self.upstream_timeout,
-            self.limits.frame.max_line,
+            self.serving.limits().frame.max_line,
         );
         let metrics = metrics.server(NAME);
         Ok(RootHandler {

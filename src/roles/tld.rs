@@ -1,18 +1,16 @@
 //! The TLD server: authoritative for the names under one top-level domain, answered
 //! from its zone in constant time.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use super::RoleConfig;
+use super::{RoleConfig, Serving};
 use crate::dns::answer::DnsService;
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
 use crate::line::session::LineService;
 use crate::model::{Query, Recursion, Resolution};
 use crate::ops::metrics::{Metrics, ServerMetrics};
-use crate::ops::reload::Source;
 use crate::resolve::tld::TldResolver;
-use crate::server::Limits;
 use crate::zone::Zone;
 
 /// The ports the original design gave its TLD servers.
@@ -28,46 +26,20 @@ pub fn default_port(tld: &str) -> Option<u16> {
 /// A TLD server's settings, built with [`TldConfig::new`] and `with_*`.
 #[derive(Debug, Clone)]
 pub struct TldConfig {
+    /// Where it listens, its limits, where a reload re-reads its data.
+    serving: Serving<Zone>,
     tld: String,
     zone: Zone,
-    /// Where a reload (SIGHUP) re-reads the zone from; `None`: nothing to re-read.
-    source: Option<Source<Zone>>,
-    bind: SocketAddr,
-    limits: Limits,
 }
 
 impl TldConfig {
     /// Settings with the defaults: bound to 127.0.0.1 on port 0 (any free port).
     pub fn new(tld: &str, zone: Zone) -> TldConfig {
         TldConfig {
+            serving: Serving::default(),
             tld: tld.to_ascii_lowercase(),
             zone,
-            source: None,
-            bind: SocketAddr::new(crate::server::DEFAULT_BIND, 0),
-            limits: Limits::default(),
         }
-    }
-
-    /// Where a reload (SIGHUP) re-reads the zone from; `None`: nothing to re-read.
-    pub fn with_source(mut self, source: Option<Source<Zone>>) -> TldConfig {
-        self.source = source;
-        self
-    }
-
-    pub fn with_bind(mut self, bind: SocketAddr) -> TldConfig {
-        self.bind = bind;
-        self
-    }
-
-    /// The port to bind, on the address it has (0: any free port).
-    pub fn with_port(mut self, port: u16) -> TldConfig {
-        self.bind.set_port(port);
-        self
-    }
-
-    pub fn with_limits(mut self, limits: Limits) -> TldConfig {
-        self.limits = limits;
-        self
     }
 
     /// The TLD served, lowercase.
@@ -80,21 +52,17 @@ impl RoleConfig for TldConfig {
     type Handler = TldHandler;
     type Data = Zone;
 
-    fn bind(&self) -> SocketAddr {
-        self.bind
+    fn serving(&self) -> &Serving<Zone> {
+        &self.serving
     }
 
-    fn limits(&self) -> Limits {
-        self.limits
-    }
-
-    fn source(&self) -> Option<Source<Zone>> {
-        self.source.clone()
+    fn serving_mut(&mut self) -> &mut Serving<Zone> {
+        &mut self.serving
     }
 
     /// The address the server binds is the glue of its NS record.
     fn handler(self, metrics: &Metrics) -> Result<TldHandler, Error> {
-        let mut handler = TldHandler::new(&self.tld, self.zone, self.bind.ip());
+        let mut handler = TldHandler::new(&self.tld, self.zone, self.serving.bind().ip());
         handler.metrics = metrics.server(&self.tld);
         Ok(handler)
     }

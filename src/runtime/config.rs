@@ -22,6 +22,7 @@ use crate::ops::reload::Source as Files;
 use crate::roles::local::LocalConfig;
 use crate::roles::root::RootConfig;
 use crate::roles::tld::{self, TldConfig};
+use crate::roles::RoleConfig;
 use crate::runtime::hierarchy::HierarchyBuilder;
 use crate::runtime::lab::Lab;
 use crate::server::Limits;
@@ -106,8 +107,8 @@ fn up(args: UpArgs) -> Result<Config, Error> {
         None => HierarchyBuilder::from_zones(args.zones.as_deref(), args.any_port)?
             .log_dir(&args.log_dir)
             .limits(limits(&args.limits))
-            .upstream_timeout(args.upstream_timeout.0)
-            .upstream_protocol(args.upstream_protocol)
+            .upstream_timeout(args.upstream.upstream_timeout.0)
+            .upstream_protocol(args.upstream.upstream_protocol)
             .local(|c| c.with_dns_mode(args.dns_mode)),
     };
     Ok(Config::Up {
@@ -132,8 +133,8 @@ fn local(args: LocalArgs) -> Result<Config, Error> {
         .with_dns_mode(args.dns_mode)
         .with_cache_size(args.cache_size)
         .with_limits(limits(&args.server.limits))
-        .with_upstream_timeout(args.upstream_timeout.0)
-        .with_upstream_protocol(args.upstream_protocol);
+        .with_upstream_timeout(args.upstream.upstream_timeout.0)
+        .with_upstream_protocol(args.upstream.upstream_protocol);
     Ok(Config::Local {
         server,
         metrics: args.server.metrics,
@@ -145,8 +146,8 @@ fn root(args: RootArgs) -> Result<Config, Error> {
         .with_source(Some(Files::table_file(args.table)))
         .with_bind(SocketAddr::new(args.server.bind, args.port))
         .with_limits(limits(&args.server.limits))
-        .with_upstream_timeout(args.upstream_timeout.0)
-        .with_upstream_protocol(args.upstream_protocol);
+        .with_upstream_timeout(args.upstream.upstream_timeout.0)
+        .with_upstream_protocol(args.upstream.upstream_protocol);
     Ok(Config::Root {
         server,
         metrics: args.server.metrics,
@@ -292,7 +293,6 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::roles::RoleConfig;
 
     fn config(args: &[&str]) -> Result<Config, Error> {
         let cli = Cli::try_parse_from(std::iter::once("dnsd").chain(args.iter().copied()))
@@ -330,8 +330,8 @@ mod tests {
         ]) else {
             panic!("not a local server");
         };
-        assert_eq!(server.limits().max_connections, 7);
-        assert_eq!(server.bind().port(), 0);
+        assert_eq!(server.serving().limits().max_connections, 7);
+        assert_eq!(server.serving().bind().port(), 0);
         assert_eq!(metrics.map(|m| m.port()), Some(9100));
     }
 }

@@ -210,8 +210,8 @@ impl HierarchyBuilder {
     /// already started are stopped before the error is returned.
     pub fn start_with(self, shutdown: Shutdown, metrics: &Metrics) -> Result<Hierarchy, Error> {
         let mut hierarchy = Hierarchy {
-            root: self.root.bind(),
-            local: self.local.bind(),
+            root: self.root.serving().bind(),
+            local: self.local.serving().bind(),
             tlds: Vec::new(),
             shutdown,
             running: Vec::new(),

@@ -38,6 +38,7 @@ use crate::line::message::{Mode, ServerName};
 use crate::model::name::parse_tld;
 use crate::ops::reload::Source;
 use crate::roles::tld::{self, TldConfig};
+use crate::roles::RoleConfig;
 use crate::runtime::hierarchy::HierarchyBuilder;
 use crate::server::{Limits, DEFAULT_BIND};
 use crate::zone::{FileError, Format, Zone};

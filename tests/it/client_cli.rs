@@ -3,6 +3,8 @@
 
 use std::net::TcpListener;
 
+use dnsd::roles::RoleConfig;
+
 use crate::harness::{run_dnsd, ClosedPort, Hierarchy, WAIT};
 
 #[test]
@@ -154,7 +156,7 @@ fn a_session_closed_for_idleness_is_reopened() {
     use std::process::{Command, Stdio};
 
     let h = Hierarchy::start_with("dat", |c| {
-        let mut limits = dnsd::roles::RoleConfig::limits(&c);
+        let mut limits = c.serving().limits();
         limits.frame.idle_timeout = std::time::Duration::from_millis(300);
         c.with_limits(limits)
     });
