@@ -104,8 +104,9 @@ impl Ask for LinePool {
         deadline: Instant,
     ) -> Result<Resolution, UpstreamError> {
         let request = self.request(addr, query)?;
-        let reply = self.exchange(addr, &request, deadline)?;
-        view::resolution(addr, query, &reply)
+        self.exchange(addr, &request, deadline, |reply| {
+            view::resolution(addr, query, reply)
+        })
     }
 }
 
@@ -140,13 +141,15 @@ impl LinePool {
         Ok(Request::new(tag, query.name.clone(), mode))
     }
 
-    /// Sends `request` to `addr` and reads one reply line, by `deadline`.
-    fn exchange(
+    /// Sends `request` to `addr` and reads one reply line, by `deadline`: what `read`
+    /// makes of it (the line is lent from the connection's buffer, not copied).
+    fn exchange<T>(
         &self,
         addr: SocketAddr,
         request: &Request,
         deadline: Instant,
-    ) -> Result<String, UpstreamError> {
+        read: impl Fn(&[u8]) -> Result<T, UpstreamError>,
+    ) -> Result<T, UpstreamError> {
         let mut line = request.to_string();
         // The printed form adds a space after each comma, so a request that arrived
         // within the line limit without them could exceed it upstream: send it compact.
@@ -160,9 +163,9 @@ impl LinePool {
             };
             match client.exchange_until(line.as_bytes(), deadline) {
                 Ok(reply) => {
-                    let reply = String::from_utf8_lossy(reply).into_owned();
+                    let read = read(reply);
                     self.put(addr, client);
-                    return Ok(reply);
+                    return read;
                 }
                 // A stale pooled connection: try once more on a fresh one.
                 Err(e) if reused && stale(&e) && Instant::now() < deadline => {

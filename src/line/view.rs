@@ -68,19 +68,13 @@ pub fn reply(resolution: &Resolution, server: &str) -> Reply {
 pub fn resolution(
     from: SocketAddr,
     query: &Query,
-    line: &str,
+    line: &[u8],
 ) -> Result<Resolution, UpstreamError> {
-    let nonsense = |why: String| {
-        UpstreamError::Unreadable(
-            from,
-            Box::new(Nonsense {
-                why,
-                line: line.to_owned(),
-            }),
-        )
-    };
-    let reply = Reply::parse(line.as_bytes()).map_err(|e| nonsense(e.to_string()))?;
-    let unexpected = || UpstreamError::Unexpected(from, Unexpected::Reply(line.to_owned()));
+    let text = || String::from_utf8_lossy(line).into_owned();
+    let nonsense =
+        |why: String| UpstreamError::Unreadable(from, Box::new(Nonsense { why, line: text() }));
+    let reply = Reply::parse(line).map_err(|e| nonsense(e.to_string()))?;
+    let unexpected = || UpstreamError::Unexpected(from, Unexpected::Reply(text()));
     let outcome = match reply.code {
         Code::Resolved => {
             let data = RData::address(reply.ip().ok_or_else(unexpected)?);
@@ -178,9 +172,9 @@ mod tests {
     #[test]
     fn an_upstream_line_as_a_resolution() {
         let from = "127.0.0.1:5353".parse().unwrap();
-        let ask = |qtype, line| {
+        let ask = |qtype, line: &str| {
             let query = Query::new(name("www.x.com"), qtype, Recursion::Iterative);
-            resolution(from, &query, line)
+            resolution(from, &query, line.as_bytes())
         };
         let answer = ask(QType::Address, "0X01, root, ::1").unwrap();
         assert_eq!(answer.first_ip(), Some("::1".parse().unwrap()));
