@@ -76,3 +76,8 @@ miss-profile connections="1" seconds="3" rounds="2":
 soak seconds="60" clients="300":
     cargo build --release --quiet
     cargo run --release --quiet --example soak -- --dnsd "{{dnsd}}" --seconds {{seconds}} --clients {{clients}}
+
+# Two dnsd binaries side by side in one run: hits and misses at 8 connections,
+# alternating rounds, medians and B/A ratios (`just compare /tmp/dnsd-before target/release/dnsd`).
+compare A B ROUNDS="5" SECS="3":
+    scripts/compare.sh "{{A}}" "{{B}}" {{ROUNDS}} {{SECS}}

@@ -101,21 +101,21 @@ impl Cache {
         if let Some(item) = item {
             return Some(item.remaining(now));
         }
-        // An address learned by either protocol answers the other's question.
-        if matches!(qtype, QType::Address | QType::A | QType::Aaaa) {
-            for item in &entry.0 {
-                if let Outcome::Answer(records) = item.remaining(now) {
-                    let matching: Vec<Record> = records
-                        .into_iter()
-                        .filter(|r| qtype.matches(&r.data) || matches!(r.data, RData::Cname(_)))
-                        .collect();
-                    if matching.iter().any(|r| qtype.matches(&r.data)) {
-                        return Some(Outcome::Answer(matching));
-                    }
-                }
-            }
+        // An address learned by either protocol answers the other's question: the
+        // first answer that holds one, its CNAMEs and addresses of the type asked.
+        if !matches!(qtype, QType::Address | QType::A | QType::Aaaa) {
+            return None;
         }
-        None
+        let item = entry.0.iter().find(|item| {
+            matches!(&item.outcome, Outcome::Answer(records)
+                if records.iter().any(|r| qtype.matches(&r.data)))
+        })?;
+        let Outcome::Answer(records) = item.remaining_of(now, |r| {
+            qtype.matches(&r.data) || matches!(r.data, RData::Cname(_))
+        }) else {
+            return None;
+        };
+        Some(Outcome::Answer(records))
     }
 
     /// Remembers what the hierarchy answered to `query` at `now`: an answer or NODATA
@@ -224,13 +224,21 @@ fn negative_ttl(soa: &Record) -> u32 {
 impl Item {
     /// The outcome with the TTLs that remain at `now`.
     fn remaining(&self, now: Instant) -> Outcome {
+        self.remaining_of(now, |_| true)
+    }
+
+    /// [`remaining`](Self::remaining), an answer's records kept only where `keep`
+    /// says (one copy, made while the cache's lock is held: no more than needed).
+    fn remaining_of(&self, now: Instant, keep: impl Fn(&Record) -> bool) -> Outcome {
         let elapsed = now.saturating_duration_since(self.stored).as_secs();
         let age = |r: &Record| Record {
             ttl: r.ttl.saturating_sub(elapsed.min(u32::MAX as u64) as u32),
             ..r.clone()
         };
         match &self.outcome {
-            Outcome::Answer(records) => Outcome::Answer(records.iter().map(age).collect()),
+            Outcome::Answer(records) => {
+                Outcome::Answer(records.iter().filter(|r| keep(r)).map(age).collect())
+            }
             Outcome::NxDomain(soa) => Outcome::NxDomain(age(soa)),
             Outcome::NoData(soa) => Outcome::NoData(age(soa)),
             other => other.clone(),
