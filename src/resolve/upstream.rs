@@ -13,6 +13,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::clock::Clock;
+use super::infra::Infra;
 use crate::model::name::Name;
 use crate::model::{QType, Query, Resolution};
 use crate::net::is_timeout;
@@ -108,20 +110,41 @@ impl Ask for ByQuestion {
     }
 }
 
-/// A server's way upstream: an [`Ask`] and the time one question may take.
+/// A server's way upstream: an [`Ask`] behind the memory of every upstream asked
+/// ([`Infra`]: round-trip times, and a backoff for the ones that stopped answering), and
+/// the time one question may take.
 #[derive(Clone, Debug)]
 pub struct Upstream {
-    ask: Arc<dyn Ask>,
+    infra: Arc<Infra>,
     timeout: Duration,
 }
 
 impl Upstream {
     pub fn new(ask: Arc<dyn Ask>, timeout: Duration) -> Upstream {
-        Upstream { ask, timeout }
+        Upstream {
+            infra: Arc::new(Infra::new(ask, timeout)),
+            timeout,
+        }
+    }
+
+    /// Reads backoff periods from `clock` instead of the system's (tests move it).
+    /// What was remembered of the upstreams so far is forgotten.
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Upstream {
+        let ask = self.infra.inner().clone();
+        Upstream {
+            infra: Arc::new(Infra::new(ask, self.timeout).with_clock(clock)),
+            timeout: self.timeout,
+        }
     }
 
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// What is remembered of each upstream: to ask the fastest live one of several
+    /// ([`Infra::pick`], [`Infra::order`], [`Infra::state`]).
+    pub fn infra(&self) -> &Infra {
+        &self.infra
     }
 
     /// When a question asked now must be answered (the sockets' time, not a
@@ -131,14 +154,27 @@ impl Upstream {
     }
 
     /// Asks `addr` the query, within `deadline` (shared by the questions of one
-    /// resolution: mode I asks the root, then a TLD server, within one timeout).
+    /// resolution: mode I asks the root, then a TLD server, within one timeout). A
+    /// server that stopped answering is not asked while it is backed off: the question
+    /// fails at once ([`UpstreamError::BackedOff`]).
     pub fn ask(
         &self,
         addr: SocketAddr,
         query: &Query,
         deadline: Instant,
     ) -> Result<Resolution, UpstreamError> {
-        self.ask.ask(addr, query, deadline)
+        self.infra.ask(addr, query, deadline)
+    }
+
+    /// [`ask`](Self::ask), to a server that resolves the question through others (the
+    /// root in mode R): its silence may be theirs, so a timeout does not back it off.
+    pub fn ask_recursive(
+        &self,
+        addr: SocketAddr,
+        query: &Query,
+        deadline: Instant,
+    ) -> Result<Resolution, UpstreamError> {
+        self.infra.ask_recursive(addr, query, deadline)
     }
 }
 
@@ -162,6 +198,26 @@ pub enum UpstreamError {
     /// The question cannot be asked in the upstream's protocol.
     #[error("{0}: cannot ask {1}")]
     Unaskable(SocketAddr, String),
+    /// Not asked: the upstream timed out lately and is backed off
+    /// ([`Infra`](super::infra::Infra)). `retry_in`: when it will be probed again
+    /// (`None`: a probe is in flight).
+    #[error("not asking {addr}: it timed out lately ({})", RetryIn(*.retry_in))]
+    BackedOff {
+        addr: SocketAddr,
+        retry_in: Option<Duration>,
+    },
+}
+
+/// When a backed-off upstream is tried again, in words.
+struct RetryIn(Option<Duration>);
+
+impl fmt::Display for RetryIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(wait) => write!(f, "next try in {:.1} s", wait.as_secs_f64()),
+            None => f.write_str("a try is in flight"),
+        }
+    }
 }
 
 /// What an upstream answered that was not due.
@@ -195,7 +251,8 @@ impl UpstreamError {
             | UpstreamError::Io(addr, _)
             | UpstreamError::Unreadable(addr, _)
             | UpstreamError::Unexpected(addr, _)
-            | UpstreamError::Unaskable(addr, _) => *addr,
+            | UpstreamError::Unaskable(addr, _)
+            | UpstreamError::BackedOff { addr, .. } => *addr,
         }
     }
 
@@ -209,11 +266,12 @@ impl UpstreamError {
     }
 
     /// The kind of failure, as metrics name it: `timeout` (no answer within the
-    /// deadline), `refused` (nothing listens there), `error` (anything else: a
-    /// connection lost, nonsense, a failure answered).
+    /// deadline), `refused` (nothing listens there), `backoff` (not asked: it timed out
+    /// lately), `error` (anything else: a connection lost, nonsense, a failure answered).
     pub fn kind(&self) -> &'static str {
         match self {
             UpstreamError::Timeout(_) => "timeout",
+            UpstreamError::BackedOff { .. } => "backoff",
             UpstreamError::Connect(_, e) if is_timeout(e) => "timeout",
             UpstreamError::Connect(_, e) | UpstreamError::Io(_, e)
                 if e.kind() == io::ErrorKind::ConnectionRefused =>

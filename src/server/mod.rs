@@ -6,7 +6,9 @@
 //! first byte is a control character (not a tab or line end) speaks DNS: that byte is
 //! the high byte of DNS's two-byte length prefix (RFC 1035, 4.2.2); any other connection
 //! speaks the line protocol ([`is_line_protocol`]). Over UDP, every datagram is
-//! a DNS message, served by a fixed set of threads (no thread per datagram).
+//! a DNS message, received by a fixed set of threads (no thread per datagram), which
+//! answer at once what needs no other server and hand the rest to the handler
+//! ([`Handler::answer_udp`]), which answers it when it can.
 
 pub mod udp;
 
@@ -25,7 +27,7 @@ use crate::line::frame::{is_line_protocol, Connection, FrameError, FrameLimits};
 use crate::line::message::{Code, Reply, BUSY};
 use crate::ops::metrics::ServerMetrics;
 use crate::ops::querylog::Micros;
-use crate::server::udp::UdpServer;
+use crate::server::udp::{Responder, UdpServer};
 use crate::sync::lock;
 
 /// Stack size of a connection thread: the handlers keep their buffers on the heap, so a
@@ -74,6 +76,21 @@ pub trait Handler: Send + Sync + 'static {
     fn serve(&self, conn: &mut Connection) -> Result<(), FrameError>;
     /// Answers one DNS message.
     fn answer_dns(&self, request: &[u8], transport: Transport, settings: &DnsSettings) -> Answered;
+    /// Answers one DNS message that came over UDP, by calling `done` once with the
+    /// answer: at once, on the receiving thread, when no other server need be asked (a
+    /// cache hit, an error); otherwise later, from whichever thread gets the answer, so
+    /// that the receiving threads never wait for an upstream. By default, at once.
+    fn answer_udp<F>(&self, request: &[u8], settings: &DnsSettings, done: F)
+    where
+        F: FnOnce(Answered) + Send + 'static,
+    {
+        done(self.answer_dns(request, Transport::Udp, settings))
+    }
+    /// Waits, at most `timeout`, for the answers [`answer_udp`](Self::answer_udp) has
+    /// still to give (at shutdown); returns how many it has not.
+    fn drain_udp(&self, _timeout: Duration) -> usize {
+        0
+    }
     /// What the server records its connections and DNS queries through.
     fn metrics(&self) -> &ServerMetrics {
         &NO_METRICS
@@ -377,8 +394,9 @@ impl Server {
     }
 }
 
-/// Serves the UDP socket on its own threads until shutdown; `None` if they could not
-/// be started (the TCP side still serves, and the failure is logged).
+/// Serves the UDP socket on its own threads until shutdown, then waits (at most
+/// [`DRAIN_TIMEOUT`]) for the answers still being resolved; `None` if the threads could
+/// not be started (the TCP side still serves, and the failure is logged).
 fn serve_udp<H: Handler>(
     udp: UdpServer,
     addr: SocketAddr,
@@ -387,39 +405,70 @@ fn serve_udp<H: Handler>(
     shutdown: Shutdown,
     drops: Drops,
 ) -> Option<thread::JoinHandle<()>> {
-    {
-        let name = handler.name().to_owned();
-        let started = thread::Builder::new()
-            .name(format!("{name}-udp"))
-            .spawn(move || {
-                let stopping = shutdown.clone();
-                let answer = move |request: &[u8], peer: SocketAddr| {
-                    let started = Instant::now();
-                    let answered = handler.answer_dns(request, Transport::Udp, &settings);
-                    log_dns(handler.name(), peer, "udp", &answered, started);
-                    // Shutdown's wake-up datagrams are empty, and not a peer's.
-                    let waking = request.is_empty() && stopping.is_triggered();
-                    if answered.is_dropped() && !waking {
-                        drops.add();
-                    }
-                    if !waking {
-                        handler
-                            .metrics()
-                            .dns_query(Transport::Udp, &answered, started);
-                    }
-                    answered.response
-                };
-                if let Err(e) = udp.run(UDP_THREADS, Arc::new(answer), || shutdown.is_triggered()) {
-                    log::error!("{name}: cannot serve UDP: {e}");
+    let name = handler.name().to_owned();
+    let started = thread::Builder::new()
+        .name(format!("{name}-udp"))
+        .spawn(move || {
+            // Each receiving thread its own context: the answers it hands on count
+            // references on its own `Arc`, not on one the threads share.
+            let context = || {
+                let context = Arc::new(UdpContext {
+                    handler: handler.clone(),
+                    settings,
+                    shutdown: shutdown.clone(),
+                    drops: drops.clone(),
+                });
+                move |request: &[u8], responder: Responder| context.answer(request, responder)
+            };
+            if let Err(e) = udp.run(UDP_THREADS, context, || shutdown.is_triggered()) {
+                log::error!("{name}: cannot serve UDP: {e}");
+            }
+            let left = handler.drain_udp(DRAIN_TIMEOUT);
+            if left > 0 {
+                log::warn!("{name}: stopping with {left} UDP question(s) unanswered");
+            }
+        });
+    match started {
+        Ok(thread) => Some(thread),
+        Err(e) => {
+            log::error!("{addr}: cannot start the UDP threads: {e}");
+            None
+        }
+    }
+}
+
+/// What a UDP receiving thread needs to answer a datagram, now or later.
+struct UdpContext<H> {
+    handler: Arc<H>,
+    settings: DnsSettings,
+    shutdown: Shutdown,
+    drops: Drops,
+}
+
+impl<H: Handler> UdpContext<H> {
+    /// Hands one datagram to the handler; its answer is logged, counted and sent by
+    /// whichever thread has it.
+    fn answer(self: &Arc<Self>, request: &[u8], responder: Responder) {
+        let started = Instant::now();
+        // Shutdown's wake-up datagrams are empty, and not a peer's.
+        let waking = request.is_empty() && self.shutdown.is_triggered();
+        let context = self.clone();
+        self.handler
+            .answer_udp(request, &self.settings, move |answered: Answered| {
+                let handler = &*context.handler;
+                log_dns(handler.name(), responder.peer(), "udp", &answered, started);
+                if answered.is_dropped() && !waking {
+                    context.drops.add();
+                }
+                if !waking {
+                    handler
+                        .metrics()
+                        .dns_query(Transport::Udp, &answered, started);
+                }
+                if let Some(response) = &answered.response {
+                    responder.send(response);
                 }
             });
-        match started {
-            Ok(thread) => Some(thread),
-            Err(e) => {
-                log::error!("{addr}: cannot start the UDP threads: {e}");
-                None
-            }
-        }
     }
 }
 

@@ -1,9 +1,12 @@
-//! The UDP server loop: one socket, a fixed set of threads, one datagram in and at most
-//! one datagram out at a time per thread.
+//! The UDP server loop: one socket, a fixed set of receiving threads, each handing
+//! every datagram to the handler with a [`Responder`] that sends its answer.
 //!
-//! UDP has no connections to cap, so the cap is the thread count: a flood queues in the
-//! socket's receive buffer (and the kernel drops the excess) instead of spawning work.
-//! Each thread owns one reused 64 KiB buffer, enough for any datagram.
+//! UDP has no connections to cap, so the receiving threads are few and fixed: a flood
+//! queues in the socket's receive buffer (and the kernel drops the excess) instead of
+//! spawning work. A handler answers what it can at once, on the receiving thread; what
+//! must wait for another server it passes on with the responder, which answers from
+//! whichever thread has the answer (the handler bounds how many such wait). Each
+//! thread owns one reused 64 KiB buffer, enough for any datagram.
 //!
 //! Shutdown: every thread blocks in `recv_from` with a [`POLL_INTERVAL`] read timeout and
 //! checks `stop` each time it wakes, so [`UdpServer::run`] returns within about one
@@ -45,25 +48,27 @@ impl UdpServer {
     }
 
     /// Serves datagrams on `threads` threads (at least one) until `stop()` returns true,
-    /// then returns once every thread has finished the datagram it had in hand.
+    /// then returns once every thread has handed on the datagram it had in hand.
     ///
-    /// `handle(request, peer)` returns the reply datagram, or `None` to send nothing.
-    /// Errors receiving or sending one datagram are logged at debug level and the loop
-    /// goes on; only setting up the socket can fail the whole call.
-    pub fn run<H, S>(self, threads: usize, handle: Arc<H>, stop: S) -> io::Result<()>
+    /// Each thread gets its own handler from `handler()`, and calls it with every
+    /// datagram received and a [`Responder`] for its answer (dropped unused: no
+    /// answer). Errors receiving or sending one datagram are logged at debug level and
+    /// the loop goes on; only setting up the socket can fail the whole call.
+    pub fn run<M, H, S>(self, threads: usize, handler: M, stop: S) -> io::Result<()>
     where
-        H: Fn(&[u8], SocketAddr) -> Option<Vec<u8>> + Send + Sync + 'static,
+        M: Fn() -> H,
+        H: FnMut(&[u8], Responder) + Send,
         S: Fn() -> bool + Sync,
     {
         self.socket.set_read_timeout(Some(POLL_INTERVAL))?;
         let sockets = (0..threads.max(1))
-            .map(|_| self.socket.try_clone())
+            .map(|_| self.socket.try_clone().map(Arc::new))
             .collect::<io::Result<Vec<_>>>()?;
         let stop = &stop;
         thread::scope(|scope| {
             for socket in sockets {
-                let handle = Arc::clone(&handle);
-                scope.spawn(move || serve(&socket, &*handle, stop));
+                let handle = handler();
+                scope.spawn(move || serve(socket, handle, stop));
             }
         });
         Ok(())
@@ -86,10 +91,35 @@ impl UdpServer {
     }
 }
 
-/// One thread's loop.
+/// Where the answer to one datagram goes: the socket it came in on, and its sender.
+/// Cheap to make and to move to another thread, so that whichever thread has the
+/// answer sends it.
+#[derive(Clone, Debug)]
+pub struct Responder {
+    socket: Arc<UdpSocket>,
+    peer: SocketAddr,
+}
+
+impl Responder {
+    /// Who sent the datagram.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Sends `datagram` to the peer; a failure is logged at debug level (the peer's
+    /// problem, or a full buffer: UDP promises nothing).
+    pub fn send(&self, datagram: &[u8]) {
+        if let Err(e) = self.socket.send_to(datagram, self.peer) {
+            log::debug!("udp: reply to {} failed: {e}", self.peer);
+        }
+    }
+}
+
+/// One thread's loop. Its socket is its own clone, so that responders made here count
+/// references on this thread's `Arc` alone.
 fn serve(
-    socket: &UdpSocket,
-    handle: &(impl Fn(&[u8], SocketAddr) -> Option<Vec<u8>> + ?Sized),
+    socket: Arc<UdpSocket>,
+    mut handle: impl FnMut(&[u8], Responder),
     stop: &(impl Fn() -> bool + ?Sized),
 ) {
     let mut buf = vec![0u8; RECV_BUFFER].into_boxed_slice();
@@ -106,11 +136,11 @@ fn serve(
                 continue;
             }
         };
-        if let Some(reply) = handle(&buf[..len], peer) {
-            if let Err(e) = socket.send_to(&reply, peer) {
-                log::debug!("udp: reply to {peer} failed: {e}");
-            }
-        }
+        let responder = Responder {
+            socket: socket.clone(),
+            peer,
+        };
+        handle(&buf[..len], responder);
     }
 }
 
@@ -138,17 +168,19 @@ mod tests {
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(AtomicUsize::new(0));
         let seen_in = Arc::clone(&seen);
-        let handle = Arc::new(move |req: &[u8], _peer: SocketAddr| {
-            seen_in.fetch_add(1, Ordering::SeqCst);
-            if req.is_empty() {
-                None
-            } else {
-                Some(req.iter().rev().copied().collect())
+        let handler = move || {
+            let seen = Arc::clone(&seen_in);
+            move |req: &[u8], responder: Responder| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                if !req.is_empty() {
+                    let reply: Vec<u8> = req.iter().rev().copied().collect();
+                    responder.send(&reply);
+                }
             }
-        });
+        };
         let stop_in = Arc::clone(&stop);
         let runner =
-            thread::spawn(move || server.run(2, handle, move || stop_in.load(Ordering::SeqCst)));
+            thread::spawn(move || server.run(2, handler, move || stop_in.load(Ordering::SeqCst)));
 
         let client = UdpSocket::bind("127.0.0.1:0").unwrap();
         client
@@ -168,5 +200,54 @@ mod tests {
         UdpServer::wake(addr, 2);
         runner.join().unwrap().unwrap();
         assert!(started.elapsed() < POLL_INTERVAL * 5);
+    }
+
+    #[test]
+    fn an_answer_handed_to_another_thread_leaves_the_receiving_thread_free() {
+        // One receiving thread: datagrams starting with 0 are answered later, by a
+        // thread of their own; the rest at once, while the others still wait.
+        let server = UdpServer::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let released = Arc::new(std::sync::Mutex::new(released));
+        let handler = move || {
+            let released = Arc::clone(&released);
+            move |req: &[u8], responder: Responder| {
+                let reply = req.to_vec();
+                if req.first() == Some(&0) {
+                    let released = Arc::clone(&released);
+                    thread::spawn(move || {
+                        let _ = released
+                            .lock()
+                            .unwrap()
+                            .recv_timeout(Duration::from_secs(10));
+                        responder.send(&reply);
+                    });
+                } else if !req.is_empty() {
+                    responder.send(&reply);
+                }
+            }
+        };
+        let stop_in = Arc::clone(&stop);
+        let runner =
+            thread::spawn(move || server.run(1, handler, move || stop_in.load(Ordering::SeqCst)));
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        client.send_to(&[0, 7], addr).unwrap();
+        for i in 1..=20u8 {
+            client.send_to(&[i], addr).unwrap();
+            let (n, _) = client.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &[i], "answered while the first still waits");
+        }
+        release.send(()).unwrap();
+        let (n, _) = client.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &[0, 7]);
+        stop.store(true, Ordering::SeqCst);
+        UdpServer::wake(addr, 1);
+        runner.join().unwrap().unwrap();
     }
 }
