@@ -69,8 +69,8 @@ pub const CATALOG: &[(&str, &str)] = &[
     (
         "dnsd_upstream_failures_total{server,upstream,kind}",
         "queries that got no usable answer from the upstream HOST:PORT, by kind: timeout, \
-         refused (nothing listens there), backoff (not asked: it timed out lately), error \
-         (anything else)",
+         refused (nothing listens there), backoff (not asked: it timed out, and another \
+         question already waits on it), error (anything else)",
     ),
     (
         "dnsd_misses_pending{server}",

@@ -1,12 +1,11 @@
 //! The upstreams remembered, as Unbound's infrastructure cache does: per server address,
-//! a smoothed round-trip time, and a backoff once it has stopped answering, so that a
-//! dead server costs one timeout, then one short probe per backoff period, instead of a
-//! whole timeout per question.
+//! a smoothed round-trip time, and whether it has stopped answering, so that a dead
+//! server costs one timeout at a time instead of one per question.
 //!
 //! [`Infra`] is an [`Ask`] in front of another: whichever protocol carries a question,
 //! the same memory serves it. What it remembers of an address ([`HostState`]) is also
-//! there for a resolver that knows several servers for a zone to ask the fastest live
-//! one first ([`Infra::order`], [`Infra::pick`]).
+//! there for a resolver that knows several servers for a zone, to ask the fastest live
+//! one first and another when one times out ([`Infra::order`], [`Infra::pick`]).
 //!
 //! The rules, for one address:
 //! - Every answer (any reply at all, even SERVFAIL) is a round-trip sample: the smoothed
@@ -14,21 +13,17 @@
 //!   timer), and the address is up.
 //! - A timeout, on a question given at least half the upstream timeout, marks it down
 //!   (a question left only the end of a deadline shared with an earlier hop proves
-//!   nothing). So does nothing else: a refused connection or a garbled reply fails that
+//!   nothing). Nothing else does: a refused connection or a garbled reply fails that
 //!   question at once and costs nothing, and shows that something is there.
-//! - While down, a question that needs it fails at once ([`UpstreamError::BackedOff`]),
-//!   except one at a time, the *probe*, which is asked with a short wait (a quarter of
-//!   the upstream timeout, or four round trips if the server was known to be slower).
-//!   The first probe may go as soon as the server is marked down, so that a server back
-//!   from a short cut answers the next question; each probe that times out pushes the
-//!   next one back, 1 s, then 2, 4, 8, up to [`MAX_BACKOFF`]. A probe answered brings
-//!   the address back up.
+//! - While it is down, one question at a time is sent to it, the *probe*, with the
+//!   whole timeout; every other question that needs it fails at once
+//!   ([`UpstreamError::BackedOff`]: SERVFAIL, `0XFE`). However many questions arrive for
+//!   a dead server, one waits on it; and since the next question after a probe is the
+//!   next probe, a server that comes back answers the first question asked of it.
+//!   Questions for other servers are untouched.
 //! - A server asked to recurse (the root in mode R) may be silent because a server *it*
 //!   asks is: [`Infra::ask_recursive`] takes its round trips and obeys its backoff, but
 //!   its timeouts do not mark it down.
-//!
-//! Backoff periods are read from the resolver's [`Clock`] (tests move a `ManualClock`);
-//! round trips and deadlines from the sockets' own time.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -36,18 +31,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::clock::{Clock, SystemClock};
 use super::upstream::{Ask, UpstreamError};
 use crate::model::{Query, Resolution};
 use crate::sync::lock;
-
-/// The first wait between two probes of a server that is down; each probe that times
-/// out doubles it.
-pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-
-/// The longest wait between two probes of a server that is down: how long a server back
-/// from a long outage may go unasked.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(16);
 
 /// The round-trip time assumed of a server never asked (Unbound's figure), so that a
 /// known fast server is preferred to an unknown one, and an unknown one to a slow one.
@@ -62,20 +48,12 @@ struct Host {
     /// RFC 6298's SRTT and RTTVAR; `None` before the first answer.
     srtt: Option<Duration>,
     rttvar: Duration,
-    down: Option<Down>,
-    /// When it was last asked (by the resolver's clock), to forget the stalest first.
-    used: Instant,
-}
-
-/// An address that stopped answering.
-#[derive(Clone, Copy, Debug)]
-struct Down {
-    /// Probes that timed out since it went down.
-    failed_probes: u32,
-    /// When the next probe may go.
-    next_probe: Instant,
+    /// When it stopped answering, if it has.
+    down: Option<Instant>,
     /// A probe is in flight: every other question fails at once.
     probing: bool,
+    /// When it was last asked, to forget the stalest first.
+    used: Instant,
 }
 
 /// What is known of one upstream address, for a resolver choosing among several.
@@ -85,19 +63,17 @@ pub struct HostState {
     pub srtt: Option<Duration>,
     /// How much the round-trip time varies (RFC 6298's RTTVAR).
     pub rttvar: Duration,
-    /// Whether it is backed off: it timed out, and has not answered since.
-    pub down: bool,
-    /// Probes that timed out since it went down.
-    pub failed_probes: u32,
-    /// How long until a question may be sent to it (zero: now); a probe in flight
-    /// counts as a wait of [`UNKNOWN_RTT`].
-    pub wait: Duration,
+    /// How long ago it stopped answering, if it has (and has not answered since).
+    pub down_for: Option<Duration>,
+    /// It is down and a probe is in flight: a question now would fail at once.
+    pub probing: bool,
 }
 
 impl HostState {
-    /// Whether a question may be sent to it now (it is up, or a probe is due).
+    /// Whether a question may be sent to it now: it is up, or down with no probe in
+    /// flight (the question is then the probe).
     pub fn usable(&self) -> bool {
-        self.wait.is_zero()
+        !self.probing
     }
 
     /// The round-trip time to rank it by: its estimate, or [`UNKNOWN_RTT`].
@@ -124,13 +100,12 @@ enum Blame {
     Unknown,
 }
 
-/// An [`Ask`] that remembers each address's round-trip time and backs off the ones
-/// that stopped answering. See the [module](self) for the rules.
+/// An [`Ask`] that remembers each address's round-trip time and holds back questions
+/// to the ones that stopped answering. See the [module](self) for the rules.
 pub struct Infra {
     ask: Arc<dyn Ask>,
     /// The upstream timeout: what a question is normally given.
     timeout: Duration,
-    clock: Arc<dyn Clock>,
     hosts: Mutex<HashMap<SocketAddr, Host>>,
 }
 
@@ -150,15 +125,8 @@ impl Infra {
         Infra {
             ask,
             timeout,
-            clock: Arc::new(SystemClock),
             hosts: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// Reads backoff periods from `clock` instead of the system's (tests move it).
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Infra {
-        self.clock = clock;
-        self
     }
 
     /// The asker behind this one.
@@ -168,32 +136,35 @@ impl Infra {
 
     /// What is known of `addr`; `None` if it was never asked (or was forgotten).
     pub fn state(&self, addr: SocketAddr) -> Option<HostState> {
-        let now = self.clock.now();
+        let now = Instant::now();
         lock(&self.hosts).get(&addr).map(|h| h.state(now))
     }
 
     /// The candidates a question may be sent to now, the fastest first (by smoothed
-    /// round-trip time; one never asked counts as [`UNKNOWN_RTT`]); those backed off
-    /// and not yet due a probe are left out. Equals keep their order.
+    /// round-trip time; one never asked counts as [`UNKNOWN_RTT`], one that is down
+    /// comes after every one up); those down with a probe in flight are left out.
+    /// Equals keep their order.
     pub fn order(&self, candidates: &[SocketAddr]) -> Vec<SocketAddr> {
-        let now = self.clock.now();
+        let now = Instant::now();
         let hosts = lock(&self.hosts);
-        let mut usable: Vec<(Duration, SocketAddr)> = candidates
+        let mut usable: Vec<((bool, Duration), SocketAddr)> = candidates
             .iter()
             .filter_map(|addr| match hosts.get(addr) {
-                None => Some((UNKNOWN_RTT, *addr)),
+                None => Some(((false, UNKNOWN_RTT), *addr)),
                 Some(host) => {
                     let state = host.state(now);
-                    state.usable().then(|| (state.rtt(), *addr))
+                    state
+                        .usable()
+                        .then(|| ((state.down_for.is_some(), state.rtt()), *addr))
                 }
             })
             .collect();
-        usable.sort_by_key(|(rtt, _)| *rtt);
+        usable.sort_by_key(|(rank, _)| *rank);
         usable.into_iter().map(|(_, addr)| addr).collect()
     }
 
-    /// The fastest of the candidates a question may be sent to now; `None` if every one
-    /// is backed off.
+    /// The first of [`order`](Self::order): the fastest candidate that may be asked
+    /// now; `None` if every one is down with a probe in flight.
     pub fn pick(&self, candidates: &[SocketAddr]) -> Option<SocketAddr> {
         self.order(candidates).into_iter().next()
     }
@@ -230,17 +201,13 @@ impl Infra {
         blame: Blame,
     ) -> Result<Resolution, UpstreamError> {
         let admit = self.admit(addr)?;
-        let started = Instant::now();
-        let deadline = match admit {
-            Admit::Ask => deadline,
-            Admit::Probe => deadline.min(started + self.probe_wait(addr)),
-        };
-        // Clears the probe's flag even if the asker panics.
+        // Ends the probe even if the asker panics.
         let mut probe = ProbeGuard {
             infra: self,
             addr,
             armed: admit == Admit::Probe,
         };
+        let started = Instant::now();
         let result = self.ask.ask(addr, query, deadline);
         probe.armed = false;
         let given = deadline.saturating_duration_since(started);
@@ -250,28 +217,16 @@ impl Infra {
 
     /// Lets a question to `addr` through, as itself or as a probe, or fails it.
     fn admit(&self, addr: SocketAddr) -> Result<Admit, UpstreamError> {
-        let now = self.clock.now();
         let mut hosts = lock(&self.hosts);
-        let Some(down) = hosts.get_mut(&addr).and_then(|h| h.down.as_mut()) else {
+        let Some(host) = hosts.get_mut(&addr).filter(|h| h.down.is_some()) else {
             return Ok(Admit::Ask);
         };
-        if down.probing || now < down.next_probe {
-            let retry_in = down.next_probe.saturating_duration_since(now);
-            return Err(UpstreamError::BackedOff {
-                addr,
-                retry_in: (!down.probing).then_some(retry_in),
-            });
+        if host.probing {
+            let down_for = host.down.map(|since| since.elapsed()).unwrap_or_default();
+            return Err(UpstreamError::BackedOff { addr, down_for });
         }
-        down.probing = true;
+        host.probing = true;
         Ok(Admit::Probe)
-    }
-
-    /// How long a probe of `addr` waits: a quarter of the upstream timeout, or four
-    /// round trips of a server known to be slower, and never more than the timeout.
-    fn probe_wait(&self, addr: SocketAddr) -> Duration {
-        let srtt = lock(&self.hosts).get(&addr).and_then(|h| h.srtt);
-        let wait = (self.timeout / 4).max(srtt.unwrap_or_default() * 4);
-        wait.min(self.timeout)
     }
 
     /// Remembers what came of one question to `addr`, which took `took` of the `given`.
@@ -284,7 +239,7 @@ impl Infra {
         given: Duration,
         result: &Result<Resolution, UpstreamError>,
     ) {
-        let now = self.clock.now();
+        let now = Instant::now();
         let mut hosts = lock(&self.hosts);
         if !hosts.contains_key(&addr) && hosts.len() >= MAX_HOSTS {
             forget_stalest(&mut hosts);
@@ -293,9 +248,13 @@ impl Infra {
             srtt: None,
             rttvar: Duration::ZERO,
             down: None,
+            probing: false,
             used: now,
         });
         host.used = now;
+        if admit == Admit::Probe {
+            host.probing = false;
+        }
         let timed_out = matches!(result, Err(e) if e.kind() == "timeout");
         if !timed_out {
             if result.is_ok() {
@@ -306,26 +265,12 @@ impl Infra {
             }
             return;
         }
-        match (&mut host.down, admit) {
-            (Some(down), Admit::Probe) => {
-                down.failed_probes += 1;
-                down.probing = false;
-                down.next_probe = now + backoff(down.failed_probes);
-            }
-            // Asked before it went down, and timed out with the rest: nothing new.
-            (Some(_), Admit::Ask) => {}
-            (None, _) if blame == Blame::Server && given >= self.timeout / 2 => {
-                log::warn!(
-                    "upstream {addr} did not answer within {given:?}: backing off (questions \
-                     that need it fail at once, one at a time probes it)"
-                );
-                host.down = Some(Down {
-                    failed_probes: 0,
-                    next_probe: now,
-                    probing: false,
-                });
-            }
-            (None, _) => {}
+        if host.down.is_none() && blame == Blame::Server && given >= self.timeout / 2 {
+            log::warn!(
+                "upstream {addr} did not answer within {given:?}: until it does, one \
+                 question at a time is sent to it, and the others that need it fail at once"
+            );
+            host.down = Some(now);
         }
     }
 }
@@ -352,21 +297,11 @@ struct ProbeGuard<'a> {
 impl Drop for ProbeGuard<'_> {
     fn drop(&mut self) {
         if self.armed {
-            if let Some(down) = lock(&self.infra.hosts)
-                .get_mut(&self.addr)
-                .and_then(|h| h.down.as_mut())
-            {
-                down.probing = false;
+            if let Some(host) = lock(&self.infra.hosts).get_mut(&self.addr) {
+                host.probing = false;
             }
         }
     }
-}
-
-/// The wait after the `failed`th probe that timed out: [`FIRST_BACKOFF`], doubling, at
-/// most [`MAX_BACKOFF`].
-fn backoff(failed: u32) -> Duration {
-    let doublings = failed.saturating_sub(1).min(16);
-    (FIRST_BACKOFF * (1u32 << doublings)).min(MAX_BACKOFF)
 }
 
 /// Forgets the address asked least recently (among those up, if any is).
@@ -397,17 +332,11 @@ impl Host {
     }
 
     fn state(&self, now: Instant) -> HostState {
-        let wait = match &self.down {
-            None => Duration::ZERO,
-            Some(down) if down.probing => UNKNOWN_RTT,
-            Some(down) => down.next_probe.saturating_duration_since(now),
-        };
         HostState {
             srtt: self.srtt,
             rttvar: self.rttvar,
-            down: self.down.is_some(),
-            failed_probes: self.down.map_or(0, |d| d.failed_probes),
-            wait,
+            down_for: self.down.map(|since| now.saturating_duration_since(since)),
+            probing: self.down.is_some() && self.probing,
         }
     }
 }
@@ -417,10 +346,10 @@ mod tests {
     use super::*;
     use crate::model::name::Name;
     use crate::model::{Outcome, QType, Recursion};
-    use crate::resolve::clock::ManualClock;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    const TIMEOUT: Duration = Duration::from_millis(400);
+    const TIMEOUT: Duration = Duration::from_millis(300);
+    const WAIT: Duration = Duration::from_secs(10);
 
     /// An upstream whose servers answer at once, time out (after sleeping until the
     /// deadline) or refuse, by port; it counts the questions each port was asked.
@@ -428,8 +357,6 @@ mod tests {
     struct Scripted {
         dead: Mutex<Vec<u16>>,
         asked: Mutex<HashMap<u16, usize>>,
-        /// The time each question was given, in order.
-        given: Mutex<Vec<Duration>>,
         slow: AtomicUsize,
     }
 
@@ -447,6 +374,15 @@ mod tests {
                 d.push(port);
             }
         }
+
+        /// Waits (bounded) until `port` was asked `n` times.
+        fn wait_asked(&self, port: u16, n: usize) {
+            let until = Instant::now() + WAIT;
+            while self.asked(port) < n {
+                assert!(Instant::now() < until, "port {port} never asked {n} times");
+                std::thread::yield_now();
+            }
+        }
     }
 
     impl Ask for Scripted {
@@ -457,7 +393,6 @@ mod tests {
             deadline: Instant,
         ) -> Result<Resolution, UpstreamError> {
             *lock(&self.asked).entry(addr.port()).or_default() += 1;
-            lock(&self.given).push(deadline.saturating_duration_since(Instant::now()));
             if lock(&self.dead).contains(&addr.port()) {
                 std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
                 return Err(UpstreamError::Timeout(addr));
@@ -484,11 +419,10 @@ mod tests {
         Query::new(Name::from_wire("www.x.com"), QType::A, Recursion::Iterative)
     }
 
-    fn infra() -> (Arc<Scripted>, Arc<ManualClock>, Infra) {
+    fn infra() -> (Arc<Scripted>, Arc<Infra>) {
         let scripted = Arc::new(Scripted::default());
-        let clock = Arc::new(ManualClock::new());
-        let infra = Infra::new(scripted.clone(), TIMEOUT).with_clock(clock.clone());
-        (scripted, clock, infra)
+        let infra = Arc::new(Infra::new(scripted.clone(), TIMEOUT));
+        (scripted, infra)
     }
 
     fn ask(infra: &Infra, port: u16) -> Result<Resolution, UpstreamError> {
@@ -496,106 +430,60 @@ mod tests {
     }
 
     #[test]
-    fn a_dead_server_costs_one_timeout_then_one_probe_per_backoff_period() {
-        let (scripted, clock, infra) = infra();
+    fn a_dead_server_is_asked_one_question_at_a_time_and_the_rest_fail_at_once() {
+        let (scripted, infra) = infra();
         scripted.set_dead(1, true);
-        let started = Instant::now();
         assert!(matches!(ask(&infra, 1), Err(UpstreamError::Timeout(_))));
-        assert!(started.elapsed() >= TIMEOUT);
-        assert_eq!(scripted.asked(1), 1);
-        // The next question probes it, with a quarter of the timeout.
-        assert!(matches!(ask(&infra, 1), Err(UpstreamError::Timeout(_))));
-        assert_eq!(scripted.asked(1), 2);
-        let probe_given = *lock(&scripted.given).last().unwrap();
-        assert!(probe_given <= TIMEOUT / 4, "{probe_given:?}");
-        // Then every question fails at once, without asking it, for the backoff.
+        assert!(infra.state(addr(1)).unwrap().down_for.is_some());
+        // The next question is the probe; while it waits, every other one for that
+        // server fails at once without asking it, and other servers are untouched.
+        let probe = {
+            let infra = infra.clone();
+            std::thread::spawn(move || ask(&infra, 1))
+        };
+        scripted.wait_asked(1, 2);
+        assert!(!infra.state(addr(1)).unwrap().usable());
         for _ in 0..50 {
             let e = ask(&infra, 1).unwrap_err();
             assert!(matches!(e, UpstreamError::BackedOff { .. }), "{e}");
             assert_eq!(e.kind(), "backoff");
         }
         assert_eq!(scripted.asked(1), 2);
-        let state = infra.state(addr(1)).unwrap();
-        assert!(state.down && !state.usable());
-        assert_eq!(state.failed_probes, 1);
-        assert!(state.wait <= FIRST_BACKOFF && state.wait > Duration::ZERO);
-        // Other servers are untouched.
         assert!(ask(&infra, 2).is_ok());
-        // Past the backoff, one probe; it fails, and the next wait is twice as long.
-        clock.advance(FIRST_BACKOFF);
-        assert!(matches!(ask(&infra, 1), Err(UpstreamError::Timeout(_))));
-        assert_eq!(scripted.asked(1), 3);
-        assert!(infra.state(addr(1)).unwrap().wait > FIRST_BACKOFF);
-        clock.advance(FIRST_BACKOFF);
         assert!(matches!(
-            ask(&infra, 1),
-            Err(UpstreamError::BackedOff { .. })
+            probe.join().unwrap(),
+            Err(UpstreamError::Timeout(_))
         ));
-        // Back up: the first probe due brings it back for every question.
-        scripted.set_dead(1, false);
-        clock.advance(FIRST_BACKOFF);
-        assert!(ask(&infra, 1).is_ok());
-        assert!(ask(&infra, 1).is_ok());
-        assert_eq!(scripted.asked(1), 5);
-        assert!(!infra.state(addr(1)).unwrap().down);
-    }
-
-    #[test]
-    fn a_server_back_from_a_short_cut_answers_the_next_question() {
-        // The first probe may go at once: a server whose link came back is asked.
-        let (scripted, _clock, infra) = infra();
-        scripted.set_dead(1, true);
-        assert!(ask(&infra, 1).is_err());
+        // The probe is over: the next question is the next probe. The server is back,
+        // so it answers, and it is up again.
         scripted.set_dead(1, false);
         assert!(ask(&infra, 1).is_ok());
-        assert!(!infra.state(addr(1)).unwrap().down);
+        assert_eq!(infra.state(addr(1)).unwrap().down_for, None);
+        assert!(ask(&infra, 1).is_ok());
+        assert_eq!(scripted.asked(1), 4);
     }
 
     #[test]
-    fn only_one_probe_is_in_flight() {
-        let (scripted, _clock, infra) = infra();
-        scripted.set_dead(1, true);
-        assert!(ask(&infra, 1).is_err());
-        let infra = Arc::new(infra);
-        let probe = {
-            let infra = infra.clone();
-            std::thread::spawn(move || ask(&infra, 1))
-        };
-        // Wait (bounded) for the probe to be in flight.
-        let until = Instant::now() + Duration::from_secs(10);
-        while scripted.asked(1) < 2 && Instant::now() < until {
-            std::thread::yield_now();
-        }
-        assert_eq!(scripted.asked(1), 2);
-        let e = ask(&infra, 1).unwrap_err();
-        assert!(e.to_string().contains("a try is in flight"), "{e}");
-        assert!(probe.join().unwrap().is_err());
-        assert_eq!(scripted.asked(1), 2);
-    }
-
-    #[test]
-    fn refusals_and_recursive_silences_do_not_back_off() {
-        let (scripted, _clock, infra) = infra();
+    fn refusals_and_recursive_silences_do_not_mark_a_server_down() {
+        let (scripted, infra) = infra();
         for _ in 0..3 {
             assert_eq!(ask(&infra, REFUSING).unwrap_err().kind(), "refused");
         }
         assert_eq!(scripted.asked(REFUSING), 3);
-        assert!(!infra.state(addr(REFUSING)).unwrap().down);
+        assert_eq!(infra.state(addr(REFUSING)).unwrap().down_for, None);
         scripted.set_dead(1, true);
         let deadline = || Instant::now() + TIMEOUT;
         assert!(infra.ask_recursive(addr(1), &query(), deadline()).is_err());
-        assert!(infra.ask_recursive(addr(1), &query(), deadline()).is_err());
-        assert_eq!(scripted.asked(1), 2);
-        assert!(!infra.state(addr(1)).unwrap().down);
+        assert_eq!(infra.state(addr(1)).unwrap().down_for, None);
         // Nor does the end of a deadline shared with an earlier hop.
         let short = Instant::now() + TIMEOUT / 4;
         assert!(infra.ask(addr(1), &query(), short).is_err());
-        assert!(!infra.state(addr(1)).unwrap().down);
+        assert_eq!(infra.state(addr(1)).unwrap().down_for, None);
     }
 
     #[test]
     fn the_fastest_live_server_is_picked() {
-        let (scripted, _clock, infra) = infra();
+        let (scripted, infra) = infra();
         let (fast, slow, dead, unknown) = (addr(10), addr(11), addr(12), addr(13));
         assert!(ask(&infra, 10).is_ok());
         scripted.slow.store(30, Ordering::SeqCst);
@@ -603,23 +491,24 @@ mod tests {
         scripted.slow.store(0, Ordering::SeqCst);
         scripted.set_dead(12, true);
         assert!(ask(&infra, 12).is_err());
-        assert!(ask(&infra, 12).is_err());
         let srtt = |a| infra.state(a).unwrap().srtt.unwrap();
         assert!(srtt(fast) < srtt(slow));
+        // A server that is down comes last, while it may be probed ...
         assert_eq!(
             infra.order(&[unknown, dead, slow, fast]),
-            [fast, slow, unknown]
+            [fast, slow, unknown, dead]
         );
         assert_eq!(infra.pick(&[dead, slow]), Some(slow));
+        assert_eq!(infra.pick(&[dead]), Some(dead));
+        // ... and not at all while a probe is in flight.
+        let probe = {
+            let infra = infra.clone();
+            std::thread::spawn(move || ask(&infra, 12))
+        };
+        scripted.wait_asked(12, 2);
         assert_eq!(infra.pick(&[dead]), None);
+        assert_eq!(infra.order(&[dead, unknown]), [unknown]);
+        assert!(probe.join().unwrap().is_err());
         assert_eq!(infra.state(unknown), None);
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_most() {
-        assert_eq!(backoff(1), FIRST_BACKOFF);
-        assert_eq!(backoff(2), FIRST_BACKOFF * 2);
-        assert_eq!(backoff(5), MAX_BACKOFF);
-        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
     }
 }

@@ -49,10 +49,8 @@ impl LocalResolver {
         }
     }
 
-    /// Reads the time from `clock` (tests move it) rather than the system's: the
-    /// cache's, and the upstreams' backoff periods.
+    /// Reads the time from `clock` (tests move it) rather than the system's.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> LocalResolver {
-        self.upstream = self.upstream.with_clock(clock.clone());
         self.clock = clock;
         self
     }

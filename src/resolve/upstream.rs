@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::clock::Clock;
 use super::infra::Infra;
 use crate::model::name::Name;
 use crate::model::{QType, Query, Resolution};
@@ -111,8 +110,8 @@ impl Ask for ByQuestion {
 }
 
 /// A server's way upstream: an [`Ask`] behind the memory of every upstream asked
-/// ([`Infra`]: round-trip times, and a backoff for the ones that stopped answering), and
-/// the time one question may take.
+/// ([`Infra`]: round-trip times, and which stopped answering), and the time one
+/// question may take.
 #[derive(Clone, Debug)]
 pub struct Upstream {
     infra: Arc<Infra>,
@@ -124,16 +123,6 @@ impl Upstream {
         Upstream {
             infra: Arc::new(Infra::new(ask, timeout)),
             timeout,
-        }
-    }
-
-    /// Reads backoff periods from `clock` instead of the system's (tests move it).
-    /// What was remembered of the upstreams so far is forgotten.
-    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Upstream {
-        let ask = self.infra.inner().clone();
-        Upstream {
-            infra: Arc::new(Infra::new(ask, self.timeout).with_clock(clock)),
-            timeout: self.timeout,
         }
     }
 
@@ -155,8 +144,8 @@ impl Upstream {
 
     /// Asks `addr` the query, within `deadline` (shared by the questions of one
     /// resolution: mode I asks the root, then a TLD server, within one timeout). A
-    /// server that stopped answering is not asked while it is backed off: the question
-    /// fails at once ([`UpstreamError::BackedOff`]).
+    /// server that stopped answering is asked one question at a time: while one waits
+    /// on it, the others fail at once ([`UpstreamError::BackedOff`]).
     pub fn ask(
         &self,
         addr: SocketAddr,
@@ -198,26 +187,16 @@ pub enum UpstreamError {
     /// The question cannot be asked in the upstream's protocol.
     #[error("{0}: cannot ask {1}")]
     Unaskable(SocketAddr, String),
-    /// Not asked: the upstream timed out lately and is backed off
-    /// ([`Infra`](super::infra::Infra)). `retry_in`: when it will be probed again
-    /// (`None`: a probe is in flight).
-    #[error("not asking {addr}: it timed out lately ({})", RetryIn(*.retry_in))]
+    /// Not asked: the upstream has not answered for `down_for`, and another question
+    /// is already waiting on it ([`Infra`](super::infra::Infra)).
+    #[error(
+        "not asking {addr}: silent for {:.1} s, and already asked once more",
+        down_for.as_secs_f64()
+    )]
     BackedOff {
         addr: SocketAddr,
-        retry_in: Option<Duration>,
+        down_for: Duration,
     },
-}
-
-/// When a backed-off upstream is tried again, in words.
-struct RetryIn(Option<Duration>);
-
-impl fmt::Display for RetryIn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(wait) => write!(f, "next try in {:.1} s", wait.as_secs_f64()),
-            None => f.write_str("a try is in flight"),
-        }
-    }
 }
 
 /// What an upstream answered that was not due.
@@ -267,7 +246,8 @@ impl UpstreamError {
 
     /// The kind of failure, as metrics name it: `timeout` (no answer within the
     /// deadline), `refused` (nothing listens there), `backoff` (not asked: it timed out
-    /// lately), `error` (anything else: a connection lost, nonsense, a failure answered).
+    /// and another question already waits on it), `error` (anything else: a connection
+    /// lost, nonsense, a failure answered).
     pub fn kind(&self) -> &'static str {
         match self {
             UpstreamError::Timeout(_) => "timeout",
