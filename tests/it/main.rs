@@ -20,6 +20,7 @@ mod faults;
 mod fds;
 mod limits;
 mod metrics;
+mod misses;
 mod nothing_lost;
 mod props;
 mod reload;
