@@ -35,7 +35,7 @@
 //!   put a resolver behind both views.
 //! - [`runtime`]: running a command: [`runtime::config`] (the flags, a lab file or a
 //!   zones folder checked into one validated [`runtime::config::Config`]),
-//!   [`runtime::signals`], [`runtime::hierarchy`] (a whole hierarchy, as `dnsd up`, the
+//!   [`runtime::signals`], [`runtime::endpoint`] (`--metrics`), [`runtime::hierarchy`] (a whole hierarchy, as `dnsd up`, the
 //!   tests and the examples build it) and [`runtime::lab`] (one described in a TOML
 //!   file).
 //!
