@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use crate::dns::{com_zone_text, require_tool, sbin, Reply};
+use crate::harness::PATIENCE;
 use crate::netns::Netns;
 
 /// Where the resolver under test listens, in its namespace.
@@ -160,16 +161,19 @@ fn powerdns_recursor_forwards_everything_to_dnsd_local() {
     let local = dnsd_hierarchy(&mut ns, dir.path());
     // PowerDNS Recursor 4.8's settings (Debian 12): loopback only, in the foreground,
     // logging to stderr; no DNSSEC (dnsd's zones are unsigned, and dig sets AD, which
-    // asks for validation); no security poll (a query to the outside).
+    // asks for validation); no security poll (a query to the outside); dnsd given as
+    // long as it gives its own upstreams (the default 1.5 s is short on a loaded
+    // machine, and a forwarder that times out is throttled).
     std::fs::write(
         dir.path().join("recursor.conf"),
         format!(
             "local-address=127.0.0.1\nlocal-port=53\n\
              forward-zones-recurse=.={local}\n\
-             dnssec=off\nsecurity-poll-suffix=\n\
+             dnssec=off\nsecurity-poll-suffix=\nnetwork-timeout={timeout}\n\
              daemon=no\nwrite-pid=no\nsocket-dir={dir}\n\
              disable-syslog=yes\nlog-timestamp=no\nthreads=1\n",
             dir = dir.path().display(),
+            timeout = PATIENCE.as_millis(),
         ),
     )
     .unwrap();
