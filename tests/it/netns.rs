@@ -130,7 +130,7 @@ impl Netns {
                 // Its last lines may still be on their way through the pipe.
                 self.procs[index].wait_stderr_end(Duration::from_secs(1));
                 panic!(
-                    "exited ({status}) before answering:\n{}",
+                    "the server for {server} exited ({status}) before answering:\n{}",
                     self.stderr(index)
                 );
             }
