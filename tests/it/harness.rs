@@ -364,6 +364,15 @@ impl Proc {
     pub fn stderr_text(&self) -> String {
         self.stderr.lock().unwrap().join("\n")
     }
+
+    /// Once the process has exited, waits at most `limit` for its stderr to be collected
+    /// to the end (a child it forked may hold the pipe longer: then less is collected).
+    pub fn wait_stderr_end(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.stderr_reader.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 impl Drop for Proc {

@@ -30,6 +30,11 @@ mod warm;
 mod bench;
 mod multihost;
 
-// Outside DNS clients and resolvers (dig, dnspython, Unbound) against the servers.
+// Outside DNS clients and resolvers (dig, dnspython, Unbound, Knot Resolver, PowerDNS
+// Recursor) against the servers, and dnsd local resolving through NSD; the outside
+// daemons that need port 53 run in network namespaces of the tests' own.
 mod dns;
+mod netns;
+mod nsd;
+mod resolvers;
 mod unbound;
