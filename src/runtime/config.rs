@@ -129,9 +129,10 @@ fn local(args: LocalArgs) -> Result<Config, Error> {
         .with_warm(args.warm)
         .with_name(name)
         .with_bind(SocketAddr::new(args.server.bind, args.port))
-        .with_ttl(args.ttl.0)
+        .with_max_ttl(args.max_ttl.0)
         .with_dns_mode(args.dns_mode)
         .with_cache_size(args.cache_size)
+        .with_cache_bytes(args.cache_bytes.0)
         .with_limits(limits(&args.server.limits))
         .with_upstream_timeout(args.upstream.upstream_timeout.0)
         .with_upstream_protocol(args.upstream.upstream_protocol);
