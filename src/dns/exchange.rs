@@ -522,17 +522,22 @@ pub fn exchange(
 /// Otherwise, and when `local` is itself the unspecified address, the socket is bound
 /// to the unspecified address of `to`'s family and the kernel picks the source.
 pub fn query_socket(local: IpAddr, to: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = UdpSocket::bind(SocketAddr::new(source_for(local, to), 0))?;
+    socket.connect(to)?;
+    Ok(socket)
+}
+
+/// The address a question to `to` leaves from, for a server bound to `local` (see
+/// [`query_socket`]).
+fn source_for(local: IpAddr, to: SocketAddr) -> IpAddr {
     let local = local.to_canonical();
     let reaches = local.is_ipv4() == to.is_ipv4()
         && (!local.is_loopback() || to.ip().to_canonical().is_loopback());
-    let from = match (reaches, to) {
+    match (reaches, to) {
         (true, _) => local,
         (false, SocketAddr::V4(_)) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         (false, SocketAddr::V6(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-    };
-    let socket = UdpSocket::bind(SocketAddr::new(from, 0))?;
-    socket.connect(to)?;
-    Ok(socket)
+    }
 }
 
 /// [`query_socket`] from the unspecified address: for a tool (`dnsd trace`), which has
@@ -588,7 +593,7 @@ mod tests {
     use crate::dns::answer::{answer as serve, DnsService, DnsSettings, Transport};
     use crate::model::{QType, Soa, Srv};
     use hickory_proto::rr::{self as hrr, rdata as hrd};
-    use std::net::{Ipv4Addr, TcpListener};
+    use std::net::TcpListener;
 
     #[test]
     fn an_ipv4_upstream_seen_through_a_dual_stack_socket_is_the_same_peer() {
@@ -876,6 +881,165 @@ mod tests {
                 Record::new(name("b.com"), 20, RData::A(Ipv4Addr::new(1, 2, 3, 4))),
             ])
         );
+    }
+
+    fn a_record(owner: &str, ip: Ipv4Addr) -> hrr::Record {
+        hrr::Record::from_rdata(hname(owner), 60, hrr::RData::A(hrd::A(ip)))
+    }
+
+    /// A chain of `links` CNAMEs from `a.com.` and the address at its end.
+    fn chain(q: &Query, links: usize) -> Vec<u8> {
+        let mut msg = response(q, 1, ResponseCode::NoError);
+        for i in 0..links {
+            let (from, to) = (format!("c{i}.a.com."), format!("c{}.a.com.", i + 1));
+            let from = if i == 0 { "a.com.".to_owned() } else { from };
+            msg.add_answer(hrr::Record::from_rdata(
+                hname(&from),
+                60,
+                hrr::RData::CNAME(hrd::CNAME(hname(&to))),
+            ));
+        }
+        msg.add_answer(a_record(&format!("c{links}.a.com."), Ipv4Addr::LOCALHOST));
+        msg.to_vec().unwrap()
+    }
+
+    /// A set of `n` addresses for `a.com.`, and `extra` addresses of other names.
+    fn addresses(q: &Query, n: u32, extra: u32) -> Vec<u8> {
+        let mut msg = response(q, 1, ResponseCode::NoError);
+        for i in 0..n {
+            msg.add_answer(a_record("a.com.", Ipv4Addr::from(0x0a00_0000 + i)));
+        }
+        for i in 0..extra {
+            msg.add_additional(a_record(&format!("n{i}.a.com."), Ipv4Addr::LOCALHOST));
+        }
+        msg.to_vec().unwrap()
+    }
+
+    /// What is over a cap is an error (SERVFAIL for the asker), what is at it is read.
+    #[test]
+    fn responses_over_a_cap_are_refused() {
+        let q = query("a.com", QType::A, Recursion::Iterative);
+        let at = read_response(&chain(&q, MAX_CNAME_CHAIN), 1, &q).unwrap();
+        assert!(matches!(&at.outcome, Outcome::Answer(r) if r.len() == MAX_CNAME_CHAIN + 1));
+        let err = read_response(&chain(&q, MAX_CNAME_CHAIN + 1), 1, &q).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a CNAME chain from a.com of more than 8 links (the cap)"
+        );
+
+        let at = read_response(&addresses(&q, MAX_RRSET as u32, 0), 1, &q).unwrap();
+        assert!(matches!(&at.outcome, Outcome::Answer(r) if r.len() == MAX_RRSET));
+        let err = read_response(&addresses(&q, 500, 0), 1, &q).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "500 A records for a.com., over the cap of 256 per set"
+        );
+        // The same name in another case is the same set.
+        let mut msg = Message::from_vec(&addresses(&q, MAX_RRSET as u32, 0)).unwrap();
+        msg.add_additional(a_record("A.COM.", Ipv4Addr::LOCALHOST));
+        let err = read_response(&msg.to_vec().unwrap(), 1, &q).unwrap_err();
+        assert!(matches!(
+            err,
+            DnsUpstreamError::Unusable(Unusable::LargeSet { count: 257, .. })
+        ));
+
+        let long = addresses(&q, 1, 1000);
+        assert!(long.len() > MAX_RESPONSE_BYTES);
+        let err = read_response(&long, 1, &q).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} bytes, over the 16384-byte cap on a response",
+                long.len()
+            )
+        );
+    }
+
+    #[test]
+    fn a_question_leaves_from_the_servers_own_address_where_it_can() {
+        let lo: IpAddr = "127.0.0.2".parse().unwrap();
+        let there: IpAddr = "192.0.2.1".parse().unwrap();
+        let any4 = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let any6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(source_for(lo, at("127.0.0.1:53")), lo);
+        assert_eq!(source_for(there, at("127.0.0.1:53")), there);
+        assert_eq!(source_for(there, at("198.51.100.1:53")), there);
+        assert_eq!(source_for(any4, at("127.0.0.1:53")), any4);
+        // A loopback source cannot leave the host; the other family cannot be used.
+        assert_eq!(source_for(lo, at("198.51.100.1:53")), any4);
+        assert_eq!(source_for(lo, at("[::1]:53")), any6);
+        assert_eq!(
+            source_for("::1".parse().unwrap(), at("[::1]:53")),
+            "::1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            source_for("::ffff:127.0.0.2".parse().unwrap(), at("127.0.0.1:53")),
+            lo
+        );
+    }
+
+    /// Each question's socket is its own: bound to the address given, on a port drawn at
+    /// random, connected, so that a datagram from anyone but the server never arrives.
+    #[test]
+    fn query_sockets_are_bound_connected_and_on_random_ports() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = server.local_addr().unwrap();
+        let local: IpAddr = "127.0.0.2".parse().unwrap();
+        let mut ports = HashSet::new();
+        for _ in 0..1000 {
+            let socket = query_socket(local, to).unwrap();
+            assert_eq!(socket.local_addr().unwrap().ip(), local);
+            assert_eq!(socket.peer_addr().unwrap(), to);
+            ports.insert(socket.local_addr().unwrap().port());
+        }
+        // About 982 expected from ~28,000 ports; a fixed or sequential port gives 1.
+        assert!(ports.len() >= 950, "{} distinct ports", ports.len());
+
+        let socket = query_socket(local, to).unwrap();
+        let me = socket.local_addr().unwrap();
+        let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+        stranger.send_to(b"forged", me).unwrap();
+        server.send_to(b"real", me).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        let (len, from) = socket.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..len], from), (&b"real"[..], to));
+    }
+
+    /// A datagram from the server with the right ID but another question, or that is
+    /// not a response, is passed over: the real answer after it is taken.
+    #[test]
+    fn exchange_skips_what_does_not_answer_the_question() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        let q = query("a.com", QType::A, Recursion::Iterative);
+        let q2 = q.clone();
+        let t = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            let (len, from) = server.recv_from(&mut buf).unwrap();
+            let id = Message::from_vec(&buf[..len]).unwrap().metadata.id;
+            let other = query("b.com", QType::A, Recursion::Iterative);
+            let mut wrong_question = response(&other, id, ResponseCode::NoError);
+            wrong_question.add_answer(a_record("b.com.", Ipv4Addr::new(6, 6, 6, 6)));
+            server
+                .send_to(&wrong_question.to_vec().unwrap(), from)
+                .unwrap();
+            let mut as_query = response(&q2, id, ResponseCode::NoError);
+            as_query.metadata.message_type = MessageType::Query;
+            as_query.add_answer(a_record("a.com.", Ipv4Addr::new(6, 6, 6, 6)));
+            server.send_to(&as_query.to_vec().unwrap(), from).unwrap();
+            let mut real = response(&q2, id, ResponseCode::NoError);
+            real.add_answer(a_record("a.com.", Ipv4Addr::new(1, 2, 3, 4)));
+            server.send_to(&real.to_vec().unwrap(), from).unwrap();
+        });
+        let socket = query_socket(IpAddr::V4(Ipv4Addr::LOCALHOST), addr).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let got = exchange(&socket, addr, &q, deadline).result.unwrap().1;
+        t.join().unwrap();
+        assert_eq!(got.first_ip(), Some("1.2.3.4".parse().unwrap()));
     }
 
     #[test]

@@ -209,6 +209,10 @@ impl Cache {
         };
         let key = query.name.as_str();
         let mut learned = lock(&self.learned);
+        // Larger than the whole cache: kept, it would push everything else out first.
+        if entry_bytes(key) + item.bytes > learned.max_bytes {
+            return None;
+        }
         let evicted = learned.upsert(key, now, |old| {
             let mut entry = old.unwrap_or_default();
             entry.0.retain(|i| {
@@ -254,6 +258,16 @@ impl Cache {
     /// The longest anything learned is kept, in seconds (`--max-ttl`).
     pub fn max_ttl(&self) -> u32 {
         self.max_ttl
+    }
+
+    /// How many items a lookup of `name` looks through.
+    #[cfg(test)]
+    fn items_of(&self, name: &str) -> usize {
+        let learned = lock(&self.learned);
+        learned
+            .map
+            .get(name)
+            .map_or(0, |&idx| learned.nodes[idx as usize].value.0.len())
     }
 }
 
@@ -683,5 +697,105 @@ mod tests {
         for n in ["c.com", "nx.com", "l.com", "www.l.com"] {
             assert_eq!(line(n, now), None, "{n} expired");
         }
+    }
+
+    fn addresses(n: &str, count: u32) -> Outcome {
+        Outcome::Answer(
+            (0..count)
+                .map(|i| Record::new(name(n), 60, RData::A(std::net::Ipv4Addr::from(i))))
+                .collect(),
+        )
+    }
+
+    /// Large answers fill the bytes, not the count: the least recently used names go
+    /// until what is learned is within the bound again.
+    #[test]
+    fn bounded_in_bytes() {
+        const MAX: usize = 256 * 1024;
+        let cache =
+            Cache::new(Zone::default(), Duration::from_secs(100), 100_000).with_max_bytes(MAX);
+        let t = Instant::now();
+        let mut evicted = 0;
+        for i in 0..1000 {
+            let n = format!("big{i}.com");
+            let stored = cache
+                .insert(&q(&n, QType::A), &addresses(&n, 256), t)
+                .unwrap();
+            evicted += usize::from(stored.evicted);
+            assert!(
+                cache.learned_bytes() <= MAX,
+                "{} bytes",
+                cache.learned_bytes()
+            );
+        }
+        // 256 addresses count about 32 KB: a few fit, and each later one pushed an
+        // older one out.
+        let kept = cache.learned_len();
+        assert!((4..16).contains(&kept), "{kept} names kept");
+        assert!(evicted > 900, "{evicted} inserts evicted");
+        assert!(cache.get(&q("big999.com", QType::A), t).is_some());
+        assert!(cache.get(&q("big0.com", QType::A), t).is_none());
+        // An answer larger than the whole cache is not kept, and pushes nothing out.
+        let small = Cache::new(Zone::default(), Duration::from_secs(100), 10).with_max_bytes(4096);
+        insert_line(&small, "a.com", "1.1.1.1", t);
+        assert!(small
+            .insert(&q("x.com", QType::A), &addresses("x.com", 256), t)
+            .is_none());
+        assert!(small.get(&q("x.com", QType::A), t).is_none());
+        assert_eq!(get_ip(&small, "a.com", t), Some(ip("1.1.1.1")));
+        // Expired and evicted entries give their bytes back.
+        let later = t + Duration::from_secs(101);
+        assert!(get_ip(&small, "a.com", later).is_none());
+        assert_eq!(small.learned_bytes(), 0);
+    }
+
+    /// One name asked for every type there is keeps its newest answers only, as many as
+    /// any name may: a lookup of it, or of any other name, looks through a bounded list
+    /// (the counts, not timings, are what is checked).
+    #[test]
+    fn a_name_keeps_a_bounded_number_of_kinds_the_oldest_going_first() {
+        let cache = Cache::new(Zone::default(), Duration::from_secs(100), 10);
+        let t = Instant::now();
+        insert_line(&cache, "other.com", "1.1.1.1", t);
+        for code in 0..=u16::MAX {
+            let stored = cache.insert(
+                &q("many.com", QType::Other(code)),
+                &answer("many.com", 60, "2.2.2.2"),
+                t,
+            );
+            assert!(stored.is_some());
+        }
+        assert_eq!(cache.items_of("many.com"), MAX_KINDS_PER_NAME);
+        assert_eq!(cache.items_of("other.com"), 1);
+        assert!(cache.get(&q("many.com", QType::Other(0)), t).is_none());
+        let newest = u16::MAX - MAX_KINDS_PER_NAME as u16 + 1;
+        assert!(cache.get(&q("many.com", QType::Other(newest)), t).is_some());
+        assert!(cache
+            .get(&q("many.com", QType::Other(newest - 1)), t)
+            .is_none());
+        assert_eq!(get_ip(&cache, "other.com", t), Some(ip("1.1.1.1")));
+        // An address answers the line's question too, found among the bounded kinds.
+        assert_eq!(get_ip(&cache, "many.com", t), Some(ip("2.2.2.2")));
+        assert!(
+            cache.learned_bytes() < 32 * 1024,
+            "{}",
+            cache.learned_bytes()
+        );
+    }
+
+    /// The first answer is capped as a cached one would be: no one downstream keeps it
+    /// longer than this cache would.
+    #[test]
+    fn capped_caps_every_ttl_the_first_answer_included() {
+        let cache = Cache::new(Zone::default(), Duration::from_secs(86_400), 10);
+        let huge = (1u32 << 31) - 1;
+        let capped = cache.capped(answer("a.com", huge, "1.2.3.4"));
+        assert!(matches!(&capped, Outcome::Answer(r) if r[0].ttl == 86_400));
+        let short = cache.capped(answer("a.com", 30, "1.2.3.4"));
+        assert!(matches!(&short, Outcome::Answer(r) if r[0].ttl == 30));
+        let mut soa = crate::resolve::synthesized_soa(&Name::from_wire("com"), 300);
+        soa.ttl = huge;
+        let capped = cache.capped(Outcome::NxDomain(soa));
+        assert!(matches!(&capped, Outcome::NxDomain(s) if s.ttl == 86_400));
     }
 }

@@ -41,8 +41,8 @@ pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(86_400);
 /// How many learned names are kept at most, unless `--cache-size` says otherwise.
 pub const DEFAULT_CACHE_SIZE: usize = 100_000;
 /// How many bytes what is learned may hold, unless `--cache-bytes` says otherwise:
-/// room for the default count of names at about 670 bytes each (a name with a few
-/// addresses takes about 300).
+/// room for the default count of names at about 670 bytes each (a name with one address
+/// counts about 390), so that the count binds first unless answers are large.
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 /// How the local server resolves DNS queries unless `--dns-mode` says otherwise.
 pub const DEFAULT_DNS_MODE: Mode = Mode::Iterative;
