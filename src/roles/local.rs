@@ -178,6 +178,16 @@ impl LocalConfig {
     pub fn log_dir(&self) -> &Path {
         &self.log_dir
     }
+
+    /// The longest TTL given or kept.
+    pub fn max_ttl(&self) -> Duration {
+        self.max_ttl
+    }
+
+    /// How many bytes what is learned may hold.
+    pub fn cache_bytes(&self) -> usize {
+        self.cache_bytes
+    }
 }
 
 impl RoleConfig for LocalConfig {
