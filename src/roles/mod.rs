@@ -7,7 +7,7 @@ pub mod local;
 pub mod root;
 pub mod tld;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -188,9 +188,15 @@ impl<R: LineService + DnsService> Handler for R {
 
 /// A server's way upstream: `protocol` (chosen at start) over the line protocol's pooled
 /// client and DNS's exchange, each question within `timeout`; lines up to `max_line`
-/// bytes.
-pub fn upstream(protocol: UpstreamProtocol, timeout: Duration, max_line: usize) -> Upstream {
+/// bytes; DNS questions from `local`, the address the server is bound to (its
+/// [`Serving::bind`]), each on a socket of its own.
+pub fn upstream(
+    protocol: UpstreamProtocol,
+    timeout: Duration,
+    max_line: usize,
+    local: IpAddr,
+) -> Upstream {
     let line = Arc::new(LinePool::new(timeout, max_line));
-    let dns = Arc::new(DnsUpstream::new());
+    let dns = Arc::new(DnsUpstream::new(local));
     Upstream::new(protocol.asker(line, dns), timeout)
 }

@@ -84,8 +84,11 @@ struct LocalToml {
     bind: Option<Spanned<String>>,
     port: Option<u16>,
     name: Option<Spanned<String>>,
-    ttl: Option<Spanned<f64>>,
+    /// `--max-ttl`; `ttl`, as it was called before, still reads.
+    #[serde(alias = "ttl")]
+    max_ttl: Option<Spanned<f64>>,
     cache_size: Option<usize>,
+    cache_bytes: Option<usize>,
     dns_mode: Option<Spanned<String>>,
     #[serde(default)]
     cache: Vec<String>,
@@ -181,7 +184,7 @@ impl Lab {
             ),
             None => None,
         };
-        let ttl = local.ttl.as_ref().map(|t| at.secs(t)).transpose()?;
+        let max_ttl = local.max_ttl.as_ref().map(|t| at.secs(t)).transpose()?;
         let dns_mode = match &local.dns_mode {
             Some(m) => Some(
                 m.get_ref()
@@ -190,20 +193,23 @@ impl Lab {
             ),
             None => None,
         };
-        let cache_size = local.cache_size;
+        let (cache_size, cache_bytes) = (local.cache_size, local.cache_bytes);
         builder = builder.cache(local_zone(&at, local)?).local(|mut c| {
             c = c.with_bind(local_bind);
             if let Some(name) = name {
                 c = c.with_name(name);
             }
-            if let Some(ttl) = ttl {
-                c = c.with_ttl(ttl);
+            if let Some(max_ttl) = max_ttl {
+                c = c.with_max_ttl(max_ttl);
             }
             if let Some(mode) = dns_mode {
                 c = c.with_dns_mode(mode);
             }
             if let Some(n) = cache_size {
                 c = c.with_cache_size(n);
+            }
+            if let Some(n) = cache_bytes {
+                c = c.with_cache_bytes(n);
             }
             c.with_source(Some(relab(path, |at, lab| local_zone(at, &lab.local))))
         });

@@ -13,11 +13,12 @@ mod lab;
 mod legacy;
 mod logs;
 
-// Bad input, limits, faults, nothing lost, parsers under arbitrary input.
+// Bad input, limits, forgeries, faults, nothing lost, parsers under arbitrary input.
 mod bad_input;
 mod dns_props;
 mod faults;
 mod fds;
+mod forgery;
 mod limits;
 mod metrics;
 mod nothing_lost;
