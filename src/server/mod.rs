@@ -707,6 +707,46 @@ mod tests {
     }
 
     #[test]
+    fn the_per_address_cap_counts_each_address_apart_and_frees_on_drop() {
+        let active = Arc::new(Active::default());
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let a = active.try_acquire(ip("10.0.0.1"), 3, Some(1)).unwrap();
+        // The same client seen on an IPv6 socket is the same address.
+        let again = active.try_acquire(ip("::ffff:10.0.0.1"), 3, Some(1));
+        assert_eq!(again.err(), Some(Full::Address));
+        let b = active.try_acquire(ip("10.0.0.2"), 3, Some(1)).unwrap();
+        let c = active.try_acquire(ip("10.0.0.3"), 3, None).unwrap();
+        let over = active.try_acquire(ip("10.0.0.4"), 3, None);
+        assert_eq!(over.err(), Some(Full::Server));
+        drop(a);
+        let a = active.try_acquire(ip("10.0.0.1"), 3, Some(1)).unwrap();
+        drop((a, b, c));
+        let counts = lock(&active.counts);
+        assert_eq!((counts.total, counts.per_ip.len()), (0, 0));
+    }
+
+    #[test]
+    fn the_default_per_address_cap_is_a_quarter_and_spares_loopback() {
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let limits = Limits::default();
+        assert_eq!(limits.per_ip_cap(ip("10.0.0.1")), Some(256));
+        assert_eq!(limits.per_ip_cap(ip("2001:db8::1")), Some(256));
+        for loopback in ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"] {
+            assert_eq!(limits.per_ip_cap(ip(loopback)), None, "{loopback}");
+        }
+        let small = Limits {
+            max_connections: 2,
+            ..Limits::default()
+        };
+        assert_eq!(small.per_ip_cap(ip("10.0.0.1")), Some(1));
+        let given = Limits {
+            max_connections_per_ip: Some(5),
+            ..Limits::default()
+        };
+        assert_eq!(given.per_ip_cap(ip("127.0.0.1")), Some(5));
+    }
+
+    #[test]
     fn messages_without_a_header_or_that_are_responses_are_counted() {
         // Dropped messages go unanswered and unlogged (above debug): the count is the
         // only trace of a flood of garbage, and shutdown's wake-ups are not in it.

@@ -319,3 +319,78 @@ fn whole_message(bytes: &[u8]) -> Option<&[u8]> {
 fn close(stream: &TcpStream) {
     let _ = stream.shutdown(Shutdown::Both);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{Message, ResponseCode};
+    use std::net::TcpListener;
+
+    /// A connection whose server side `refuser` refuses for `why`; the client's side.
+    fn refused(refuser: &Refuser, why: Why) -> TcpStream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let (server, peer) = listener.accept().unwrap();
+        refuser.refuse(server, peer, why);
+        client
+    }
+
+    fn read_all(mut stream: &TcpStream) -> Vec<u8> {
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).expect("closed within 10 s");
+        got
+    }
+
+    /// A query for `com. A` with ID `id`, framed for TCP.
+    fn framed_query(id: u16) -> Vec<u8> {
+        let mut q = vec![(id >> 8) as u8, id as u8, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(b"\x03com\x00\x00\x01\x00\x01");
+        let mut out = Vec::new();
+        tcp::write_message(&mut out, &q).unwrap();
+        out
+    }
+
+    #[test]
+    fn each_protocol_is_refused_in_its_own() {
+        let refuser = Refuser::start("test", DnsSettings::default());
+        // A line client, whether it speaks first or waits to be greeted.
+        let line = refused(&refuser, Why::Busy);
+        (&line).write_all(b"alice\n").unwrap();
+        let silent = refused(&refuser, Why::Denied);
+        let started = Instant::now();
+        // DNS clients: their whole query answered, with its ID.
+        let busy = refused(&refuser, Why::Busy);
+        (&busy).write_all(&framed_query(0x1234)).unwrap();
+        let denied = refused(&refuser, Why::Denied);
+        (&denied).write_all(&framed_query(0x4321)).unwrap();
+        // A DNS query that never comes whole, and a peer that leaves: closed.
+        let partial = refused(&refuser, Why::Busy);
+        (&partial).write_all(&[0, 40, 1, 2]).unwrap();
+        let gone = refused(&refuser, Why::Busy);
+        gone.shutdown(Shutdown::Write).unwrap();
+
+        assert_eq!(read_all(&line), b"0XFE, test, Server busy\n");
+        for (stream, id, rcode) in [
+            (&busy, 0x1234, ResponseCode::ServFail),
+            (&denied, 0x4321, ResponseCode::Refused),
+        ] {
+            let got = read_all(stream);
+            let msg = Message::from_vec(&got[2..]).unwrap();
+            assert_eq!(
+                usize::from(u16::from_be_bytes([got[0], got[1]])),
+                got.len() - 2
+            );
+            assert_eq!((msg.metadata.id, msg.metadata.response_code), (id, rcode));
+            assert_eq!(msg.queries.len(), 1, "the question is echoed");
+        }
+        assert_eq!(read_all(&silent), b"0XFE, test, Access refused\n");
+        assert!(started.elapsed() >= REFUSE_WAIT - Duration::from_millis(20));
+        assert_eq!(read_all(&partial), b"");
+        assert_eq!(read_all(&gone), b"");
+        // Dropping it waits for its thread, which has nothing left to refuse.
+        drop(refuser);
+    }
+}
