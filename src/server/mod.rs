@@ -421,18 +421,21 @@ impl Server {
                 refuser.refuse(stream, peer, Why::Denied);
                 continue;
             }
-            let limits = &self.limits;
-            let per_ip = limits.per_ip_cap(peer.ip());
-            let guard = match active.try_acquire(peer.ip(), limits.max_connections, per_ip) {
+            let (max, per_ip) = (
+                self.limits.max_connections,
+                self.limits.per_ip_cap(peer.ip()),
+            );
+            let guard = match active.try_acquire(peer.ip(), max, per_ip) {
                 Ok(guard) => guard,
                 Err(full) => {
                     match (full, per_ip) {
                         (Full::Address, Some(cap)) => {
-                            log::warn!("{role}: refusing {peer}: {cap} connections open from it");
+                            log::warn!(
+                                "{role}: refusing {peer}: {cap} connections open from its address"
+                            );
                             handler.metrics().connection_refused_per_ip();
                         }
                         _ => {
-                            let max = limits.max_connections;
                             log::warn!("{role}: refusing {peer}: {max} connections open");
                             handler.metrics().connection_refused();
                         }
