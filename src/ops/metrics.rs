@@ -77,7 +77,8 @@ pub const CATALOG: &[(&str, &str)] = &[
     ),
     (
         "dnsd_connections_refused_total{server}",
-        "TCP connections answered `Server busy` and closed: --max-connections were open",
+        "TCP connections refused (`Server busy`, or SERVFAIL over DNS) and closed: \
+         --max-connections were open",
     ),
     (
         "dnsd_connections_refused_per_ip_total{server}",

@@ -590,3 +590,21 @@ fn the_per_address_cap_refuses_one_address_and_serves_the_others() {
         assert!(other.ask(good).ends_with(answer), "{name}");
     }
 }
+
+/// `--max-connections-per-ip` is every server's (and `dnsd up`'s), says its default, and
+/// takes no zero.
+#[test]
+fn the_per_address_cap_is_in_every_help_and_refuses_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    for role in ["local", "root", "tld", "up"] {
+        let (code, out, err) = run_dnsd(&[role, "--help"], dir.path(), "");
+        assert_eq!(code, 0, "{err}");
+        let text = option_help(&out, "--max-connections-per-ip");
+        assert!(
+            text.contains("[default: a quarter of --max-connections"),
+            "{role}: {text}"
+        );
+    }
+    let (code, _, err) = run_dnsd(&["local", "--max-connections-per-ip", "0"], dir.path(), "");
+    assert_eq!(code, 2, "{err}");
+}
