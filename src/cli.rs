@@ -20,6 +20,7 @@ use crate::resolve::upstream::UpstreamProtocol;
 use crate::roles::local;
 use crate::roles::root;
 use crate::server;
+use crate::server::access::Net;
 use crate::tools::bench::{self, DnsTransport};
 use crate::tools::trace;
 
@@ -110,10 +111,17 @@ pub fn parse_metrics_addr(s: &str) -> Result<SocketAddr, String> {
 /// The limits every server enforces (`dnsd up` applies them to all its servers).
 #[derive(Args, Debug, Clone)]
 pub struct LimitArgs {
-    /// Connections served at once; past it, new ones get `0XFE, NAME, Server busy`.
+    /// Connections served at once; past it, a new one is refused (`0XFE, NAME, Server
+    /// busy` over the line protocol, SERVFAIL over DNS) and closed.
     #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
     pub max_connections: usize,
-    /// Close a connection silent this long; a line must also arrive whole within it.
+    /// Connections served at once from one client address; past it, a new one from that
+    /// address is refused as over --max-connections [default: a quarter of
+    /// --max-connections, for every address but loopback; given, for every address].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_ip: Option<u32>,
+    /// Close a connection silent this long; a request (a line, or a DNS message over TCP)
+    /// must also arrive whole within it, from its first byte.
     #[arg(long, default_value_t = Secs(frame::DEFAULT_IDLE_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
     pub idle_timeout: Secs,
     /// Longest request line accepted, in bytes (longer: `0XEE` and the connection is closed).
@@ -216,7 +224,7 @@ pub struct UpArgs {
     /// the exception: one endpoint serves the whole lab).
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "zones", "any_port", "log_dir", "dns_mode", "upstream_timeout", "upstream_protocol",
-        "max_connections", "idle_timeout", "max_line", "edns_payload",
+        "max_connections", "max_connections_per_ip", "idle_timeout", "max_line", "edns_payload",
     ])]
     pub config: Option<PathBuf>,
     /// Directory with root.{toml,dat}, one zone per TLD and default.{toml,dat}
@@ -284,6 +292,13 @@ pub struct LocalArgs {
     /// or with K, M or G (binary: 64M is 64 MiB).
     #[arg(long, default_value_t = Size(local::DEFAULT_CACHE_BYTES), value_name = "SIZE", value_parser = parse_size)]
     pub cache_bytes: Size,
+    /// Who may ask: a network (`10.0.0.0/24`, `2001:db8::/32`) or an address; may be given
+    /// more than once, and the list replaces the default (add `127.0.0.0/8` to keep
+    /// loopback). Others get REFUSED over DNS and `0XFE, NAME, Access refused` over the
+    /// line protocol [default: loopback and the networks of --bind; with an unspecified
+    /// --bind (0.0.0.0, ::), the networks of every interface of the machine].
+    #[arg(long, value_name = "CIDR", value_parser = parse_net)]
+    pub allow: Vec<Net>,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
     #[command(flatten)]
@@ -430,6 +445,11 @@ pub struct BenchArgs {
     /// instead of lines; the reply counts are then by DNS response code.
     #[arg(long, value_name = "udp|tcp", value_parser = parse_dns, conflicts_with_all = ["legacy", "ceiling"])]
     pub dns: Option<DnsTransport>,
+}
+
+fn parse_net(s: &str) -> Result<Net, String> {
+    s.parse()
+        .map_err(|e: crate::server::access::NetError| e.to_string())
 }
 
 fn parse_dns(s: &str) -> Result<DnsTransport, String> {

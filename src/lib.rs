@@ -28,8 +28,10 @@
 //!   exchange), [`dns::tcp`] (TCP framing).
 //!
 //! The servers:
-//! - [`server`]: the one server loop every role runs: accept, connection cap, timeouts,
-//!   shutdown; lines or DNS on the TCP port, and [`server::udp`], the UDP loop.
+//! - [`server`]: the one server loop every role runs: accept, connection caps (in all and
+//!   per client address), timeouts, shutdown; lines or DNS on the TCP port;
+//!   [`server::access`] (who may ask), [`server::refuse`] (refusing in the protocol a
+//!   client speaks) and [`server::udp`], the UDP loop.
 //! - [`roles`]: each role wired: its settings (a [`roles::RoleConfig`], started one way
 //!   for all three) and its handler: [`roles::local`], [`roles::root`], [`roles::tld`]
 //!   put a resolver behind both views.

@@ -24,6 +24,7 @@ use crate::resolve::cache::Cache;
 use crate::resolve::clock::{Clock, SystemClock};
 use crate::resolve::local::LocalResolver;
 use crate::resolve::upstream::UpstreamProtocol;
+use crate::server::access::Allow;
 use crate::zone::Zone;
 
 /// The local server's port in the original design.
@@ -76,6 +77,8 @@ pub struct LocalConfig {
     upstream_protocol: UpstreamProtocol,
     /// What the cache and `mapping.log` read the time from.
     clock: Arc<dyn Clock>,
+    /// Who may ask (`--allow`); by default loopback and the networks it is bound on.
+    allow: Allow,
 }
 
 impl LocalConfig {
@@ -96,6 +99,7 @@ impl LocalConfig {
             dns_mode: DEFAULT_DNS_MODE,
             upstream_protocol: UpstreamProtocol::default(),
             clock: Arc::new(SystemClock),
+            allow: Allow::BoundNetworks,
         }
     }
 
@@ -168,6 +172,13 @@ impl LocalConfig {
         self
     }
 
+    /// Who may ask: [`Allow::BoundNetworks`] by default (loopback and the networks of
+    /// the address it binds), [`Allow::Only`] for `--allow`; others are refused.
+    pub fn with_allow(mut self, allow: Allow) -> LocalConfig {
+        self.allow = allow;
+        self
+    }
+
     /// Reads the time from `clock` instead of the system's (tests move it).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> LocalConfig {
         self.clock = clock;
@@ -201,6 +212,10 @@ impl RoleConfig for LocalConfig {
 
     fn serving_mut(&mut self) -> &mut Serving<Zone> {
         &mut self.serving
+    }
+
+    fn allow(&self) -> Allow {
+        self.allow.clone()
     }
 
     /// Opens the logs and fills the cache (warming it, with `--warm`).

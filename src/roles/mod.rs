@@ -22,6 +22,7 @@ use crate::ops::fds;
 use crate::ops::metrics::{Metrics, ServerMetrics};
 use crate::ops::reload::{Reload, Source, Summary};
 use crate::resolve::upstream::{Upstream, UpstreamProtocol};
+use crate::server::access::Allow;
 use crate::server::{Handler, Limits, Server, Shutdown};
 
 /// A server running on its own thread.
@@ -132,6 +133,13 @@ pub trait RoleConfig: Sized + 'static {
         self
     }
 
+    /// Which clients the server answers: everyone, unless the role says otherwise (the
+    /// local server, which recurses for its clients, answers only those `--allow` lets
+    /// in).
+    fn allow(&self) -> Allow {
+        Allow::Everyone
+    }
+
     /// The handler, recording through `metrics`. It is made before the server binds,
     /// so that what a role reads or opens of its own (the local server's log directory,
     /// its warm cache) fails before any port is taken.
@@ -155,8 +163,14 @@ pub trait RoleConfig: Sized + 'static {
     fn start(self, shutdown: Shutdown, metrics: &Metrics) -> Result<Running, Error> {
         let serving = self.serving();
         let (bind, limits, source) = (serving.bind, serving.limits, serving.source.clone());
+        let access = self.allow().resolve(bind.ip()).map_err(|e| {
+            Error::io(
+                format!("cannot read the network interfaces, for who may ask {bind}"),
+                e,
+            )
+        })?;
         let handler = Arc::new(self.handler(metrics)?);
-        let server = Server::bind(bind, limits)?;
+        let server = Server::bind(bind, limits)?.with_access(access);
         let swap = handler.clone();
         let reload = Reload::new(LineService::name(&*handler), source, move |data| {
             Self::swap(&swap, data)

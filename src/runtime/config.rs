@@ -25,6 +25,7 @@ use crate::roles::tld::{self, TldConfig};
 use crate::roles::RoleConfig;
 use crate::runtime::hierarchy::HierarchyBuilder;
 use crate::runtime::lab::Lab;
+use crate::server::access::Allow;
 use crate::server::Limits;
 use crate::tools::bench::report::ReportConfig;
 use crate::tools::bench::{self, BenchConfig, Names, Workload};
@@ -90,6 +91,7 @@ impl Config {
 fn limits(args: &LimitArgs) -> Limits {
     Limits {
         max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip.map(|n| n as usize),
         frame: FrameLimits {
             max_line: args.max_line as usize,
             idle_timeout: args.idle_timeout.0,
@@ -133,6 +135,10 @@ fn local(args: LocalArgs) -> Result<Config, Error> {
         .with_dns_mode(args.dns_mode)
         .with_cache_size(args.cache_size)
         .with_cache_bytes(args.cache_bytes.0)
+        .with_allow(match args.allow {
+            nets if nets.is_empty() => Allow::BoundNetworks,
+            nets => Allow::Only(nets),
+        })
         .with_limits(limits(&args.server.limits))
         .with_upstream_timeout(args.upstream.upstream_timeout.0)
         .with_upstream_protocol(args.upstream.upstream_protocol);

@@ -6,10 +6,13 @@
 //! log_dir = "logs"              # relative paths are relative to the lab file
 //! [limits]
 //! max_connections = 256
+//! max_connections_per_ip = 32
 //! [root]
 //! port = 5353
 //! [local]
 //! port = 5352
+//! allow = ["10.0.0.0/24", "127.0.0.0/8"]   # who may ask (default: loopback and the
+//!                                          # networks the local server is bound on)
 //! cache = ["default.dat"]       # cache files, and/or inline records:
 //! [local.records]
 //! "www.example.com" = "93.184.216.34"
@@ -40,6 +43,7 @@ use crate::ops::reload::Source;
 use crate::roles::tld::{self, TldConfig};
 use crate::roles::RoleConfig;
 use crate::runtime::hierarchy::HierarchyBuilder;
+use crate::server::access::{Allow, Net};
 use crate::server::{Limits, DEFAULT_BIND};
 use crate::zone::{FileError, Format, Zone};
 
@@ -66,6 +70,7 @@ struct LabToml {
 #[serde(deny_unknown_fields)]
 struct LimitsToml {
     max_connections: Option<usize>,
+    max_connections_per_ip: Option<Spanned<usize>>,
     idle_timeout: Option<Spanned<f64>>,
     max_line: Option<usize>,
     edns_payload: Option<u16>,
@@ -90,6 +95,7 @@ struct LocalToml {
     cache_size: Option<usize>,
     cache_bytes: Option<usize>,
     dns_mode: Option<Spanned<String>>,
+    allow: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     cache: Vec<String>,
     #[serde(default)]
@@ -147,6 +153,12 @@ impl Lab {
         if let Some(n) = lab.limits.max_connections {
             limits.max_connections = n;
         }
+        if let Some(n) = &lab.limits.max_connections_per_ip {
+            if *n.get_ref() == 0 {
+                return Err(at.error(n.span().start, "max_connections_per_ip: must be at least 1"));
+            }
+            limits.max_connections_per_ip = Some(*n.get_ref());
+        }
         if let Some(secs) = &lab.limits.idle_timeout {
             limits.frame.idle_timeout = at.secs(secs)?;
         }
@@ -194,8 +206,20 @@ impl Lab {
             None => None,
         };
         let (cache_size, cache_bytes) = (local.cache_size, local.cache_bytes);
+        let allow = match &local.allow {
+            Some(nets) => Allow::Only(
+                nets.iter()
+                    .map(|n| {
+                        n.get_ref()
+                            .parse::<Net>()
+                            .map_err(|e| at.error(n.span().start, format!("allow: {e}")))
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            None => Allow::BoundNetworks,
+        };
         builder = builder.cache(local_zone(&at, local)?).local(|mut c| {
-            c = c.with_bind(local_bind);
+            c = c.with_bind(local_bind).with_allow(allow);
             if let Some(name) = name {
                 c = c.with_name(name);
             }
@@ -432,6 +456,15 @@ mod tests {
         assert_eq!(
             err("[local]\nname = \"a,b\"\n[tld.com]\n"),
             "lab.toml:2: name: must be non-empty, without commas or spaces"
+        );
+        assert_eq!(
+            err("[local]\nallow = [\"127.0.0.0/8\",\n  \"10.0.0.0/40\"]\n[tld.com]\n"),
+            "lab.toml:3: allow: prefix length \"40\" of \"10.0.0.0/40\" is not a number \
+             from 0 to 32"
+        );
+        assert_eq!(
+            err("[limits]\nmax_connections_per_ip = 0\n[tld.com]\n"),
+            "lab.toml:2: max_connections_per_ip: must be at least 1"
         );
         assert!(
             err("").starts_with("lab.toml: no [tld.NAME]"),

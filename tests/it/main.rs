@@ -4,6 +4,7 @@
 mod harness;
 
 // The hierarchy and its interfaces.
+mod allow;
 mod check;
 mod client_cli;
 mod compliance;
