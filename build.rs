@@ -34,17 +34,21 @@ fn main() {
     let crate_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let checks = [
         ("dig", DNS_TOOLS, runs("dig", &["-v"])),
-        (
-            "unbound",
-            DNS_TOOLS,
-            runs("unbound", &["-V"]) || runs("/usr/sbin/unbound", &["-V"]),
-        ),
+        ("unbound", DNS_TOOLS, runs_sbin("unbound", &["-V"])),
         (
             "dnspython",
             DNS_TOOLS,
             runs("python3", &["-c", "import dns.message, dns.query"]),
         ),
         ("dnsviz", DNS_TOOLS, on_path("dnsviz")),
+        // The interop tests run these on port 53 in network namespaces of their own.
+        ("kresd", DNS_TOOLS, runs_sbin("kresd", &["--version"])),
+        (
+            "pdns_recursor",
+            DNS_TOOLS,
+            runs_sbin("pdns_recursor", &["--version"]),
+        ),
+        ("nsd", DNS_TOOLS, runs_sbin("nsd", &["-v"])),
         // Its test runs dnsd on port 53 in a network namespace of its own.
         (
             "zonemaster",
@@ -81,6 +85,12 @@ fn runs(program: &str, args: &[&str]) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Whether `program ARGS` runs and exits 0, `program` on PATH or in `/usr/sbin` (where
+/// Debian puts daemons; not on a non-root PATH).
+fn runs_sbin(program: &str, args: &[&str]) -> bool {
+    runs(program, args) || runs(&format!("/usr/sbin/{program}"), args)
 }
 
 /// Whether `program` is a file in a directory on PATH (`command -v`).

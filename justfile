@@ -81,3 +81,7 @@ soak seconds="60" clients="300":
 # alternating rounds, medians and B/A ratios (`just compare /tmp/dnsd-before target/release/dnsd`).
 compare A B ROUNDS="5" SECS="3":
     scripts/compare.sh "{{A}}" "{{B}}" {{ROUNDS}} {{SECS}}
+
+# The import graph of src/, one line per module, and whether it has a cycle (exit 1 if so).
+imports:
+    scripts/imports.sh

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the outside DNS tools the tests drive, from Debian (apt-get), and dnspython for
 # the python3 on PATH. Idempotent: installs only what is missing. Never leaves a packaged
-# unbound/nsd service running (a policy-rc.d forbids starts during the install).
+# service (unbound, nsd, kresd, pdns-recursor) running: a policy-rc.d forbids starts
+# during the install, and on a host that runs systemd the units are stopped and disabled.
 #
 # usage: scripts/ci-deps.sh [TOOL...]
-#   TOOL: dig unbound dnspython (what `cargo test` needs: the default), nsd dnsperf
+#   TOOL: dig unbound dnspython (what `cargo test` needs: the default), knot-resolver
+#         pdns-recursor nsd (the interop tests; nsd also for the benchmarks), dnsperf
 #         (benchmarks), dnsviz zonemaster (compliance probes), or `all`.
 #   DNS_DEPS="TOOL..." gives the list when no argument does.
 # Exit 1 if a tool is still missing afterwards.
@@ -13,7 +15,7 @@ set -euo pipefail
 log() { echo "ci-deps: $*" >&2; }
 
 TEST_TOOLS=(dig unbound dnspython)
-ALL_TOOLS=(dig unbound dnspython nsd dnsperf dnsviz zonemaster)
+ALL_TOOLS=(dig unbound dnspython knot-resolver pdns-recursor nsd dnsperf dnsviz zonemaster)
 if [ $# -gt 0 ]; then
   tools=("$@")
 elif [ -n "${DNS_DEPS:-}" ]; then
@@ -31,6 +33,8 @@ has() {
   case "$1" in
     dig) command -v dig >/dev/null 2>&1 ;;
     unbound) command -v unbound >/dev/null 2>&1 ;;
+    knot-resolver) command -v kresd >/dev/null 2>&1 ;;
+    pdns-recursor) command -v pdns_recursor >/dev/null 2>&1 ;;
     nsd) command -v nsd >/dev/null 2>&1 ;;
     dnsperf) command -v dnsperf >/dev/null 2>&1 ;;
     dnsviz) command -v dnsviz >/dev/null 2>&1 ;;
@@ -83,8 +87,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "apt-get install took $(($(date +%s) - start)) s"
   # On a host that really runs systemd, the units were enabled: stop and disable them.
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    $SUDO systemctl disable --now unbound.service unbound-resolvconf.service nsd.service \
-      >/dev/null 2>&1 || true
+    for unit in unbound.service unbound-resolvconf.service nsd.service kresd@1.service \
+      kres-cache-gc.service pdns-recursor.service; do
+      $SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
+    done
   fi
   cleanup
   trap - EXIT

@@ -21,6 +21,7 @@ use crate::resolve::upstream::UpstreamProtocol;
 use crate::roles::local;
 use crate::roles::root;
 use crate::server;
+use crate::server::access::Net;
 use crate::tools::bench::{self, DnsTransport};
 use crate::tools::trace;
 
@@ -111,10 +112,17 @@ pub fn parse_metrics_addr(s: &str) -> Result<SocketAddr, String> {
 /// The limits every server enforces (`dnsd up` applies them to all its servers).
 #[derive(Args, Debug, Clone)]
 pub struct LimitArgs {
-    /// Connections served at once; past it, new ones get `0XFE, NAME, Server busy`.
+    /// Connections served at once; past it, a new one is refused (`0XFE, NAME, Server
+    /// busy` over the line protocol, SERVFAIL over DNS) and closed.
     #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
     pub max_connections: usize,
-    /// Close a connection silent this long; a line must also arrive whole within it.
+    /// Connections served at once from one client address; past it, a new one from that
+    /// address is refused as over --max-connections [default: a quarter of
+    /// --max-connections, for every address but loopback; given, for every address].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_ip: Option<u32>,
+    /// Close a connection silent this long; a request (a line, or a DNS message over TCP)
+    /// must also arrive whole within it, from its first byte.
     #[arg(long, default_value_t = Secs(frame::DEFAULT_IDLE_TIMEOUT), value_name = "SECS", value_parser = parse_secs)]
     pub idle_timeout: Secs,
     /// Longest request line accepted, in bytes (longer: `0XEE` and the connection is closed).
@@ -156,6 +164,45 @@ pub fn parse_secs(s: &str) -> Result<Secs, String> {
     Ok(Secs(Duration::from_secs_f64(secs)))
 }
 
+/// A size in bytes given on the command line, with an optional binary unit (`64M`),
+/// shown the same way in `--help`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Size(pub usize);
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match [(30, "G"), (20, "M"), (10, "K")]
+            .into_iter()
+            .find(|(shift, _)| self.0 != 0 && self.0.is_multiple_of(1 << shift))
+        {
+            Some((shift, unit)) => write!(f, "{}{unit}", self.0 >> shift),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+/// Parses a size: bytes (`65536`), or K, M or G of them (`64K`, `64M`, `1G`; binary,
+/// case ignored); must be above zero.
+pub fn parse_size(s: &str) -> Result<Size, String> {
+    let t = s.trim();
+    let shift = match t.as_bytes().last().map(u8::to_ascii_uppercase) {
+        Some(b'K') => 10,
+        Some(b'M') => 20,
+        Some(b'G') => 30,
+        _ => 0,
+    };
+    // The unit is one ASCII byte: cutting it off leaves a char boundary.
+    let digits = if shift == 0 { t } else { &t[..t.len() - 1] };
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (bytes, or a number with K, M or G)"))?;
+    match n.checked_mul(1 << shift) {
+        Some(0) => Err(format!("{s:?} must be a size above zero")),
+        Some(bytes) => Ok(Size(bytes)),
+        None => Err(format!("{s:?} is too large a size")),
+    }
+}
+
 /// How a server that asks others (local, root, up) asks them.
 #[derive(Args, Debug)]
 pub struct UpstreamArgs {
@@ -184,7 +231,8 @@ pub struct UpArgs {
     /// the exception: one endpoint serves the whole lab).
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "zones", "any_port", "log_dir", "dns_mode", "upstream_timeout", "upstream_protocol",
-        "max_pending", "max_connections", "idle_timeout", "max_line", "edns_payload",
+        "max_pending", "max_connections", "max_connections_per_ip", "idle_timeout", "max_line",
+        "edns_payload",
     ])]
     pub config: Option<PathBuf>,
     /// Directory with root.{toml,dat}, one zone per TLD and default.{toml,dat}
@@ -229,9 +277,12 @@ pub struct LocalArgs {
     /// The name the server replies under.
     #[arg(long, default_value = local::DEFAULT_NAME)]
     pub name: String,
-    /// How long a mapping learned from the hierarchy is kept, in seconds.
-    #[arg(long, default_value_t = Secs(local::DEFAULT_TTL), value_name = "SECS", value_parser = parse_secs)]
-    pub ttl: Secs,
+    /// The longest TTL given or kept, in seconds: every answer learned from the
+    /// hierarchy, the first one included, says at most this, and is kept no longer (as
+    /// Unbound's cache-max-ttl). `--ttl` is its older name. A line reply carries no TTL
+    /// and counts as 3600.
+    #[arg(long, visible_alias = "ttl", default_value_t = Secs(local::DEFAULT_MAX_TTL), value_name = "SECS", value_parser = parse_secs)]
+    pub max_ttl: Secs,
     /// Start with what a previous run learned: the mappings of this `mapping.log`
     /// still within their TTL come back as learned entries (expired ones are skipped).
     #[arg(long, value_name = "FILE")]
@@ -240,9 +291,22 @@ pub struct LocalArgs {
     /// the TLD server, as real resolvers do; R asks the root to recurse.
     #[arg(long, default_value_t = local::DEFAULT_DNS_MODE, value_name = "R|I", value_parser = parse_mode)]
     pub dns_mode: Mode,
-    /// How many learned mappings are kept at most (least recently used go first).
+    /// How many names learned from the hierarchy are kept at most (least recently used
+    /// go first).
     #[arg(long, default_value_t = local::DEFAULT_CACHE_SIZE, value_name = "N")]
     pub cache_size: usize,
+    /// How many bytes what is learned may hold at most (least recently used names go
+    /// first; an estimate of each entry's records and bookkeeping): a number of bytes,
+    /// or with K, M or G (binary: 64M is 64 MiB).
+    #[arg(long, default_value_t = Size(local::DEFAULT_CACHE_BYTES), value_name = "SIZE", value_parser = parse_size)]
+    pub cache_bytes: Size,
+    /// Who may ask: a network (`10.0.0.0/24`, `2001:db8::/32`) or an address; may be given
+    /// more than once, and the list replaces the default (add `127.0.0.0/8` to keep
+    /// loopback). Others get REFUSED over DNS and `0XFE, NAME, Access refused` over the
+    /// line protocol [default: loopback and the networks of --bind; with an unspecified
+    /// --bind (0.0.0.0, ::), the networks of every interface of the machine].
+    #[arg(long, value_name = "CIDR", value_parser = parse_net)]
+    pub allow: Vec<Net>,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
     #[command(flatten)]
@@ -391,6 +455,11 @@ pub struct BenchArgs {
     pub dns: Option<DnsTransport>,
 }
 
+fn parse_net(s: &str) -> Result<Net, String> {
+    s.parse()
+        .map_err(|e: crate::server::access::NetError| e.to_string())
+}
+
 fn parse_dns(s: &str) -> Result<DnsTransport, String> {
     match s {
         "udp" => Ok(DnsTransport::Udp),
@@ -513,6 +582,21 @@ mod tests {
         let local = parse_host_port("localhost:1").unwrap();
         assert!(local.ip().is_loopback() && local.port() == 1, "{local}");
         assert!(parse_host_port("no port").is_err());
+    }
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("65536"), Ok(Size(65536)));
+        assert_eq!(parse_size("64K"), Ok(Size(64 << 10)));
+        assert_eq!(parse_size("64m"), Ok(Size(64 << 20)));
+        assert_eq!(parse_size("1G"), Ok(Size(1 << 30)));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("-1K").is_err());
+        assert!(parse_size("64 MB").is_err());
+        assert_eq!(Size(64 << 20).to_string(), "64M");
+        assert_eq!(Size(1000).to_string(), "1000");
+        assert_eq!(Size(3 << 10).to_string(), "3K");
     }
 
     #[test]

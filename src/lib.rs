@@ -28,14 +28,16 @@
 //!   exchange), [`dns::tcp`] (TCP framing).
 //!
 //! The servers:
-//! - [`server`]: the one server loop every role runs: accept, connection cap, timeouts,
-//!   shutdown; lines or DNS on the TCP port, and [`server::udp`], the UDP loop.
+//! - [`server`]: the one server loop every role runs: accept, connection caps (in all and
+//!   per client address), timeouts, shutdown; lines or DNS on the TCP port;
+//!   [`server::access`] (who may ask), [`server::refuse`] (refusing in the protocol a
+//!   client speaks) and [`server::udp`], the UDP loop.
 //! - [`roles`]: each role wired: its settings (a [`roles::RoleConfig`], started one way
 //!   for all three) and its handler: [`roles::local`], [`roles::root`], [`roles::tld`]
 //!   put a resolver behind both views.
 //! - [`runtime`]: running a command: [`runtime::config`] (the flags, a lab file or a
 //!   zones folder checked into one validated [`runtime::config::Config`]),
-//!   [`runtime::signals`], [`runtime::hierarchy`] (a whole hierarchy, as `dnsd up`, the
+//!   [`runtime::signals`], [`runtime::endpoint`] (`--metrics`), [`runtime::hierarchy`] (a whole hierarchy, as `dnsd up`, the
 //!   tests and the examples build it) and [`runtime::lab`] (one described in a TOML
 //!   file).
 //!

@@ -436,7 +436,11 @@ impl Zone {
                         }
                     }
                 });
-                if !simple {
+                // A repeated key is a TOML syntax error, which the full parser reports
+                // before any bad record; the line-by-line reader sees a repeat only
+                // among names it could add. So a file it found a problem in is read
+                // again in full (a file without one costs nothing more).
+                if !simple || !problems.found.is_empty() {
                     zone.records.clear();
                     problems.found.clear();
                     zone.add_full_toml(path, text, &mut problems);
@@ -827,6 +831,18 @@ mod tests {
         assert_eq!(toml.negative_ttl(), 30);
         let e = zone("[records]\n\"a.com\" = []\n", Format::Toml).unwrap_err();
         assert_eq!(e.to_string(), "z:2: \"a.com\" has no address");
+    }
+
+    /// Regression (found by the proptest below): a key written twice, once bare and
+    /// once quoted, after a bad name is TOML's duplicate key at the second line, as
+    /// the full parser says, not the bad name at the first.
+    #[test]
+    fn a_repeated_bad_key_is_the_full_parsers_duplicate() {
+        let text = "# zone\n[records]\n\"-\" = \"a\"\n- = '.'\n";
+        let e = Zone::parse(Path::new("z"), text, Format::Toml).unwrap_err();
+        assert_eq!(e.line, 4, "{e}");
+        let all = Zone::parse_all(Path::new("z"), text, Format::Toml).unwrap_err();
+        assert_eq!(all[0].to_string(), e.to_string());
     }
 
     /// TOML keys differing only in case are duplicates, reported at the later line.

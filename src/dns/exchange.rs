@@ -2,16 +2,24 @@
 //! DNS, and read its answer back into the model.
 //!
 //! [`query_message`] writes the question; [`read_response`] checks that a message
-//! answers it (ID, QR, the question) and maps it back to a [`Resolution`], the exact
-//! inverse of [`super::answer`]'s mapping, so `answer` then `read_response` gives the
-//! resolution back. [`exchange_udp`] and [`exchange_tcp`] move the bytes, blocking, until
-//! a deadline.
+//! answers it (ID, QR, the question), that it stays within the caps
+//! ([`MAX_RESPONSE_BYTES`], [`MAX_RRSET`], [`MAX_CNAME_CHAIN`]), and maps it back to a
+//! [`Resolution`], the exact inverse of [`super::answer`]'s mapping, so `answer` then
+//! `read_response` gives the resolution back. [`exchange_udp`] and [`exchange_tcp`] move
+//! the bytes, blocking, until a deadline.
+//!
+//! Forgery resistance (RFC 5452): every question goes out on a socket of its own
+//! ([`query_socket`]), on a port the kernel draws at random, bound to the server's own
+//! address and connected to the server asked, with an ID from the operating system's
+//! CSPRNG ([`new_id`]). An off-path forger must guess both the port (about 28,000
+//! choices on Linux) and the ID (65,536) within the time one question is open; a
+//! datagram from any other address or port never reaches the socket, and one with
+//! another ID or question is skipped while the real answer is still awaited.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, ErrorKind};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::sync::Mutex;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, ResponseCode};
@@ -23,10 +31,23 @@ use super::{model_name, model_record, rcode_name, wire_query, DEFAULT_EDNS_PAYLO
 use crate::model::name::Name;
 use crate::model::{Outcome, Query, RData, Record, Recursion, Referral, Resolution};
 use crate::resolve::upstream::{Ask, UpstreamError};
-use crate::sync::lock;
 
 /// The port a referral's server is on when the referral carries no SRV record.
 pub const DEFAULT_DNS_PORT: u16 = 53;
+
+/// The longest response read, in bytes: a larger one is refused (SERVFAIL), not passed
+/// on. Far above anything dnsd's own servers send for a name (a few hundred addresses),
+/// well below the 64 KiB a TCP message may hold.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024;
+
+/// The most records one set (a name and a type) may hold in a response; more is refused
+/// (SERVFAIL), so that no answer of thousands of addresses is cached or passed on.
+pub const MAX_RRSET: usize = 256;
+
+/// The most CNAME records an answer may chain through before reaching its data; more is
+/// refused (SERVFAIL). Real chains are one or two links; Unbound gives up after about
+/// 11.
+pub const MAX_CNAME_CHAIN: usize = 8;
 
 /// Why a server's response gave no [`Resolution`].
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +102,17 @@ pub enum Unusable {
     NoGlue { zone: Name, target: Name },
     #[error("NOERROR with no answer, no SOA and no NS")]
     Empty,
+    #[error("{bytes} bytes, over the {max}-byte cap on a response")]
+    TooLong { bytes: usize, max: usize },
+    #[error("{count} {rtype} records for {name}, over the cap of {max} per set")]
+    LargeSet {
+        name: String,
+        rtype: String,
+        count: usize,
+        max: usize,
+    },
+    #[error("a CNAME chain from {name} of more than {max} links (the cap)")]
+    LongChain { name: Name, max: usize },
 }
 
 impl From<io::Error> for DnsUpstreamError {
@@ -117,7 +149,9 @@ pub fn query_message(id: u16, query: &Query) -> Result<Vec<u8>, DnsUpstreamError
 /// with an NS for a zone containing the name, its glue, and the port from the SRV
 /// `_dns._tcp.<zone>` ([`DEFAULT_DNS_PORT`] without one); NXDOMAIN with an SOA is
 /// [`Outcome::NxDomain`]; SERVFAIL and REFUSED are themselves. AA becomes
-/// [`Resolution::authoritative`]. Anything else is an error saying what was wrong.
+/// [`Resolution::authoritative`]. Anything else is an error saying what was wrong, and
+/// so is a response over a cap: longer than [`MAX_RESPONSE_BYTES`], a set of more than
+/// [`MAX_RRSET`] records in any section, a CNAME chain of more than [`MAX_CNAME_CHAIN`].
 pub fn read_response(bytes: &[u8], id: u16, query: &Query) -> Result<Resolution, DnsUpstreamError> {
     let header = Header::read(&mut BinDecoder::new(bytes))
         .map_err(|_| DnsUpstreamError::Malformed("shorter than a DNS header".into()))?;
@@ -154,6 +188,7 @@ pub fn read_response(bytes: &[u8], id: u16, query: &Query) -> Result<Resolution,
         )));
     }
     check_question(&msg, query)?;
+    check_caps(bytes.len(), &msg)?;
 
     let outcome = match msg.metadata.response_code {
         ResponseCode::NoError if !msg.answers.is_empty() => answer(&msg, &query.name)?,
@@ -192,16 +227,53 @@ fn check_question(msg: &Message, query: &Query) -> Result<(), DnsUpstreamError> 
     Ok(())
 }
 
+/// Whether the whole message, every section of it, is within [`MAX_RESPONSE_BYTES`] and
+/// [`MAX_RRSET`] (the CNAME chain is counted where the answer is read).
+fn check_caps(len: usize, msg: &Message) -> Result<(), Unusable> {
+    if len > MAX_RESPONSE_BYTES {
+        return Err(Unusable::TooLong {
+            bytes: len,
+            max: MAX_RESPONSE_BYTES,
+        });
+    }
+    let mut sets: HashMap<(hickory_proto::rr::Name, RecordType), usize> = HashMap::new();
+    let records = msg.answers.iter().chain(&msg.authorities);
+    for record in records.chain(&msg.additionals) {
+        *sets
+            .entry((record.name.to_lowercase(), record.record_type()))
+            .or_default() += 1;
+    }
+    if let Some(((name, rtype), count)) = sets.into_iter().find(|(_, n)| *n > MAX_RRSET) {
+        return Err(Unusable::LargeSet {
+            name: name.to_ascii(),
+            rtype: rtype.to_string(),
+            count,
+            max: MAX_RRSET,
+        });
+    }
+    Ok(())
+}
+
 /// The answer records that belong to the name asked: its own, and those of each CNAME
-/// target met on the way (so an answer cannot slip in records for unrelated names).
+/// target met on the way (so an answer cannot slip in records for unrelated names), the
+/// chain no longer than [`MAX_CNAME_CHAIN`].
 fn answer(msg: &Message, qname: &Name) -> Result<Outcome, DnsUpstreamError> {
     let mut names: HashSet<Name> = HashSet::from([qname.clone()]);
     let mut records = Vec::new();
+    let mut links = 0;
     for record in msg.answers.iter().filter_map(model_record) {
         if !names.contains(&record.name) {
             continue;
         }
         if let RData::Cname(target) = &record.data {
+            links += 1;
+            if links > MAX_CNAME_CHAIN {
+                return Err(Unusable::LongChain {
+                    name: qname.clone(),
+                    max: MAX_CNAME_CHAIN,
+                }
+                .into());
+            }
             names.insert(target.clone());
         }
         records.push(record);
@@ -296,14 +368,30 @@ pub fn exchange_udp(
 ) -> Result<Vec<u8>, DnsUpstreamError> {
     let id = message_id(request)
         .ok_or_else(|| DnsUpstreamError::Malformed("request shorter than an ID".into()))?;
+    udp_until(socket, addr, request, deadline, |message| {
+        (message_id(message) == Some(id)).then(|| message.to_vec())
+    })
+}
+
+/// Sends `request` to `addr` on `socket`, then reads datagrams until `take` makes
+/// something of one from `addr`, or `deadline`. Datagrams from anyone else, and those
+/// `take` passes over, are logged and skipped.
+fn udp_until<T>(
+    socket: &UdpSocket,
+    addr: SocketAddr,
+    request: &[u8],
+    deadline: Instant,
+    mut take: impl FnMut(&[u8]) -> Option<T>,
+) -> Result<T, DnsUpstreamError> {
     socket.send_to(request, addr)?;
     let mut buf = vec![0u8; crate::server::udp::RECV_BUFFER];
     loop {
         socket.set_read_timeout(Some(remaining(deadline)?))?;
         match socket.recv_from(&mut buf) {
-            Ok((len, from)) if same_peer(from, addr) && message_id(&buf[..len]) == Some(id) => {
-                return Ok(buf[..len].to_vec())
-            }
+            Ok((len, from)) if same_peer(from, addr) => match take(&buf[..len]) {
+                Some(taken) => return Ok(taken),
+                None => log::debug!("dns upstream: skipped {len} bytes from {from}"),
+            },
             Ok((len, from)) => log::debug!("dns upstream: ignored {len} bytes from {from}"),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
@@ -379,8 +467,10 @@ pub struct Exchange {
 
 /// Asks `addr` the query, the one way dnsd does it (the resolvers and `dnsd trace`
 /// alike): with a new unguessable ID, over UDP on `socket`, and over TCP when the
-/// answer comes back truncated, all by `deadline`; only a response from `addr` with
-/// that ID and question is taken.
+/// answer comes back truncated, all by `deadline`. Only a response from `addr` with that
+/// ID and question is taken: a datagram with another ID, or about another question, or
+/// that is not a response, is skipped, and the real answer still awaited (a forger's
+/// one lucky guess must not cost the real answer).
 pub fn exchange(
     socket: &UdpSocket,
     addr: SocketAddr,
@@ -390,8 +480,25 @@ pub fn exchange(
     let mut over_tcp = false;
     let id = new_id();
     let result = query_message(id, query).and_then(|request| {
-        let response = exchange_udp(socket, addr, &request, deadline)?;
-        match read_response(&response, id, query) {
+        let (response, read) =
+            udp_until(
+                socket,
+                addr,
+                &request,
+                deadline,
+                |message| match read_response(message, id, query) {
+                    Err(
+                        e @ (DnsUpstreamError::WrongId { .. }
+                        | DnsUpstreamError::NotAResponse
+                        | DnsUpstreamError::WrongQuestion { .. }),
+                    ) => {
+                        log::debug!("dns upstream: {addr}: not the answer: {e}");
+                        None
+                    }
+                    read => Some((message.to_vec(), read)),
+                },
+            )?;
+        match read {
             Err(DnsUpstreamError::Truncated) => {
                 over_tcp = true;
                 let mut stream = connect_tcp(addr, deadline)?;
@@ -404,25 +511,52 @@ pub fn exchange(
     Exchange { over_tcp, result }
 }
 
-/// A UDP socket of `addr`'s family on any port of the unspecified address.
+/// A UDP socket for one question to `to`: bound to `local` (the asking server's own
+/// address) on a port the kernel draws at random, and connected to `to`, so that only
+/// `to`'s datagrams reach it. Linux draws each unbound port at random from the whole
+/// ephemeral range (`ip_local_port_range`, about 28,000 ports) and skips ports in use,
+/// so no retry loop is needed here; a test checks the spread.
+///
+/// `local` is used as it is when it can reach `to`: of the same family, and not a
+/// loopback address when `to` is elsewhere (a loopback source cannot leave the host).
+/// Otherwise, and when `local` is itself the unspecified address, the socket is bound
+/// to the unspecified address of `to`'s family and the kernel picks the source.
+pub fn query_socket(local: IpAddr, to: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = UdpSocket::bind(SocketAddr::new(source_for(local, to), 0))?;
+    socket.connect(to)?;
+    Ok(socket)
+}
+
+/// The address a question to `to` leaves from, for a server bound to `local` (see
+/// [`query_socket`]).
+fn source_for(local: IpAddr, to: SocketAddr) -> IpAddr {
+    let local = local.to_canonical();
+    let reaches = local.is_ipv4() == to.is_ipv4()
+        && (!local.is_loopback() || to.ip().to_canonical().is_loopback());
+    match (reaches, to) {
+        (true, _) => local,
+        (false, SocketAddr::V4(_)) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        (false, SocketAddr::V6(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+/// [`query_socket`] from the unspecified address: for a tool (`dnsd trace`), which has
+/// no address of its own.
 pub fn udp_socket_for(addr: SocketAddr) -> io::Result<UdpSocket> {
-    let any: SocketAddr = if addr.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    let any = match addr {
+        SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
     };
-    UdpSocket::bind(any)
+    query_socket(any, addr)
 }
 
-/// DNS as a server's way upstream: [`exchange`] on UDP sockets kept for reuse (one per
-/// question in flight).
-#[derive(Debug, Default)]
+/// DNS as a server's way upstream: [`exchange`] on a new [`query_socket`] per
+/// question, from the server's own address. A socket is never reused: a port kept
+/// would tell a forger where the next answer is awaited (RFC 5452).
+#[derive(Debug)]
 pub struct DnsUpstream {
-    idle: Mutex<Vec<UdpSocket>>,
+    local: IpAddr,
 }
-
-/// UDP sockets kept for reuse.
-const IDLE_SOCKETS: usize = 64;
 
 /// A failed DNS exchange, as an upstream's error says it.
 #[derive(Debug, thiserror::Error)]
@@ -430,22 +564,9 @@ const IDLE_SOCKETS: usize = 64;
 pub struct OverDns(pub DnsUpstreamError);
 
 impl DnsUpstream {
-    pub fn new() -> DnsUpstream {
-        DnsUpstream::default()
-    }
-
-    /// An idle UDP socket of `addr`'s family, or a new one.
-    fn socket(&self, addr: SocketAddr) -> io::Result<UdpSocket> {
-        {
-            let mut idle = lock(&self.idle);
-            if let Some(at) = idle
-                .iter()
-                .position(|s| s.local_addr().is_ok_and(|l| l.is_ipv4() == addr.is_ipv4()))
-            {
-                return Ok(idle.swap_remove(at));
-            }
-        }
-        udp_socket_for(addr)
+    /// Asking from `local`, the address the server itself is bound to.
+    pub fn new(local: IpAddr) -> DnsUpstream {
+        DnsUpstream { local }
     }
 }
 
@@ -456,17 +577,8 @@ impl Ask for DnsUpstream {
         query: &Query,
         deadline: Instant,
     ) -> Result<Resolution, UpstreamError> {
-        let socket = self.socket(addr).map_err(|e| UpstreamError::Io(addr, e))?;
-        let exchange = exchange(&socket, addr, query, deadline);
-        // A socket that timed out may still get the late answer: it is dropped, not
-        // kept (the ID check would skip it, but it would cost the next question a read).
-        if !matches!(exchange.result, Err(DnsUpstreamError::Timeout)) {
-            let mut idle = lock(&self.idle);
-            if idle.len() < IDLE_SOCKETS {
-                idle.push(socket);
-            }
-        }
-        match exchange.result {
+        let socket = query_socket(self.local, addr).map_err(|e| UpstreamError::Io(addr, e))?;
+        match exchange(&socket, addr, query, deadline).result {
             Ok((_, resolution)) => Ok(resolution),
             Err(DnsUpstreamError::Timeout) => Err(UpstreamError::Timeout(addr)),
             Err(DnsUpstreamError::Io(e)) => Err(UpstreamError::io(addr, e)),
@@ -481,7 +593,7 @@ mod tests {
     use crate::dns::answer::{answer as serve, DnsService, DnsSettings, Transport};
     use crate::model::{QType, Soa, Srv};
     use hickory_proto::rr::{self as hrr, rdata as hrd};
-    use std::net::{Ipv4Addr, TcpListener};
+    use std::net::TcpListener;
 
     #[test]
     fn an_ipv4_upstream_seen_through_a_dual_stack_socket_is_the_same_peer() {
@@ -769,6 +881,165 @@ mod tests {
                 Record::new(name("b.com"), 20, RData::A(Ipv4Addr::new(1, 2, 3, 4))),
             ])
         );
+    }
+
+    fn a_record(owner: &str, ip: Ipv4Addr) -> hrr::Record {
+        hrr::Record::from_rdata(hname(owner), 60, hrr::RData::A(hrd::A(ip)))
+    }
+
+    /// A chain of `links` CNAMEs from `a.com.` and the address at its end.
+    fn chain(q: &Query, links: usize) -> Vec<u8> {
+        let mut msg = response(q, 1, ResponseCode::NoError);
+        for i in 0..links {
+            let (from, to) = (format!("c{i}.a.com."), format!("c{}.a.com.", i + 1));
+            let from = if i == 0 { "a.com.".to_owned() } else { from };
+            msg.add_answer(hrr::Record::from_rdata(
+                hname(&from),
+                60,
+                hrr::RData::CNAME(hrd::CNAME(hname(&to))),
+            ));
+        }
+        msg.add_answer(a_record(&format!("c{links}.a.com."), Ipv4Addr::LOCALHOST));
+        msg.to_vec().unwrap()
+    }
+
+    /// A set of `n` addresses for `a.com.`, and `extra` addresses of other names.
+    fn addresses(q: &Query, n: u32, extra: u32) -> Vec<u8> {
+        let mut msg = response(q, 1, ResponseCode::NoError);
+        for i in 0..n {
+            msg.add_answer(a_record("a.com.", Ipv4Addr::from(0x0a00_0000 + i)));
+        }
+        for i in 0..extra {
+            msg.add_additional(a_record(&format!("n{i}.a.com."), Ipv4Addr::LOCALHOST));
+        }
+        msg.to_vec().unwrap()
+    }
+
+    /// What is over a cap is an error (SERVFAIL for the asker), what is at it is read.
+    #[test]
+    fn responses_over_a_cap_are_refused() {
+        let q = query("a.com", QType::A, Recursion::Iterative);
+        let at = read_response(&chain(&q, MAX_CNAME_CHAIN), 1, &q).unwrap();
+        assert!(matches!(&at.outcome, Outcome::Answer(r) if r.len() == MAX_CNAME_CHAIN + 1));
+        let err = read_response(&chain(&q, MAX_CNAME_CHAIN + 1), 1, &q).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a CNAME chain from a.com of more than 8 links (the cap)"
+        );
+
+        let at = read_response(&addresses(&q, MAX_RRSET as u32, 0), 1, &q).unwrap();
+        assert!(matches!(&at.outcome, Outcome::Answer(r) if r.len() == MAX_RRSET));
+        let err = read_response(&addresses(&q, 500, 0), 1, &q).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "500 A records for a.com., over the cap of 256 per set"
+        );
+        // The same name in another case is the same set.
+        let mut msg = Message::from_vec(&addresses(&q, MAX_RRSET as u32, 0)).unwrap();
+        msg.add_additional(a_record("A.COM.", Ipv4Addr::LOCALHOST));
+        let err = read_response(&msg.to_vec().unwrap(), 1, &q).unwrap_err();
+        assert!(matches!(
+            err,
+            DnsUpstreamError::Unusable(Unusable::LargeSet { count: 257, .. })
+        ));
+
+        let long = addresses(&q, 1, 1000);
+        assert!(long.len() > MAX_RESPONSE_BYTES);
+        let err = read_response(&long, 1, &q).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} bytes, over the 16384-byte cap on a response",
+                long.len()
+            )
+        );
+    }
+
+    #[test]
+    fn a_question_leaves_from_the_servers_own_address_where_it_can() {
+        let lo: IpAddr = "127.0.0.2".parse().unwrap();
+        let there: IpAddr = "192.0.2.1".parse().unwrap();
+        let any4 = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let any6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(source_for(lo, at("127.0.0.1:53")), lo);
+        assert_eq!(source_for(there, at("127.0.0.1:53")), there);
+        assert_eq!(source_for(there, at("198.51.100.1:53")), there);
+        assert_eq!(source_for(any4, at("127.0.0.1:53")), any4);
+        // A loopback source cannot leave the host; the other family cannot be used.
+        assert_eq!(source_for(lo, at("198.51.100.1:53")), any4);
+        assert_eq!(source_for(lo, at("[::1]:53")), any6);
+        assert_eq!(
+            source_for("::1".parse().unwrap(), at("[::1]:53")),
+            "::1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            source_for("::ffff:127.0.0.2".parse().unwrap(), at("127.0.0.1:53")),
+            lo
+        );
+    }
+
+    /// Each question's socket is its own: bound to the address given, on a port drawn at
+    /// random, connected, so that a datagram from anyone but the server never arrives.
+    #[test]
+    fn query_sockets_are_bound_connected_and_on_random_ports() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = server.local_addr().unwrap();
+        let local: IpAddr = "127.0.0.2".parse().unwrap();
+        let mut ports = HashSet::new();
+        for _ in 0..1000 {
+            let socket = query_socket(local, to).unwrap();
+            assert_eq!(socket.local_addr().unwrap().ip(), local);
+            assert_eq!(socket.peer_addr().unwrap(), to);
+            ports.insert(socket.local_addr().unwrap().port());
+        }
+        // About 982 expected from ~28,000 ports; a fixed or sequential port gives 1.
+        assert!(ports.len() >= 950, "{} distinct ports", ports.len());
+
+        let socket = query_socket(local, to).unwrap();
+        let me = socket.local_addr().unwrap();
+        let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+        stranger.send_to(b"forged", me).unwrap();
+        server.send_to(b"real", me).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        let (len, from) = socket.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..len], from), (&b"real"[..], to));
+    }
+
+    /// A datagram from the server with the right ID but another question, or that is
+    /// not a response, is passed over: the real answer after it is taken.
+    #[test]
+    fn exchange_skips_what_does_not_answer_the_question() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        let q = query("a.com", QType::A, Recursion::Iterative);
+        let q2 = q.clone();
+        let t = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            let (len, from) = server.recv_from(&mut buf).unwrap();
+            let id = Message::from_vec(&buf[..len]).unwrap().metadata.id;
+            let other = query("b.com", QType::A, Recursion::Iterative);
+            let mut wrong_question = response(&other, id, ResponseCode::NoError);
+            wrong_question.add_answer(a_record("b.com.", Ipv4Addr::new(6, 6, 6, 6)));
+            server
+                .send_to(&wrong_question.to_vec().unwrap(), from)
+                .unwrap();
+            let mut as_query = response(&q2, id, ResponseCode::NoError);
+            as_query.metadata.message_type = MessageType::Query;
+            as_query.add_answer(a_record("a.com.", Ipv4Addr::new(6, 6, 6, 6)));
+            server.send_to(&as_query.to_vec().unwrap(), from).unwrap();
+            let mut real = response(&q2, id, ResponseCode::NoError);
+            real.add_answer(a_record("a.com.", Ipv4Addr::new(1, 2, 3, 4)));
+            server.send_to(&real.to_vec().unwrap(), from).unwrap();
+        });
+        let socket = query_socket(IpAddr::V4(Ipv4Addr::LOCALHOST), addr).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let got = exchange(&socket, addr, &q, deadline).result.unwrap().1;
+        t.join().unwrap();
+        assert_eq!(got.first_ip(), Some("1.2.3.4".parse().unwrap()));
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! [`MAX_MESSAGE`], and that is the most a peer can make us allocate per read.
 
 use std::io::{self, ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 /// The longest DNS message TCP framing can carry.
 pub const MAX_MESSAGE: usize = u16::MAX as usize;
@@ -64,6 +66,156 @@ pub fn read_message<'b>(
     Ok(Some(&buf[..]))
 }
 
+/// How much a [`MessageReader`] reads at once: many pipelined queries (a resolver, or
+/// dnsperf, keeps several in flight on one connection) arrive with one read.
+pub const READ_SIZE: usize = 16 * 1024;
+
+/// A server's side of a DNS-over-TCP connection: reads length-prefixed messages, each
+/// of which must arrive whole within a deadline from its first byte.
+///
+/// A read timeout alone does not bound a message: it starts again with every read, so
+/// a peer sending a length prefix and then one byte every few seconds would hold the
+/// connection (and the thread serving it) for ever. Here the deadline runs from the
+/// message's first byte to its last, as a line's does in the line protocol; between
+/// messages the connection may stay silent for the idle timeout.
+pub struct MessageReader {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// How long the connection may stay silent between messages, and how long one
+    /// message may take to arrive from its first byte.
+    timeout: Duration,
+    /// When the pending message's first byte was seen.
+    started: Option<Instant>,
+    /// The read timeout currently set on the socket, so it is only changed when needed.
+    current: Option<Duration>,
+}
+
+impl MessageReader {
+    /// A reader whose first bytes are `already` (read before it took over: the bytes a
+    /// server peeked at to tell DNS from the line protocol); messages must arrive
+    /// whole within `timeout` of their first byte, and silence between them may last
+    /// as long.
+    pub fn new(already: &[u8], timeout: Duration) -> MessageReader {
+        let mut buf = vec![0; READ_SIZE.max(already.len())];
+        buf[..already.len()].copy_from_slice(already);
+        MessageReader {
+            buf,
+            start: 0,
+            end: already.len(),
+            timeout,
+            started: None,
+            current: None,
+        }
+    }
+
+    /// Reads the next message from `stream`. `Ok(None)` is a clean end of stream (no
+    /// byte of a next message had come); an end anywhere inside a message is
+    /// [`TcpFrameError::Truncated`]. [`TcpFrameError::Timeout`] is silence past the
+    /// timeout, or a message not whole by its deadline: [`mid_message`](Self::mid_message)
+    /// tells them apart.
+    pub fn read_message(&mut self, stream: &TcpStream) -> Result<Option<&[u8]>, TcpFrameError> {
+        if self.wait_message(stream)? {
+            Ok(self.take_message())
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Reads from `stream` until a whole message is in hand (`Ok(true)`; take it with
+    /// [`take_message`](Self::take_message)) or the stream ends cleanly (`Ok(false)`);
+    /// errors as [`read_message`](Self::read_message)'s. Apart from taking the message,
+    /// so that a caller can ask [`mid_message`](Self::mid_message) about an error.
+    pub fn wait_message(&mut self, stream: &TcpStream) -> Result<bool, TcpFrameError> {
+        loop {
+            if self.whole().is_some() {
+                return Ok(true);
+            }
+            let pending = self.end - self.start;
+            if pending > 0 && self.started.is_none() {
+                self.started = Some(Instant::now());
+            }
+            let timeout = match self.started {
+                None => self.timeout,
+                Some(started) => {
+                    let left = self.timeout.saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        return Err(TcpFrameError::Timeout);
+                    }
+                    left
+                }
+            };
+            self.make_room();
+            if self.current != Some(timeout) {
+                stream.set_read_timeout(Some(timeout))?;
+                self.current = Some(timeout);
+            }
+            match (&*stream).read(&mut self.buf[self.end..]) {
+                Ok(0) if pending == 0 => return Ok(false),
+                Ok(0) => return Err(TcpFrameError::Truncated),
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // Within a message, the loop checks its deadline.
+                Err(e) if crate::net::is_timeout(&e) && pending > 0 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The whole message at the front, taken (the next one's deadline starts when it
+    /// is waited for), or `None` if there is none in hand.
+    pub fn take_message(&mut self) -> Option<&[u8]> {
+        let len = self.whole()?;
+        let body = self.start + 2;
+        self.start = body + len;
+        self.started = None;
+        Some(&self.buf[body..body + len])
+    }
+
+    /// Whether a whole message is in hand already: reading it needs no system call.
+    pub fn has_whole_message(&self) -> bool {
+        self.whole().is_some()
+    }
+
+    /// Whether some bytes of a message that has not arrived whole are in hand.
+    pub fn mid_message(&self) -> bool {
+        self.end > self.start
+    }
+
+    /// The length of the message at the front, if it is all in hand.
+    fn whole(&self) -> Option<usize> {
+        match &self.buf[self.start..self.end] {
+            [hi, lo, rest @ ..] => {
+                let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+                (rest.len() >= len).then_some(len)
+            }
+            _ => None,
+        }
+    }
+
+    /// Makes room after the pending bytes for the rest of the message at the front:
+    /// moves them to the start of the buffer, and grows it for a message larger than
+    /// it (up to [`MAX_MESSAGE`] and its prefix, what a peer can make us allocate).
+    fn make_room(&mut self) {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        let needed = match &self.buf[self.start..self.end] {
+            [hi, lo, ..] => 2 + usize::from(u16::from_be_bytes([*hi, *lo])),
+            _ => 2,
+        };
+        if self.start + needed > self.buf.len() && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if needed > self.buf.len() {
+            self.buf.resize(needed, 0);
+        }
+    }
+}
+
 /// Writes `message` with its length prefix, prefix and body from one buffer in one
 /// `write_all` (so a peer never sees the prefix in a segment of its own, and a writer
 /// shared under a lock never interleaves another message between the two).
@@ -90,6 +242,80 @@ pub fn write_message(writer: &mut impl Write, message: &[u8]) -> io::Result<()> 
 mod tests {
     use super::*;
     use std::io::Cursor;
+    use std::net::TcpListener;
+    use std::thread;
+
+    /// A connected pair: (the peer's end, the server's end).
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        (c, s)
+    }
+
+    #[test]
+    fn reader_takes_bytes_already_read_then_pipelined_and_large_messages() {
+        let (mut peer, server) = pair();
+        let mut reader = MessageReader::new(b"\x00", Duration::from_secs(10));
+        let mut out = b"\x03abc".to_vec();
+        write_message(&mut out, b"hello").unwrap();
+        write_message(&mut out, &[9u8; MAX_MESSAGE]).unwrap();
+        write_message(&mut out, b"").unwrap();
+        let writer = thread::spawn(move || {
+            peer.write_all(&out).unwrap();
+            peer
+        });
+        assert_eq!(
+            reader.read_message(&server).unwrap(),
+            Some(&b"abc"[..]),
+            "the peeked byte is the prefix's first"
+        );
+        assert_eq!(reader.read_message(&server).unwrap(), Some(&b"hello"[..]));
+        let big = reader.read_message(&server).unwrap().unwrap();
+        assert_eq!((big.len(), big[MAX_MESSAGE - 1]), (MAX_MESSAGE, 9));
+        assert_eq!(reader.read_message(&server).unwrap(), Some(&b""[..]));
+        assert!(!reader.mid_message());
+        drop(writer.join().unwrap());
+        assert_eq!(reader.read_message(&server).unwrap(), None);
+    }
+
+    #[test]
+    fn a_trickled_message_times_out_at_its_deadline_not_at_each_read() {
+        let (mut peer, server) = pair();
+        let timeout = Duration::from_millis(300);
+        let mut reader = MessageReader::new(&[], timeout);
+        let started = Instant::now();
+        let trickler = thread::spawn(move || {
+            // A prefix announcing 100 bytes, then a byte every 50 ms: each read finds
+            // a byte well within the timeout, the message never whole within it.
+            let _ = peer.write_all(&[0, 100]);
+            for _ in 0..100 {
+                thread::sleep(Duration::from_millis(50));
+                if peer.write_all(b"x").is_err() {
+                    break;
+                }
+            }
+        });
+        let err = reader.read_message(&server).unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(err, TcpFrameError::Timeout), "{err:?}");
+        assert!(reader.mid_message());
+        assert!(
+            took >= timeout && took < timeout * 10,
+            "timed out after {took:?}"
+        );
+        server.shutdown(std::net::Shutdown::Both).unwrap();
+        trickler.join().unwrap();
+    }
+
+    #[test]
+    fn silence_between_messages_is_the_idle_timeout() {
+        let (_peer, server) = pair();
+        let mut reader = MessageReader::new(&[], Duration::from_millis(50));
+        let err = reader.read_message(&server).unwrap_err();
+        assert!(matches!(err, TcpFrameError::Timeout), "{err:?}");
+        assert!(!reader.mid_message());
+    }
 
     /// Counts write calls, to prove the prefix and body go out together.
     struct CountingWriter {

@@ -192,6 +192,9 @@ pub const NOT_FOUND: &str = "Host not found";
 pub const INVALID: &str = "Invalid format";
 pub const FAILURE: &str = "Server failure";
 pub const BUSY: &str = "Server busy";
+/// The reply to a client the server does not answer (not in the local server's
+/// `--allow`), with code `0XFE`.
+pub const ACCESS_REFUSED: &str = "Access refused";
 pub const INVALID_CLIENT_ID: &str = "Invalid client id";
 
 /// One reply: `CODE, SERVER, TEXT`.

@@ -63,8 +63,9 @@ pub fn reply(resolution: &Resolution, server: &str) -> Reply {
 }
 
 /// An upstream's reply line (from `from`, to `query`) as the resolution model sees it.
-/// The line protocol carries no TTL and no SOA: an address is kept for as long as the
-/// cache allows, and a negative answer gets the TLD's synthesized SOA.
+/// The line protocol carries no TTL and no SOA: an address gets [`DEFAULT_TTL`] (what a
+/// legacy zone file gives every record, so what the TLD server had), and a negative
+/// answer gets the TLD's synthesized SOA.
 pub fn resolution(
     from: SocketAddr,
     query: &Query,
@@ -79,7 +80,7 @@ pub fn resolution(
         Code::Resolved => {
             let data = RData::address(reply.ip().ok_or_else(unexpected)?);
             if query.qtype.matches(&data) {
-                Outcome::Answer(vec![Record::new(query.name.clone(), u32::MAX, data)])
+                Outcome::Answer(vec![Record::new(query.name.clone(), DEFAULT_TTL, data)])
             } else {
                 // A DNS question for A asked as a line, and the first address is IPv6
                 // (or the other way round): the name has no address of the type asked
@@ -178,6 +179,8 @@ mod tests {
         };
         let answer = ask(QType::Address, "0X01, root, ::1").unwrap();
         assert_eq!(answer.first_ip(), Some("::1".parse().unwrap()));
+        // A line carries no TTL: the address gets a legacy zone file's.
+        assert!(matches!(&answer.outcome, Outcome::Answer(r) if r[0].ttl == DEFAULT_TTL));
         // Asked for A as a line, answered with the first address, which is IPv6.
         let nodata = ask(QType::A, "0X01, root, ::1").unwrap();
         assert!(matches!(nodata.outcome, Outcome::NoData(soa) if soa.name.as_str() == "com"));

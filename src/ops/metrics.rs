@@ -93,11 +93,27 @@ pub const CATALOG: &[(&str, &str)] = &[
     ),
     (
         "dnsd_connections_refused_total{server}",
-        "TCP connections answered `Server busy` and closed: --max-connections were open",
+        "TCP connections refused (`Server busy`, or SERVFAIL over DNS) and closed: \
+         --max-connections were open",
+    ),
+    (
+        "dnsd_connections_refused_per_ip_total{server}",
+        "TCP connections refused and closed: --max-connections-per-ip were open from the \
+         client's address",
     ),
     (
         "dnsd_connections_idle_closed_total{server}",
         "TCP connections closed for being silent longer than --idle-timeout",
+    ),
+    (
+        "dnsd_connections_deadline_closed_total{server}",
+        "TCP connections closed because a request (a line, or a DNS message) did not \
+         arrive whole within --idle-timeout of its first byte",
+    ),
+    (
+        "dnsd_access_denied_total{server}",
+        "TCP connections and UDP queries refused because the client is not in --allow \
+         (the local server)",
     ),
     (
         "dnsd_reloads_total{server,result}",
@@ -142,7 +158,10 @@ struct Families {
     misses_refused: Family<ServerLabel, Counter>,
     connections_open: Family<ServerLabel, Gauge>,
     connections_refused: Family<ServerLabel, Counter>,
+    connections_refused_per_ip: Family<ServerLabel, Counter>,
     connections_idle_closed: Family<ServerLabel, Counter>,
+    connections_deadline_closed: Family<ServerLabel, Counter>,
+    access_denied: Family<ServerLabel, Counter>,
     reloads: Family<ReloadLabels, Counter>,
     dns_dropped: Family<ServerLabel, Counter>,
 }
@@ -206,7 +225,10 @@ impl Metrics {
             misses_refused: Family::default(),
             connections_open: Family::default(),
             connections_refused: Family::default(),
+            connections_refused_per_ip: Family::default(),
             connections_idle_closed: Family::default(),
+            connections_deadline_closed: Family::default(),
+            access_denied: Family::default(),
             reloads: Family::default(),
             dns_dropped: Family::default(),
             registry: Registry::default(),
@@ -273,8 +295,23 @@ impl Metrics {
         );
         add(
             &mut registry,
+            "dnsd_connections_refused_per_ip_total",
+            families.connections_refused_per_ip.clone(),
+        );
+        add(
+            &mut registry,
             "dnsd_connections_idle_closed_total",
             families.connections_idle_closed.clone(),
+        );
+        add(
+            &mut registry,
+            "dnsd_connections_deadline_closed_total",
+            families.connections_deadline_closed.clone(),
+        );
+        add(
+            &mut registry,
+            "dnsd_access_denied_total",
+            families.access_denied.clone(),
         );
         add(
             &mut registry,
@@ -347,7 +384,14 @@ impl Metrics {
             refused_misses: families.misses_refused.get_or_create_owned(&label),
             open: families.connections_open.get_or_create_owned(&label),
             refused: families.connections_refused.get_or_create_owned(&label),
+            refused_per_ip: families
+                .connections_refused_per_ip
+                .get_or_create_owned(&label),
             idle_closed: families.connections_idle_closed.get_or_create_owned(&label),
+            deadline_closed: families
+                .connections_deadline_closed
+                .get_or_create_owned(&label),
+            denied: families.access_denied.get_or_create_owned(&label),
             dropped: families.dns_dropped.get_or_create_owned(&label),
             reload_ok: reload("ok"),
             reload_failed: reload("failed"),
@@ -386,7 +430,10 @@ struct Bound {
     refused_misses: Counter,
     open: Gauge,
     refused: Counter,
+    refused_per_ip: Counter,
     idle_closed: Counter,
+    deadline_closed: Counter,
+    denied: Counter,
     dropped: Counter,
     reload_ok: Counter,
     reload_failed: Counter,
@@ -526,10 +573,32 @@ impl ServerMetrics {
         }
     }
 
+    /// A connection refused: `--max-connections-per-ip` were open from its address.
+    pub fn connection_refused_per_ip(&self) {
+        if let Some(m) = &self.0 {
+            m.refused_per_ip.inc();
+        }
+    }
+
     /// A connection closed for being silent past `--idle-timeout`.
     pub fn connection_idle_closed(&self) {
         if let Some(m) = &self.0 {
             m.idle_closed.inc();
+        }
+    }
+
+    /// A connection closed because a request did not arrive whole within
+    /// `--idle-timeout` of its first byte (a slow-trickling peer).
+    pub fn connection_deadline_closed(&self) {
+        if let Some(m) = &self.0 {
+            m.deadline_closed.inc();
+        }
+    }
+
+    /// A TCP connection or a UDP query refused: the client is not in `--allow`.
+    pub fn access_denied(&self) {
+        if let Some(m) = &self.0 {
+            m.denied.inc();
         }
     }
 

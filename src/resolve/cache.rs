@@ -5,12 +5,20 @@
 //! in an immutable map that a reload swaps whole ([`Swap`]: one uncontended read lock
 //! per query). What is learned from the hierarchy (answers,
 //! and negative answers: NXDOMAIN and NODATA, RFC 2308) lives for the TTL it came with,
-//! never longer than `--ttl`, at most `capacity` names of it, the least recently used
-//! going first; it sits behind one short-held mutex, never held while talking to
-//! another server. A hit carries the TTL that remains. Time is an argument, so tests
-//! control expiry.
+//! never longer than `--max-ttl`; it sits behind one short-held mutex, never held while
+//! talking to another server. A hit carries the TTL that remains. Time is an argument,
+//! so tests control expiry.
+//!
+//! What is learned is bounded three ways, the least recently used name going first when
+//! either of the first two is reached: in names (`--cache-size`), in bytes
+//! (`--cache-bytes`, an estimate of what each entry holds, as Unbound bounds its caches),
+//! and per name, at [`MAX_KINDS_PER_NAME`] kinds of question (the oldest going first),
+//! so that one name asked for thousands of types holds no more than any other, and a
+//! lookup, which looks through one name's kinds under the lock, costs the same for
+//! every name.
 
 use std::collections::HashMap;
+use std::mem::size_of;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -19,6 +27,11 @@ use crate::model::{Outcome, QType, Query, RData, Record, Resolution};
 use crate::ops::reload::Swap;
 use crate::sync::lock;
 use crate::zone::Zone;
+
+/// The most kinds of question (query types, the line protocol's question, NXDOMAIN)
+/// one name keeps answers for; past it the oldest answer goes. A name in real use has a
+/// handful (A, AAAA, MX, TXT, ...).
+pub const MAX_KINDS_PER_NAME: usize = 32;
 
 /// The cache handle: callers see `get` and `insert`, never the maps.
 #[derive(Debug)]
@@ -29,7 +42,8 @@ pub struct Cache {
     max_ttl: u32,
 }
 
-/// What is known of one name: an item per kind of question answered.
+/// What is known of one name: an item per kind of question answered, the oldest first,
+/// at most [`MAX_KINDS_PER_NAME`].
 #[derive(Debug, Default)]
 struct Entry(Vec<Item>);
 
@@ -40,6 +54,8 @@ struct Item {
     outcome: Outcome,
     stored: Instant,
     expires: Instant,
+    /// What it holds, in bytes ([`outcome_bytes`]).
+    bytes: usize,
 }
 
 /// Which questions an item answers.
@@ -55,13 +71,24 @@ enum Kind {
 
 impl Cache {
     /// A cache seeded with `fixed` entries, keeping up to `capacity` learned names for
-    /// their TTL, and never longer than `max_ttl`.
+    /// their TTL, and never longer than `max_ttl`; no bound in bytes until
+    /// [`with_max_bytes`](Self::with_max_bytes) sets one.
     pub fn new(fixed: Zone, max_ttl: Duration, capacity: usize) -> Cache {
         Cache {
             fixed: Swap::new(fixed),
-            learned: Mutex::new(Lru::new(capacity)),
+            learned: Mutex::new(Lru::new(capacity, usize::MAX)),
             max_ttl: max_ttl.as_secs().clamp(1, u32::MAX as u64) as u32,
         }
+    }
+
+    /// Keeps what is learned within `max_bytes` (an estimate: each entry's records, the
+    /// text of their names, and the bookkeeping around them).
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Cache {
+        self.learned
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .max_bytes = max_bytes;
+        self
     }
 
     /// The answer to `query` if the cache has it at `now`, with the TTLs that remain.
@@ -92,8 +119,9 @@ impl Cache {
         }
         let mut learned = lock(&self.learned);
         let entry = learned.get(name.as_str(), now)?;
-        entry.0.retain(|item| item.expires > now);
-        let item = entry.0.iter().find(|item| match item.kind {
+        // Expired items stay until the name's next insert; a lookup passes over them.
+        let mut live = entry.0.iter().filter(|item| item.expires > now);
+        let item = live.clone().find(|item| match item.kind {
             Kind::NxDomain => true,
             Kind::Type(t) => t == qtype.code() && qtype != QType::Address,
             Kind::Address => false,
@@ -106,7 +134,7 @@ impl Cache {
         if !matches!(qtype, QType::Address | QType::A | QType::Aaaa) {
             return None;
         }
-        let item = entry.0.iter().find(|item| {
+        let item = live.find(|item| {
             matches!(&item.outcome, Outcome::Answer(records)
                 if records.iter().any(|r| qtype.matches(&r.data)))
         })?;
@@ -118,10 +146,26 @@ impl Cache {
         Some(Outcome::Answer(records))
     }
 
+    /// `outcome` with every TTL at most the cache's longest (`--max-ttl`), as it is
+    /// given to the asker the first time: no one downstream keeps it longer than this
+    /// cache would.
+    pub fn capped(&self, outcome: Outcome) -> Outcome {
+        let cap = |r: Record| Record {
+            ttl: r.ttl.min(self.max_ttl),
+            ..r
+        };
+        match outcome {
+            Outcome::Answer(records) => Outcome::Answer(records.into_iter().map(cap).collect()),
+            Outcome::NxDomain(soa) => Outcome::NxDomain(cap(soa)),
+            Outcome::NoData(soa) => Outcome::NoData(cap(soa)),
+            other => other,
+        }
+    }
+
     /// Remembers what the hierarchy answered to `query` at `now`: an answer or NODATA
     /// for that question, NXDOMAIN for every question about the name. Failures and
-    /// referrals are not kept, nor anything about a name with fixed entries: then
-    /// `None`.
+    /// referrals are not kept, nor anything about a name with fixed entries, nor an
+    /// entry larger than the whole cache: then `None`.
     pub fn insert(&self, query: &Query, outcome: &Outcome, now: Instant) -> Option<Stored> {
         if !self.fixed.read().addresses(query.name.as_str()).is_empty() {
             return None;
@@ -158,12 +202,18 @@ impl Cache {
         let expires = now + Duration::from_secs(ttl.into());
         let item = Item {
             kind,
+            bytes: outcome_bytes(&outcome),
             outcome,
             stored: now,
             expires,
         };
+        let key = query.name.as_str();
         let mut learned = lock(&self.learned);
-        let evicted = learned.upsert(query.name.as_str(), now, |old| {
+        // Larger than the whole cache: kept, it would push everything else out first.
+        if entry_bytes(key) + item.bytes > learned.max_bytes {
+            return None;
+        }
+        let evicted = learned.upsert(key, now, |old| {
             let mut entry = old.unwrap_or_default();
             entry.0.retain(|i| {
                 i.expires > now
@@ -172,12 +222,15 @@ impl Cache {
                     && kind != Kind::NxDomain
             });
             entry.0.push(item);
+            let over = entry.0.len().saturating_sub(MAX_KINDS_PER_NAME);
+            entry.0.drain(..over);
             let last = entry.0.iter().map(|i| i.expires).max().unwrap_or(expires);
-            (entry, last)
-        });
+            let bytes = entry_bytes(key) + entry.0.iter().map(|i| i.bytes).sum::<usize>();
+            (entry, last, bytes)
+        })?;
         Some(Stored {
             learned: learned.map.len(),
-            evicted,
+            evicted: evicted > 0,
         })
     }
 
@@ -185,6 +238,11 @@ impl Cache {
     /// touched).
     pub fn learned_len(&self) -> usize {
         lock(&self.learned).map.len()
+    }
+
+    /// The bytes what is learned holds, as the bound in bytes counts them.
+    pub fn learned_bytes(&self) -> usize {
+        lock(&self.learned).bytes
     }
 
     pub fn fixed_len(&self) -> usize {
@@ -197,9 +255,19 @@ impl Cache {
         self.fixed.store(fixed);
     }
 
-    /// The longest anything learned is kept, in seconds (`--ttl`).
+    /// The longest anything learned is kept, in seconds (`--max-ttl`).
     pub fn max_ttl(&self) -> u32 {
         self.max_ttl
+    }
+
+    /// How many items a lookup of `name` looks through.
+    #[cfg(test)]
+    fn items_of(&self, name: &str) -> usize {
+        let learned = lock(&self.learned);
+        learned
+            .map
+            .get(name)
+            .map_or(0, |&idx| learned.nodes[idx as usize].value.0.len())
     }
 }
 
@@ -208,8 +276,37 @@ impl Cache {
 pub struct Stored {
     /// How many names have something learned now.
     pub learned: usize,
-    /// Whether the least recently used name went to make room.
+    /// Whether least recently used names went to make room.
     pub evicted: bool,
+}
+
+/// What one name's entry costs besides its items: its key, kept twice (in the index and
+/// in its node), the node, and the index's slot.
+fn entry_bytes(key: &str) -> usize {
+    2 * key.len() + size_of::<Node<Entry>>() + size_of::<(Box<str>, u32)>()
+}
+
+/// What an item holding `outcome` costs: the item, its records, and the text of each
+/// name they hold (each counted where it appears, although clones share it: the
+/// estimate errs high).
+fn outcome_bytes(outcome: &Outcome) -> usize {
+    let name = |n: &Name| n.as_str().len() + 2 * size_of::<usize>();
+    let record = |r: &Record| {
+        size_of::<Record>()
+            + name(&r.name)
+            + match &r.data {
+                RData::Cname(n) | RData::Ns(n) => name(n),
+                RData::Soa(soa) => name(&soa.mname) + name(&soa.rname),
+                RData::Srv(srv) => name(&srv.target),
+                RData::A(_) | RData::Aaaa(_) => 0,
+            }
+    };
+    size_of::<Item>()
+        + match outcome {
+            Outcome::Answer(records) => records.iter().map(record).sum(),
+            Outcome::NxDomain(soa) | Outcome::NoData(soa) => record(soa),
+            _ => 0,
+        }
 }
 
 /// How long a negative answer may be kept: the SOA record's TTL, and never longer than
@@ -253,12 +350,14 @@ struct Node<V> {
     key: Box<str>,
     value: V,
     expires: Instant,
+    /// What the value holds, as its owner weighed it.
+    bytes: usize,
     prev: u32,
     next: u32,
 }
 
-/// A least-recently-used map: a slab of nodes in a doubly linked list (most recent at
-/// the head), indexed by a `HashMap`.
+/// A least-recently-used map bounded in entries and in bytes: a slab of nodes in a
+/// doubly linked list (most recent at the head), indexed by a `HashMap`.
 #[derive(Debug)]
 struct Lru<V> {
     map: HashMap<Box<str>, u32>,
@@ -267,10 +366,13 @@ struct Lru<V> {
     head: u32,
     tail: u32,
     capacity: usize,
+    /// The most bytes the values may hold together.
+    max_bytes: usize,
+    bytes: usize,
 }
 
 impl<V: Default> Lru<V> {
-    fn new(capacity: usize) -> Lru<V> {
+    fn new(capacity: usize, max_bytes: usize) -> Lru<V> {
         // Capacity fits in u32 indices; anything larger is clamped.
         let capacity = capacity.min(NIL as usize - 1);
         Lru {
@@ -280,6 +382,8 @@ impl<V: Default> Lru<V> {
             head: NIL,
             tail: NIL,
             capacity,
+            max_bytes,
+            bytes: 0,
         }
     }
 
@@ -297,55 +401,68 @@ impl<V: Default> Lru<V> {
     }
 
     /// Changes the value under `key` with `update` (given `None` if there is none, or
-    /// it expired), keeping it until `expires` (which `update` may move: it returns it).
-    /// Returns whether the least recently used entry was evicted to make room.
+    /// it expired), which returns the new value, when it expires and what it weighs;
+    /// then the least recently used entries go until the map is within its bounds.
+    /// Returns how many others went, or `None` if the entry itself did not fit (it is
+    /// then gone too).
     fn upsert(
         &mut self,
         key: &str,
         now: Instant,
-        update: impl FnOnce(Option<V>) -> (V, Instant),
-    ) -> bool
-    where
-        V: Default,
-    {
+        update: impl FnOnce(Option<V>) -> (V, Instant, usize),
+    ) -> Option<usize> {
         if self.capacity == 0 {
-            return false;
+            return None;
         }
-        if let Some(&idx) = self.map.get(key) {
-            let node = &mut self.nodes[idx as usize];
-            let old = (node.expires > now).then(|| std::mem::take(&mut node.value));
-            let (value, expires) = update(old);
-            node.value = value;
-            node.expires = expires;
-            self.unlink(idx);
-            self.push_front(idx);
-            return false;
-        }
-        let (value, expires) = update(None);
-        let evicted = self.map.len() >= self.capacity;
-        if evicted {
-            self.remove(self.tail);
-        }
-        let node = Node {
-            key: key.into(),
-            value,
-            expires,
-            prev: NIL,
-            next: NIL,
-        };
-        let idx = match self.free.pop() {
-            Some(i) => {
-                self.nodes[i as usize] = node;
-                i
+        let idx = match self.map.get(key) {
+            Some(&idx) => {
+                let node = &mut self.nodes[idx as usize];
+                let old = (node.expires > now).then(|| std::mem::take(&mut node.value));
+                let (value, expires, bytes) = update(old);
+                self.bytes = self.bytes - node.bytes + bytes;
+                node.value = value;
+                node.expires = expires;
+                node.bytes = bytes;
+                self.unlink(idx);
+                idx
             }
             None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
+                let (value, expires, bytes) = update(None);
+                let node = Node {
+                    key: key.into(),
+                    value,
+                    expires,
+                    bytes,
+                    prev: NIL,
+                    next: NIL,
+                };
+                let idx = match self.free.pop() {
+                    Some(i) => {
+                        self.nodes[i as usize] = node;
+                        i
+                    }
+                    None => {
+                        self.nodes.push(node);
+                        (self.nodes.len() - 1) as u32
+                    }
+                };
+                self.map.insert(key.into(), idx);
+                self.bytes += bytes;
+                idx
             }
         };
-        self.map.insert(key.into(), idx);
         self.push_front(idx);
-        evicted
+        let mut evicted = 0;
+        while self.map.len() > self.capacity || self.bytes > self.max_bytes {
+            // The entry just written is the most recent: last to go, alone over the bound.
+            if self.tail == idx {
+                self.remove(idx);
+                return None;
+            }
+            self.remove(self.tail);
+            evicted += 1;
+        }
+        Some(evicted)
     }
 
     fn remove(&mut self, idx: u32) {
@@ -353,8 +470,10 @@ impl<V: Default> Lru<V> {
             return;
         }
         self.unlink(idx);
-        let key = std::mem::take(&mut self.nodes[idx as usize].key);
-        self.nodes[idx as usize].value = V::default();
+        let node = &mut self.nodes[idx as usize];
+        let key = std::mem::take(&mut node.key);
+        node.value = V::default();
+        self.bytes -= std::mem::take(&mut node.bytes);
         self.map.remove(&key);
         self.free.push(idx);
     }
@@ -578,5 +697,105 @@ mod tests {
         for n in ["c.com", "nx.com", "l.com", "www.l.com"] {
             assert_eq!(line(n, now), None, "{n} expired");
         }
+    }
+
+    fn addresses(n: &str, count: u32) -> Outcome {
+        Outcome::Answer(
+            (0..count)
+                .map(|i| Record::new(name(n), 60, RData::A(std::net::Ipv4Addr::from(i))))
+                .collect(),
+        )
+    }
+
+    /// Large answers fill the bytes, not the count: the least recently used names go
+    /// until what is learned is within the bound again.
+    #[test]
+    fn bounded_in_bytes() {
+        const MAX: usize = 256 * 1024;
+        let cache =
+            Cache::new(Zone::default(), Duration::from_secs(100), 100_000).with_max_bytes(MAX);
+        let t = Instant::now();
+        let mut evicted = 0;
+        for i in 0..1000 {
+            let n = format!("big{i}.com");
+            let stored = cache
+                .insert(&q(&n, QType::A), &addresses(&n, 256), t)
+                .unwrap();
+            evicted += usize::from(stored.evicted);
+            assert!(
+                cache.learned_bytes() <= MAX,
+                "{} bytes",
+                cache.learned_bytes()
+            );
+        }
+        // 256 addresses count about 32 KB: a few fit, and each later one pushed an
+        // older one out.
+        let kept = cache.learned_len();
+        assert!((4..16).contains(&kept), "{kept} names kept");
+        assert!(evicted > 900, "{evicted} inserts evicted");
+        assert!(cache.get(&q("big999.com", QType::A), t).is_some());
+        assert!(cache.get(&q("big0.com", QType::A), t).is_none());
+        // An answer larger than the whole cache is not kept, and pushes nothing out.
+        let small = Cache::new(Zone::default(), Duration::from_secs(100), 10).with_max_bytes(4096);
+        insert_line(&small, "a.com", "1.1.1.1", t);
+        assert!(small
+            .insert(&q("x.com", QType::A), &addresses("x.com", 256), t)
+            .is_none());
+        assert!(small.get(&q("x.com", QType::A), t).is_none());
+        assert_eq!(get_ip(&small, "a.com", t), Some(ip("1.1.1.1")));
+        // Expired and evicted entries give their bytes back.
+        let later = t + Duration::from_secs(101);
+        assert!(get_ip(&small, "a.com", later).is_none());
+        assert_eq!(small.learned_bytes(), 0);
+    }
+
+    /// One name asked for every type there is keeps its newest answers only, as many as
+    /// any name may: a lookup of it, or of any other name, looks through a bounded list
+    /// (the counts, not timings, are what is checked).
+    #[test]
+    fn a_name_keeps_a_bounded_number_of_kinds_the_oldest_going_first() {
+        let cache = Cache::new(Zone::default(), Duration::from_secs(100), 10);
+        let t = Instant::now();
+        insert_line(&cache, "other.com", "1.1.1.1", t);
+        for code in 0..=u16::MAX {
+            let stored = cache.insert(
+                &q("many.com", QType::Other(code)),
+                &answer("many.com", 60, "2.2.2.2"),
+                t,
+            );
+            assert!(stored.is_some());
+        }
+        assert_eq!(cache.items_of("many.com"), MAX_KINDS_PER_NAME);
+        assert_eq!(cache.items_of("other.com"), 1);
+        assert!(cache.get(&q("many.com", QType::Other(0)), t).is_none());
+        let newest = u16::MAX - MAX_KINDS_PER_NAME as u16 + 1;
+        assert!(cache.get(&q("many.com", QType::Other(newest)), t).is_some());
+        assert!(cache
+            .get(&q("many.com", QType::Other(newest - 1)), t)
+            .is_none());
+        assert_eq!(get_ip(&cache, "other.com", t), Some(ip("1.1.1.1")));
+        // An address answers the line's question too, found among the bounded kinds.
+        assert_eq!(get_ip(&cache, "many.com", t), Some(ip("2.2.2.2")));
+        assert!(
+            cache.learned_bytes() < 32 * 1024,
+            "{}",
+            cache.learned_bytes()
+        );
+    }
+
+    /// The first answer is capped as a cached one would be: no one downstream keeps it
+    /// longer than this cache would.
+    #[test]
+    fn capped_caps_every_ttl_the_first_answer_included() {
+        let cache = Cache::new(Zone::default(), Duration::from_secs(86_400), 10);
+        let huge = (1u32 << 31) - 1;
+        let capped = cache.capped(answer("a.com", huge, "1.2.3.4"));
+        assert!(matches!(&capped, Outcome::Answer(r) if r[0].ttl == 86_400));
+        let short = cache.capped(answer("a.com", 30, "1.2.3.4"));
+        assert!(matches!(&short, Outcome::Answer(r) if r[0].ttl == 30));
+        let mut soa = crate::resolve::synthesized_soa(&Name::from_wire("com"), 300);
+        soa.ttl = huge;
+        let capped = cache.capped(Outcome::NxDomain(soa));
+        assert!(matches!(&capped, Outcome::NxDomain(s) if s.ttl == 86_400));
     }
 }

@@ -104,9 +104,9 @@ impl LocalResolver {
     }
 
     /// Records an answer in `mapping.log`, then in the cache; a mapping that cannot be
-    /// recorded is not given.
+    /// recorded is not given. Its TTLs are capped (`--max-ttl`) before anyone sees it.
     fn learn(&self, query: &Query, outcome: Outcome) -> Resolution {
-        let resolution = Resolution::new(outcome);
+        let resolution = Resolution::new(self.cache.capped(outcome));
         if let (Some(logs), Some(ip)) = (&self.logs, resolution.first_ip()) {
             let ttl = match &resolution.outcome {
                 Outcome::Answer(records) => records.iter().map(|r| r.ttl).min().unwrap_or(0),

@@ -25,6 +25,7 @@ use crate::resolve::clock::{Clock, SystemClock};
 use crate::resolve::inflight::{Inflight, Then, DEFAULT_MAX_PENDING};
 use crate::resolve::local::LocalResolver;
 use crate::resolve::upstream::UpstreamProtocol;
+use crate::server::access::Allow;
 use crate::zone::Zone;
 
 /// The local server's port in the original design.
@@ -36,10 +37,15 @@ pub const DEFAULT_ROOT: SocketAddr = SocketAddr::V4(SocketAddrV4::new(
     Ipv4Addr::LOCALHOST,
     super::root::DEFAULT_PORT,
 ));
-/// The longest a learned answer is kept, unless `--ttl` says otherwise.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+/// The longest a TTL given or kept is, unless `--max-ttl` says otherwise: one day, as
+/// Unbound's `cache-max-ttl`.
+pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(86_400);
 /// How many learned names are kept at most, unless `--cache-size` says otherwise.
 pub const DEFAULT_CACHE_SIZE: usize = 100_000;
+/// How many bytes what is learned may hold, unless `--cache-bytes` says otherwise:
+/// room for the default count of names at about 670 bytes each (a name with one address
+/// counts about 390), so that the count binds first unless answers are large.
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 /// How the local server resolves DNS queries unless `--dns-mode` says otherwise.
 pub const DEFAULT_DNS_MODE: Mode = Mode::Iterative;
 /// Where `ID.log` and `mapping.log` go unless `--log-dir` says otherwise.
@@ -56,12 +62,14 @@ pub struct LocalConfig {
     /// Entries that never expire (from `--cache` files).
     cache: Zone,
     log_dir: PathBuf,
-    /// How long a learned mapping is kept.
-    ttl: Duration,
+    /// The longest TTL given or kept.
+    max_ttl: Duration,
     /// A `mapping.log` whose entries still within their TTL start the cache.
     warm: Option<PathBuf>,
-    /// How many learned mappings are kept at most.
+    /// How many learned names are kept at most.
     cache_size: usize,
+    /// How many bytes what is learned may hold.
+    cache_bytes: usize,
     /// Connect and read timeout when asking the root or a TLD server.
     upstream_timeout: Duration,
     /// How a DNS query with RD set is resolved.
@@ -72,6 +80,8 @@ pub struct LocalConfig {
     clock: Arc<dyn Clock>,
     /// How many questions may wait for an upstream at once.
     max_pending: usize,
+    /// Who may ask (`--allow`); by default loopback and the networks it is bound on.
+    allow: Allow,
 }
 
 impl LocalConfig {
@@ -84,14 +94,16 @@ impl LocalConfig {
             root,
             cache,
             log_dir: log_dir.into(),
-            ttl: DEFAULT_TTL,
+            max_ttl: DEFAULT_MAX_TTL,
             warm: None,
             cache_size: DEFAULT_CACHE_SIZE,
+            cache_bytes: DEFAULT_CACHE_BYTES,
             upstream_timeout: crate::resolve::upstream::DEFAULT_TIMEOUT,
             dns_mode: DEFAULT_DNS_MODE,
             upstream_protocol: UpstreamProtocol::default(),
             clock: Arc::new(SystemClock),
             max_pending: DEFAULT_MAX_PENDING,
+            allow: Allow::BoundNetworks,
         }
     }
 
@@ -119,9 +131,10 @@ impl LocalConfig {
         self
     }
 
-    /// The longest a learned mapping is kept.
-    pub fn with_ttl(mut self, ttl: Duration) -> LocalConfig {
-        self.ttl = ttl;
+    /// The longest TTL it gives (a first answer included) or keeps (`--max-ttl`, or
+    /// `--ttl` as it was called before).
+    pub fn with_max_ttl(mut self, max_ttl: Duration) -> LocalConfig {
+        self.max_ttl = max_ttl;
         self
     }
 
@@ -132,9 +145,15 @@ impl LocalConfig {
         self
     }
 
-    /// How many learned mappings are kept at most.
+    /// How many learned names are kept at most.
     pub fn with_cache_size(mut self, size: usize) -> LocalConfig {
         self.cache_size = size;
+        self
+    }
+
+    /// How many bytes what is learned may hold (an estimate of each entry).
+    pub fn with_cache_bytes(mut self, bytes: usize) -> LocalConfig {
+        self.cache_bytes = bytes;
         self
     }
 
@@ -157,6 +176,13 @@ impl LocalConfig {
         self
     }
 
+    /// Who may ask: [`Allow::BoundNetworks`] by default (loopback and the networks of
+    /// the address it binds), [`Allow::Only`] for `--allow`; others are refused.
+    pub fn with_allow(mut self, allow: Allow) -> LocalConfig {
+        self.allow = allow;
+        self
+    }
+
     /// Reads the time from `clock` instead of the system's (tests move it).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> LocalConfig {
         self.clock = clock;
@@ -174,6 +200,16 @@ impl LocalConfig {
     pub fn log_dir(&self) -> &Path {
         &self.log_dir
     }
+
+    /// The longest TTL given or kept.
+    pub fn max_ttl(&self) -> Duration {
+        self.max_ttl
+    }
+
+    /// How many bytes what is learned may hold.
+    pub fn cache_bytes(&self) -> usize {
+        self.cache_bytes
+    }
 }
 
 impl RoleConfig for LocalConfig {
@@ -189,6 +225,10 @@ impl RoleConfig for LocalConfig {
         &mut self.serving
     }
 
+    fn allow(&self) -> Allow {
+        self.allow.clone()
+    }
+
     /// Opens the logs and fills the cache (warming it, with `--warm`).
     fn handler(self, metrics: &Metrics) -> Result<LocalHandler, Error> {
         let logs = LogDir::open(&self.log_dir).map_err(|e| {
@@ -197,7 +237,8 @@ impl RoleConfig for LocalConfig {
                 e,
             )
         })?;
-        let cache = Cache::new(self.cache, self.ttl, self.cache_size);
+        let cache =
+            Cache::new(self.cache, self.max_ttl, self.cache_size).with_max_bytes(self.cache_bytes);
         if let Some(path) = &self.warm {
             warm(&cache, path, &self.name, &*self.clock)?;
         }
@@ -207,6 +248,7 @@ impl RoleConfig for LocalConfig {
             self.upstream_protocol,
             self.upstream_timeout,
             self.serving.limits().frame.max_line,
+            self.serving.bind().ip(),
         );
         let resolver = LocalResolver::new(cache, self.root, upstream, Some(logs.clone()))
             .with_metrics(metrics.clone())
@@ -228,7 +270,7 @@ impl RoleConfig for LocalConfig {
 }
 
 /// Puts the mappings of a `mapping.log` still within their TTL in `cache`, as learned
-/// entries with the TTL that remains (capped at `--ttl`); expired ones are skipped. A
+/// entries with the TTL that remains (capped at `--max-ttl`); expired ones are skipped. A
 /// name learned more than once takes its latest line.
 fn warm(cache: &Cache, path: &Path, name: &str, clock: &dyn Clock) -> Result<(), Error> {
     let mappings = read_mappings(path)?;

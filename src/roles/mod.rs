@@ -7,7 +7,7 @@ pub mod local;
 pub mod root;
 pub mod tld;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -22,6 +22,7 @@ use crate::ops::fds;
 use crate::ops::metrics::{Metrics, ServerMetrics};
 use crate::ops::reload::{Reload, Source, Summary};
 use crate::resolve::upstream::{Upstream, UpstreamProtocol};
+use crate::server::access::Allow;
 use crate::server::{Handler, Limits, Server, Shutdown};
 
 /// A server running on its own thread.
@@ -132,6 +133,13 @@ pub trait RoleConfig: Sized + 'static {
         self
     }
 
+    /// Which clients the server answers: everyone, unless the role says otherwise (the
+    /// local server, which recurses for its clients, answers only those `--allow` lets
+    /// in).
+    fn allow(&self) -> Allow {
+        Allow::Everyone
+    }
+
     /// The handler, recording through `metrics`. It is made before the server binds,
     /// so that what a role reads or opens of its own (the local server's log directory,
     /// its warm cache) fails before any port is taken.
@@ -155,8 +163,14 @@ pub trait RoleConfig: Sized + 'static {
     fn start(self, shutdown: Shutdown, metrics: &Metrics) -> Result<Running, Error> {
         let serving = self.serving();
         let (bind, limits, source) = (serving.bind, serving.limits, serving.source.clone());
+        let access = self.allow().resolve(bind.ip()).map_err(|e| {
+            Error::io(
+                format!("cannot read the network interfaces, for who may ask {bind}"),
+                e,
+            )
+        })?;
         let handler = Arc::new(self.handler(metrics)?);
-        let server = Server::bind(bind, limits)?;
+        let server = Server::bind(bind, limits)?.with_access(access);
         let swap = handler.clone();
         let reload = Reload::new(LineService::name(&*handler), source, move |data| {
             Self::swap(&swap, data)
@@ -212,9 +226,15 @@ impl<R: LineService + DnsService> Handler for R {
 
 /// A server's way upstream: `protocol` (chosen at start) over the line protocol's pooled
 /// client and DNS's exchange, each question within `timeout`; lines up to `max_line`
-/// bytes.
-pub fn upstream(protocol: UpstreamProtocol, timeout: Duration, max_line: usize) -> Upstream {
+/// bytes; DNS questions from `local`, the address the server is bound to (its
+/// [`Serving::bind`]), each on a socket of its own.
+pub fn upstream(
+    protocol: UpstreamProtocol,
+    timeout: Duration,
+    max_line: usize,
+    local: IpAddr,
+) -> Upstream {
     let line = Arc::new(LinePool::new(timeout, max_line));
-    let dns = Arc::new(DnsUpstream::new());
+    let dns = Arc::new(DnsUpstream::new(local));
     Upstream::new(protocol.asker(line, dns), timeout)
 }

@@ -106,6 +106,7 @@ impl RoleConfig for RootConfig {
             self.upstream_protocol,
             self.upstream_timeout,
             self.serving.limits().frame.max_line,
+            self.serving.bind().ip(),
         );
         let metrics = metrics.server(NAME);
         let resolver = RootResolver::new(self.table, upstream).with_metrics(metrics.clone());

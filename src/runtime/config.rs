@@ -25,6 +25,7 @@ use crate::roles::tld::{self, TldConfig};
 use crate::roles::RoleConfig;
 use crate::runtime::hierarchy::HierarchyBuilder;
 use crate::runtime::lab::Lab;
+use crate::server::access::Allow;
 use crate::server::Limits;
 use crate::tools::bench::report::ReportConfig;
 use crate::tools::bench::{self, BenchConfig, Names, Workload};
@@ -90,6 +91,7 @@ impl Config {
 fn limits(args: &LimitArgs) -> Limits {
     Limits {
         max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip.map(|n| n as usize),
         frame: FrameLimits {
             max_line: args.max_line as usize,
             idle_timeout: args.idle_timeout.0,
@@ -130,9 +132,14 @@ fn local(args: LocalArgs) -> Result<Config, Error> {
         .with_warm(args.warm)
         .with_name(name)
         .with_bind(SocketAddr::new(args.server.bind, args.port))
-        .with_ttl(args.ttl.0)
+        .with_max_ttl(args.max_ttl.0)
         .with_dns_mode(args.dns_mode)
         .with_cache_size(args.cache_size)
+        .with_cache_bytes(args.cache_bytes.0)
+        .with_allow(match args.allow {
+            nets if nets.is_empty() => Allow::BoundNetworks,
+            nets => Allow::Only(nets),
+        })
         .with_limits(limits(&args.server.limits))
         .with_upstream_timeout(args.upstream.upstream_timeout.0)
         .with_upstream_protocol(args.upstream.upstream_protocol)
@@ -293,6 +300,8 @@ fn trace(args: TraceArgs) -> Result<TraceConfig, Error> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use clap::Parser;
 
     use super::*;
@@ -336,5 +345,23 @@ mod tests {
         assert_eq!(server.serving().limits().max_connections, 7);
         assert_eq!(server.serving().bind().port(), 0);
         assert_eq!(metrics.map(|m| m.port()), Some(9100));
+    }
+
+    #[test]
+    fn max_ttl_and_its_older_name_and_cache_bytes() {
+        let local = |args: &[&str]| match config(args) {
+            Ok(Config::Local { server, .. }) => server,
+            other => panic!("not a local server: {other:?}"),
+        };
+        let defaults = local(&["local"]);
+        assert_eq!(defaults.max_ttl(), Duration::from_secs(86_400));
+        assert_eq!(defaults.cache_bytes(), 64 << 20);
+        let server = local(&["local", "--max-ttl", "60", "--cache-bytes", "512K"]);
+        assert_eq!(server.max_ttl(), Duration::from_secs(60));
+        assert_eq!(server.cache_bytes(), 512 << 10);
+        assert_eq!(
+            local(&["local", "--ttl", "2"]).max_ttl(),
+            Duration::from_secs(2)
+        );
     }
 }

@@ -6,10 +6,13 @@
 //! log_dir = "logs"              # relative paths are relative to the lab file
 //! [limits]
 //! max_connections = 256
+//! max_connections_per_ip = 32
 //! [root]
 //! port = 5353
 //! [local]
 //! port = 5352
+//! allow = ["10.0.0.0/24", "127.0.0.0/8"]   # who may ask (default: loopback and the
+//!                                          # networks the local server is bound on)
 //! cache = ["default.dat"]       # cache files, and/or inline records:
 //! [local.records]
 //! "www.example.com" = "93.184.216.34"
@@ -40,6 +43,7 @@ use crate::ops::reload::Source;
 use crate::roles::tld::{self, TldConfig};
 use crate::roles::RoleConfig;
 use crate::runtime::hierarchy::HierarchyBuilder;
+use crate::server::access::{Allow, Net};
 use crate::server::{Limits, DEFAULT_BIND};
 use crate::zone::{FileError, Format, Zone};
 
@@ -66,6 +70,7 @@ struct LabToml {
 #[serde(deny_unknown_fields)]
 struct LimitsToml {
     max_connections: Option<usize>,
+    max_connections_per_ip: Option<Spanned<usize>>,
     idle_timeout: Option<Spanned<f64>>,
     max_line: Option<usize>,
     edns_payload: Option<u16>,
@@ -84,9 +89,13 @@ struct LocalToml {
     bind: Option<Spanned<String>>,
     port: Option<u16>,
     name: Option<Spanned<String>>,
-    ttl: Option<Spanned<f64>>,
+    /// `--max-ttl`; `ttl`, as it was called before, still reads.
+    #[serde(alias = "ttl")]
+    max_ttl: Option<Spanned<f64>>,
     cache_size: Option<usize>,
+    cache_bytes: Option<usize>,
     dns_mode: Option<Spanned<String>>,
+    allow: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     cache: Vec<String>,
     #[serde(default)]
@@ -144,6 +153,12 @@ impl Lab {
         if let Some(n) = lab.limits.max_connections {
             limits.max_connections = n;
         }
+        if let Some(n) = &lab.limits.max_connections_per_ip {
+            if *n.get_ref() == 0 {
+                return Err(at.error(n.span().start, "max_connections_per_ip: must be at least 1"));
+            }
+            limits.max_connections_per_ip = Some(*n.get_ref());
+        }
         if let Some(secs) = &lab.limits.idle_timeout {
             limits.frame.idle_timeout = at.secs(secs)?;
         }
@@ -181,7 +196,7 @@ impl Lab {
             ),
             None => None,
         };
-        let ttl = local.ttl.as_ref().map(|t| at.secs(t)).transpose()?;
+        let max_ttl = local.max_ttl.as_ref().map(|t| at.secs(t)).transpose()?;
         let dns_mode = match &local.dns_mode {
             Some(m) => Some(
                 m.get_ref()
@@ -190,20 +205,35 @@ impl Lab {
             ),
             None => None,
         };
-        let cache_size = local.cache_size;
+        let (cache_size, cache_bytes) = (local.cache_size, local.cache_bytes);
+        let allow = match &local.allow {
+            Some(nets) => Allow::Only(
+                nets.iter()
+                    .map(|n| {
+                        n.get_ref()
+                            .parse::<Net>()
+                            .map_err(|e| at.error(n.span().start, format!("allow: {e}")))
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            None => Allow::BoundNetworks,
+        };
         builder = builder.cache(local_zone(&at, local)?).local(|mut c| {
-            c = c.with_bind(local_bind);
+            c = c.with_bind(local_bind).with_allow(allow);
             if let Some(name) = name {
                 c = c.with_name(name);
             }
-            if let Some(ttl) = ttl {
-                c = c.with_ttl(ttl);
+            if let Some(max_ttl) = max_ttl {
+                c = c.with_max_ttl(max_ttl);
             }
             if let Some(mode) = dns_mode {
                 c = c.with_dns_mode(mode);
             }
             if let Some(n) = cache_size {
                 c = c.with_cache_size(n);
+            }
+            if let Some(n) = cache_bytes {
+                c = c.with_cache_bytes(n);
             }
             c.with_source(Some(relab(path, |at, lab| local_zone(at, &lab.local))))
         });
@@ -426,6 +456,15 @@ mod tests {
         assert_eq!(
             err("[local]\nname = \"a,b\"\n[tld.com]\n"),
             "lab.toml:2: name: must be non-empty, without commas or spaces"
+        );
+        assert_eq!(
+            err("[local]\nallow = [\"127.0.0.0/8\",\n  \"10.0.0.0/40\"]\n[tld.com]\n"),
+            "lab.toml:3: allow: prefix length \"40\" of \"10.0.0.0/40\" is not a number \
+             from 0 to 32"
+        );
+        assert_eq!(
+            err("[limits]\nmax_connections_per_ip = 0\n[tld.com]\n"),
+            "lab.toml:2: max_connections_per_ip: must be at least 1"
         );
         assert!(
             err("").starts_with("lab.toml: no [tld.NAME]"),

@@ -9,24 +9,34 @@
 //! a DNS message, received by a fixed set of threads (no thread per datagram), which
 //! answer at once what needs no other server and hand the rest to the handler
 //! ([`Handler::answer_udp`]), which answers it when it can.
+//!
+//! What bounds a client: the connection caps (`--max-connections`, and
+//! `--max-connections-per-ip` per client address), the idle timeout, which also bounds
+//! how long one request (a line, or a DNS message) may take to arrive from its first
+//! byte, and for the local server the access list ([`access`]). A connection refused
+//! for any of these is refused in the protocol it speaks, without a thread of its own
+//! ([`refuse`]).
 
+pub mod access;
+pub mod refuse;
 pub mod udp;
 
 use std::collections::HashMap;
-use std::io::{self, Write};
-use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::dns::answer::{Answered, DnsSettings, Transport};
-use crate::dns::tcp::{self, TcpFrameError};
+use crate::dns::tcp::{self, MessageReader, TcpFrameError};
 use crate::error::BindError;
 use crate::line::frame::{is_line_protocol, Connection, FrameError, FrameLimits};
-use crate::line::message::{Code, Reply, BUSY};
 use crate::ops::metrics::ServerMetrics;
 use crate::ops::querylog::Micros;
+use crate::server::access::Access;
+use crate::server::refuse::{dns_refusal, Refuser, Why};
 use crate::server::udp::{Responder, UdpServer};
 use crate::sync::lock;
 
@@ -46,12 +56,21 @@ pub const DEFAULT_BIND: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Ad
 /// How many threads serve a server's UDP socket.
 pub const UDP_THREADS: usize = 2;
 
+/// The share of `--max-connections` one client address may hold when
+/// `--max-connections-per-ip` is not given: a quarter, so that no single host can fill
+/// the server.
+pub const DEFAULT_PER_IP_SHARE: usize = 4;
+
 /// The limits every server enforces.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Connections served at once; past it, new ones get `0XFE, NAME, Server busy`.
+    /// Connections served at once; past it, new ones are refused (see [`refuse`]).
     pub max_connections: usize,
-    /// Line length, idle and per-line timeouts, legacy framing.
+    /// Connections served at once from one client address; past it, new ones from that
+    /// address are refused as over `max_connections`. `None`: a quarter of
+    /// `max_connections` for every address but loopback (see [`Limits::per_ip_cap`]).
+    pub max_connections_per_ip: Option<usize>,
+    /// Line length, idle and per-request timeouts, legacy framing.
     pub frame: FrameLimits,
     /// The EDNS payload size offered, which bounds UDP answers.
     pub dns: DnsSettings,
@@ -61,8 +80,24 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: None,
             frame: FrameLimits::default(),
             dns: DnsSettings::default(),
+        }
+    }
+}
+
+impl Limits {
+    /// How many connections a client at `ip` may have open at once, if fewer than
+    /// `max_connections`. Given, `max_connections_per_ip` holds for every address. By
+    /// default, a quarter of `max_connections` (at least one), except for loopback:
+    /// clients on this machine are its own programs (the other servers of `dnsd up`, a
+    /// forwarding Unbound, `dnsd bench`), which the global cap bounds as it always has.
+    pub fn per_ip_cap(&self, ip: IpAddr) -> Option<usize> {
+        match self.max_connections_per_ip {
+            Some(n) => Some(n),
+            None if ip.to_canonical().is_loopback() => None,
+            None => Some((self.max_connections / DEFAULT_PER_IP_SHARE).max(1)),
         }
     }
 }
@@ -180,52 +215,97 @@ impl Drop for Registration {
     }
 }
 
-/// Counts open connections; a guard per connection, decremented on drop.
+/// Counts open connections, in all and per client address; a guard per connection,
+/// decremented on drop.
 #[derive(Default)]
 struct Active {
-    count: Mutex<usize>,
+    counts: Mutex<Counts>,
     zero: Condvar,
 }
 
-struct ActiveGuard(Arc<Active>);
+#[derive(Default)]
+struct Counts {
+    total: usize,
+    /// Only addresses with a connection open: the map is as large as the open
+    /// connections, whoever has connected before.
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+struct ActiveGuard {
+    active: Arc<Active>,
+    ip: IpAddr,
+}
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
-        let mut n = lock(&self.0.count);
-        *n -= 1;
-        if *n == 0 {
-            self.0.zero.notify_all();
+        let mut counts = lock(&self.active.counts);
+        counts.total -= 1;
+        if let Some(n) = counts.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.per_ip.remove(&self.ip);
+            }
+        }
+        if counts.total == 0 {
+            self.active.zero.notify_all();
         }
     }
 }
 
+/// Which cap a connection is over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Full {
+    /// `--max-connections`.
+    Server,
+    /// `--max-connections-per-ip`.
+    Address,
+}
+
 impl Active {
-    /// Takes a slot unless `max` are taken.
-    fn try_acquire(self: &Arc<Self>, max: usize) -> Option<ActiveGuard> {
-        let mut n = lock(&self.count);
-        if *n >= max {
-            return None;
+    /// Takes a slot for a client at `ip`, unless `max` are taken in all or `per_ip`
+    /// (if any) by that address.
+    fn try_acquire(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        max: usize,
+        per_ip: Option<usize>,
+    ) -> Result<ActiveGuard, Full> {
+        let ip = ip.to_canonical();
+        let mut counts = lock(&self.counts);
+        if counts.total >= max {
+            return Err(Full::Server);
         }
-        *n += 1;
-        Some(ActiveGuard(self.clone()))
+        let mine = counts.per_ip.entry(ip).or_insert(0);
+        if per_ip.is_some_and(|cap| *mine >= cap) {
+            if *mine == 0 {
+                counts.per_ip.remove(&ip);
+            }
+            return Err(Full::Address);
+        }
+        *mine += 1;
+        counts.total += 1;
+        Ok(ActiveGuard {
+            active: self.clone(),
+            ip,
+        })
     }
 
     /// Waits until no connection is open, or `timeout` passes; returns how many remain.
     fn wait_idle(&self, timeout: Duration) -> usize {
         let deadline = Instant::now() + timeout;
-        let mut n = lock(&self.count);
-        while *n > 0 {
+        let mut counts = lock(&self.counts);
+        while counts.total > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
-            n = self
+            counts = self
                 .zero
-                .wait_timeout(n, left)
+                .wait_timeout(counts, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        *n
+        counts.total
     }
 }
 
@@ -235,6 +315,7 @@ pub struct Server {
     udp: UdpServer,
     addr: SocketAddr,
     limits: Limits,
+    access: Access,
     drops: Drops,
 }
 
@@ -278,6 +359,7 @@ impl Server {
                         udp,
                         addr: bound,
                         limits,
+                        access: Access::everyone(),
                         drops: Drops::default(),
                     })
                 }
@@ -298,6 +380,14 @@ impl Server {
         }
     }
 
+    /// Answers only the clients `access` allows (everyone, unless this is called); the
+    /// others are refused: REFUSED over DNS, `0XFE, NAME, Access refused` over the line
+    /// protocol.
+    pub fn with_access(mut self, access: Access) -> Server {
+        self.access = access;
+        self
+    }
+
     /// The address actually bound (the real port when asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -314,12 +404,17 @@ impl Server {
         lock(&shutdown.0.listeners).push(self.addr);
         lock(&shutdown.0.datagrams).push((self.addr, UDP_THREADS));
         log::info!("{}: listening on {}", handler.name(), self.addr);
+        if self.access.networks().is_some() {
+            log::info!("{}: answering only {}", handler.name(), self.access);
+        }
         let active = Arc::new(Active::default());
         let role = handler.name().to_owned();
+        let refuser = Refuser::start(&role, self.limits.dns);
         let udp = serve_udp(
             self.udp,
             self.addr,
             self.limits.dns,
+            self.access.clone(),
             handler.clone(),
             shutdown.clone(),
             self.drops.clone(),
@@ -337,14 +432,34 @@ impl Server {
             if shutdown.is_triggered() {
                 break;
             }
-            let Some(guard) = active.try_acquire(self.limits.max_connections) else {
-                log::warn!(
-                    "{role}: refusing {peer}: {} connections open",
-                    self.limits.max_connections
-                );
-                handler.metrics().connection_refused();
-                refuse(stream, handler.name());
+            if !self.access.allows(peer.ip()) {
+                log::info!("{role}: refusing {peer}: not in the access list (--allow)");
+                handler.metrics().access_denied();
+                refuser.refuse(stream, peer, Why::Denied);
                 continue;
+            }
+            let (max, per_ip) = (
+                self.limits.max_connections,
+                self.limits.per_ip_cap(peer.ip()),
+            );
+            let guard = match active.try_acquire(peer.ip(), max, per_ip) {
+                Ok(guard) => guard,
+                Err(full) => {
+                    match (full, per_ip) {
+                        (Full::Address, Some(cap)) => {
+                            log::warn!(
+                                "{role}: refusing {peer}: {cap} connections open from its address"
+                            );
+                            handler.metrics().connection_refused_per_ip();
+                        }
+                        _ => {
+                            log::warn!("{role}: refusing {peer}: {max} connections open");
+                            handler.metrics().connection_refused();
+                        }
+                    }
+                    refuser.refuse(stream, peer, Why::Busy);
+                    continue;
+                }
             };
             let stream = Arc::new(stream);
             let registration = shutdown.register(&stream);
@@ -362,15 +477,19 @@ impl Server {
                     let mut conn = Connection::shared(stream, limits.frame);
                     let served = match conn.peek_first() {
                         Ok(None) => Ok(()),
-                        Ok(Some(first)) if is_line_protocol(first) => handler.serve(&mut conn),
-                        Ok(Some(_)) => serve_dns_tcp(&*handler, &mut conn, &limits.dns, &drops),
-                        Err(e) => Err(e),
-                    };
-                    if let Err(e) = served {
-                        if matches!(e, FrameError::Timeout) {
-                            handler.metrics().connection_idle_closed();
+                        Ok(Some(first)) if is_line_protocol(first) => {
+                            handler.serve(&mut conn).map_err(|e| Ended::line(e, &conn))
                         }
-                        log::debug!("{}: connection from {peer} ended: {e}", handler.name());
+                        Ok(Some(_)) => serve_dns_tcp(&*handler, &mut conn, &limits.dns, &drops),
+                        Err(e) => Err(Ended::line(e, &conn)),
+                    };
+                    if let Err(ended) = served {
+                        match ended {
+                            Ended::Idle => handler.metrics().connection_idle_closed(),
+                            Ended::Deadline => handler.metrics().connection_deadline_closed(),
+                            Ended::Error(_) => {}
+                        }
+                        log::debug!("{}: connection from {peer} ended: {ended}", handler.name());
                     }
                     conn.close();
                 });
@@ -381,6 +500,7 @@ impl Server {
         if let Some(udp) = udp {
             let _ = udp.join();
         }
+        drop(refuser);
         let left = active.wait_idle(DRAIN_TIMEOUT);
         if left > 0 {
             log::warn!("{role}: stopping with {left} connection(s) still open");
@@ -401,6 +521,7 @@ fn serve_udp<H: Handler>(
     udp: UdpServer,
     addr: SocketAddr,
     settings: DnsSettings,
+    access: Access,
     handler: Arc<H>,
     shutdown: Shutdown,
     drops: Drops,
@@ -415,6 +536,7 @@ fn serve_udp<H: Handler>(
                 let context = Arc::new(UdpContext {
                     handler: handler.clone(),
                     settings,
+                    access: access.clone(),
                     shutdown: shutdown.clone(),
                     drops: drops.clone(),
                 });
@@ -441,43 +563,90 @@ fn serve_udp<H: Handler>(
 struct UdpContext<H> {
     handler: Arc<H>,
     settings: DnsSettings,
+    access: Access,
     shutdown: Shutdown,
     drops: Drops,
 }
 
 impl<H: Handler> UdpContext<H> {
-    /// Hands one datagram to the handler; its answer is logged, counted and sent by
-    /// whichever thread has it.
+    /// Hands one datagram to the handler (a client the access list refuses is answered
+    /// at once); its answer is logged, counted and sent by whichever thread has it.
     fn answer(self: &Arc<Self>, request: &[u8], responder: Responder) {
         let started = Instant::now();
         // Shutdown's wake-up datagrams are empty, and not a peer's.
         let waking = request.is_empty() && self.shutdown.is_triggered();
+        let peer = responder.peer();
         let context = self.clone();
-        self.handler
-            .answer_udp(request, &self.settings, move |answered: Answered| {
-                let handler = &*context.handler;
-                log_dns(handler.name(), responder.peer(), "udp", &answered, started);
-                if answered.is_dropped() && !waking {
-                    context.drops.add();
-                }
-                if !waking {
-                    handler
-                        .metrics()
-                        .dns_query(Transport::Udp, &answered, started);
-                }
-                if let Some(response) = &answered.response {
-                    responder.send(response);
-                }
-            });
+        let done = move |answered: Answered| {
+            let handler = &*context.handler;
+            log_dns(handler.name(), responder.peer(), "udp", &answered, started);
+            if answered.is_dropped() && !waking {
+                context.drops.add();
+            }
+            if !waking {
+                handler
+                    .metrics()
+                    .dns_query(Transport::Udp, &answered, started);
+            }
+            if let Some(response) = &answered.response {
+                responder.send(response);
+            }
+        };
+        if self.access.allows(peer.ip()) {
+            self.handler.answer_udp(request, &self.settings, done);
+        } else {
+            done(denied(self.handler.metrics(), request, &self.settings));
+        }
     }
 }
 
-/// How much of a DNS-over-TCP connection is read at once: many pipelined queries (a
-/// resolver, or dnsperf, keeps several in flight on one connection) arrive with one read.
-const DNS_TCP_READ: usize = 16 * 1024;
+/// The answer to a UDP query from a client the access list does not allow: REFUSED,
+/// without asking the handler (counted in `dnsd_access_denied_total`).
+fn denied(metrics: &ServerMetrics, request: &[u8], settings: &DnsSettings) -> Answered {
+    let answered = dns_refusal(request, Transport::Udp, settings, Why::Denied);
+    if !answered.is_dropped() {
+        metrics.access_denied();
+    }
+    answered
+}
+
+/// Why a connection ended other than cleanly.
+#[derive(Debug)]
+enum Ended {
+    /// Silent longer than the idle timeout.
+    Idle,
+    /// A request (a line, or a DNS message) begun but not whole within the idle
+    /// timeout of its first byte.
+    Deadline,
+    /// Anything else: a line too long, a connection reset, a stream ended mid-request.
+    Error(FrameError),
+}
+
+impl Ended {
+    /// How a line-protocol connection ended: a timeout with part of a line in hand is
+    /// that line's deadline, one without is silence.
+    fn line(e: FrameError, conn: &Connection) -> Ended {
+        match e {
+            FrameError::Timeout if conn.buffered() > 0 => Ended::Deadline,
+            FrameError::Timeout => Ended::Idle,
+            e => Ended::Error(e),
+        }
+    }
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::Idle => f.write_str("silent past the idle timeout"),
+            Ended::Deadline => f.write_str("a request not whole within the idle timeout"),
+            Ended::Error(e) => write!(f, "{e}"),
+        }
+    }
+}
 
 /// Serves DNS over TCP on a connection: length-prefixed messages, each answered in
-/// turn, until the peer closes, goes idle past the timeout, or shutdown.
+/// turn, until the peer closes, goes idle past the timeout, takes longer than it to send
+/// a whole message (see [`MessageReader`]), or shutdown.
 ///
 /// The stream is read in blocks, and responses are written when no further complete
 /// query is already in hand: a lone query is answered at once, and the responses to a
@@ -488,18 +657,26 @@ fn serve_dns_tcp<H: Handler>(
     conn: &mut Connection,
     settings: &DnsSettings,
     drops: &Drops,
-) -> Result<(), FrameError> {
+) -> Result<(), Ended> {
     let peer = conn.peer();
-    let mut buf = Vec::new();
     let mut out = Vec::new();
-    let mut reader = io::BufReader::with_capacity(DNS_TCP_READ, conn);
+    // The bytes peeked at to tell DNS from lines are the first of the first message.
+    let mut peeked = vec![0; conn.buffered()];
+    conn.read_exact(&mut peeked)
+        .map_err(|e| Ended::Error(e.into()))?;
+    let mut reader = MessageReader::new(&peeked, conn.limits().idle_timeout);
+    let stream = conn.stream();
     loop {
-        let request = match tcp::read_message(&mut reader, &mut buf) {
-            Ok(None) => return Ok(()),
-            Ok(Some(request)) => request,
-            Err(TcpFrameError::Timeout) => return Err(FrameError::Timeout),
-            Err(TcpFrameError::Truncated) => return Err(FrameError::Truncated),
-            Err(TcpFrameError::Io(e)) => return Err(e.into()),
+        match reader.wait_message(stream) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(TcpFrameError::Timeout) if reader.mid_message() => return Err(Ended::Deadline),
+            Err(TcpFrameError::Timeout) => return Err(Ended::Idle),
+            Err(TcpFrameError::Truncated) => return Err(Ended::Error(FrameError::Truncated)),
+            Err(TcpFrameError::Io(e)) => return Err(Ended::Error(e.into())),
+        }
+        let Some(request) = reader.take_message() else {
+            continue;
         };
         let started = Instant::now();
         let answered = handler.answer_dns(request, Transport::Tcp, settings);
@@ -510,21 +687,17 @@ fn serve_dns_tcp<H: Handler>(
             .metrics()
             .dns_query(Transport::Tcp, &answered, started);
         match &answered.response {
-            Some(response) => tcp::write_message(&mut out, response)?,
+            Some(response) => {
+                tcp::write_message(&mut out, response).map_err(|e| Ended::Error(e.into()))?
+            }
             None => drops.add(),
         }
-        if !out.is_empty() && !whole_message_in(reader.buffer()) {
-            reader.get_ref().stream().write_all(&out)?;
+        if !out.is_empty() && !reader.has_whole_message() {
+            (&*stream)
+                .write_all(&out)
+                .map_err(|e| Ended::Error(e.into()))?;
             out.clear();
         }
-    }
-}
-
-/// Whether `bytes` start with a whole length-prefixed DNS message.
-fn whole_message_in(bytes: &[u8]) -> bool {
-    match bytes {
-        [hi, lo, rest @ ..] => rest.len() >= usize::from(u16::from_be_bytes([*hi, *lo])),
-        _ => false,
     }
 }
 
@@ -540,14 +713,6 @@ fn log_dns(name: &str, peer: SocketAddr, transport: &str, answered: &Answered, s
             Micros(started.elapsed())
         );
     }
-}
-
-/// Answers a connection over the cap with `0XFE, NAME, Server busy` and closes it.
-fn refuse(mut stream: TcpStream, name: &str) {
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-    let line = format!("{}\n", Reply::new(Code::Failure, name, BUSY));
-    let _ = stream.write_all(line.as_bytes());
-    let _ = stream.shutdown(NetShutdown::Both);
 }
 
 #[cfg(test)]
@@ -595,6 +760,46 @@ mod tests {
         let mut q = vec![(id >> 8) as u8, id as u8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
         q.extend_from_slice(b"\x03com\x00\x00\x01\x00\x01");
         q
+    }
+
+    #[test]
+    fn the_per_address_cap_counts_each_address_apart_and_frees_on_drop() {
+        let active = Arc::new(Active::default());
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let a = active.try_acquire(ip("10.0.0.1"), 3, Some(1)).unwrap();
+        // The same client seen on an IPv6 socket is the same address.
+        let again = active.try_acquire(ip("::ffff:10.0.0.1"), 3, Some(1));
+        assert_eq!(again.err(), Some(Full::Address));
+        let b = active.try_acquire(ip("10.0.0.2"), 3, Some(1)).unwrap();
+        let c = active.try_acquire(ip("10.0.0.3"), 3, None).unwrap();
+        let over = active.try_acquire(ip("10.0.0.4"), 3, None);
+        assert_eq!(over.err(), Some(Full::Server));
+        drop(a);
+        let a = active.try_acquire(ip("10.0.0.1"), 3, Some(1)).unwrap();
+        drop((a, b, c));
+        let counts = lock(&active.counts);
+        assert_eq!((counts.total, counts.per_ip.len()), (0, 0));
+    }
+
+    #[test]
+    fn the_default_per_address_cap_is_a_quarter_and_spares_loopback() {
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let limits = Limits::default();
+        assert_eq!(limits.per_ip_cap(ip("10.0.0.1")), Some(256));
+        assert_eq!(limits.per_ip_cap(ip("2001:db8::1")), Some(256));
+        for loopback in ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"] {
+            assert_eq!(limits.per_ip_cap(ip(loopback)), None, "{loopback}");
+        }
+        let small = Limits {
+            max_connections: 2,
+            ..Limits::default()
+        };
+        assert_eq!(small.per_ip_cap(ip("10.0.0.1")), Some(1));
+        let given = Limits {
+            max_connections_per_ip: Some(5),
+            ..Limits::default()
+        };
+        assert_eq!(given.per_ip_cap(ip("127.0.0.1")), Some(5));
     }
 
     #[test]

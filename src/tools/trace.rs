@@ -68,7 +68,7 @@ pub struct Trace {
     pub root: SocketAddr,
     pub hops: Vec<Hop>,
     /// Mode R: the TLD server the root asked, from its referral.
-    pub via: Option<Via>,
+    pub via: Option<RootAsked>,
     /// What it came to: the last hop's rcode (`NOERROR`, `NXDOMAIN`, ...), or `FAILED`
     /// when a hop gave no usable answer.
     pub rcode: String,
@@ -116,7 +116,7 @@ pub struct RecordView {
 
 /// Mode R: the TLD server the root resolved through.
 #[derive(Clone, Debug, Serialize)]
-pub struct Via {
+pub struct RootAsked {
     pub tld: String,
     pub server: String,
     pub address: SocketAddr,
@@ -227,7 +227,7 @@ pub fn trace(config: &TraceConfig) -> Trace {
             );
             hops.push(probe);
             if let Some(Outcome::Referral(r)) = referral.map(|r| r.outcome) {
-                via = Some(Via {
+                via = Some(RootAsked {
                     tld: r.zone.to_string(),
                     server: r.ns_name().to_string(),
                     address: r.addr,

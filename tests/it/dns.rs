@@ -21,14 +21,17 @@ use serde_json::{json, Value};
 
 use crate::harness::{Line, Proc, PATIENCE, WAIT};
 
-/// Whether the outside tool `name` (`dig`, `unbound` or `dnspython`) works here. If not,
+/// Whether the outside tool `name` (`dig`, `unbound`, `dnspython`, `kresd`,
+/// `pdns_recursor` or `nsd`) works here. If not,
 /// prints `skipped: ...` and returns false, or panics when `DNSD_REQUIRE_DNS_TOOLS` is
 /// set (in CI, where a skipped DNS test would hide a failure).
 pub fn require_tool(name: &str) -> bool {
-    let (program, args): (&str, &[&str]) = match name {
-        "dig" => ("dig", &["-v"]),
-        "unbound" => (unbound_bin(), &["-V"]),
-        "dnspython" => ("python3", &["-c", "import dns.message, dns.query"]),
+    let (program, args): (String, &[&str]) = match name {
+        "dig" => ("dig".into(), &["-v"]),
+        "unbound" => (unbound_bin().into(), &["-V"]),
+        "dnspython" => ("python3".into(), &["-c", "import dns.message, dns.query"]),
+        "kresd" | "pdns_recursor" => (sbin(name), &["--version"]),
+        "nsd" => (sbin(name), &["-v"]),
         other => panic!("unknown tool {other}"),
     };
     let works = Command::new(program)
@@ -50,6 +53,18 @@ pub fn require_tool(name: &str) -> bool {
         .to_owned();
     eprintln!("skipped: {test}: {name} does not run here (scripts/ci-deps.sh installs it)");
     false
+}
+
+/// A daemon's binary (`kresd`, `pdns_recursor`, `nsd`): `program` if it is on PATH, else
+/// `/usr/sbin/program` (where Debian puts them; not on a non-root PATH).
+pub fn sbin(program: &str) -> String {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()));
+    if on_path {
+        program.to_owned()
+    } else {
+        format!("/usr/sbin/{program}")
+    }
 }
 
 /// Unbound's binary: on PATH, or in /usr/sbin (not on a non-root PATH).
@@ -240,7 +255,13 @@ impl Reply {
 /// Runs `dig @ADDR -p PORT ARGS` with one try and a bounded wait, and parses its output.
 #[track_caller]
 pub fn dig(server: SocketAddr, args: &[&str]) -> Reply {
-    let out = Command::new("dig")
+    dig_by(Command::new("dig"), server, args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`dig`] run by `dig` (`dig` itself, or a wrapper that execs it, as `ip netns exec`
+/// does); a dig that fails (no server there yet, say) is an error saying what it printed.
+pub fn dig_by(mut dig: Command, server: SocketAddr, args: &[&str]) -> Result<Reply, String> {
+    let out = dig
         .arg(format!("@{}", server.ip()))
         .args(["-p", &server.port().to_string()])
         .args(["+noall", "+comments", "+question", "+answer", "+authority"])
@@ -249,15 +270,16 @@ pub fn dig(server: SocketAddr, args: &[&str]) -> Reply {
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .expect("run dig");
+        .map_err(|e| format!("cannot run dig: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "dig {args:?} at {server} failed ({}):\n{text}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    parse_dig(&text)
+    if !out.status.success() {
+        return Err(format!(
+            "dig {args:?} at {server} failed ({}):\n{text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(parse_dig(&text))
 }
 
 /// Reads dig's text: the last response it shows (after a TC retry, the TCP one).

@@ -352,7 +352,12 @@ fn tld_and_root_handlers_answer_any_message() {
     }
     let root = RootHandler::new(RootResolver::new(
         table,
-        upstream(UpstreamProtocol::default(), WAIT / 4, 512),
+        upstream(
+            UpstreamProtocol::default(),
+            WAIT / 4,
+            512,
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ),
     ));
     let settings = DnsSettings::default();
     fn ask(

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -165,6 +165,17 @@ impl Line {
     #[track_caller]
     pub fn connect(addr: SocketAddr) -> Line {
         let stream = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
+        Line::from_stream(stream)
+    }
+
+    /// A connection to `addr` from the local address `from` (see [`connect_from`]).
+    #[track_caller]
+    pub fn connect_from(from: IpAddr, addr: SocketAddr) -> Line {
+        Line::from_stream(connect_from(from, addr))
+    }
+
+    /// A line connection over `stream`, with the harness's timeouts.
+    pub fn from_stream(stream: TcpStream) -> Line {
         stream.set_read_timeout(Some(WAIT)).unwrap();
         stream.set_write_timeout(Some(WAIT)).unwrap();
         let reader = BufReader::new(stream.try_clone().unwrap());
@@ -217,6 +228,21 @@ impl Line {
             }
         }
     }
+}
+
+/// A TCP connection to `addr` from the local address `from`: loopback holds all of
+/// 127.0.0.0/8, so 127.0.0.2 is a second client address on any machine.
+#[track_caller]
+pub fn connect_from(from: IpAddr, addr: SocketAddr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::new(from, 0).into())
+        .unwrap_or_else(|e| panic!("bind {from}: {e}"));
+    socket
+        .connect_timeout(&addr.into(), WAIT)
+        .unwrap_or_else(|e| panic!("connect from {from} to {addr}: {e}"));
+    socket.into()
 }
 
 /// A `dnsd` process; killed (by its pid, through `Child`) when dropped. Its stderr is
@@ -364,6 +390,15 @@ impl Proc {
     pub fn stderr_text(&self) -> String {
         self.stderr.lock().unwrap().join("\n")
     }
+
+    /// Once the process has exited, waits at most `limit` for its stderr to be collected
+    /// to the end (a child it forked may hold the pipe longer: then less is collected).
+    pub fn wait_stderr_end(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.stderr_reader.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 impl Drop for Proc {
@@ -472,4 +507,78 @@ impl DnsTcp {
     pub fn address(&mut self, name: &str) -> Option<std::net::IpAddr> {
         self.ask(name, true).first_ip()
     }
+}
+
+/// A DNS query for `name`'s A record with ID `id`, RD set if `rd`: bytes a test sends
+/// as they are (over UDP, or with [`dns_frame`] over TCP).
+pub fn dns_query(id: u16, name: &str, rd: bool) -> Vec<u8> {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
+    msg.metadata.recursion_desired = rd;
+    msg.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+    msg.to_vec().unwrap()
+}
+
+/// `message` with DNS's two-byte TCP length prefix.
+pub fn dns_frame(message: &[u8]) -> Vec<u8> {
+    let mut out = (message.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(message);
+    out
+}
+
+/// The ID and response code of a DNS response; panics on anything that is not one.
+#[track_caller]
+pub fn dns_id_rcode(response: &[u8]) -> (u16, hickory_proto::op::ResponseCode) {
+    let msg = hickory_proto::op::Message::from_vec(response)
+        .unwrap_or_else(|e| panic!("not a DNS message ({e}): {response:?}"));
+    assert_eq!(
+        msg.metadata.message_type,
+        hickory_proto::op::MessageType::Response
+    );
+    (msg.metadata.id, msg.metadata.response_code)
+}
+
+/// Everything `stream` receives until the peer closes it (within [`WAIT`]).
+#[track_caller]
+pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return got,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("not closed within {WAIT:?} (got {got:?}): {e}"),
+        }
+    }
+}
+
+/// What a DNS-over-TCP client refused at connection gets: `None` for a close, else the
+/// one framed DNS message it was sent before the close (its ID and response code).
+/// Anything else (the line protocol's text, say) fails the test.
+#[track_caller]
+pub fn dns_tcp_refusal(
+    mut stream: TcpStream,
+    id: u16,
+) -> Option<(u16, hickory_proto::op::ResponseCode)> {
+    stream
+        .write_all(&dns_frame(&dns_query(id, "www.google.com.", true)))
+        .expect("send the query");
+    let got = read_to_close(&mut stream);
+    if got.is_empty() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&got);
+    let [hi, lo, message @ ..] = &got[..] else {
+        panic!("not a framed DNS message: {text:?}");
+    };
+    assert_eq!(
+        usize::from(u16::from_be_bytes([*hi, *lo])),
+        message.len(),
+        "not one framed DNS message: {text:?}"
+    );
+    Some(dns_id_rcode(message))
 }

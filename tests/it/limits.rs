@@ -1,15 +1,21 @@
-//! Limits, each a flag of the binary: the connection cap, the idle timeout (which also
-//! bounds how long one line may take), the upstream timeout, the line length, their
-//! defaults in `--help`, and the memory 1,000 idle connections cost.
+//! Limits, each a flag of the binary: the connection caps (in all and per client
+//! address), the idle timeout (which also bounds how long one line or one DNS message
+//! may take), the upstream timeout, the line length, their defaults in `--help`, and the
+//! memory 1,000 idle connections cost.
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use hickory_proto::op::ResponseCode;
+
 use crate::bad_input::{rss_kib, Act, FakeUpstream};
-use crate::harness::{run_dnsd, zones, ClosedPort, Hierarchy, Line, Proc, SLACK, WAIT};
+use crate::harness::{
+    connect_from, dns_frame, dns_id_rcode, dns_query, dns_tcp_refusal, run_dnsd, zones, ClosedPort,
+    Hierarchy, Line, Proc, SLACK, WAIT,
+};
 
 /// The three servers as processes, started with `flags`: local (asking the in-process
 /// hierarchy `h`), root (whose table lists `h`'s com server) and com.
@@ -480,4 +486,125 @@ fn idle_timeout_closes_a_peer_trickling_from_its_first_byte() {
         );
         trickler.join().unwrap();
     }
+}
+
+/// A second (and third) client address: loopback holds all of 127.0.0.0/8.
+const SECOND: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+const THIRD: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
+
+/// Regression: a DNS-over-TCP client that sent a length prefix and then one byte every
+/// 100 ms kept its connection (and the thread serving it) for ever, each read's timeout
+/// starting again; now the whole message must come within --idle-timeout of its first
+/// byte, as a line must.
+#[test]
+fn a_dns_client_trickling_a_message_is_closed_at_its_deadline() {
+    let h = Hierarchy::start();
+    let s = Servers::start(&h, &["--idle-timeout", "0.5"]);
+    let slack = Duration::from_millis(500) + SLACK;
+    for (p, _, _, _, name) in s.each() {
+        let mut c = Line::connect(p.addr());
+        let mut w = c.stream.try_clone().unwrap();
+        let started = Instant::now();
+        let trickler = thread::spawn(move || {
+            // A prefix announcing 200 bytes, then a byte every 100 ms: each read finds one
+            // well within the idle timeout, and the message would take 20 s.
+            if w.write_all(&[0, 200]).is_err() {
+                return;
+            }
+            for _ in 0..100 {
+                thread::sleep(Duration::from_millis(100));
+                if w.write_all(&[0]).is_err() {
+                    return;
+                }
+            }
+        });
+        let t = time_to_close(&mut c, started, slack);
+        eprintln!("{name}: DNS trickler closed after {t:?}");
+        assert!(
+            t >= Duration::from_millis(450),
+            "{name}: closed after {t:?}"
+        );
+        trickler.join().unwrap();
+        // A whole query in two halves well within the deadline is answered as ever.
+        let mut d = TcpStream::connect_timeout(&p.addr(), WAIT).unwrap();
+        let framed = dns_frame(&dns_query(77, "www.google.com.", false));
+        d.write_all(&framed[..5]).unwrap();
+        thread::sleep(Duration::from_millis(50));
+        d.write_all(&framed[5..]).unwrap();
+        d.shutdown(std::net::Shutdown::Write).unwrap();
+        let got = crate::harness::read_to_close(&mut d);
+        assert!(got.len() > 2, "{name}: no answer");
+        assert_eq!(dns_id_rcode(&got[2..]).0, 77, "{name}");
+    }
+}
+
+/// Regression: one client address could take every connection; now
+/// --max-connections-per-ip refuses its next one, while other addresses are served up
+/// to --max-connections. Over either cap a line client gets `Server busy`, a DNS client
+/// SERVFAIL with its ID (or a close), never the line protocol's text.
+#[test]
+fn the_per_address_cap_refuses_one_address_and_serves_the_others() {
+    let h = Hierarchy::start();
+    let s = Servers::start(
+        &h,
+        &["--max-connections", "3", "--max-connections-per-ip", "2"],
+    );
+    for (p, id, good, answer, name) in s.each() {
+        let busy = format!("0XFE, {name}, Server busy");
+        let (mut a, _) = session(p.addr(), id);
+        let (mut b, _) = session(p.addr(), id);
+        // Both are being served (so both were accepted before the next comes).
+        assert!(a.ask(good).ends_with(answer), "{name}");
+        assert!(b.ask(good).ends_with(answer), "{name}");
+
+        // 127.0.0.1 has its two: a line client is told, a DNS client is not sent text.
+        let mut third = Line::connect(p.addr());
+        assert_eq!(third.recv().as_deref(), Some(busy.as_str()), "{name}");
+        assert!(third.closed(), "{name}");
+        let stream = TcpStream::connect_timeout(&p.addr(), WAIT).unwrap();
+        let refusal = dns_tcp_refusal(stream, 0x4242);
+        eprintln!("{name}: DNS client over the per-address cap: {refusal:?}");
+        if let Some(got) = refusal {
+            assert_eq!(got, (0x4242, ResponseCode::ServFail), "{name}");
+        }
+
+        // Another address is served: the server's third connection.
+        let mut other = Line::connect_from(SECOND, p.addr());
+        if let Some(id) = id {
+            assert_eq!(other.ask(id), "You are connected to the Server", "{name}");
+        }
+        assert!(other.ask(good).ends_with(answer), "{name}");
+
+        // Now the server is full: a third address is refused too, in its protocol.
+        let refusal = dns_tcp_refusal(connect_from(THIRD, p.addr()), 0x4343);
+        eprintln!("{name}: DNS client over --max-connections: {refusal:?}");
+        if let Some(got) = refusal {
+            assert_eq!(got, (0x4343, ResponseCode::ServFail), "{name}");
+        }
+        let mut fourth = Line::connect_from(THIRD, p.addr());
+        fourth.send(id.unwrap_or(good));
+        assert_eq!(fourth.recv().as_deref(), Some(busy.as_str()), "{name}");
+
+        // The connections held are still served.
+        assert!(a.ask(good).ends_with(answer), "{name}");
+        assert!(other.ask(good).ends_with(answer), "{name}");
+    }
+}
+
+/// `--max-connections-per-ip` is every server's (and `dnsd up`'s), says its default, and
+/// takes no zero.
+#[test]
+fn the_per_address_cap_is_in_every_help_and_refuses_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    for role in ["local", "root", "tld", "up"] {
+        let (code, out, err) = run_dnsd(&[role, "--help"], dir.path(), "");
+        assert_eq!(code, 0, "{err}");
+        let text = option_help(&out, "--max-connections-per-ip");
+        assert!(
+            text.contains("[default: a quarter of --max-connections"),
+            "{role}: {text}"
+        );
+    }
+    let (code, _, err) = run_dnsd(&["local", "--max-connections-per-ip", "0"], dir.path(), "");
+    assert_eq!(code, 2, "{err}");
 }

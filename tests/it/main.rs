@@ -4,6 +4,7 @@
 mod harness;
 
 // The hierarchy and its interfaces.
+mod allow;
 mod check;
 mod client_cli;
 mod compliance;
@@ -13,11 +14,12 @@ mod lab;
 mod legacy;
 mod logs;
 
-// Bad input, limits, faults, nothing lost, parsers under arbitrary input.
+// Bad input, limits, forgeries, faults, nothing lost, parsers under arbitrary input.
 mod bad_input;
 mod dns_props;
 mod faults;
 mod fds;
+mod forgery;
 mod limits;
 mod metrics;
 mod misses;
@@ -31,6 +33,11 @@ mod warm;
 mod bench;
 mod multihost;
 
-// Outside DNS clients and resolvers (dig, dnspython, Unbound) against the servers.
+// Outside DNS clients and resolvers (dig, dnspython, Unbound, Knot Resolver, PowerDNS
+// Recursor) against the servers, and dnsd local resolving through NSD; the outside
+// daemons that need port 53 run in network namespaces of the tests' own.
 mod dns;
+mod netns;
+mod nsd;
+mod resolvers;
 mod unbound;

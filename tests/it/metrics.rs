@@ -448,6 +448,122 @@ fn metrics_count_refused_and_idle_connections_and_reloads() {
     );
 }
 
+/// The bounds on a client, each counted apart: a connection over
+/// `--max-connections-per-ip` (+1), one silent past `--idle-timeout` (idle +1), and a
+/// line and a DNS message trickled past it from their first byte (deadline +2).
+#[test]
+fn metrics_count_per_address_refusals_and_trickling_peers_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "org.dat", "www.x.org 10.0.0.9\n");
+    let mut args = vec!["tld", "org", "org.dat", "--port", "0"];
+    args.extend(["--max-connections-per-ip", "1", "--idle-timeout", "0.5"]);
+    args.extend(METRICS);
+    let org = Proc::start(&args, dir.path());
+    let m = metrics_addr(&org);
+    let before = Scrape::of(m);
+    let s = |name: &str| format!("{name}{{server=\"org\"}}");
+    let open = s("dnsd_connections_open");
+
+    let mut first = Line::connect(org.addr());
+    assert_eq!(first.ask("1, www.x.org, I"), "0X01, org, 10.0.0.9");
+    let mut second = Line::connect(org.addr());
+    assert_eq!(second.recv().as_deref(), Some("0XFE, org, Server busy"));
+    assert!(second.closed());
+    // Silent after its question: closed as idle.
+    assert!(first.closed(), "the idle connection is closed");
+    scrape_until(m, "the idle connection's end", |s| s.get(&open) == 0.0);
+
+    // A line after a first one (the original's unterminated framing is over), and a
+    // DNS message after its length prefix, each a byte every 100 ms.
+    for (opening, trickle) in [(&b"2, www.x.org, I\n"[..], b'x'), (&[0u8, 200][..], 0)] {
+        let mut c = Line::connect(org.addr());
+        c.send_raw(opening);
+        if opening[0] != 0 {
+            assert_eq!(c.recv().as_deref(), Some("0X01, org, 10.0.0.9"));
+        }
+        let mut w = c.stream.try_clone().unwrap();
+        let trickler = std::thread::spawn(move || {
+            for _ in 0..100 {
+                if w.write_all(&[trickle]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        assert!(c.closed(), "the trickling connection is closed");
+        trickler.join().unwrap();
+        scrape_until(m, "the trickling connection's end", |s| s.get(&open) == 0.0);
+    }
+    let after = Scrape::of(m);
+    assert_moved(
+        "org",
+        &before,
+        &after,
+        &[
+            (&s("dnsd_connections_refused_total"), 0.0),
+            (&s("dnsd_connections_refused_per_ip_total"), 1.0),
+            (&s("dnsd_connections_idle_closed_total"), 1.0),
+            (&s("dnsd_connections_deadline_closed_total"), 2.0),
+        ],
+    );
+}
+
+/// Clients the local server's `--allow` leaves out are counted, over UDP and TCP, and
+/// their DNS queries as REFUSED.
+#[test]
+fn metrics_count_clients_refused_by_the_access_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "local",
+        "--port",
+        "0",
+        "--root",
+        "127.0.0.1:9",
+        "--log-dir",
+        ".",
+    ];
+    args.extend(["--allow", "127.0.0.2"]);
+    args.extend(METRICS);
+    let local = Proc::start(&args, dir.path());
+    let m = metrics_addr(&local);
+    let before = Scrape::of(m);
+    let request = crate::harness::dns_query(5, "www.x.org.", true);
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(WAIT)).unwrap();
+    udp.send_to(&request, local.addr()).unwrap();
+    let mut buf = [0u8; 512];
+    let (n, _) = udp.recv_from(&mut buf).expect("an answer");
+    assert_eq!(
+        crate::harness::dns_id_rcode(&buf[..n]),
+        (5, hickory_proto::op::ResponseCode::Refused)
+    );
+    let mut line = Line::connect(local.addr());
+    line.send("alice");
+    assert_eq!(
+        line.recv().as_deref(),
+        Some("0XFE, default_local, Access refused")
+    );
+    let l = |name: &str| format!("{name}{{server=\"default_local\"}}");
+    let after = scrape_until(m, "both refusals", |s| {
+        s.get(&l("dnsd_access_denied_total")) == 2.0
+    });
+    assert_moved(
+        "default_local",
+        &before,
+        &after,
+        &[(&l("dnsd_access_denied_total"), 2.0)],
+    );
+    assert_queries(
+        "default_local",
+        &before,
+        &after,
+        &[(
+            r#"server="default_local",protocol="dns-udp",mode="rd",code="REFUSED""#,
+            1.0,
+        )],
+    );
+}
+
 /// `dnsd up` serves one endpoint for every server, each series labelled with its
 /// server; only `GET /metrics` is served; the endpoint stops with the servers.
 #[test]
