@@ -14,8 +14,10 @@
 //!   answer's SOA, a referral with glue out. [`model::name`]: host names.
 //! - [`resolve`]: what each server answers: [`resolve::local`] (the cache, then the
 //!   hierarchy), [`resolve::root`], [`resolve::tld`]; [`resolve::cache`],
-//!   [`resolve::upstream`] (asking another server, in a protocol chosen at start) and
-//!   [`resolve::clock`] (time, passed in).
+//!   [`resolve::upstream`] (asking another server, in a protocol chosen at start),
+//!   [`resolve::infra`] (what is remembered of each upstream: round-trip time, down or
+//!   up), [`resolve::inflight`] (misses in flight: identical ones joined, their number
+//!   bounded, a pool to resolve them) and [`resolve::clock`] (time, passed in).
 //! - [`zone`]: the data files: zones, cache files and the root table, legacy or TOML.
 //!
 //! The two views, each in its folder:

@@ -188,7 +188,7 @@ pub enum UpstreamError {
     #[error("{0}: cannot ask {1}")]
     Unaskable(SocketAddr, String),
     /// Not asked: the upstream has not answered for `down_for`, and another question
-    /// is already waiting on it ([`Infra`](super::infra::Infra)).
+    /// is already waiting on it ([`Infra`]).
     #[error(
         "not asking {addr}: silent for {:.1} s, and already asked once more",
         down_for.as_secs_f64()
