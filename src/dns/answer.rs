@@ -14,11 +14,11 @@
 //! [`answer_now`] is the same work in two phases, for a server that must not wait on
 //! an upstream where it receives (UDP): the request is read and checked, and answered
 //! at once if the role can ([`DnsService::resolve_now`]: a cache hit, a referral);
-//! otherwise it is kept, read, as a [`Deferred`], which the role resolves later
-//! ([`DnsService::resolve_later`]) and [`Deferred::finish`] turns into the response.
+//! otherwise it is kept, read, as a [`Deferred`], which the role resolves
+//! ([`DnsService::resolve_later`]: joined to the same question in flight, or bounded)
+//! and [`Deferred::finish`] turns into the response.
 
 use std::fmt;
-use std::time::Duration;
 
 use hickory_proto::op::{
     Edns, Header, Message, MessageType, Metadata, OpCode, Query as WireQuery, ResponseCode,
@@ -76,16 +76,17 @@ pub trait DnsService {
     fn resolve_now(&self, query: &Query) -> Option<Resolution> {
         Some(self.resolve(query))
     }
-    /// Resolves a query that [`resolve_now`](Self::resolve_now) could not answer,
-    /// without holding up the caller: `then` gets the answer exactly once, perhaps on
-    /// another thread, perhaps at once (SERVFAIL when too many wait already). By
-    /// default, here and now.
+    /// Resolves a query that [`resolve_now`](Self::resolve_now) could not answer:
+    /// `then` gets the answer exactly once, here once resolved (the call may take up to
+    /// the upstream timeout), or at once (SERVFAIL: too many wait already), or later,
+    /// from another thread, when the same question is already being resolved there
+    /// (the call returns at once). By default, here and now.
     fn resolve_later(&self, query: Query, then: Then) {
         then(self.resolve(&query))
     }
-    /// Waits, at most `timeout`, until every answer handed to
-    /// [`resolve_later`](Self::resolve_later) has been given; returns how many have not.
-    fn drain(&self, _timeout: Duration) -> usize {
+    /// The most calls to [`resolve_later`](Self::resolve_later) that may wait for
+    /// another server at once (`--max-pending`); by default none.
+    fn max_pending(&self) -> usize {
         0
     }
 }

@@ -415,10 +415,10 @@ impl DnsService for LocalHandler {
     }
 
     fn resolve_later(&self, query: Query, then: Then) {
-        self.resolver.submit(query, then)
+        self.resolver.resolve_then(query, then)
     }
 
-    fn drain(&self, timeout: Duration) -> usize {
-        self.resolver.drain(timeout)
+    fn max_pending(&self) -> usize {
+        self.resolver.max_pending()
     }
 }

@@ -197,7 +197,7 @@ impl<R: LineService + DnsService> Handler for R {
 
     /// At once what the role answers at once ([`DnsService::resolve_now`]); the rest
     /// goes to [`DnsService::resolve_later`], and the response is made (and `done`
-    /// called) on the thread that gets the resolution.
+    /// called) on the thread that has the resolution.
     fn answer_udp<F>(&self, request: &[u8], settings: &DnsSettings, done: F)
     where
         F: FnOnce(Answered) + Send + 'static,
@@ -215,8 +215,8 @@ impl<R: LineService + DnsService> Handler for R {
         }
     }
 
-    fn drain_udp(&self, timeout: Duration) -> usize {
-        DnsService::drain(self, timeout)
+    fn udp_held(&self) -> usize {
+        DnsService::max_pending(self)
     }
 
     fn metrics(&self) -> &ServerMetrics {

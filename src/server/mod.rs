@@ -37,7 +37,7 @@ use crate::ops::metrics::ServerMetrics;
 use crate::ops::querylog::Micros;
 use crate::server::access::Access;
 use crate::server::refuse::{dns_refusal, Refuser, Why};
-use crate::server::udp::{Responder, UdpServer};
+use crate::server::udp::{Responder, Threads, UdpServer};
 use crate::sync::lock;
 
 /// Stack size of a connection thread: the handlers keep their buffers on the heap, so a
@@ -53,7 +53,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// The address servers listen on unless `--bind` says otherwise: loopback only.
 pub const DEFAULT_BIND: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
-/// How many threads serve a server's UDP socket.
+/// How many threads serve a server's UDP socket at least: more are started while some
+/// are held resolving misses ([`Handler::udp_held`]).
 pub const UDP_THREADS: usize = 2;
 
 /// The share of `--max-connections` one client address may hold when
@@ -112,18 +113,20 @@ pub trait Handler: Send + Sync + 'static {
     /// Answers one DNS message.
     fn answer_dns(&self, request: &[u8], transport: Transport, settings: &DnsSettings) -> Answered;
     /// Answers one DNS message that came over UDP, by calling `done` once with the
-    /// answer: at once, on the receiving thread, when no other server need be asked (a
-    /// cache hit, an error); otherwise later, from whichever thread gets the answer, so
-    /// that the receiving threads never wait for an upstream. By default, at once.
+    /// answer: at once when no other server need be asked (a cache hit, an error);
+    /// after resolving it on this thread, which it may hold up to the upstream timeout
+    /// (the UDP loop keeps others receiving); or, for a question joined to the same one
+    /// being resolved, later, from the thread resolving it (this one returns at once).
+    /// By default, at once.
     fn answer_udp<F>(&self, request: &[u8], settings: &DnsSettings, done: F)
     where
         F: FnOnce(Answered) + Send + 'static,
     {
         done(self.answer_dns(request, Transport::Udp, settings))
     }
-    /// Waits, at most `timeout`, for the answers [`answer_udp`](Self::answer_udp) has
-    /// still to give (at shutdown); returns how many it has not.
-    fn drain_udp(&self, _timeout: Duration) -> usize {
+    /// The most UDP threads [`answer_udp`](Self::answer_udp) may hold at once (one per
+    /// question waiting for another server); by default none.
+    fn udp_held(&self) -> usize {
         0
     }
     /// What the server records its connections and DNS queries through.
@@ -514,9 +517,9 @@ impl Server {
     }
 }
 
-/// Serves the UDP socket on its own threads until shutdown, then waits (at most
-/// [`DRAIN_TIMEOUT`]) for the answers still being resolved; `None` if the threads could
-/// not be started (the TCP side still serves, and the failure is logged).
+/// Serves the UDP socket on its own threads until shutdown (and the questions they hold
+/// are answered); `None` if the threads could not be started (the TCP side still serves,
+/// and the failure is logged).
 fn serve_udp<H: Handler>(
     udp: UdpServer,
     addr: SocketAddr,
@@ -542,12 +545,13 @@ fn serve_udp<H: Handler>(
                 });
                 move |request: &[u8], responder: Responder| context.answer(request, responder)
             };
-            if let Err(e) = udp.run(UDP_THREADS, context, || shutdown.is_triggered()) {
+            // UDP_THREADS for whatever comes, one more for each the handler may hold.
+            let threads = Threads {
+                min: UDP_THREADS,
+                max: UDP_THREADS + handler.udp_held(),
+            };
+            if let Err(e) = udp.run(threads, context, || shutdown.is_triggered()) {
                 log::error!("{name}: cannot serve UDP: {e}");
-            }
-            let left = handler.drain_udp(DRAIN_TIMEOUT);
-            if left > 0 {
-                log::warn!("{name}: stopping with {left} UDP question(s) unanswered");
             }
         });
     match started {
