@@ -77,16 +77,17 @@ pub trait DnsService {
         Some(self.resolve(query))
     }
     /// Resolves a query that [`resolve_now`](Self::resolve_now) could not answer:
-    /// `then` gets the answer exactly once, here once resolved (the call may take up to
-    /// the upstream timeout), or at once (SERVFAIL: too many wait already), or later,
-    /// from another thread, when the same question is already being resolved there
-    /// (the call returns at once). By default, here and now.
+    /// `then` gets the answer exactly once: here once resolved (the call may take up to
+    /// the upstream timeout, and at most [`held`](Self::held) calls do at once); or at
+    /// once (SERVFAIL: too many wait already); or later, from another thread, when the
+    /// same question is already being resolved there or waits its turn (the call
+    /// returns at once). By default, here and now.
     fn resolve_later(&self, query: Query, then: Then) {
         then(self.resolve(&query))
     }
-    /// The most calls to [`resolve_later`](Self::resolve_later) that may wait for
-    /// another server at once (`--max-pending`); by default none.
-    fn max_pending(&self) -> usize {
+    /// The most calls to [`resolve_later`](Self::resolve_later) that may hold their
+    /// thread at once; by default none.
+    fn held(&self) -> usize {
         0
     }
 }

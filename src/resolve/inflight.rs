@@ -24,8 +24,9 @@
 //!
 //! Nothing here knows a protocol: a callback is whatever turns a resolution into a reply.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::model::name::Name;
 use crate::model::{Outcome, QType, Query, Recursion, Resolution};
@@ -36,6 +37,20 @@ use crate::sync::lock;
 /// otherwise. As Unbound's `num-queries-per-thread`: enough for a load generator's
 /// hundreds in flight, few enough that the threads resolving them stay cheap.
 pub const DEFAULT_MAX_PENDING: usize = 1024;
+
+/// How many callers' threads resolve questions that came with a callback (UDP's) at
+/// once, not counting those held longer than [`SLOW`]; the others wait their turn in a
+/// backlog, which each of those threads works through before it returns. Enough that
+/// the threads keep the processors busy while each waits for its upstreams; few enough
+/// that they do not crowd them (threads switched in and out cost more than the
+/// resolving: see BENCHMARKS.md).
+pub const RESOLVERS: usize = 16;
+
+/// A thread resolving one question for longer than this is waiting on a slow or dead
+/// upstream, not using a processor: it no longer counts against [`RESOLVERS`], so that
+/// questions for other servers do not wait behind it (at most `--max-pending` threads
+/// in all).
+pub const SLOW: Duration = Duration::from_millis(100);
 
 /// A resolver's work, split: what it answers at once, and what needs other servers.
 pub trait Resolve: Send + Sync + 'static {
@@ -69,6 +84,10 @@ pub struct Inflight<R: Resolve> {
     resolver: R,
     name: String,
     max_pending: usize,
+    /// How many callers' threads may resolve questions that came with a callback.
+    resolvers: usize,
+    /// How long on one question makes a resolving thread slow ([`SLOW`]).
+    slow: Duration,
     table: Mutex<Table>,
     metrics: ServerMetrics,
 }
@@ -80,6 +99,38 @@ struct Table {
     pending: usize,
     /// New questions are being refused (to log an overload once).
     refusing: bool,
+    /// Questions that came with a callback while `resolvers` were resolving: the next
+    /// resolver free takes them, in order.
+    backlog: VecDeque<(Key, Query)>,
+    /// The threads resolving questions that came with a callback, each a slot holding
+    /// when it started its current question (`None`: a free slot).
+    resolving: Vec<Option<Instant>>,
+}
+
+impl Table {
+    /// The resolving threads that are not held up by a slow upstream (on their
+    /// question for less than `slow`).
+    fn busy(&self, now: Instant, slow: Duration) -> usize {
+        self.resolving
+            .iter()
+            .flatten()
+            .filter(|since| now.saturating_duration_since(**since) < slow)
+            .count()
+    }
+
+    /// A slot for a new resolving thread, starting now.
+    fn take_slot(&mut self, now: Instant) -> usize {
+        match self.resolving.iter().position(Option::is_none) {
+            Some(free) => {
+                self.resolving[free] = Some(now);
+                free
+            }
+            None => {
+                self.resolving.push(Some(now));
+                self.resolving.len() - 1
+            }
+        }
+    }
 }
 
 /// One question being resolved, and who waits for its answer.
@@ -103,8 +154,11 @@ struct Slot {
 
 /// How a question entered.
 enum Entered {
-    /// It starts the resolution: the caller resolves it.
-    First,
+    /// It starts the resolution: the caller resolves it (with a resolving slot, if it
+    /// came with a callback).
+    First(Option<usize>),
+    /// It starts a resolution, which waits in the backlog for a resolver.
+    Queued,
     /// It joined one in flight.
     Joined(Option<Arc<Slot>>),
     /// Over the bound: refused.
@@ -116,13 +170,32 @@ impl<R: Resolve> Inflight<R> {
     /// least 1). `name` names the server in log lines; `metrics` counts the questions
     /// pending, joined and refused.
     pub fn new(resolver: R, name: &str, max_pending: usize, metrics: ServerMetrics) -> Inflight<R> {
+        let max_pending = max_pending.max(1);
         Inflight {
             resolver,
             name: name.to_owned(),
-            max_pending: max_pending.max(1),
+            max_pending,
+            resolvers: RESOLVERS.min(max_pending),
+            slow: SLOW,
             table: Mutex::new(Table::default()),
             metrics,
         }
+    }
+
+    /// Resolves questions that come with a callback on at most `resolvers` callers'
+    /// threads at once (not counting those held longer than [`SLOW`]; by default
+    /// [`RESOLVERS`]).
+    pub fn with_resolvers(mut self, resolvers: usize) -> Inflight<R> {
+        self.resolvers = resolvers.clamp(1, self.max_pending);
+        self
+    }
+
+    /// Counts a resolving thread as held up by a slow upstream after `slow` (tests
+    /// move it rather than wait).
+    #[cfg(test)]
+    fn with_slow(mut self, slow: Duration) -> Inflight<R> {
+        self.slow = slow;
+        self
     }
 
     pub fn resolver(&self) -> &R {
@@ -153,8 +226,9 @@ impl<R: Resolve> Inflight<R> {
             return now;
         }
         let key = key(query);
-        match self.enter(&key, None, true) {
-            Entered::First => self.lead(key, query),
+        match self.enter(&key, query, None, true) {
+            Entered::First(_) => self.lead(key, query),
+            Entered::Queued => unreachable!("a waiting caller resolves its own question"),
             Entered::Joined(slot) => {
                 let slot = slot.expect("a waiting caller gets a slot");
                 let answer = slot.wait();
@@ -165,16 +239,44 @@ impl<R: Resolve> Inflight<R> {
     }
 
     /// Resolves `query`, which [`at_once`](Self::at_once) could not answer, and hands
-    /// the answer to `then`, exactly once: here, once resolved (this call takes as long
-    /// as the upstreams do); or, joined to the same question in flight, from the thread
-    /// resolving that one (this call returns at once); or at once, SERVFAIL, over the
-    /// bound.
+    /// the answer to `then`, exactly once: here, once resolved, and then whatever waits
+    /// in the backlog (this call takes as long as the upstreams do, and at most
+    /// `--max-pending` calls do so at once); or, while [`RESOLVERS`] threads are
+    /// resolving already (none held up by a slow upstream), from one of them, as is the
+    /// answer to a question joined to the same one in flight (this call returns at
+    /// once); or at once, SERVFAIL, over `--max-pending`.
     pub fn resolve_then(&self, query: Query, then: Then) {
         let key = key(&query);
-        if let Entered::First = self.enter(&key, Some(then), false) {
-            self.lead(key, &query);
+        if let Entered::First(Some(slot)) = self.enter(&key, &query, Some(then), false) {
+            self.resolve_backlog(slot, key, query);
         }
-        // Joined: answered with the question it joined. Refused: answered already.
+        // Queued or joined: answered by a resolver. Refused: answered already.
+    }
+
+    /// Resolves a question, then each waiting in the backlog, until it is empty; `slot`
+    /// is this thread's among those resolving.
+    fn resolve_backlog(&self, slot: usize, key: Key, query: Query) {
+        // Should the resolver panic, its slot is freed all the same.
+        let mut resolving = Resolving {
+            inflight: self,
+            slot: Some(slot),
+        };
+        let (mut key, mut query) = (key, query);
+        loop {
+            self.lead(key, &query);
+            let mut table = lock(&self.table);
+            match table.backlog.pop_front() {
+                Some(next) => {
+                    table.resolving[slot] = Some(Instant::now());
+                    (key, query) = next;
+                }
+                None => {
+                    table.resolving[slot] = None;
+                    resolving.slot = None;
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -186,7 +288,7 @@ fn refused() -> Resolution {
 impl<R: Resolve> Inflight<R> {
     /// Enters a question: the first of its kind, joined (with `then`, or as a caller
     /// waiting on a slot when `wait`), or refused (`then` answered at once).
-    fn enter(&self, key: &Key, then: Option<Then>, wait: bool) -> Entered {
+    fn enter(&self, key: &Key, query: &Query, then: Option<Then>, wait: bool) -> Entered {
         let mut table = lock(&self.table);
         if table.pending >= self.max_pending {
             if !std::mem::replace(&mut table.refusing, true) {
@@ -219,6 +321,7 @@ impl<R: Resolve> Inflight<R> {
                 Entered::Joined(slot)
             }
             None => {
+                let callback = then.is_some();
                 table.questions.insert(
                     key.clone(),
                     Waiting {
@@ -226,7 +329,15 @@ impl<R: Resolve> Inflight<R> {
                         ..Waiting::default()
                     },
                 );
-                Entered::First
+                let now = Instant::now();
+                if !callback {
+                    Entered::First(None)
+                } else if table.busy(now, self.slow) < self.resolvers {
+                    Entered::First(Some(table.take_slot(now)))
+                } else {
+                    table.backlog.push_back((key.clone(), query.clone()));
+                    Entered::Queued
+                }
             }
         };
         drop(table);
@@ -271,6 +382,20 @@ impl<R: Resolve> Inflight<R> {
         let pending = table.pending;
         drop(table);
         self.metrics.misses_pending(pending);
+    }
+}
+
+/// Frees a resolving thread's slot if it panicked while it held it.
+struct Resolving<'a, R: Resolve> {
+    inflight: &'a Inflight<R>,
+    slot: Option<usize>,
+}
+
+impl<R: Resolve> Drop for Resolving<'_, R> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot {
+            lock(&self.inflight.table).resolving[slot] = None;
+        }
     }
 }
 
@@ -386,9 +511,16 @@ mod tests {
     type Shared = Arc<Inflight<Arc<Gate>>>;
 
     fn inflight(max: usize) -> (Arc<Gate>, Shared) {
+        with(max, |i| i)
+    }
+
+    fn with(
+        max: usize,
+        tweak: impl FnOnce(Inflight<Arc<Gate>>) -> Inflight<Arc<Gate>>,
+    ) -> (Arc<Gate>, Shared) {
         let gate = Arc::new(Gate::default());
         let inflight = Inflight::new(gate.clone(), "test", max, ServerMetrics::DISABLED);
-        (gate, Arc::new(inflight))
+        (gate, Arc::new(tweak(inflight)))
     }
 
     /// Asks `name` with a callback; its answer (the name, or SERVFAIL, and whether it
@@ -480,6 +612,57 @@ mod tests {
         ask(&inflight, "d.test", &tx);
         assert_eq!(rx.recv_timeout(WAIT).unwrap().0, "d.test");
         assert_eq!(inflight.pending(), 0);
+    }
+
+    #[test]
+    fn questions_past_the_resolvers_wait_their_turn_on_a_resolving_thread() {
+        // One resolving thread, never counted slow: b and c wait in the backlog, and
+        // the thread that resolves a resolves them next; their callers return at once.
+        let never = Duration::from_secs(3600);
+        let (gate, inflight) = with(10, |i| i.with_resolvers(1).with_slow(never));
+        let (tx, rx) = mpsc::channel();
+        ask_on_a_thread(&inflight, "a.test", &tx);
+        gate.wait_started(1);
+        ask(&inflight, "b.test", &tx);
+        ask(&inflight, "c.test", &tx);
+        ask(&inflight, "b.test", &tx);
+        assert_eq!(inflight.pending(), 4);
+        assert_eq!(gate.asked("b.test") + gate.asked("c.test"), 0);
+        gate.release();
+        let mut got: Vec<(String, bool)> = (0..4).map(|_| rx.recv_timeout(WAIT).unwrap()).collect();
+        got.sort();
+        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a.test", "b.test", "b.test", "c.test"]);
+        assert_eq!(
+            (
+                gate.asked("a.test"),
+                gate.asked("b.test"),
+                gate.asked("c.test")
+            ),
+            (1, 1, 1)
+        );
+        let until = Instant::now() + WAIT;
+        while inflight.pending() > 0 {
+            assert!(Instant::now() < until, "still pending");
+            thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_resolving_thread_held_by_a_slow_upstream_holds_up_no_other_question() {
+        // One resolving thread, counted slow at once (as after SLOW on a dead upstream):
+        // b does not wait behind a, but is resolved on its caller's thread meanwhile.
+        let (gate, inflight) = with(10, |i| i.with_resolvers(1).with_slow(Duration::ZERO));
+        let (tx, rx) = mpsc::channel();
+        ask_on_a_thread(&inflight, "a.test", &tx);
+        gate.wait_started(1);
+        ask_on_a_thread(&inflight, "b.test", &tx);
+        gate.wait_started(2);
+        assert_eq!(gate.asked("b.test"), 1);
+        gate.release();
+        let mut got: Vec<String> = (0..2).map(|_| rx.recv_timeout(WAIT).unwrap().0).collect();
+        got.sort();
+        assert_eq!(got, ["a.test", "b.test"]);
     }
 
     #[test]

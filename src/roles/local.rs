@@ -418,7 +418,7 @@ impl DnsService for LocalHandler {
         self.resolver.resolve_then(query, then)
     }
 
-    fn max_pending(&self) -> usize {
+    fn held(&self) -> usize {
         self.resolver.max_pending()
     }
 }

@@ -216,7 +216,7 @@ impl<R: LineService + DnsService> Handler for R {
     }
 
     fn udp_held(&self) -> usize {
-        DnsService::max_pending(self)
+        DnsService::held(self)
     }
 
     fn metrics(&self) -> &ServerMetrics {

@@ -187,7 +187,7 @@ impl DnsService for RootHandler {
         self.resolver.resolve_then(query, then)
     }
 
-    fn max_pending(&self) -> usize {
+    fn held(&self) -> usize {
         self.resolver.max_pending()
     }
 }

@@ -124,8 +124,8 @@ pub trait Handler: Send + Sync + 'static {
     {
         done(self.answer_dns(request, Transport::Udp, settings))
     }
-    /// The most UDP threads [`answer_udp`](Self::answer_udp) may hold at once (one per
-    /// question waiting for another server); by default none.
+    /// The most UDP threads [`answer_udp`](Self::answer_udp) may hold at once (each
+    /// resolving misses); by default none.
     fn udp_held(&self) -> usize {
         0
     }
