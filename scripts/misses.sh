@@ -154,11 +154,18 @@ hierarchy() {
 }
 
 # bench BUILD OUT ARGS...: `dnsd bench --json ARGS` with BUILD's binary (the load
-# generator is the same build as the server: both are measured as they ship).
+# generator is the same build as the server: both are measured as they ship). A run in
+# which nothing was answered (dnsd bench exits 1) is written as a result with no
+# queries, its error in "failed".
 bench() {
   local build=$1 out=$2
   shift 2
-  "$(bin_of "$build")" bench --json "$@" >"$out"
+  if ! "$(bin_of "$build")" bench --json "$@" >"$out" 2>"$out.err"; then
+    python3 -c '
+import json, sys
+print(json.dumps({"qps": 0.0, "p50_us": 0, "p99_us": 0, "errors": 0, "queries": 0,
+                  "failed": open(sys.argv[1]).read().strip()}))' "$out.err" >"$out"
+  fi
 }
 
 # field FILE NAME: a number from a `dnsd bench --json` result.
@@ -334,9 +341,12 @@ def med(kind, state, key):
     return statistics.median(json.load(open(f))[key] for f in glob.glob(f"{d}/misses-dead-{kind}-{state}-{b}-r*.json"))
 def total(kind, state, key):
     return sum(json.load(open(f))[key] for f in glob.glob(f"{d}/misses-dead-{kind}-{state}-{b}-r*.json"))
+def failed(kind, state):
+    return sum(1 for f in glob.glob(f"{d}/misses-dead-{kind}-{state}-{b}-r*.json") if json.load(open(f)).get("failed"))
 hi, hl = med("hit", "idle", "p50_us"), med("hit", "loaded", "p50_us")
 mi, ml = med("miss", "idle", "qps"), med("miss", "loaded", "qps")
 errors = total("hit", "loaded", "errors") + total("miss", "loaded", "errors")
+unanswered = failed("hit", "loaded") + failed("miss", "loaded")
 loads = [json.load(open(f)) for f in glob.glob(f"{d}/misses-deadload-{b}-r*.json")]
 sent = sum(l["sent"] for l in loads)
 answered = sum(l["answered"] for l in loads)
@@ -346,7 +356,11 @@ for l in loads:
         rcodes[k] = rcodes.get(k, 0) + v
 slowest = max((l["max_ms"] or 0) for l in loads) if loads else 0
 codes = ", ".join(f"{k} {v}" for k, v in sorted(rcodes.items()))
-print(f"| {b} | {hi:.0f} / {hl:.0f} µs | {hl / hi:.2f}x | {mi:,.0f} / {ml:,.0f} | {ml / mi:.2f}x | {errors} | {answered} of {sent} | {codes} | {slowest / 1000:.2f} s |")
+hit = f"{hl / hi:.2f}x" if hi and hl else "-"
+miss = f"{ml / mi:.2f}x" if mi else "-"
+if unanswered:
+    errors = f"{errors}, and {unanswered} run(s) with no answer at all"
+print(f"| {b} | {hi:.0f} / {hl:.0f} µs | {hit} | {mi:,.0f} / {ml:,.0f} | {miss} | {errors} | {answered} of {sent} | {codes} | {slowest / 1000:.2f} s |")
 EOF
     done
     echo

@@ -17,7 +17,7 @@
 //!   [`resolve::upstream`] (asking another server, in a protocol chosen at start),
 //!   [`resolve::infra`] (what is remembered of each upstream: round-trip time, down or
 //!   up), [`resolve::inflight`] (misses in flight: identical ones joined, their number
-//!   bounded, a pool to resolve them) and [`resolve::clock`] (time, passed in).
+//!   bounded) and [`resolve::clock`] (time, passed in).
 //! - [`zone`]: the data files: zones, cache files and the root table, legacy or TOML.
 //!
 //! The two views, each in its folder:

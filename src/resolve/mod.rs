@@ -11,7 +11,7 @@
 //! - [`infra`]: what is remembered of each upstream: round-trip times, and a backoff
 //!   for the ones that stopped answering.
 //! - [`inflight`]: the questions waiting for an upstream: identical ones joined, their
-//!   number bounded, a pool of threads resolving them.
+//!   number bounded.
 //! - [`clock`]: time, passed in, so that tests move it.
 
 pub mod cache;

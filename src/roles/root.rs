@@ -122,8 +122,8 @@ impl RoleConfig for RootConfig {
 }
 
 /// The root role's handler. Mode R questions (RD set) go through one [`Inflight`]:
-/// identical ones in flight are joined, at most `--max-pending` wait for TLD servers,
-/// and over UDP they wait on its pool, not on the receiving threads.
+/// identical ones in flight are joined, and at most `--max-pending` wait for TLD
+/// servers, while referrals are answered at once.
 pub struct RootHandler {
     resolver: Inflight<RootResolver>,
     metrics: ServerMetrics,
