@@ -292,17 +292,16 @@ EOF
 part_dead() {
   log "misses.sh: one TLD dead, misses for it at 50 q/s"
   local silent build local r first=0 load state
-  silent_port >/dev/null
-  silent=$(cat "$WORK/silent.port")
-  for build in "${BUILDS[@]}"; do
-    hierarchy "$build" "dead-$build" "net 127.0.0.1 $silent" >"$WORK/dead-$build.local"
-    local=$(cat "$WORK/dead-$build.local")
-    bench "$build" "$WORK/warm.json" --server "$local" --dns udp --mode R --requests 1 \
-      --pattern www.wikipedia.org
-  done
+  # Each build, each round, a fresh hierarchy: one that falls behind under the load (the
+  # dead TLD's misses queued) would still be behind when the next round measures it idle.
   for r in $(seq "$ROUNDS"); do
     for build in "${BUILDS[@]}"; do
-      local=$(cat "$WORK/dead-$build.local")
+      silent_port >/dev/null
+      silent=$(cat "$WORK/silent.port")
+      hierarchy "$build" "dead-$build-r$r" "net 127.0.0.1 $silent" >"$WORK/dead.local"
+      local=$(cat "$WORK/dead.local")
+      bench "$build" "$WORK/warm.json" --server "$local" --dns udp --mode R --requests 1 \
+        --pattern www.wikipedia.org
       for state in idle loaded; do
         load=""
         if [ "$state" = loaded ]; then
@@ -320,9 +319,10 @@ part_dead() {
         [ -z "$load" ] || wait "$load"
         log "  dead TLD, $build, round $r, $state: cached p50 $(field "$RESULTS/misses-dead-hit-$state-$build-r$r.json" p50_us) µs, org misses $(field "$RESULTS/misses-dead-miss-$state-$build-r$r.json" qps) q/s"
       done
+      stop_all
+      rm -f "$WORK/silent.port"
     done
   done
-  stop_all
   {
     echo "### One TLD dead, misses for it at 50 q/s (upstream timeout 2 s)"
     echo
