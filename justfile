@@ -85,3 +85,8 @@ compare A B ROUNDS="5" SECS="3":
 # The import graph of src/, one line per module, and whether it has a cycle (exit 1 if so).
 imports:
     scripts/imports.sh
+
+# DNS misses: dnsd local against Unbound (iterator, 1 and 2 threads) through dnsd's root
+# and com on port 53 in a network namespace of its own, with dnsperf (root needed).
+misses:
+    scripts/misses.sh
