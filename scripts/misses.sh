@@ -61,6 +61,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 ip netns add "$NS"
+# (Processes started in the background call `ip netns exec` themselves, not through
+# this function, so that $! is theirs: `ip` execs the program.)
 in_ns() { ip netns exec "$NS" "$@"; }
 in_ns ip link set lo up
 
@@ -90,15 +92,15 @@ log "misses.sh: a com zone of $NAMES names"
 scripts/genzone.sh zone "$NAMES" dat >"$WORK/com.dat"
 printf 'com 127.0.0.3 53\n' >"$WORK/root.dat"
 
-in_ns "$BIN" tld com "$WORK/com.dat" --bind 127.0.0.3 --port 53 2>"$WORK/com.err" >/dev/null &
+ip netns exec "$NS" "$BIN" tld com "$WORK/com.dat" --bind 127.0.0.3 --port 53 2>"$WORK/com.err" >/dev/null &
 PIDS+=($!)
 wait_for "$WORK/com.err" $! "listening on"
-in_ns "$BIN" root "$WORK/root.dat" --bind 127.0.0.2 --port 53 2>"$WORK/root.err" >/dev/null &
+ip netns exec "$NS" "$BIN" root "$WORK/root.dat" --bind 127.0.0.2 --port 53 2>"$WORK/root.err" >/dev/null &
 PIDS+=($!)
 wait_for "$WORK/root.err" $! "listening on"
 
 mkdir -p "$WORK/logs"
-RUST_LOG=warn in_ns "$BIN" local --root 127.0.0.2:53 --port 5300 --upstream-protocol dns \
+RUST_LOG=warn ip netns exec "$NS" "$BIN" local --root 127.0.0.2:53 --port 5300 --upstream-protocol dns \
   --log-dir "$WORK/logs" 2>"$WORK/local.err" >/dev/null &
 PIDS+=($!)
 ready 127.0.0.1 5300
@@ -138,7 +140,7 @@ EOF
 unbound_conf 1 5301 >"$WORK/unbound-1.conf"
 unbound_conf 2 5302 >"$WORK/unbound-2.conf"
 for n in 1 2; do
-  in_ns "$UNBOUND" -d -c "$WORK/unbound-$n.conf" 2>"$WORK/unbound-$n.err" &
+  ip netns exec "$NS" "$UNBOUND" -d -c "$WORK/unbound-$n.conf" 2>"$WORK/unbound-$n.err" &
   PIDS+=($!)
   ready 127.0.0.1 530$n
 done
