@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io::{self, ErrorKind};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use super::tcp::{self, TcpFrameError};
 use super::{model_name, model_record, rcode_name, wire_query, DEFAULT_EDNS_PAYLOAD};
 use crate::model::name::Name;
-use crate::model::{Outcome, Query, RData, Record, Recursion, Referral, Resolution};
+use crate::model::{NameServer, Outcome, Query, RData, Record, Recursion, Referral, Resolution};
 use crate::resolve::upstream::{Ask, UpstreamError};
 use crate::sync::lock;
 
@@ -224,41 +224,81 @@ fn soa(msg: &Message) -> Option<Record> {
         .find_map(model_record)
 }
 
-/// A referral: the first NS in authority for a zone containing `qname` that has glue.
+/// A referral: the NS records in authority for the deepest zone there that contains
+/// `qname`, each name server with its addresses from the additional section and its
+/// port from an SRV `_dns._tcp.<zone>` naming it ([`DEFAULT_DNS_PORT`] without one).
+///
+/// A name server inside the zone with no glue cannot be reached (its address is in the
+/// zone it serves) and is left out; one outside the zone is kept even without addresses,
+/// for the resolver to look them up. Which glue to believe is the resolver's call
+/// ([`crate::resolve`]'s bailiwick rules): this says what the message says.
 fn referral(msg: &Message, qname: &Name) -> Result<Referral, DnsUpstreamError> {
-    let mut seen_ns = None;
-    for ns in msg.authorities.iter().filter_map(model_record) {
+    let ns_records: Vec<Record> = msg
+        .authorities
+        .iter()
+        .filter_map(model_record)
+        .filter(|r| matches!(r.data, RData::Ns(_)))
+        .collect();
+    let Some(zone) = ns_records
+        .iter()
+        .map(|r| &r.name)
+        .filter(|zone| qname.is_within(zone.as_str()))
+        .max_by_key(|zone| zone.as_str().len())
+    else {
+        return Err(match ns_records.first() {
+            Some(ns) => Unusable::ReferralOutside {
+                zone: ns.name.clone(),
+                name: qname.clone(),
+            },
+            None => Unusable::Empty,
+        }
+        .into());
+    };
+    let srv_name = Name::from_wire(&format!("_dns._tcp.{zone}"));
+    let mut servers: Vec<NameServer> = Vec::new();
+    let mut ttl = u32::MAX;
+    let mut unreachable = None;
+    for ns in ns_records.iter().filter(|r| &r.name == zone) {
         let RData::Ns(target) = &ns.data else {
             continue;
         };
-        if !qname.is_within(ns.name.as_str()) {
-            seen_ns = Some(Unusable::ReferralOutside {
-                zone: ns.name.clone(),
-                name: qname.clone(),
-            });
+        if servers.iter().any(|s| &s.name == target) {
             continue;
         }
-        let Some(ip) = additional(msg, target).find_map(|r| r.data.ip()) else {
-            seen_ns = Some(Unusable::NoGlue {
-                zone: ns.name.clone(),
+        let mut addrs: Vec<IpAddr> = Vec::new();
+        for ip in additional(msg, target).filter_map(|r| r.data.ip()) {
+            if !addrs.contains(&ip) {
+                addrs.push(ip);
+            }
+        }
+        if addrs.is_empty() && target.is_within(zone.as_str()) {
+            unreachable = Some(Unusable::NoGlue {
+                zone: zone.clone(),
                 target: target.clone(),
             });
             continue;
-        };
-        let srv_name = Name::from_wire(&format!("_dns._tcp.{}", ns.name));
+        }
         let port = additional(msg, &srv_name)
             .find_map(|r| match &r.data {
                 RData::Srv(srv) if &srv.target == target => Some(srv.port),
                 _ => None,
             })
             .unwrap_or(DEFAULT_DNS_PORT);
-        return Ok(Referral {
-            zone: ns.name,
-            addr: SocketAddr::new(ip, port),
-            ttl: ns.ttl,
+        ttl = ttl.min(ns.ttl);
+        servers.push(NameServer {
+            name: target.clone(),
+            port,
+            addrs,
         });
     }
-    Err(seen_ns.unwrap_or(Unusable::Empty).into())
+    if servers.is_empty() {
+        return Err(unreachable.unwrap_or(Unusable::Empty).into());
+    }
+    Ok(Referral {
+        zone: zone.clone(),
+        ttl,
+        servers,
+    })
 }
 
 /// The additional records owned by `name`, as model records.
@@ -591,16 +631,16 @@ mod tests {
             )])),
             Resolution::authoritative(Outcome::NoData(soa_record("com"))),
             Resolution::authoritative(Outcome::NxDomain(soa_record("com"))),
-            Resolution::new(Outcome::Referral(Referral {
-                zone: name("com"),
-                addr: "127.0.0.1:5301".parse().unwrap(),
-                ttl: 86400,
-            })),
-            Resolution::new(Outcome::Referral(Referral {
-                zone: name("com"),
-                addr: "[::1]:5302".parse().unwrap(),
-                ttl: 10,
-            })),
+            Resolution::new(Outcome::Referral(Referral::new(
+                name("com"),
+                "127.0.0.1:5301".parse().unwrap(),
+                86400,
+            ))),
+            Resolution::new(Outcome::Referral(Referral::new(
+                name("com"),
+                "[::1]:5302".parse().unwrap(),
+                10,
+            ))),
             Resolution::new(Outcome::ServFail),
             Resolution::new(Outcome::Refused),
         ];
@@ -651,8 +691,12 @@ mod tests {
             got.outcome,
             Outcome::Referral(Referral {
                 zone: name("org"),
-                addr: "192.0.2.1:53".parse().unwrap(),
                 ttl: 100,
+                servers: vec![NameServer {
+                    name: name("a.nic.org"),
+                    port: 53,
+                    addrs: vec!["192.0.2.1".parse().unwrap()],
+                }],
             })
         );
     }

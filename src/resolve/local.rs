@@ -1,24 +1,32 @@
-//! The local server's resolver: its cache, then the root (mode R) or the root and then
-//! the TLD server it refers to (mode I).
+//! The local server's resolver: its cache, then the root (mode R), or the servers of the
+//! name's zone found by following referrals from the deepest delegation it knows (mode
+//! I, [`super::iterate`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::cache::Cache;
 use super::clock::{Clock, SystemClock};
-use super::upstream::{Unexpected, Upstream, UpstreamError};
-use super::{final_answer, unexpected_outcome};
+use super::delegations::{self, Delegations};
+use super::final_answer;
+use super::iterate::Walk;
+use super::upstream::{Upstream, UpstreamError};
 use crate::model::{Outcome, QType, Query, Recursion, Resolution};
 use crate::ops::metrics::ServerMetrics;
 use crate::ops::querylog::{LogDir, Mapping};
 
-/// The local server's resolver: its cache, then the root (mode R) or the root and then
-/// the TLD server it refers to (mode I).
+/// The local server's resolver: its cache, then the root (mode R), or the servers of
+/// the name's zone found by following referrals (mode I).
 #[derive(Debug)]
 pub struct LocalResolver {
     cache: Cache,
     root: SocketAddr,
     upstream: Upstream,
+    /// The delegations learned from referrals; `None` when not cached (every mode I miss
+    /// then starts at the root, as in the original).
+    delegations: Option<Delegations>,
+    /// The server's name, for log lines.
+    name: String,
     logs: Option<Arc<LogDir>>,
     metrics: ServerMetrics,
     clock: Arc<dyn Clock>,
@@ -37,10 +45,25 @@ impl LocalResolver {
             cache,
             root,
             upstream,
+            delegations: Some(Delegations::new(delegations::DEFAULT_CAPACITY)),
+            name: String::new(),
             logs,
             metrics: ServerMetrics::DISABLED,
             clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Caches delegations learned from referrals (the default), or not: then every
+    /// mode I miss starts at the root, so that a class can watch it asked every time.
+    pub fn with_delegation_cache(mut self, cached: bool) -> LocalResolver {
+        self.delegations = cached.then(|| Delegations::new(delegations::DEFAULT_CAPACITY));
+        self
+    }
+
+    /// Names its log lines after `name` (the server's).
+    pub fn with_name(mut self, name: &str) -> LocalResolver {
+        self.name = name.to_owned();
+        self
     }
 
     /// Reads the time from `clock` (tests move it) rather than the system's.
@@ -57,6 +80,11 @@ impl LocalResolver {
 
     pub fn cache(&self) -> &Cache {
         &self.cache
+    }
+
+    /// The delegations learned, if they are cached.
+    pub fn delegations(&self) -> Option<&Delegations> {
+        self.delegations.as_ref()
     }
 
     /// Answers `query`, from the cache or through the hierarchy. No lock is held while
@@ -132,32 +160,20 @@ impl LocalResolver {
         final_answer(self.root, outcome)
     }
 
-    /// Mode I: the root refers us to the TLD server, which we ask ourselves. Both
-    /// questions share one upstream timeout, so a client waits no longer than in mode R.
+    /// Mode I: from the deepest delegation known (or the root) down the referrals to
+    /// the servers of the name's zone, which we ask ourselves, believing each only
+    /// within its bailiwick ([`super::iterate`]). Every question shares one upstream
+    /// timeout, so a client waits no longer than in mode R.
     fn iterative(&self, query: &Query) -> Result<Outcome, UpstreamError> {
-        let deadline = self.upstream.deadline();
-        let asked = query.with_recursion(Recursion::Iterative);
-        let answered = self.upstream.ask(self.root, &asked, deadline)?;
-        let referral = match answered.outcome {
-            Outcome::Referral(r) => r,
-            // The root knows the TLD does not exist.
-            Outcome::NxDomain(_) => return Ok(answered.outcome),
-            // The root's own zone (`.` itself, over DNS): its authoritative answer.
-            outcome @ (Outcome::Answer(_) | Outcome::NoData(_)) if answered.authoritative => {
-                return Ok(outcome)
-            }
-            other => return Err(unexpected_outcome(self.root, &other)),
-        };
-        if !query.name.is_within(referral.zone.as_str()) || referral.zone.is_root() {
-            return Err(UpstreamError::Unexpected(
-                self.root,
-                Unexpected::ReferralOutside {
-                    zone: referral.zone,
-                    name: query.name.clone(),
-                },
-            ));
-        }
-        let outcome = self.upstream.ask(referral.addr, &asked, deadline)?.outcome;
-        final_answer(referral.addr, outcome)
+        Walk::new(
+            &self.upstream,
+            self.root,
+            self.delegations.as_ref(),
+            self.clock.now(),
+            self.upstream.deadline(),
+        )
+        .with_max_ttl(self.cache.max_ttl())
+        .with_server_name(&self.name)
+        .resolve(query)
     }
 }

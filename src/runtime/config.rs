@@ -109,7 +109,10 @@ fn up(args: UpArgs) -> Result<Config, Error> {
             .limits(limits(&args.limits))
             .upstream_timeout(args.upstream.upstream_timeout.0)
             .upstream_protocol(args.upstream.upstream_protocol)
-            .local(|c| c.with_dns_mode(args.dns_mode)),
+            .local(|c| {
+                c.with_dns_mode(args.dns_mode)
+                    .with_delegation_cache(!args.delegations.no_delegation_cache)
+            }),
     };
     Ok(Config::Up {
         hierarchy: Box::new(hierarchy),
@@ -132,6 +135,7 @@ fn local(args: LocalArgs) -> Result<Config, Error> {
         .with_ttl(args.ttl.0)
         .with_dns_mode(args.dns_mode)
         .with_cache_size(args.cache_size)
+        .with_delegation_cache(!args.delegations.no_delegation_cache)
         .with_limits(limits(&args.server.limits))
         .with_upstream_timeout(args.upstream.upstream_timeout.0)
         .with_upstream_protocol(args.upstream.upstream_protocol);

@@ -87,6 +87,7 @@ struct LocalToml {
     ttl: Option<Spanned<f64>>,
     cache_size: Option<usize>,
     dns_mode: Option<Spanned<String>>,
+    delegation_cache: Option<bool>,
     #[serde(default)]
     cache: Vec<String>,
     #[serde(default)]
@@ -191,6 +192,7 @@ impl Lab {
             None => None,
         };
         let cache_size = local.cache_size;
+        let delegation_cache = local.delegation_cache;
         builder = builder.cache(local_zone(&at, local)?).local(|mut c| {
             c = c.with_bind(local_bind);
             if let Some(name) = name {
@@ -204,6 +206,9 @@ impl Lab {
             }
             if let Some(n) = cache_size {
                 c = c.with_cache_size(n);
+            }
+            if let Some(cached) = delegation_cache {
+                c = c.with_delegation_cache(cached);
             }
             c.with_source(Some(relab(path, |at, lab| local_zone(at, &lab.local))))
         });
