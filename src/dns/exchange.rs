@@ -650,6 +650,34 @@ mod tests {
     }
 
     #[test]
+    fn a_referral_to_several_servers_round_trips_through_the_server() {
+        let q = query("www.example.com", QType::A, Recursion::Iterative);
+        let referral = Referral {
+            zone: name("example.com"),
+            ttl: 600,
+            servers: vec![
+                NameServer {
+                    name: name("ns1.example.com"),
+                    port: 5301,
+                    addrs: vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()],
+                },
+                NameServer {
+                    name: name("ns2.example.com"),
+                    port: 53,
+                    addrs: vec!["127.0.0.2".parse().unwrap()],
+                },
+                NameServer {
+                    name: name("ns.dns-host.net"),
+                    port: 53,
+                    addrs: Vec::new(),
+                },
+            ],
+        };
+        let resolution = Resolution::new(Outcome::Referral(referral));
+        assert_eq!(through_server(&q, resolution.clone()).unwrap(), resolution);
+    }
+
+    #[test]
     fn truncated_response_says_retry_over_tcp() {
         let q = query("big.com", QType::A, Recursion::Iterative);
         let records = (0..200u8)
@@ -699,6 +727,52 @@ mod tests {
                 }],
             })
         );
+    }
+
+    #[test]
+    fn a_referral_keeps_every_name_server_with_its_addresses_and_port() {
+        let q = query("www.example.com", QType::A, Recursion::Iterative);
+        let mut msg = response(&q, 1, ResponseCode::NoError);
+        for ns in ["ns1.example.com.", "ns.dns-host.net.", "ns2.example.com."] {
+            msg.add_authority(hrr::Record::from_rdata(
+                hname("example.com."),
+                300,
+                hrr::RData::NS(hrd::NS(hname(ns))),
+            ));
+        }
+        let glue = |owner: &str, ip: [u8; 4]| {
+            hrr::Record::from_rdata(hname(owner), 300, hrr::RData::A(hrd::A(ip.into())))
+        };
+        msg.add_additional(glue("ns1.example.com.", [192, 0, 2, 1]));
+        msg.add_additional(glue("ns1.example.com.", [192, 0, 2, 2]));
+        // In-zone without glue: unreachable, left out.
+        msg.add_additional(hrr::Record::from_rdata(
+            hname("_dns._tcp.example.com."),
+            300,
+            hrr::RData::SRV(hrd::SRV::new(0, 0, 5300, hname("ns1.example.com."))),
+        ));
+        let got = read_response(&msg.to_vec().unwrap(), 1, &q).unwrap();
+        let Outcome::Referral(r) = got.outcome else {
+            panic!("{:?}", got.outcome)
+        };
+        assert_eq!(r.zone, name("example.com"));
+        assert_eq!(
+            r.servers,
+            [
+                NameServer {
+                    name: name("ns1.example.com"),
+                    port: 5300,
+                    addrs: vec!["192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()],
+                },
+                // Outside the zone, no glue: kept, for the resolver to look up.
+                NameServer {
+                    name: name("ns.dns-host.net"),
+                    port: 53,
+                    addrs: Vec::new(),
+                },
+            ]
+        );
+        assert_eq!(r.addr(), Some("192.0.2.1:5300".parse().unwrap()));
     }
 
     #[test]
