@@ -175,6 +175,11 @@ impl LocalConfig {
     pub fn log_dir(&self) -> &Path {
         &self.log_dir
     }
+
+    /// Whether delegations learned from referrals are kept.
+    pub fn delegation_cache(&self) -> bool {
+        self.delegation_cache
+    }
 }
 
 impl RoleConfig for LocalConfig {

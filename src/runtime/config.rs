@@ -337,5 +337,10 @@ mod tests {
         assert_eq!(server.serving().limits().max_connections, 7);
         assert_eq!(server.serving().bind().port(), 0);
         assert_eq!(metrics.map(|m| m.port()), Some(9100));
+        assert!(server.delegation_cache(), "on unless turned off");
+        let Ok(Config::Local { server, .. }) = config(&["local", "--no-delegation-cache"]) else {
+            panic!("not a local server");
+        };
+        assert!(!server.delegation_cache());
     }
 }

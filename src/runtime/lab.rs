@@ -428,6 +428,11 @@ mod tests {
             err("[local]\ndns_mode = \"X\"\n[tld.com]\n"),
             "lab.toml:2: dns_mode: R or I"
         );
+        assert!(
+            err("[local]\ndelegation_cache = \"no\"\n[tld.com]\n").starts_with("lab.toml:2:"),
+            "{}",
+            err("[local]\ndelegation_cache = \"no\"\n[tld.com]\n")
+        );
         assert_eq!(
             err("[local]\nname = \"a,b\"\n[tld.com]\n"),
             "lab.toml:2: name: must be non-empty, without commas or spaces"
