@@ -5,7 +5,9 @@
 //! the delegation cache seen from the root's log.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -21,7 +23,7 @@ use dnsd::zone::Zone;
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{self, rdata, RData, Record};
 
-use crate::harness::{DnsTcp, Line, Proc, PATIENCE, WAIT};
+use crate::harness::{dnsd_bin, DnsTcp, Line, Proc, PATIENCE, WAIT};
 
 /// What a hand-written server answers: the records of each section, by question name.
 #[derive(Clone, Default)]
@@ -58,6 +60,18 @@ fn answer(records: Vec<Record>) -> Reply {
 /// A referral to `zone`, served by `ns`: its NS record, its glue at `glue` if given, and
 /// dnsd's SRV port hint naming `ns` with `port`.
 fn referral(zone: &str, ns: &str, glue: Option<IpAddr>, port: u16) -> Reply {
+    let mut reply = standard_referral(zone, ns, glue);
+    reply.additional.push(Record::from_rdata(
+        name(&format!("_dns._tcp.{zone}")),
+        300,
+        RData::SRV(rdata::SRV::new(0, 0, port, name(ns))),
+    ));
+    reply
+}
+
+/// A referral as any authoritative server writes it: NS, and glue if given (no port:
+/// every name server is on 53).
+fn standard_referral(zone: &str, ns: &str, glue: Option<IpAddr>) -> Reply {
     let mut additional = Vec::new();
     if let Some(ip) = glue {
         let data = match ip {
@@ -66,11 +80,6 @@ fn referral(zone: &str, ns: &str, glue: Option<IpAddr>, port: u16) -> Reply {
         };
         additional.push(Record::from_rdata(name(ns), 300, data));
     }
-    additional.push(Record::from_rdata(
-        name(&format!("_dns._tcp.{zone}")),
-        300,
-        RData::SRV(rdata::SRV::new(0, 0, port, name(ns))),
-    ));
     Reply {
         aa: false,
         authority: vec![Record::from_rdata(
@@ -242,7 +251,7 @@ impl Drop for Local {
     }
 }
 
-fn ip(r: &Resolution) -> Option<String> {
+fn ip_of(r: &Resolution) -> Option<String> {
     r.first_ip().map(|ip| ip.to_string())
 }
 
@@ -288,7 +297,7 @@ fn three_levels_of_delegation_resolve() {
     );
     let local = Local::start(root.addr);
     assert_eq!(
-        ip(&local.ask("www.example.com", true)).as_deref(),
+        ip_of(&local.ask("www.example.com", true)).as_deref(),
         Some("93.184.216.34")
     );
     for server in [&root, &com, &example] {
@@ -337,7 +346,7 @@ fn a_glueless_delegation_resolves() {
     );
     let local = Local::start(root.addr);
     assert_eq!(
-        ip(&local.ask("www.example.com", true)).as_deref(),
+        ip_of(&local.ask("www.example.com", true)).as_deref(),
         Some("10.9.9.9")
     );
     assert_eq!(net.asked(), ["A ns.dns-host.net"]);
@@ -392,7 +401,7 @@ fn glue_outside_the_delegated_zone_is_ignored_and_the_name_server_looked_up() {
     );
     let local = Local::start(root.addr);
     assert_eq!(
-        ip(&local.ask("www.example.com", true)).as_deref(),
+        ip_of(&local.ask("www.example.com", true)).as_deref(),
         Some("10.9.9.9")
     );
     assert_eq!(forger.asked(), Vec::<String>::new());
@@ -427,11 +436,11 @@ fn out_of_bailiwick_answer_records_never_reach_the_cache() {
     );
     let local = Local::start(root.addr);
     assert_eq!(
-        ip(&local.ask("www.a.com", true)).as_deref(),
+        ip_of(&local.ask("www.a.com", true)).as_deref(),
         Some("1.2.3.4")
     );
     let cached = local.ask("www.a.com", false);
-    assert_eq!(ip(&cached).as_deref(), Some("1.2.3.4"));
+    assert_eq!(ip_of(&cached).as_deref(), Some("1.2.3.4"));
     let Outcome::Answer(records) = &cached.outcome else {
         panic!("{cached:?}")
     };
@@ -542,4 +551,184 @@ fn the_delegation_cache_skips_the_root_and_the_flag_restores_it() {
             assert_eq!(count(&local, &["delegation from the cache"]), 0);
         }
     }
+}
+
+/// Runs `ip ARGS`, returning its stderr on failure.
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run `ip`: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`ip {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// A network namespace of this test's own, deleted when dropped. Named `dnsdi53-PID`;
+/// those an earlier run left behind (its process gone) are deleted first.
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Result<Netns, String> {
+        if let Ok(out) = Command::new("ip").args(["netns", "list"]).output() {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let name = line.split_whitespace().next().unwrap_or("");
+                let Some(pid) = name.strip_prefix("dnsdi53-") else {
+                    continue;
+                };
+                if pid.parse::<u32>().is_ok()
+                    && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                {
+                    let _ = ip(&["netns", "del", name]);
+                }
+            }
+        }
+        let name = format!("dnsdi53-{}", std::process::id());
+        ip(&["netns", "add", &name])?;
+        let ns = Netns(name);
+        ip(&["-n", &ns.0, "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// Runs `f` on a thread of its own inside the namespace: the sockets it makes belong
+    /// to the namespace, wherever they are used from afterwards.
+    fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.0);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).unwrap();
+            // SAFETY: moves only this thread, which ends with `f`, into the namespace
+            // whose file is held open for the call.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Err(e) = ip(&["netns", "del", &self.0]) {
+            eprintln!("iterative: cannot delete namespace {}: {e}", self.0);
+        }
+    }
+}
+
+/// dnsd's local server resolves through standard authoritative servers, each on port 53
+/// of its own address, that know nothing of dnsd's SRV port hint, laid out as on the
+/// Internet: com and net served by one server named under net (the root's glue for it,
+/// outside com, is not believed: its address is asked of net's server, whose own glue
+/// is inside net), and example.com by a server named under net given without glue.
+/// They live in a network namespace this test makes (port 53 on addresses of its
+/// own), as does the local server.
+#[test]
+#[cfg_attr(missing_netns, ignore = "needs root and iproute2 (network namespaces)")]
+fn standard_servers_on_port_53_without_port_hints_resolve() {
+    let ns = match Netns::new() {
+        Ok(ns) => ns,
+        Err(e) if std::env::var_os("DNSD_REQUIRE_NETNS").is_some() => {
+            panic!("network namespaces are required (DNSD_REQUIRE_NETNS) but {e}")
+        }
+        Err(e) => return eprintln!("skipping: cannot create a network namespace ({e})"),
+    };
+    let [root, gtld, example] = ns.run(|| {
+        ["127.0.0.1", "127.0.0.2", "127.0.0.4"].map(|ip| UdpSocket::bind((ip, 53)).unwrap())
+    });
+    let gtld_ip = Some("127.0.0.2".parse().unwrap());
+    let to_net = standard_referral("net", "a.gtld-servers.net", gtld_ip);
+    let (root, gtld, example) = (
+        Auth::on(
+            root,
+            replies(vec![
+                (
+                    "www.example.com",
+                    standard_referral("com", "a.gtld-servers.net", gtld_ip),
+                ),
+                ("a.gtld-servers.net", to_net.clone()),
+                ("ns.dns-host.net", to_net),
+            ]),
+        ),
+        Auth::on(
+            gtld,
+            replies(vec![
+                (
+                    "www.example.com",
+                    standard_referral("example.com", "ns.dns-host.net", None),
+                ),
+                (
+                    "a.gtld-servers.net",
+                    answer(vec![a("a.gtld-servers.net", "127.0.0.2")]),
+                ),
+                (
+                    "ns.dns-host.net",
+                    answer(vec![a("ns.dns-host.net", "127.0.0.4")]),
+                ),
+            ]),
+        ),
+        Auth::on(
+            example,
+            replies(vec![(
+                "www.example.com",
+                answer(vec![a("www.example.com", "93.184.216.34")]),
+            )]),
+        ),
+    );
+    let logs = tempfile::tempdir().unwrap();
+    let mut command = Command::new("ip");
+    command
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            dnsd_bin(),
+            "local",
+            "--port",
+            "0",
+            "--root",
+            "127.0.0.1:53",
+        ])
+        .args([
+            "--upstream-protocol",
+            "dns",
+            "--upstream-timeout",
+            &PATIENCE.as_secs().to_string(),
+        ])
+        .arg("--log-dir")
+        .arg(logs.path());
+    let mut local = Proc::run(command);
+    let addr = local.wait_listening();
+    local.addr = Some(addr);
+    let mut stream = ns.run(move || TcpStream::connect_timeout(&addr, WAIT).unwrap());
+    let query = dnsd::model::Query::new(
+        dnsd::model::name::Name::parse("www.example.com").unwrap(),
+        dnsd::model::QType::A,
+        dnsd::model::Recursion::Recursive,
+    );
+    let request = dnsd::dns::exchange::query_message(7, &query).unwrap();
+    let response =
+        dnsd::dns::exchange::exchange_tcp(&mut stream, &request, Instant::now() + WAIT).unwrap();
+    let resolution = dnsd::dns::exchange::read_response(&response, 7, &query).unwrap();
+    assert_eq!(
+        ip_of(&resolution).as_deref(),
+        Some("93.184.216.34"),
+        "{resolution:?}"
+    );
+    assert_eq!(root.asked(), ["A www.example.com", "A a.gtld-servers.net"]);
+    assert_eq!(
+        gtld.asked(),
+        [
+            "A a.gtld-servers.net",
+            "A www.example.com",
+            "A ns.dns-host.net"
+        ]
+    );
+    assert_eq!(example.asked(), ["A www.example.com"]);
+    drop(local);
 }
