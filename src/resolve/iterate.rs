@@ -295,8 +295,9 @@ impl<'a> Walk<'a> {
     ) -> Result<Checked, UpstreamError> {
         self.questions += 1;
         if self.questions > MAX_QUESTIONS {
+            // Not asked: the error names the server whose referral led here.
             return Err(UpstreamError::Unexpected(
-                addr,
+                cut.from,
                 Unexpected::TooManyQuestions(MAX_QUESTIONS),
             ));
         }

@@ -196,7 +196,7 @@ pub enum Unexpected {
     #[error("a referral past the {0} a resolution may follow")]
     TooManyReferrals(u32),
     /// The resolution asked as many questions as a resolver asks for one.
-    #[error("a referral or alias past the {0} questions a resolution may ask")]
+    #[error("a referral or a CNAME past the {0} questions a resolution may ask")]
     TooManyQuestions(u32),
     /// A CNAME chain that goes on through more zones than a resolver follows, or
     /// comes back to a name already on it.
