@@ -73,13 +73,9 @@ impl RootResolver {
             return Resolution::authoritative(Outcome::NxDomain(self.soa.clone()));
         };
         match query.recursion {
-            Recursion::Iterative | Recursion::CacheOnly => {
-                Resolution::new(Outcome::Referral(Referral {
-                    zone: Name::from_wire(tld),
-                    addr,
-                    ttl: DEFAULT_TTL,
-                }))
-            }
+            Recursion::Iterative | Recursion::CacheOnly => Resolution::new(Outcome::Referral(
+                Referral::new(Name::from_wire(tld), addr, DEFAULT_TTL),
+            )),
             Recursion::Recursive => {
                 let deadline = self.upstream.deadline();
                 let answered = self

@@ -111,7 +111,10 @@ fn up(args: UpArgs) -> Result<Config, Error> {
             .limits(limits(&args.limits))
             .upstream_timeout(args.upstream.upstream_timeout.0)
             .upstream_protocol(args.upstream.upstream_protocol)
-            .local(|c| c.with_dns_mode(args.dns_mode)),
+            .local(|c| {
+                c.with_dns_mode(args.dns_mode)
+                    .with_delegation_cache(!args.delegations.no_delegation_cache)
+            }),
     };
     Ok(Config::Up {
         hierarchy: Box::new(hierarchy),
@@ -139,6 +142,7 @@ fn local(args: LocalArgs) -> Result<Config, Error> {
             nets if nets.is_empty() => Allow::BoundNetworks,
             nets => Allow::Only(nets),
         })
+        .with_delegation_cache(!args.delegations.no_delegation_cache)
         .with_limits(limits(&args.server.limits))
         .with_upstream_timeout(args.upstream.upstream_timeout.0)
         .with_upstream_protocol(args.upstream.upstream_protocol);
@@ -342,6 +346,11 @@ mod tests {
         assert_eq!(server.serving().limits().max_connections, 7);
         assert_eq!(server.serving().bind().port(), 0);
         assert_eq!(metrics.map(|m| m.port()), Some(9100));
+        assert!(server.delegation_cache(), "on unless turned off");
+        let Ok(Config::Local { server, .. }) = config(&["local", "--no-delegation-cache"]) else {
+            panic!("not a local server");
+        };
+        assert!(!server.delegation_cache());
     }
 
     #[test]
