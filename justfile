@@ -86,7 +86,10 @@ compare A B ROUNDS="5" SECS="3":
 imports:
     scripts/imports.sh
 
-# DNS misses: dnsd local against Unbound (iterator, 1 and 2 threads) through dnsd's root
-# and com on port 53 in a network namespace of its own, with dnsperf (root needed).
-misses:
-    scripts/misses.sh
+# Misses in parallel (scripts/misses.sh; also part of `just bench`): DNS misses over UDP,
+# a dead TLD under 50 q/s of misses for it, and dnsd local against Unbound's iterator
+# (1 and 2 threads) through dnsd's root and com on port 53 in a network namespace (root
+# needed for that part). `just misses /tmp/dnsd-before` measures another build beside.
+misses *BEFORE:
+    cargo build --release --quiet
+    scripts/misses.sh "{{dnsd}}" {{BEFORE}}

@@ -27,6 +27,13 @@
 #   CHAIN_SECS=S      length of each run of the relay section (default 3)
 #   ONLY=chain        run only the relay section (the main hierarchy and the relays), to
 #                     try it quickly; the report shows the other sections as not measured
+#   MISSES=0          skip the misses section (scripts/misses.sh: DNS misses over UDP, a
+#                     dead TLD under load, dnsd local beside Unbound in a namespace)
+#   BEFORE=BIN        another dnsd build that the misses section measures beside this
+#                     one, in alternating rounds (e.g. main's, built into /tmp), or
+#   BEFORE_REF=REF    the commit to build it from (`git archive REF`, built once into
+#                     ${TMPDIR:-/tmp}/dnsd-before-REF, then reused)
+#   MISSES_SECS=S, MISSES_ROUNDS=N   the misses section's runs (default 3 s, 3 rounds)
 #
 # scripts/bench_notes.md, if present, is copied into the report under "Notes": the place
 # for what the figures and the profiles show, which a re-run keeps.
@@ -428,6 +435,28 @@ else
   echo "DNSPERF=0 was given" >"$RESULTS/dnsperf-skipped.txt"
 fi
 
+# --- Misses in parallel (issue 15): before and after, a dead TLD, beside Unbound --------
+
+if [ -n "$ONLY" ] || [ "${MISSES:-1}" != 1 ]; then
+  log "bench.sh: skipping the misses section"
+else
+  before=${BEFORE:-}
+  if [ -z "$before" ] && [ -n "${BEFORE_REF:-}" ]; then
+    rev=$(git rev-parse --short "$BEFORE_REF") || die "BEFORE_REF=$BEFORE_REF is no commit"
+    dir=${TMPDIR:-/tmp}/dnsd-before-$rev
+    if [ ! -x "$dir/target/release/dnsd" ]; then
+      log "bench.sh: building $BEFORE_REF ($rev) into $dir"
+      mkdir -p "$dir/src"
+      git archive "$rev" | tar -x -C "$dir/src"
+      (cd "$dir/src" && CARGO_TARGET_DIR="$dir/target" cargo build --release --quiet --bin dnsd)
+    fi
+    before=$dir/target/release/dnsd
+    export MISSES_BEFORE_NOTE="built from $BEFORE_REF, $rev"
+  fi
+  log "bench.sh: misses in parallel${before:+, beside $before}"
+  bash scripts/misses.sh "$BIN" "$before" "$RESULTS" || log "bench.sh: the misses section failed"
+fi
+
 # --- the report ------------------------------------------------------------------------
 
 [ -z "$ONLY" ] || echo "$ONLY" >"$RESULTS/only.txt"
@@ -445,4 +474,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   --commit "$commit" --duration "$DURATION" --orig-slow-secs "$ORIG_SLOW_SECS" \
   --original "${ORIGINAL:-}" --elapsed "$((SECONDS - START))" \
   --notes scripts/bench_notes.md
+if [ -f "$RESULTS/misses.md" ]; then
+  { echo; cat "$RESULTS/misses.md"; } >>"$OUT"
+fi
 log "bench.sh: done in $((SECONDS - START)) s"

@@ -15,6 +15,7 @@ use crate::line::message::Mode;
 use crate::model::QType;
 use crate::net::resolve_host_port;
 use crate::ops::metrics;
+use crate::resolve::inflight;
 use crate::resolve::upstream;
 use crate::resolve::upstream::UpstreamProtocol;
 use crate::roles::local;
@@ -214,6 +215,12 @@ pub struct UpstreamArgs {
     /// be asked as lines: other types are SERVFAIL).
     #[arg(long, default_value_t = UpstreamProtocol::default(), value_name = "both|line|dns")]
     pub upstream_protocol: UpstreamProtocol,
+    /// How many questions may wait for an upstream's answer at once (misses, over
+    /// every protocol, identical ones joined to one upstream query but each counted);
+    /// past it, a new one is answered SERVFAIL (`0XFE` for a line) at once and counted
+    /// in dnsd_misses_refused_total. Cache hits never wait behind them.
+    #[arg(long, default_value_t = inflight::DEFAULT_MAX_PENDING as u32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub max_pending: u32,
 }
 
 /// Whether the local server keeps the delegations it learns (local, up).
@@ -234,8 +241,8 @@ pub struct UpArgs {
     /// the exception: one endpoint serves the whole lab).
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "zones", "any_port", "log_dir", "dns_mode", "no_delegation_cache", "upstream_timeout",
-        "upstream_protocol", "max_connections", "max_connections_per_ip", "idle_timeout",
-        "max_line", "edns_payload",
+        "upstream_protocol", "max_pending", "max_connections", "max_connections_per_ip",
+        "idle_timeout", "max_line", "edns_payload",
     ])]
     pub config: Option<PathBuf>,
     /// Directory with root.{toml,dat}, one zone per TLD and default.{toml,dat}

@@ -17,7 +17,9 @@
 //!   referrals followed to any depth, within each server's bailiwick),
 //!   [`resolve::delegations`] (the delegations learned, with their TTLs),
 //!   [`resolve::cache`], [`resolve::upstream`] (asking another server, in a protocol
-//!   chosen at start) and [`resolve::clock`] (time, passed in).
+//!   chosen at start), [`resolve::infra`] (what is remembered of each upstream:
+//!   round-trip time, down or up), [`resolve::inflight`] (misses in flight: identical
+//!   ones joined, their number bounded) and [`resolve::clock`] (time, passed in).
 //! - [`zone`]: the data files: zones, cache files and the root table, legacy or TOML.
 //!
 //! The two views, each in its folder:

@@ -10,6 +10,13 @@
 //!
 //! The front end knows nothing of zones, caches or upstreams, and the roles know nothing
 //! of messages: a role is three answers ([`DnsService`]).
+//!
+//! [`answer_now`] is the same work in two phases, for a server that must not wait on
+//! an upstream where it receives (UDP): the request is read and checked, and answered
+//! at once if the role can ([`DnsService::resolve_now`]: a cache hit, a referral);
+//! otherwise it is kept, read, as a [`Deferred`], which the role resolves
+//! ([`DnsService::resolve_later`]: joined to the same question in flight, or bounded)
+//! and [`Deferred::finish`] turns into the response.
 
 use std::fmt;
 
@@ -22,6 +29,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use super::{model_name, rcode_name, wire_name, wire_record, CLASSIC_UDP_PAYLOAD};
 use crate::model::name::Name;
 use crate::model::{Outcome, QType, Query, Record, Recursion, Referral, Resolution};
+use crate::resolve::inflight::Then;
 
 /// Which transport a request came over: it decides the size limit of the answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +69,27 @@ pub trait DnsService {
     fn recursion_available(&self, rd: bool) -> bool;
     /// Resolves one query: the same call the line protocol makes.
     fn resolve(&self, query: &Query) -> Resolution;
+    /// The answer to `query` if it can be had without waiting for another server (a
+    /// cache hit, a referral, an authoritative answer); `None` when it cannot, and
+    /// [`resolve_later`](Self::resolve_later) is to be asked. By default, every answer
+    /// is had at once.
+    fn resolve_now(&self, query: &Query) -> Option<Resolution> {
+        Some(self.resolve(query))
+    }
+    /// Resolves a query that [`resolve_now`](Self::resolve_now) could not answer:
+    /// `then` gets the answer exactly once: here once resolved (the call may take up to
+    /// the upstream timeout, and at most [`held`](Self::held) calls do at once); or at
+    /// once (SERVFAIL: too many wait already); or later, from another thread, when the
+    /// same question is already being resolved there or waits its turn (the call
+    /// returns at once). By default, here and now.
+    fn resolve_later(&self, query: Query, then: Then) {
+        then(self.resolve(&query))
+    }
+    /// The most calls to [`resolve_later`](Self::resolve_later) that may hold their
+    /// thread at once; by default none.
+    fn held(&self) -> usize {
+        0
+    }
 }
 
 /// Why a request got no response at all.
@@ -154,18 +183,96 @@ pub fn answer(
     settings: &DnsSettings,
     role: &impl DnsService,
 ) -> Answered {
+    match read(request, transport, settings, role) {
+        Read::Done(answered) => answered,
+        Read::Asks(asked) => {
+            let resolution = role.resolve(&asked.query);
+            asked.finish(resolution)
+        }
+    }
+}
+
+/// [`answer`], in two phases: the answer if it can be had at once (an error, or what
+/// [`DnsService::resolve_now`] answers), else the request, read, to be finished with
+/// its resolution once the role has it.
+pub fn answer_now(
+    request: &[u8],
+    transport: Transport,
+    settings: &DnsSettings,
+    role: &impl DnsService,
+) -> Now {
+    match read(request, transport, settings, role) {
+        Read::Done(answered) => Now::Answered(answered),
+        Read::Asks(asked) => match role.resolve_now(&asked.query) {
+            Some(resolution) => Now::Answered(asked.finish(resolution)),
+            None => Now::Deferred(asked),
+        },
+    }
+}
+
+/// What [`answer_now`] could do at once.
+#[derive(Debug)]
+pub enum Now {
+    /// The request is answered (or dropped).
+    Answered(Answered),
+    /// Its query waits for another server.
+    Deferred(Deferred),
+}
+
+/// A request read and checked, whose query waits to be resolved: everything the
+/// response needs from the request (its header, question as asked, EDNS) is kept.
+#[derive(Debug)]
+pub struct Deferred {
+    reply: Reply,
+    question: WireQuery,
+    edns: Option<Edns>,
+    query: Query,
+}
+
+impl Deferred {
+    /// The query that the role resolves.
+    pub fn query(&self) -> &Query {
+        &self.query
+    }
+
+    /// The response to the request, with `resolution` as the answer.
+    pub fn finish(self, resolution: Resolution) -> Answered {
+        self.reply
+            .resolved(&self.question, self.edns.as_ref(), &self.query, resolution)
+    }
+}
+
+/// A request read: answered already (an error), or a query for the role.
+enum Read {
+    Done(Answered),
+    Asks(Deferred),
+}
+
+/// Reads the header first and decides before any lookup (see the module's doc); a
+/// request that passes every check is a query for the role.
+fn read(
+    request: &[u8],
+    transport: Transport,
+    settings: &DnsSettings,
+    role: &impl DnsService,
+) -> Read {
     let header = match Header::read(&mut BinDecoder::new(request)) {
         Ok(header) => header,
-        Err(_) => return Answered::dropped(Dropped::ShortHeader { len: request.len() }, None),
+        Err(_) => {
+            return Read::Done(Answered::dropped(
+                Dropped::ShortHeader { len: request.len() },
+                None,
+            ))
+        }
     };
     let meta = header.metadata;
     if meta.message_type == MessageType::Response {
-        return Answered::dropped(Dropped::Response, Some(meta.id));
+        return Read::Done(Answered::dropped(Dropped::Response, Some(meta.id)));
     }
     let reply = Reply {
         meta,
         transport,
-        settings,
+        settings: *settings,
         ra: role.recursion_available(meta.recursion_desired),
     };
 
@@ -177,7 +284,7 @@ pub fn answer(
     };
     if meta.op_code != OpCode::Query {
         let detail = format!("opcode {}", u8::from(meta.op_code));
-        return match &parsed {
+        return Read::Done(match &parsed {
             Ok(msg) => reply.error(
                 msg.queries.first(),
                 msg.edns.as_ref(),
@@ -185,34 +292,39 @@ pub fn answer(
                 detail,
             ),
             Err(_) => reply.error(None, None, ResponseCode::NotImp, detail),
-        };
+        });
     }
-    let msg = match parsed {
+    let mut msg = match parsed {
         Ok(msg) => msg,
-        Err(why) => return reply.error(None, None, ResponseCode::FormErr, why),
+        Err(why) => return Read::Done(reply.error(None, None, ResponseCode::FormErr, why)),
     };
-    let Some(question) = msg.queries.first() else {
-        return reply.error(None, None, ResponseCode::FormErr, "no question".into());
+    let edns = msg.edns.take();
+    let Some(question) = msg.queries.pop() else {
+        return Read::Done(reply.error(None, None, ResponseCode::FormErr, "no question".into()));
     };
-    let edns = msg.edns.as_ref();
-    if let Some(version) = edns.map(Edns::version).filter(|&v| v > 0) {
-        let detail = format!("EDNS version {version}");
-        return reply.error(Some(question), edns, ResponseCode::BADVERS, detail);
+    let done =
+        |rcode, detail| Read::Done(reply.error(Some(&question), edns.as_ref(), rcode, detail));
+    if let Some(version) = edns.as_ref().map(Edns::version).filter(|&v| v > 0) {
+        return done(ResponseCode::BADVERS, format!("EDNS version {version}"));
     }
     if question.query_class() != DNSClass::IN {
         let detail = format!("class {}", class_text(question.query_class()));
-        return reply.error(Some(question), edns, ResponseCode::Refused, detail);
+        return done(ResponseCode::Refused, detail);
     }
     let qtype = QType::from_code(u16::from(question.query_type()));
     match question.query_type() {
         // Meta types that only exist inside a message, never as a question.
         RecordType::OPT | RecordType::TSIG => {
-            let detail = format!("type {qtype} cannot be asked");
-            return reply.error(Some(question), edns, ResponseCode::FormErr, detail);
+            return done(
+                ResponseCode::FormErr,
+                format!("type {qtype} cannot be asked"),
+            );
         }
         RecordType::AXFR | RecordType::IXFR => {
-            let detail = "zone transfers are not offered".to_string();
-            return reply.error(Some(question), edns, ResponseCode::Refused, detail);
+            return done(
+                ResponseCode::Refused,
+                "zone transfers are not offered".to_string(),
+            );
         }
         _ => {}
     }
@@ -221,8 +333,12 @@ pub fn answer(
         qtype,
         role.recursion(meta.recursion_desired),
     );
-    let resolution = role.resolve(&query);
-    reply.resolved(question, edns, &query, resolution)
+    Read::Asks(Deferred {
+        reply,
+        question,
+        edns,
+        query,
+    })
 }
 
 /// Reads the whole message, refusing bytes after it (hickory accepts them).
@@ -246,14 +362,15 @@ fn class_text(class: DNSClass) -> String {
 }
 
 /// What every response to one request shares.
-struct Reply<'a> {
+#[derive(Debug)]
+struct Reply {
     meta: Metadata,
     transport: Transport,
-    settings: &'a DnsSettings,
+    settings: DnsSettings,
     ra: bool,
 }
 
-impl Reply<'_> {
+impl Reply {
     /// Our payload size, at least 512.
     fn our_payload(&self) -> u16 {
         self.settings.edns_payload.max(CLASSIC_UDP_PAYLOAD)

@@ -69,7 +69,23 @@ pub const CATALOG: &[(&str, &str)] = &[
     (
         "dnsd_upstream_failures_total{server,upstream,kind}",
         "queries that got no usable answer from the upstream HOST:PORT, by kind: timeout, \
-         refused (nothing listens there), error (anything else)",
+         refused (nothing listens there), backoff (not asked: it timed out, and another \
+         question already waits on it), error (anything else)",
+    ),
+    (
+        "dnsd_misses_pending{server}",
+        "questions waiting for another server's answer (gauge; joined ones included; \
+         at most --max-pending)",
+    ),
+    (
+        "dnsd_misses_joined_total{server}",
+        "questions that joined an identical one already waiting for an upstream, instead \
+         of asking it again",
+    ),
+    (
+        "dnsd_misses_refused_total{server}",
+        "questions answered SERVFAIL (0XFE for a line) at once, without asking anyone: \
+         --max-pending were already waiting",
     ),
     (
         "dnsd_connections_open{server}",
@@ -137,6 +153,9 @@ struct Families {
     cache_evictions: Family<ServerLabel, Counter>,
     cache_entries: Family<ServerLabel, Gauge>,
     upstream_failures: Family<UpstreamLabels, Counter>,
+    misses_pending: Family<ServerLabel, Gauge>,
+    misses_joined: Family<ServerLabel, Counter>,
+    misses_refused: Family<ServerLabel, Counter>,
     connections_open: Family<ServerLabel, Gauge>,
     connections_refused: Family<ServerLabel, Counter>,
     connections_refused_per_ip: Family<ServerLabel, Counter>,
@@ -201,6 +220,9 @@ impl Metrics {
             cache_evictions: Family::default(),
             cache_entries: Family::default(),
             upstream_failures: Family::default(),
+            misses_pending: Family::default(),
+            misses_joined: Family::default(),
+            misses_refused: Family::default(),
             connections_open: Family::default(),
             connections_refused: Family::default(),
             connections_refused_per_ip: Family::default(),
@@ -245,6 +267,21 @@ impl Metrics {
             &mut registry,
             "dnsd_upstream_failures_total",
             families.upstream_failures.clone(),
+        );
+        add(
+            &mut registry,
+            "dnsd_misses_pending",
+            families.misses_pending.clone(),
+        );
+        add(
+            &mut registry,
+            "dnsd_misses_joined_total",
+            families.misses_joined.clone(),
+        );
+        add(
+            &mut registry,
+            "dnsd_misses_refused_total",
+            families.misses_refused.clone(),
         );
         add(
             &mut registry,
@@ -342,6 +379,9 @@ impl Metrics {
             families: families.clone(),
             latency: [latency(LINE), latency(DNS_UDP), latency(DNS_TCP)],
             cache,
+            pending: families.misses_pending.get_or_create_owned(&label),
+            joined: families.misses_joined.get_or_create_owned(&label),
+            refused_misses: families.misses_refused.get_or_create_owned(&label),
             open: families.connections_open.get_or_create_owned(&label),
             refused: families.connections_refused.get_or_create_owned(&label),
             refused_per_ip: families
@@ -385,6 +425,9 @@ struct Bound {
     /// By protocol: line, dns-udp, dns-tcp.
     latency: [Histogram; 3],
     cache: Option<CacheMetrics>,
+    pending: Gauge,
+    joined: Counter,
+    refused_misses: Counter,
     open: Gauge,
     refused: Counter,
     refused_per_ip: Counter,
@@ -492,6 +535,27 @@ impl ServerMetrics {
             kind: error.kind(),
         };
         m.families.upstream_failures.get_or_create(&labels).inc();
+    }
+
+    /// How many questions wait for an upstream now.
+    pub fn misses_pending(&self, pending: usize) {
+        if let Some(m) = &self.0 {
+            m.pending.set(pending.try_into().unwrap_or(i64::MAX));
+        }
+    }
+
+    /// A question joined an identical one waiting for an upstream.
+    pub fn miss_joined(&self) {
+        if let Some(m) = &self.0 {
+            m.joined.inc();
+        }
+    }
+
+    /// A question refused at once: `--max-pending` were waiting.
+    pub fn miss_refused(&self) {
+        if let Some(m) = &self.0 {
+            m.refused_misses.inc();
+        }
     }
 
     /// A connection accepted and served, until the guard is dropped.

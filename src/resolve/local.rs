@@ -1,6 +1,11 @@
 //! The local server's resolver: its cache, then the root (mode R), or the servers of the
 //! name's zone found by following referrals from the deepest delegation it knows (mode
 //! I, [`super::iterate`]).
+//!
+//! The two halves are apart ([`Resolve`]): [`LocalResolver::cached`] answers from the
+//! cache alone, at once, and the rest asks the hierarchy, so that a server can answer
+//! hits on the threads that receive them and hand misses to
+//! [`Inflight`](super::inflight::Inflight).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,6 +14,7 @@ use super::cache::Cache;
 use super::clock::{Clock, SystemClock};
 use super::delegations::{self, Delegations};
 use super::final_answer;
+use super::inflight::Resolve;
 use super::iterate::Walk;
 use super::upstream::{Upstream, UpstreamError};
 use crate::model::{Outcome, QType, Query, Recursion, Resolution};
@@ -87,16 +93,25 @@ impl LocalResolver {
         self.delegations.as_ref()
     }
 
+    /// The way upstream, and what it remembers of each server.
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
     /// Answers `query`, from the cache or through the hierarchy. No lock is held while
     /// an upstream is asked. An upstream that fails, times out or answers nonsense is
     /// SERVFAIL (never cached: the next query tries again).
     pub fn resolve(&self, query: &Query) -> Resolution {
+        self.at_once(query)
+            .unwrap_or_else(|| self.resolve_uncached(query))
+    }
+
+    /// The answer from the cache alone, if it has one, without asking anyone; counted
+    /// as a cache hit or a miss.
+    pub fn cached(&self, query: &Query) -> Option<Resolution> {
         let hit = self.cache.get(query, self.clock.now());
         self.metrics.cache_lookup(hit.is_some());
-        if let Some(hit) = hit {
-            return hit;
-        }
-        self.resolve_uncached(query)
+        hit
     }
 
     /// [`resolve`](Self::resolve) once the cache has no answer.
@@ -156,7 +171,10 @@ impl LocalResolver {
     fn recursive(&self, query: &Query) -> Result<Outcome, UpstreamError> {
         let deadline = self.upstream.deadline();
         let asked = query.with_recursion(Recursion::Recursive);
-        let outcome = self.upstream.ask(self.root, &asked, deadline)?.outcome;
+        let outcome = self
+            .upstream
+            .ask_recursive(self.root, &asked, deadline)?
+            .outcome;
         final_answer(self.root, outcome)
     }
 
@@ -175,6 +193,34 @@ impl LocalResolver {
         .with_max_ttl(self.cache.max_ttl())
         .with_server_name(&self.name)
         .resolve(query)
+    }
+}
+
+/// A hit, or a question the cache alone must answer (RD clear: REFUSED), at once; the
+/// rest through the hierarchy.
+impl Resolve for LocalResolver {
+    fn at_once(&self, query: &Query) -> Option<Resolution> {
+        if let Some(hit) = self.cached(query) {
+            return Some(hit);
+        }
+        (query.recursion == Recursion::CacheOnly).then(|| Resolution::new(Outcome::Refused))
+    }
+
+    fn through_upstream(&self, query: &Query) -> Resolution {
+        self.resolve_uncached(query)
+    }
+
+    /// A question that waited for the same one's answer is answered from what that one
+    /// learned, as from the cache (`0X00`): each answer learned is written to
+    /// `mapping.log`, and answered `0X01`, once.
+    fn joined(&self, resolution: &Resolution) -> Resolution {
+        match resolution.outcome {
+            Outcome::Answer(_) => Resolution {
+                cached: true,
+                ..resolution.clone()
+            },
+            _ => resolution.clone(),
+        }
     }
 }
 

@@ -11,11 +11,17 @@
 //! - [`tld`]: a TLD server's: authoritative answers from its zone.
 //! - [`cache`]: the local server's cache, with TTLs, negative answers and LRU.
 //! - [`upstream`]: asking another server, by whichever protocol was chosen at start.
+//! - [`infra`]: what is remembered of each upstream: round-trip times, and a backoff
+//!   for the ones that stopped answering.
+//! - [`inflight`]: the questions waiting for an upstream: identical ones joined, their
+//!   number bounded.
 //! - [`clock`]: time, passed in, so that tests move it.
 
 pub mod cache;
 pub mod clock;
 pub mod delegations;
+pub mod inflight;
+pub mod infra;
 pub mod iterate;
 pub mod local;
 pub mod root;

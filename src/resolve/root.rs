@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::inflight::Resolve;
 use super::upstream::Upstream;
 use super::{final_answer, synthesized_soa, ROOT_NS};
 use crate::model::name::Name;
@@ -54,42 +55,65 @@ impl RootResolver {
         self.table.store(table);
     }
 
+    /// Answers `query`: from the table, or (mode R) through the TLD server.
     pub fn resolve(&self, query: &Query) -> Resolution {
+        self.at_once(query)
+            .unwrap_or_else(|| self.through_upstream(query))
+    }
+
+    /// The way upstream, and what it remembers of each TLD server.
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+}
+
+/// Everything from the table at once, but a recursive question under a TLD it knows,
+/// which the TLD server answers.
+impl Resolve for RootResolver {
+    fn at_once(&self, query: &Query) -> Option<Resolution> {
         if query.name.is_root() {
             let ns = Record::new(
                 query.name.clone(),
                 DEFAULT_TTL,
                 RData::Ns(Name::from_wire(ROOT_NS)),
             );
-            return Resolution::authoritative(match query.qtype {
+            return Some(Resolution::authoritative(match query.qtype {
                 QType::Soa => Outcome::Answer(vec![self.soa.clone()]),
                 QType::Ns => Outcome::Answer(vec![ns]),
                 QType::Any => Outcome::Answer(vec![self.soa.clone(), ns]),
                 _ => Outcome::NoData(self.soa.clone()),
-            });
+            }));
         }
         let tld = query.name.tld();
         let Some(addr) = self.table.read().lookup(tld) else {
-            return Resolution::authoritative(Outcome::NxDomain(self.soa.clone()));
+            return Some(Resolution::authoritative(Outcome::NxDomain(
+                self.soa.clone(),
+            )));
         };
         match query.recursion {
-            Recursion::Iterative | Recursion::CacheOnly => Resolution::new(Outcome::Referral(
-                Referral::new(Name::from_wire(tld), addr, DEFAULT_TTL),
+            Recursion::Iterative | Recursion::CacheOnly => Some(Resolution::new(
+                Outcome::Referral(Referral::new(Name::from_wire(tld), addr, DEFAULT_TTL)),
             )),
-            Recursion::Recursive => {
-                let deadline = self.upstream.deadline();
-                let answered = self
-                    .upstream
-                    .ask(addr, query, deadline)
-                    .and_then(|r| final_answer(addr, r.outcome));
-                match answered {
-                    Ok(outcome) => Resolution::new(outcome),
-                    Err(e) => {
-                        log::warn!("{}: {e}", query.name);
-                        self.metrics.upstream_failure(&e);
-                        Resolution::new(Outcome::ServFail)
-                    }
-                }
+            Recursion::Recursive => None,
+        }
+    }
+
+    fn through_upstream(&self, query: &Query) -> Resolution {
+        // The table may have changed since `at_once` (a reload): read it again.
+        let Some(addr) = self.table.read().lookup(query.name.tld()) else {
+            return Resolution::authoritative(Outcome::NxDomain(self.soa.clone()));
+        };
+        let deadline = self.upstream.deadline();
+        let answered = self
+            .upstream
+            .ask(addr, query, deadline)
+            .and_then(|r| final_answer(addr, r.outcome));
+        match answered {
+            Ok(outcome) => Resolution::new(outcome),
+            Err(e) => {
+                log::warn!("{}: {e}", query.name);
+                self.metrics.upstream_failure(&e);
+                Resolution::new(Outcome::ServFail)
             }
         }
     }

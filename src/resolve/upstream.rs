@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::infra::Infra;
 use crate::model::name::Name;
 use crate::model::{QType, Query, Resolution};
 use crate::net::is_timeout;
@@ -108,20 +109,31 @@ impl Ask for ByQuestion {
     }
 }
 
-/// A server's way upstream: an [`Ask`] and the time one question may take.
+/// A server's way upstream: an [`Ask`] behind the memory of every upstream asked
+/// ([`Infra`]: round-trip times, and which stopped answering), and the time one
+/// question may take.
 #[derive(Clone, Debug)]
 pub struct Upstream {
-    ask: Arc<dyn Ask>,
+    infra: Arc<Infra>,
     timeout: Duration,
 }
 
 impl Upstream {
     pub fn new(ask: Arc<dyn Ask>, timeout: Duration) -> Upstream {
-        Upstream { ask, timeout }
+        Upstream {
+            infra: Arc::new(Infra::new(ask, timeout)),
+            timeout,
+        }
     }
 
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// What is remembered of each upstream: to ask the fastest live one of several
+    /// ([`Infra::pick`], [`Infra::order`], [`Infra::state`]).
+    pub fn infra(&self) -> &Infra {
+        &self.infra
     }
 
     /// When a question asked now must be answered (the sockets' time, not a
@@ -131,14 +143,27 @@ impl Upstream {
     }
 
     /// Asks `addr` the query, within `deadline` (shared by the questions of one
-    /// resolution: mode I asks the root, then a TLD server, within one timeout).
+    /// resolution: mode I asks the root, then a TLD server, within one timeout). A
+    /// server that stopped answering is asked one question at a time: while one waits
+    /// on it, the others fail at once ([`UpstreamError::BackedOff`]).
     pub fn ask(
         &self,
         addr: SocketAddr,
         query: &Query,
         deadline: Instant,
     ) -> Result<Resolution, UpstreamError> {
-        self.ask.ask(addr, query, deadline)
+        self.infra.ask(addr, query, deadline)
+    }
+
+    /// [`ask`](Self::ask), to a server that resolves the question through others (the
+    /// root in mode R): its silence may be theirs, so a timeout does not back it off.
+    pub fn ask_recursive(
+        &self,
+        addr: SocketAddr,
+        query: &Query,
+        deadline: Instant,
+    ) -> Result<Resolution, UpstreamError> {
+        self.infra.ask_recursive(addr, query, deadline)
     }
 }
 
@@ -162,6 +187,16 @@ pub enum UpstreamError {
     /// The question cannot be asked in the upstream's protocol.
     #[error("{0}: cannot ask {1}")]
     Unaskable(SocketAddr, String),
+    /// Not asked: the upstream has not answered for `down_for`, and another question
+    /// is already waiting on it ([`Infra`]).
+    #[error(
+        "not asking {addr}: silent for {:.1} s, and already asked once more",
+        down_for.as_secs_f64()
+    )]
+    BackedOff {
+        addr: SocketAddr,
+        down_for: Duration,
+    },
 }
 
 /// What an upstream answered that was not due.
@@ -221,7 +256,8 @@ impl UpstreamError {
             | UpstreamError::Io(addr, _)
             | UpstreamError::Unreadable(addr, _)
             | UpstreamError::Unexpected(addr, _)
-            | UpstreamError::Unaskable(addr, _) => *addr,
+            | UpstreamError::Unaskable(addr, _)
+            | UpstreamError::BackedOff { addr, .. } => *addr,
         }
     }
 
@@ -235,11 +271,13 @@ impl UpstreamError {
     }
 
     /// The kind of failure, as metrics name it: `timeout` (no answer within the
-    /// deadline), `refused` (nothing listens there), `error` (anything else: a
-    /// connection lost, nonsense, a failure answered).
+    /// deadline), `refused` (nothing listens there), `backoff` (not asked: it timed out
+    /// and another question already waits on it), `error` (anything else: a connection
+    /// lost, nonsense, a failure answered).
     pub fn kind(&self) -> &'static str {
         match self {
             UpstreamError::Timeout(_) => "timeout",
+            UpstreamError::BackedOff { .. } => "backoff",
             UpstreamError::Connect(_, e) if is_timeout(e) => "timeout",
             UpstreamError::Connect(_, e) | UpstreamError::Io(_, e)
                 if e.kind() == io::ErrorKind::ConnectionRefused =>

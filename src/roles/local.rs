@@ -22,6 +22,7 @@ use crate::ops::metrics::{Metrics, ServerMetrics};
 use crate::ops::querylog::{escape, read_mappings, ClientLog, LogDir};
 use crate::resolve::cache::Cache;
 use crate::resolve::clock::{Clock, SystemClock};
+use crate::resolve::inflight::{Inflight, Then, DEFAULT_MAX_PENDING};
 use crate::resolve::local::LocalResolver;
 use crate::resolve::upstream::UpstreamProtocol;
 use crate::server::access::Allow;
@@ -80,6 +81,8 @@ pub struct LocalConfig {
     delegation_cache: bool,
     /// What the cache and `mapping.log` read the time from.
     clock: Arc<dyn Clock>,
+    /// How many questions may wait for an upstream at once.
+    max_pending: usize,
     /// Who may ask (`--allow`); by default loopback and the networks it is bound on.
     allow: Allow,
 }
@@ -103,6 +106,7 @@ impl LocalConfig {
             upstream_protocol: UpstreamProtocol::default(),
             delegation_cache: true,
             clock: Arc::new(SystemClock),
+            max_pending: DEFAULT_MAX_PENDING,
             allow: Allow::BoundNetworks,
         }
     }
@@ -197,6 +201,13 @@ impl LocalConfig {
         self
     }
 
+    /// How many questions may wait for an upstream at once (`--max-pending`); past
+    /// it, new ones are answered SERVFAIL (`0XFE`) at once.
+    pub fn with_max_pending(mut self, max: usize) -> LocalConfig {
+        self.max_pending = max;
+        self
+    }
+
     /// Where `ID.log` and `mapping.log` go.
     pub fn log_dir(&self) -> &Path {
         &self.log_dir
@@ -261,6 +272,7 @@ impl RoleConfig for LocalConfig {
             .with_delegation_cache(self.delegation_cache)
             .with_name(&self.name)
             .with_clock(self.clock);
+        let resolver = Inflight::new(resolver, &self.name, self.max_pending, metrics.clone());
         Ok(LocalHandler {
             dns_mode: self.dns_mode,
             name: self.name,
@@ -272,7 +284,7 @@ impl RoleConfig for LocalConfig {
 
     /// Learned entries stay: only the fixed ones are replaced.
     fn swap(handler: &LocalHandler, cache: Zone) {
-        handler.resolver.cache().replace_fixed(cache)
+        handler.resolver.resolver().cache().replace_fixed(cache)
     }
 }
 
@@ -302,11 +314,13 @@ fn warm(cache: &Cache, path: &Path, name: &str, clock: &dyn Clock) -> Result<(),
     Ok(())
 }
 
-/// The local role's handler.
+/// The local role's handler. Every question goes through one [`Inflight`]: hits are
+/// answered at once; a miss asked while the same one is being resolved waits for that
+/// answer; misses wait at most `--max-pending` at a time, over every protocol.
 pub struct LocalHandler {
     name: String,
     dns_mode: Mode,
-    resolver: LocalResolver,
+    resolver: Inflight<LocalResolver>,
     logs: Arc<LogDir>,
     metrics: ServerMetrics,
 }
@@ -413,5 +427,17 @@ impl DnsService for LocalHandler {
 
     fn resolve(&self, query: &Query) -> Resolution {
         self.resolver.resolve(query)
+    }
+
+    fn resolve_now(&self, query: &Query) -> Option<Resolution> {
+        self.resolver.at_once(query)
+    }
+
+    fn resolve_later(&self, query: Query, then: Then) {
+        self.resolver.resolve_then(query, then)
+    }
+
+    fn held(&self) -> usize {
+        self.resolver.max_pending()
     }
 }

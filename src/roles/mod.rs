@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::dns::answer::{Answered, DnsService, DnsSettings, Transport};
+use crate::dns::answer::{Answered, DnsService, DnsSettings, Now, Transport};
 use crate::dns::exchange::DnsUpstream;
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
@@ -193,6 +193,30 @@ impl<R: LineService + DnsService> Handler for R {
 
     fn answer_dns(&self, request: &[u8], transport: Transport, settings: &DnsSettings) -> Answered {
         crate::dns::answer::answer(request, transport, settings, self)
+    }
+
+    /// At once what the role answers at once ([`DnsService::resolve_now`]); the rest
+    /// goes to [`DnsService::resolve_later`], and the response is made (and `done`
+    /// called) on the thread that has the resolution.
+    fn answer_udp<F>(&self, request: &[u8], settings: &DnsSettings, done: F)
+    where
+        F: FnOnce(Answered) + Send + 'static,
+    {
+        match crate::dns::answer::answer_now(request, Transport::Udp, settings, self) {
+            Now::Answered(answered) => done(answered),
+            Now::Deferred(deferred) => {
+                let query = deferred.query().clone();
+                DnsService::resolve_later(
+                    self,
+                    query,
+                    Box::new(move |resolution| done(deferred.finish(resolution))),
+                );
+            }
+        }
+    }
+
+    fn udp_held(&self) -> usize {
+        DnsService::held(self)
     }
 
     fn metrics(&self) -> &ServerMetrics {

@@ -11,6 +11,7 @@ use crate::line::frame::{Connection, FrameError};
 use crate::line::session::LineService;
 use crate::model::{Query, Recursion, Resolution};
 use crate::ops::metrics::{Metrics, ServerMetrics};
+use crate::resolve::inflight::{Inflight, Then, DEFAULT_MAX_PENDING};
 use crate::resolve::root::RootResolver;
 use crate::resolve::upstream::UpstreamProtocol;
 use crate::zone::RootTable;
@@ -30,6 +31,8 @@ pub struct RootConfig {
     upstream_timeout: Duration,
     /// The protocol it asks TLD servers in.
     upstream_protocol: UpstreamProtocol,
+    /// How many mode R questions may wait for a TLD server at once.
+    max_pending: usize,
 }
 
 impl RootConfig {
@@ -40,7 +43,15 @@ impl RootConfig {
             table,
             upstream_timeout: crate::resolve::upstream::DEFAULT_TIMEOUT,
             upstream_protocol: UpstreamProtocol::default(),
+            max_pending: DEFAULT_MAX_PENDING,
         }
+    }
+
+    /// How many mode R questions may wait for a TLD server at once (`--max-pending`);
+    /// past it, new ones are answered SERVFAIL (`0XFE`) at once.
+    pub fn with_max_pending(mut self, max: usize) -> RootConfig {
+        self.max_pending = max;
+        self
     }
 
     /// Connect and read timeout when asking a TLD server (mode R).
@@ -98,27 +109,32 @@ impl RoleConfig for RootConfig {
             self.serving.bind().ip(),
         );
         let metrics = metrics.server(NAME);
+        let resolver = RootResolver::new(self.table, upstream).with_metrics(metrics.clone());
         Ok(RootHandler {
-            resolver: RootResolver::new(self.table, upstream).with_metrics(metrics.clone()),
+            resolver: Inflight::new(resolver, NAME, self.max_pending, metrics.clone()),
             metrics,
         })
     }
 
     fn swap(handler: &RootHandler, table: RootTable) {
-        handler.resolver.replace_table(table)
+        handler.resolver.resolver().replace_table(table)
     }
 }
 
-/// The root role's handler.
+/// The root role's handler. Mode R questions (RD set) go through one [`Inflight`]:
+/// identical ones in flight are joined, and at most `--max-pending` wait for TLD
+/// servers, while referrals are answered at once.
 pub struct RootHandler {
-    resolver: RootResolver,
+    resolver: Inflight<RootResolver>,
     metrics: ServerMetrics,
 }
 
 impl RootHandler {
+    /// The root's handler around `resolver`, with the default `--max-pending` and no
+    /// metrics.
     pub fn new(resolver: RootResolver) -> RootHandler {
         RootHandler {
-            resolver,
+            resolver: Inflight::new(resolver, NAME, DEFAULT_MAX_PENDING, ServerMetrics::DISABLED),
             metrics: ServerMetrics::DISABLED,
         }
     }
@@ -161,5 +177,17 @@ impl DnsService for RootHandler {
 
     fn resolve(&self, query: &Query) -> Resolution {
         self.resolver.resolve(query)
+    }
+
+    fn resolve_now(&self, query: &Query) -> Option<Resolution> {
+        self.resolver.at_once(query)
+    }
+
+    fn resolve_later(&self, query: Query, then: Then) {
+        self.resolver.resolve_then(query, then)
+    }
+
+    fn held(&self) -> usize {
+        self.resolver.max_pending()
     }
 }

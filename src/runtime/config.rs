@@ -111,6 +111,7 @@ fn up(args: UpArgs) -> Result<Config, Error> {
             .limits(limits(&args.limits))
             .upstream_timeout(args.upstream.upstream_timeout.0)
             .upstream_protocol(args.upstream.upstream_protocol)
+            .max_pending(args.upstream.max_pending as usize)
             .local(|c| {
                 c.with_dns_mode(args.dns_mode)
                     .with_delegation_cache(!args.delegations.no_delegation_cache)
@@ -145,7 +146,8 @@ fn local(args: LocalArgs) -> Result<Config, Error> {
         .with_delegation_cache(!args.delegations.no_delegation_cache)
         .with_limits(limits(&args.server.limits))
         .with_upstream_timeout(args.upstream.upstream_timeout.0)
-        .with_upstream_protocol(args.upstream.upstream_protocol);
+        .with_upstream_protocol(args.upstream.upstream_protocol)
+        .with_max_pending(args.upstream.max_pending as usize);
     Ok(Config::Local {
         server,
         metrics: args.server.metrics,
@@ -158,7 +160,8 @@ fn root(args: RootArgs) -> Result<Config, Error> {
         .with_bind(SocketAddr::new(args.server.bind, args.port))
         .with_limits(limits(&args.server.limits))
         .with_upstream_timeout(args.upstream.upstream_timeout.0)
-        .with_upstream_protocol(args.upstream.upstream_protocol);
+        .with_upstream_protocol(args.upstream.upstream_protocol)
+        .with_max_pending(args.upstream.max_pending as usize);
     Ok(Config::Root {
         server,
         metrics: args.server.metrics,

@@ -130,6 +130,13 @@ impl HierarchyBuilder {
             .local(|c| c.with_upstream_protocol(protocol))
     }
 
+    /// How many questions may wait for an upstream at once, at the root and the local
+    /// server (`--max-pending`).
+    pub fn max_pending(self, max: usize) -> HierarchyBuilder {
+        self.root(|c| c.with_max_pending(max))
+            .local(|c| c.with_max_pending(max))
+    }
+
     /// Changes the root's settings (its address, say).
     pub fn root(mut self, tweak: impl FnOnce(RootConfig) -> RootConfig) -> HierarchyBuilder {
         self.root = tweak(self.root);

@@ -6,7 +6,9 @@
 //! first byte is a control character (not a tab or line end) speaks DNS: that byte is
 //! the high byte of DNS's two-byte length prefix (RFC 1035, 4.2.2); any other connection
 //! speaks the line protocol ([`is_line_protocol`]). Over UDP, every datagram is
-//! a DNS message, served by a fixed set of threads (no thread per datagram).
+//! a DNS message, received by a fixed set of threads (no thread per datagram), which
+//! answer at once what needs no other server and hand the rest to the handler
+//! ([`Handler::answer_udp`]), which answers it when it can.
 //!
 //! What bounds a client: the connection caps (`--max-connections`, and
 //! `--max-connections-per-ip` per client address), the idle timeout, which also bounds
@@ -35,7 +37,7 @@ use crate::ops::metrics::ServerMetrics;
 use crate::ops::querylog::Micros;
 use crate::server::access::Access;
 use crate::server::refuse::{dns_refusal, Refuser, Why};
-use crate::server::udp::UdpServer;
+use crate::server::udp::{Responder, Threads, UdpServer};
 use crate::sync::lock;
 
 /// Stack size of a connection thread: the handlers keep their buffers on the heap, so a
@@ -51,7 +53,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// The address servers listen on unless `--bind` says otherwise: loopback only.
 pub const DEFAULT_BIND: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
-/// How many threads serve a server's UDP socket.
+/// How many threads serve a server's UDP socket at least: more are started while some
+/// are held resolving misses ([`Handler::udp_held`]).
 pub const UDP_THREADS: usize = 2;
 
 /// The share of `--max-connections` one client address may hold when
@@ -109,6 +112,23 @@ pub trait Handler: Send + Sync + 'static {
     fn serve(&self, conn: &mut Connection) -> Result<(), FrameError>;
     /// Answers one DNS message.
     fn answer_dns(&self, request: &[u8], transport: Transport, settings: &DnsSettings) -> Answered;
+    /// Answers one DNS message that came over UDP, by calling `done` once with the
+    /// answer: at once when no other server need be asked (a cache hit, an error);
+    /// after resolving it on this thread, which it may hold up to the upstream timeout
+    /// (the UDP loop keeps others receiving); or, for a question joined to the same one
+    /// being resolved, later, from the thread resolving it (this one returns at once).
+    /// By default, at once.
+    fn answer_udp<F>(&self, request: &[u8], settings: &DnsSettings, done: F)
+    where
+        F: FnOnce(Answered) + Send + 'static,
+    {
+        done(self.answer_dns(request, Transport::Udp, settings))
+    }
+    /// The most UDP threads [`answer_udp`](Self::answer_udp) may hold at once (each
+    /// resolving misses); by default none.
+    fn udp_held(&self) -> usize {
+        0
+    }
     /// What the server records its connections and DNS queries through.
     fn metrics(&self) -> &ServerMetrics {
         &NO_METRICS
@@ -497,8 +517,9 @@ impl Server {
     }
 }
 
-/// Serves the UDP socket on its own threads until shutdown; `None` if they could not
-/// be started (the TCP side still serves, and the failure is logged).
+/// Serves the UDP socket on its own threads until shutdown (and the questions they hold
+/// are answered); `None` if the threads could not be started (the TCP side still serves,
+/// and the failure is logged).
 fn serve_udp<H: Handler>(
     udp: UdpServer,
     addr: SocketAddr,
@@ -508,41 +529,77 @@ fn serve_udp<H: Handler>(
     shutdown: Shutdown,
     drops: Drops,
 ) -> Option<thread::JoinHandle<()>> {
-    {
-        let name = handler.name().to_owned();
-        let started = thread::Builder::new()
-            .name(format!("{name}-udp"))
-            .spawn(move || {
-                let stopping = shutdown.clone();
-                let answer = move |request: &[u8], peer: SocketAddr| {
-                    let started = Instant::now();
-                    let answered = match access.allows(peer.ip()) {
-                        true => handler.answer_dns(request, Transport::Udp, &settings),
-                        false => denied(handler.metrics(), request, &settings),
-                    };
-                    log_dns(handler.name(), peer, "udp", &answered, started);
-                    // Shutdown's wake-up datagrams are empty, and not a peer's.
-                    let waking = request.is_empty() && stopping.is_triggered();
-                    if answered.is_dropped() && !waking {
-                        drops.add();
-                    }
-                    if !waking {
-                        handler
-                            .metrics()
-                            .dns_query(Transport::Udp, &answered, started);
-                    }
-                    answered.response
-                };
-                if let Err(e) = udp.run(UDP_THREADS, Arc::new(answer), || shutdown.is_triggered()) {
-                    log::error!("{name}: cannot serve UDP: {e}");
-                }
-            });
-        match started {
-            Ok(thread) => Some(thread),
-            Err(e) => {
-                log::error!("{addr}: cannot start the UDP threads: {e}");
-                None
+    let name = handler.name().to_owned();
+    let started = thread::Builder::new()
+        .name(format!("{name}-udp"))
+        .spawn(move || {
+            // Each receiving thread its own context: the answers it hands on count
+            // references on its own `Arc`, not on one the threads share.
+            let context = || {
+                let context = Arc::new(UdpContext {
+                    handler: handler.clone(),
+                    settings,
+                    access: access.clone(),
+                    shutdown: shutdown.clone(),
+                    drops: drops.clone(),
+                });
+                move |request: &[u8], responder: Responder| context.answer(request, responder)
+            };
+            // UDP_THREADS for whatever comes, one more for each the handler may hold.
+            let threads = Threads {
+                min: UDP_THREADS,
+                max: UDP_THREADS + handler.udp_held(),
+            };
+            if let Err(e) = udp.run(threads, context, || shutdown.is_triggered()) {
+                log::error!("{name}: cannot serve UDP: {e}");
             }
+        });
+    match started {
+        Ok(thread) => Some(thread),
+        Err(e) => {
+            log::error!("{addr}: cannot start the UDP threads: {e}");
+            None
+        }
+    }
+}
+
+/// What a UDP receiving thread needs to answer a datagram, now or later.
+struct UdpContext<H> {
+    handler: Arc<H>,
+    settings: DnsSettings,
+    access: Access,
+    shutdown: Shutdown,
+    drops: Drops,
+}
+
+impl<H: Handler> UdpContext<H> {
+    /// Hands one datagram to the handler (a client the access list refuses is answered
+    /// at once); its answer is logged, counted and sent by whichever thread has it.
+    fn answer(self: &Arc<Self>, request: &[u8], responder: Responder) {
+        let started = Instant::now();
+        // Shutdown's wake-up datagrams are empty, and not a peer's.
+        let waking = request.is_empty() && self.shutdown.is_triggered();
+        let peer = responder.peer();
+        let context = self.clone();
+        let done = move |answered: Answered| {
+            let handler = &*context.handler;
+            log_dns(handler.name(), responder.peer(), "udp", &answered, started);
+            if answered.is_dropped() && !waking {
+                context.drops.add();
+            }
+            if !waking {
+                handler
+                    .metrics()
+                    .dns_query(Transport::Udp, &answered, started);
+            }
+            if let Some(response) = &answered.response {
+                responder.send(response);
+            }
+        };
+        if self.access.allows(peer.ip()) {
+            self.handler.answer_udp(request, &self.settings, done);
+        } else {
+            done(denied(self.handler.metrics(), request, &self.settings));
         }
     }
 }

@@ -23,6 +23,7 @@ mod fds;
 mod forgery;
 mod limits;
 mod metrics;
+mod misses;
 mod nothing_lost;
 mod props;
 mod reload;
