@@ -581,7 +581,7 @@ mod tests {
         assert_eq!(count("b.test", false), 1);
         assert_eq!(gate.asked("a.test"), 1);
         assert_eq!(gate.asked("b.test"), 1);
-        assert_eq!(inflight.pending(), 0);
+        wait_idle(&inflight);
     }
 
     #[test]
@@ -608,10 +608,21 @@ mod tests {
         for _ in 0..3 {
             assert_ne!(rx.recv_timeout(WAIT).unwrap().0, "SERVFAIL");
         }
-        // Room again.
+        // Room again, once the callbacks are through.
+        wait_idle(&inflight);
         ask(&inflight, "d.test", &tx);
         assert_eq!(rx.recv_timeout(WAIT).unwrap().0, "d.test");
-        assert_eq!(inflight.pending(), 0);
+        wait_idle(&inflight);
+    }
+
+    /// Waits (bounded) until nothing is pending: a question stops counting once its
+    /// callbacks have run, just after they have sent their answers.
+    fn wait_idle(inflight: &Shared) {
+        let until = Instant::now() + WAIT;
+        while inflight.pending() > 0 {
+            assert!(Instant::now() < until, "still pending");
+            thread::yield_now();
+        }
     }
 
     #[test]

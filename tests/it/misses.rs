@@ -391,7 +391,7 @@ impl Drop for SlowTld {
 #[test]
 fn identical_questions_in_flight_reach_the_upstream_once() {
     // Today each receiving thread and each line connection asks upstream itself.
-    let tld = SlowTld::start(Duration::from_millis(800));
+    let tld = SlowTld::start(Duration::from_millis(1500));
     let logs = tempfile::tempdir().unwrap();
     let h = HierarchyBuilder::new()
         .refer("test", tld.addr)
