@@ -85,3 +85,11 @@ compare A B ROUNDS="5" SECS="3":
 # The import graph of src/, one line per module, and whether it has a cycle (exit 1 if so).
 imports:
     scripts/imports.sh
+
+# Misses in parallel (scripts/misses.sh; also part of `just bench`): DNS misses over UDP,
+# a dead TLD under 50 q/s of misses for it, and dnsd local against Unbound's iterator
+# (1 and 2 threads) through dnsd's root and com on port 53 in a network namespace (root
+# needed for that part). `just misses /tmp/dnsd-before` measures another build beside.
+misses *BEFORE:
+    cargo build --release --quiet
+    scripts/misses.sh "{{dnsd}}" {{BEFORE}}

@@ -223,6 +223,16 @@ pub struct UpstreamArgs {
     pub max_pending: u32,
 }
 
+/// Whether the local server keeps the delegations it learns (local, up).
+#[derive(Args, Debug)]
+pub struct DelegationArgs {
+    /// Do not keep the delegations learned from referrals: every mode I miss then starts
+    /// at the root, as in the original, instead of asking the servers of a zone already
+    /// referred to (for the referral's TTL, at most --ttl) directly.
+    #[arg(long)]
+    pub no_delegation_cache: bool,
+}
+
 #[derive(Args, Debug)]
 pub struct UpArgs {
     /// A lab file (TOML): the TLDs, their zones, ports, addresses, the cache and the
@@ -230,9 +240,9 @@ pub struct UpArgs {
     /// which are refused beside it, so that none is silently ignored (`--metrics` is
     /// the exception: one endpoint serves the whole lab).
     #[arg(long, value_name = "FILE", conflicts_with_all = [
-        "zones", "any_port", "log_dir", "dns_mode", "upstream_timeout", "upstream_protocol",
-        "max_pending", "max_connections", "max_connections_per_ip", "idle_timeout", "max_line",
-        "edns_payload",
+        "zones", "any_port", "log_dir", "dns_mode", "no_delegation_cache", "upstream_timeout",
+        "upstream_protocol", "max_pending", "max_connections", "max_connections_per_ip",
+        "idle_timeout", "max_line", "edns_payload",
     ])]
     pub config: Option<PathBuf>,
     /// Directory with root.{toml,dat}, one zone per TLD and default.{toml,dat}
@@ -249,6 +259,8 @@ pub struct UpArgs {
     /// the TLD server, as real resolvers do; R asks the root to recurse.
     #[arg(long, default_value_t = local::DEFAULT_DNS_MODE, value_name = "R|I", value_parser = parse_mode)]
     pub dns_mode: Mode,
+    #[command(flatten)]
+    pub delegations: DelegationArgs,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
     // One endpoint for every server of the hierarchy (with --config too).
@@ -307,6 +319,8 @@ pub struct LocalArgs {
     /// --bind (0.0.0.0, ::), the networks of every interface of the machine].
     #[arg(long, value_name = "CIDR", value_parser = parse_net)]
     pub allow: Vec<Net>,
+    #[command(flatten)]
+    pub delegations: DelegationArgs,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
     #[command(flatten)]

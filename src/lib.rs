@@ -13,11 +13,13 @@
 //! - [`model`]: the resolution model: a query in; records with TTLs, a negative
 //!   answer's SOA, a referral with glue out. [`model::name`]: host names.
 //! - [`resolve`]: what each server answers: [`resolve::local`] (the cache, then the
-//!   hierarchy), [`resolve::root`], [`resolve::tld`]; [`resolve::cache`],
-//!   [`resolve::upstream`] (asking another server, in a protocol chosen at start),
-//!   [`resolve::infra`] (what is remembered of each upstream: round-trip time, down or
-//!   up), [`resolve::inflight`] (misses in flight: identical ones joined, their number
-//!   bounded) and [`resolve::clock`] (time, passed in).
+//!   hierarchy), [`resolve::root`], [`resolve::tld`]; [`resolve::iterate`] (mode I:
+//!   referrals followed to any depth, within each server's bailiwick),
+//!   [`resolve::delegations`] (the delegations learned, with their TTLs),
+//!   [`resolve::cache`], [`resolve::upstream`] (asking another server, in a protocol
+//!   chosen at start), [`resolve::infra`] (what is remembered of each upstream:
+//!   round-trip time, down or up), [`resolve::inflight`] (misses in flight: identical
+//!   ones joined, their number bounded) and [`resolve::clock`] (time, passed in).
 //! - [`zone`]: the data files: zones, cache files and the root table, legacy or TOML.
 //!
 //! The two views, each in its folder:

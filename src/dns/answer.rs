@@ -570,7 +570,10 @@ fn fill(
         Outcome::Referral(referral) => {
             msg.metadata.authoritative = false;
             add_referral(msg, referral)?;
-            format!("referral to {} at {}", referral.zone, referral.addr)
+            match referral.addr() {
+                Some(addr) => format!("referral to {} at {addr}", referral.zone),
+                None => format!("referral to {}", referral.zone),
+            }
         }
         Outcome::ServFail => {
             msg.metadata.response_code = ResponseCode::ServFail;
@@ -584,28 +587,34 @@ fn fill(
     Ok(detail)
 }
 
-/// A referral's three records (see [`Referral`]): NS in authority, glue and the SRV
-/// carrying the port in additional. AA is left clear (hickory's own server sets it and
-/// omits glue; we do neither).
+/// A referral's records (see [`Referral`]): for each server, its NS in authority, and
+/// its glue and the SRV carrying its port in additional. AA is left clear (hickory's own
+/// server sets it and omits glue; we do neither).
 fn add_referral(msg: &mut Message, referral: &Referral) -> Result<(), hickory_proto::ProtoError> {
     let zone = wire_name(&referral.zone)?;
-    let ns = wire_name(&referral.ns_name())?;
     let ttl = referral.ttl;
-    msg.add_authority(hrr::Record::from_rdata(
-        zone,
-        ttl,
-        hrr::RData::NS(hrd::NS(ns.clone())),
-    ));
-    let glue = match referral.addr.ip() {
-        std::net::IpAddr::V4(ip) => hrr::RData::A(hrd::A(ip)),
-        std::net::IpAddr::V6(ip) => hrr::RData::AAAA(hrd::AAAA(ip)),
-    };
-    msg.add_additional(hrr::Record::from_rdata(ns.clone(), ttl, glue));
-    msg.add_additional(hrr::Record::from_rdata(
-        wire_name(&referral.srv_name())?,
-        ttl,
-        hrr::RData::SRV(hrd::SRV::new(0, 0, referral.addr.port(), ns)),
-    ));
+    for server in &referral.servers {
+        let ns = wire_name(&server.name)?;
+        msg.add_authority(hrr::Record::from_rdata(
+            zone.clone(),
+            ttl,
+            hrr::RData::NS(hrd::NS(ns.clone())),
+        ));
+        for ip in &server.addrs {
+            let glue = match ip {
+                std::net::IpAddr::V4(ip) => hrr::RData::A(hrd::A(*ip)),
+                std::net::IpAddr::V6(ip) => hrr::RData::AAAA(hrd::AAAA(*ip)),
+            };
+            msg.add_additional(hrr::Record::from_rdata(ns.clone(), ttl, glue));
+        }
+        if !server.addrs.is_empty() {
+            msg.add_additional(hrr::Record::from_rdata(
+                wire_name(&referral.srv_name())?,
+                ttl,
+                hrr::RData::SRV(hrd::SRV::new(0, 0, server.port, ns)),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -736,11 +745,11 @@ mod tests {
                 ("fail.com", _) => Resolution::new(Outcome::ServFail),
                 ("refused.com", _) => Resolution::new(Outcome::Refused),
                 (n, _) if query.name.is_within("org") && n != "org" => {
-                    Resolution::new(Outcome::Referral(Referral {
-                        zone: name("org"),
-                        addr: "127.0.0.1:5301".parse().unwrap(),
-                        ttl: 86400,
-                    }))
+                    Resolution::new(Outcome::Referral(Referral::new(
+                        name("org"),
+                        "127.0.0.1:5301".parse().unwrap(),
+                        86400,
+                    )))
                 }
                 _ => auth(Outcome::NxDomain(soa("com"))),
             }
@@ -1224,11 +1233,11 @@ mod tests {
                 false
             }
             fn resolve(&self, _: &Query) -> Resolution {
-                Resolution::new(Outcome::Referral(Referral {
-                    zone: Name::from_wire("net"),
-                    addr: (Ipv6Addr::LOCALHOST, 5399).into(),
-                    ttl: 5,
-                }))
+                Resolution::new(Outcome::Referral(Referral::new(
+                    Name::from_wire("net"),
+                    (Ipv6Addr::LOCALHOST, 5399).into(),
+                    5,
+                )))
             }
         }
         let req = request("a.net.", RecordType::A).to_vec().unwrap();

@@ -29,7 +29,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use super::tcp::{self, TcpFrameError};
 use super::{model_name, model_record, rcode_name, wire_query, DEFAULT_EDNS_PAYLOAD};
 use crate::model::name::Name;
-use crate::model::{Outcome, Query, RData, Record, Recursion, Referral, Resolution};
+use crate::model::{NameServer, Outcome, Query, RData, Record, Recursion, Referral, Resolution};
 use crate::resolve::upstream::{Ask, UpstreamError};
 
 /// The port a referral's server is on when the referral carries no SRV record.
@@ -296,41 +296,81 @@ fn soa(msg: &Message) -> Option<Record> {
         .find_map(model_record)
 }
 
-/// A referral: the first NS in authority for a zone containing `qname` that has glue.
+/// A referral: the NS records in authority for the deepest zone there that contains
+/// `qname`, each name server with its addresses from the additional section and its
+/// port from an SRV `_dns._tcp.<zone>` naming it ([`DEFAULT_DNS_PORT`] without one).
+///
+/// A name server inside the zone with no glue cannot be reached (its address is in the
+/// zone it serves) and is left out; one outside the zone is kept even without addresses,
+/// for the resolver to look them up. Which glue to believe is the resolver's call
+/// ([`crate::resolve`]'s bailiwick rules): this says what the message says.
 fn referral(msg: &Message, qname: &Name) -> Result<Referral, DnsUpstreamError> {
-    let mut seen_ns = None;
-    for ns in msg.authorities.iter().filter_map(model_record) {
+    let ns_records: Vec<Record> = msg
+        .authorities
+        .iter()
+        .filter_map(model_record)
+        .filter(|r| matches!(r.data, RData::Ns(_)))
+        .collect();
+    let Some(zone) = ns_records
+        .iter()
+        .map(|r| &r.name)
+        .filter(|zone| qname.is_within(zone.as_str()))
+        .max_by_key(|zone| zone.as_str().len())
+    else {
+        return Err(match ns_records.first() {
+            Some(ns) => Unusable::ReferralOutside {
+                zone: ns.name.clone(),
+                name: qname.clone(),
+            },
+            None => Unusable::Empty,
+        }
+        .into());
+    };
+    let srv_name = Name::from_wire(&format!("_dns._tcp.{zone}"));
+    let mut servers: Vec<NameServer> = Vec::new();
+    let mut ttl = u32::MAX;
+    let mut unreachable = None;
+    for ns in ns_records.iter().filter(|r| &r.name == zone) {
         let RData::Ns(target) = &ns.data else {
             continue;
         };
-        if !qname.is_within(ns.name.as_str()) {
-            seen_ns = Some(Unusable::ReferralOutside {
-                zone: ns.name.clone(),
-                name: qname.clone(),
-            });
+        if servers.iter().any(|s| &s.name == target) {
             continue;
         }
-        let Some(ip) = additional(msg, target).find_map(|r| r.data.ip()) else {
-            seen_ns = Some(Unusable::NoGlue {
-                zone: ns.name.clone(),
+        let mut addrs: Vec<IpAddr> = Vec::new();
+        for ip in additional(msg, target).filter_map(|r| r.data.ip()) {
+            if !addrs.contains(&ip) {
+                addrs.push(ip);
+            }
+        }
+        if addrs.is_empty() && target.is_within(zone.as_str()) {
+            unreachable = Some(Unusable::NoGlue {
+                zone: zone.clone(),
                 target: target.clone(),
             });
             continue;
-        };
-        let srv_name = Name::from_wire(&format!("_dns._tcp.{}", ns.name));
+        }
         let port = additional(msg, &srv_name)
             .find_map(|r| match &r.data {
                 RData::Srv(srv) if &srv.target == target => Some(srv.port),
                 _ => None,
             })
             .unwrap_or(DEFAULT_DNS_PORT);
-        return Ok(Referral {
-            zone: ns.name,
-            addr: SocketAddr::new(ip, port),
-            ttl: ns.ttl,
+        ttl = ttl.min(ns.ttl);
+        servers.push(NameServer {
+            name: target.clone(),
+            port,
+            addrs,
         });
     }
-    Err(seen_ns.unwrap_or(Unusable::Empty).into())
+    if servers.is_empty() {
+        return Err(unreachable.unwrap_or(Unusable::Empty).into());
+    }
+    Ok(Referral {
+        zone: zone.clone(),
+        ttl,
+        servers,
+    })
 }
 
 /// The additional records owned by `name`, as model records.
@@ -703,22 +743,50 @@ mod tests {
             )])),
             Resolution::authoritative(Outcome::NoData(soa_record("com"))),
             Resolution::authoritative(Outcome::NxDomain(soa_record("com"))),
-            Resolution::new(Outcome::Referral(Referral {
-                zone: name("com"),
-                addr: "127.0.0.1:5301".parse().unwrap(),
-                ttl: 86400,
-            })),
-            Resolution::new(Outcome::Referral(Referral {
-                zone: name("com"),
-                addr: "[::1]:5302".parse().unwrap(),
-                ttl: 10,
-            })),
+            Resolution::new(Outcome::Referral(Referral::new(
+                name("com"),
+                "127.0.0.1:5301".parse().unwrap(),
+                86400,
+            ))),
+            Resolution::new(Outcome::Referral(Referral::new(
+                name("com"),
+                "[::1]:5302".parse().unwrap(),
+                10,
+            ))),
             Resolution::new(Outcome::ServFail),
             Resolution::new(Outcome::Refused),
         ];
         for resolution in cases {
             assert_eq!(through_server(&q, resolution.clone()).unwrap(), resolution);
         }
+    }
+
+    #[test]
+    fn a_referral_to_several_servers_round_trips_through_the_server() {
+        let q = query("www.example.com", QType::A, Recursion::Iterative);
+        let referral = Referral {
+            zone: name("example.com"),
+            ttl: 600,
+            servers: vec![
+                NameServer {
+                    name: name("ns1.example.com"),
+                    port: 5301,
+                    addrs: vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()],
+                },
+                NameServer {
+                    name: name("ns2.example.com"),
+                    port: 53,
+                    addrs: vec!["127.0.0.2".parse().unwrap()],
+                },
+                NameServer {
+                    name: name("ns.dns-host.net"),
+                    port: 53,
+                    addrs: Vec::new(),
+                },
+            ],
+        };
+        let resolution = Resolution::new(Outcome::Referral(referral));
+        assert_eq!(through_server(&q, resolution.clone()).unwrap(), resolution);
     }
 
     #[test]
@@ -763,10 +831,60 @@ mod tests {
             got.outcome,
             Outcome::Referral(Referral {
                 zone: name("org"),
-                addr: "192.0.2.1:53".parse().unwrap(),
                 ttl: 100,
+                servers: vec![NameServer {
+                    name: name("a.nic.org"),
+                    port: 53,
+                    addrs: vec!["192.0.2.1".parse().unwrap()],
+                }],
             })
         );
+    }
+
+    #[test]
+    fn a_referral_keeps_every_name_server_with_its_addresses_and_port() {
+        let q = query("www.example.com", QType::A, Recursion::Iterative);
+        let mut msg = response(&q, 1, ResponseCode::NoError);
+        for ns in ["ns1.example.com.", "ns.dns-host.net.", "ns2.example.com."] {
+            msg.add_authority(hrr::Record::from_rdata(
+                hname("example.com."),
+                300,
+                hrr::RData::NS(hrd::NS(hname(ns))),
+            ));
+        }
+        let glue = |owner: &str, ip: [u8; 4]| {
+            hrr::Record::from_rdata(hname(owner), 300, hrr::RData::A(hrd::A(ip.into())))
+        };
+        msg.add_additional(glue("ns1.example.com.", [192, 0, 2, 1]));
+        msg.add_additional(glue("ns1.example.com.", [192, 0, 2, 2]));
+        // In-zone without glue: unreachable, left out.
+        msg.add_additional(hrr::Record::from_rdata(
+            hname("_dns._tcp.example.com."),
+            300,
+            hrr::RData::SRV(hrd::SRV::new(0, 0, 5300, hname("ns1.example.com."))),
+        ));
+        let got = read_response(&msg.to_vec().unwrap(), 1, &q).unwrap();
+        let Outcome::Referral(r) = got.outcome else {
+            panic!("{:?}", got.outcome)
+        };
+        assert_eq!(r.zone, name("example.com"));
+        assert_eq!(
+            r.servers,
+            [
+                NameServer {
+                    name: name("ns1.example.com"),
+                    port: 5300,
+                    addrs: vec!["192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()],
+                },
+                // Outside the zone, no glue: kept, for the resolver to look up.
+                NameServer {
+                    name: name("ns.dns-host.net"),
+                    port: 53,
+                    addrs: Vec::new(),
+                },
+            ]
+        );
+        assert_eq!(r.addr(), Some("192.0.2.1:5300".parse().unwrap()));
     }
 
     #[test]

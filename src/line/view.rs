@@ -51,13 +51,19 @@ pub fn reply(resolution: &Resolution, server: &str) -> Reply {
             None => Reply::not_found(server),
         },
         Outcome::NoData(_) | Outcome::NxDomain(_) | Outcome::Refused => Reply::not_found(server),
-        Outcome::Referral(r) => Reply::referral(
-            server,
-            &LineReferral {
-                tld: r.zone.to_string(),
-                addr: r.addr,
-            },
-        ),
+        // One address, the first: a line has room for no more. A referral with none (its
+        // servers' addresses to be looked up) cannot be said as a line; no dnsd server
+        // gives one.
+        Outcome::Referral(r) => match r.addr() {
+            Some(addr) => Reply::referral(
+                server,
+                &LineReferral {
+                    tld: r.zone.to_string(),
+                    addr,
+                },
+            ),
+            None => Reply::failure(server),
+        },
         Outcome::ServFail => Reply::failure(server),
     }
 }
@@ -94,11 +100,11 @@ pub fn resolution(
                 .text
                 .parse()
                 .map_err(|e: super::message::ProtocolError| nonsense(e.to_string()))?;
-            Outcome::Referral(Referral {
-                zone: Name::from_wire(&referral.tld),
-                addr: referral.addr,
-                ttl: DEFAULT_TTL,
-            })
+            Outcome::Referral(Referral::new(
+                Name::from_wire(&referral.tld),
+                referral.addr,
+                DEFAULT_TTL,
+            ))
         }
         Code::Failure => Outcome::ServFail,
         Code::Cached | Code::Invalid => return Err(unexpected()),
@@ -150,11 +156,7 @@ mod tests {
             reply(&Resolution::cached(answer), "l").to_string(),
             "0X00, l, 1.2.3.4"
         );
-        let referral = Referral {
-            zone: name("com"),
-            addr: "127.0.0.1:5678".parse().unwrap(),
-            ttl: 60,
-        };
+        let referral = Referral::new(name("com"), "127.0.0.1:5678".parse().unwrap(), 60);
         assert_eq!(referral.ns_name().as_str(), "ns.com");
         assert_eq!(
             reply(&Resolution::new(Outcome::Referral(referral)), "root").to_string(),

@@ -196,29 +196,74 @@ impl Record {
     }
 }
 
-/// A referral from the root: who answers for a TLD.
+/// A referral: who answers for a zone below the one asked, as an upstream gave it.
 ///
-/// DNS has no field for a port, and dnsd's TLD servers each sit on their own, so the
-/// referral carries three records: NS `ns.<tld>.` in the authority section, its A (or
-/// AAAA) glue, and an SRV `_dns._tcp.<tld>.` naming `ns.<tld>.` with the port, in the
-/// additional section. A standard resolver ignores the SRV; dnsd's local server reads it.
+/// dnsd's root refers to one server per TLD, `ns.<tld>.`, on a port of its own; DNS has
+/// no field for a port, so its referral carries three records: NS `ns.<tld>.` in the
+/// authority section, its A (or AAAA) glue, and an SRV `_dns._tcp.<tld>.` naming
+/// `ns.<tld>.` with the port, in the additional section. A standard resolver ignores the
+/// SRV; dnsd's local server reads it. Other authoritative servers refer to several name
+/// servers, each on port 53, some with glue and some without (their addresses must then
+/// be looked up): all of them are kept, so that another can be tried when one fails.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Referral {
-    /// The TLD referred to.
+    /// The zone referred to.
     pub zone: Name,
-    /// The TLD server's address and port.
-    pub addr: SocketAddr,
-    /// TTL of the NS, glue and SRV records.
+    /// TTL of the NS records (and of dnsd's glue and SRV).
     pub ttl: u32,
+    /// The zone's name servers, in the order given.
+    pub servers: Vec<NameServer>,
+}
+
+/// One name server of a delegated zone: its name, the port it answers on, and the
+/// addresses it is known at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameServer {
+    pub name: Name,
+    /// 53, unless a referral's SRV record (dnsd's port hint) said otherwise.
+    pub port: u16,
+    /// Its addresses (the referral's glue, or looked up since); empty when the referral
+    /// gave none.
+    pub addrs: Vec<IpAddr>,
+}
+
+impl NameServer {
+    /// Its addresses, each with its port.
+    pub fn sockets(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.addrs.iter().map(|ip| SocketAddr::new(*ip, self.port))
+    }
 }
 
 impl Referral {
-    /// The TLD server's host name: `ns.<tld>`.
-    pub fn ns_name(&self) -> Name {
-        Name::from_wire(&format!("ns.{}", self.zone))
+    /// dnsd's own referral to `zone`: one server, `ns.<zone>`, at `addr`.
+    pub fn new(zone: Name, addr: SocketAddr, ttl: u32) -> Referral {
+        let ns = NameServer {
+            name: Name::from_wire(&format!("ns.{zone}")),
+            port: addr.port(),
+            addrs: vec![addr.ip()],
+        };
+        Referral {
+            zone,
+            ttl,
+            servers: vec![ns],
+        }
     }
 
-    /// The name of the SRV record carrying the port: `_dns._tcp.<tld>`.
+    /// The first address of the first server that has one: the server the line
+    /// protocol's referral names (`0X02, root, com 127.0.0.1:5678`).
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.servers.iter().flat_map(NameServer::sockets).next()
+    }
+
+    /// The first server's host name (`ns.<tld>` in dnsd's own referrals).
+    pub fn ns_name(&self) -> Name {
+        match self.servers.first() {
+            Some(ns) => ns.name.clone(),
+            None => Name::from_wire(&format!("ns.{}", self.zone)),
+        }
+    }
+
+    /// The name of the SRV records carrying the ports: `_dns._tcp.<zone>`.
     pub fn srv_name(&self) -> Name {
         Name::from_wire(&format!("_dns._tcp.{}", self.zone))
     }
@@ -235,7 +280,8 @@ pub enum Outcome {
     NoData(Record),
     /// No such name: NXDOMAIN, the zone's SOA record in the authority section.
     NxDomain(Record),
-    /// Ask the TLD server (the root, asked without recursion).
+    /// Ask the servers of a zone below (the root asked without recursion, or any
+    /// authoritative server for a name it has delegated).
     Referral(Referral),
     /// The answer could not be had: an upstream failed, timed out or answered nonsense,
     /// or a log record could not be written.

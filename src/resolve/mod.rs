@@ -4,6 +4,9 @@
 //! either.
 //!
 //! - [`local`]: the local server's resolver: its cache, then the hierarchy.
+//! - [`iterate`]: mode I: referrals followed down from the deepest delegation known,
+//!   each server believed only within its bailiwick.
+//! - [`delegations`]: the delegations learned from referrals, with their TTLs.
 //! - [`root`]: the root's: a referral to a TLD server, or its answer.
 //! - [`tld`]: a TLD server's: authoritative answers from its zone.
 //! - [`cache`]: the local server's cache, with TTLs, negative answers and LRU.
@@ -16,8 +19,10 @@
 
 pub mod cache;
 pub mod clock;
+pub mod delegations;
 pub mod inflight;
 pub mod infra;
+pub mod iterate;
 pub mod local;
 pub mod root;
 pub mod tld;

@@ -91,13 +91,9 @@ impl Resolve for RootResolver {
             )));
         };
         match query.recursion {
-            Recursion::Iterative | Recursion::CacheOnly => {
-                Some(Resolution::new(Outcome::Referral(Referral {
-                    zone: Name::from_wire(tld),
-                    addr,
-                    ttl: DEFAULT_TTL,
-                })))
-            }
+            Recursion::Iterative | Recursion::CacheOnly => Some(Resolution::new(
+                Outcome::Referral(Referral::new(Name::from_wire(tld), addr, DEFAULT_TTL)),
+            )),
             Recursion::Recursive => None,
         }
     }

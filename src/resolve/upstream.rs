@@ -214,6 +214,32 @@ pub enum Unexpected {
     ServFail,
     #[error("REFUSED")]
     Refused,
+    /// Records the server's zone does not hold (RFC 5452's bailiwick): an answer from
+    /// the root for a name below a TLD, or a name outside the zone it was asked as.
+    #[error("an answer for {name}, which its zone {zone}. does not hold")]
+    OutOfBailiwick { name: Name, zone: Name },
+    /// A negative answer whose SOA is not the asked zone's, or not above the name.
+    #[error("a negative answer for {name} with the SOA of {soa}., outside its zone {zone}.")]
+    SoaOutOfBailiwick { name: Name, soa: Name, zone: Name },
+    /// A referral that does not lead down from the zone asked (a loop, or a way out).
+    #[error("a referral to {zone}., not below its zone {asked}.")]
+    ReferralNotBelow { zone: Name, asked: Name },
+    /// An answer that holds no record of the type asked for the name.
+    #[error("an answer without a record of the type asked for {0}")]
+    NoRecordFor(Name),
+    /// The resolution met more referrals than a resolver follows.
+    #[error("a referral past the {0} a resolution may follow")]
+    TooManyReferrals(u32),
+    /// The resolution asked as many questions as a resolver asks for one.
+    #[error("a referral or a CNAME past the {0} questions a resolution may ask")]
+    TooManyQuestions(u32),
+    /// A CNAME chain that goes on through more zones than a resolver follows, or
+    /// comes back to a name already on it.
+    #[error("a CNAME chain to {0} that is too long, or loops")]
+    CnameChain(Name),
+    /// A delegation none of whose name servers has an address that could be found.
+    #[error("a referral to {0}. with no name server address that could be found")]
+    NoServerAddress(Name),
     /// A reply that the protocol allows but no upstream should send (a cache hit's
     /// code from a root, say): as received.
     #[error("an unexpected reply: {0:?}")]

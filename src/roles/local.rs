@@ -76,6 +76,9 @@ pub struct LocalConfig {
     dns_mode: Mode,
     /// The protocol it asks the root and TLD servers in.
     upstream_protocol: UpstreamProtocol,
+    /// Whether delegations learned from referrals are kept (mode I then skips the root
+    /// for zones already referred to).
+    delegation_cache: bool,
     /// What the cache and `mapping.log` read the time from.
     clock: Arc<dyn Clock>,
     /// How many questions may wait for an upstream at once.
@@ -101,6 +104,7 @@ impl LocalConfig {
             upstream_timeout: crate::resolve::upstream::DEFAULT_TIMEOUT,
             dns_mode: DEFAULT_DNS_MODE,
             upstream_protocol: UpstreamProtocol::default(),
+            delegation_cache: true,
             clock: Arc::new(SystemClock),
             max_pending: DEFAULT_MAX_PENDING,
             allow: Allow::BoundNetworks,
@@ -183,6 +187,14 @@ impl LocalConfig {
         self
     }
 
+    /// Keeps the delegations learned from referrals, for their TTL (the default), so
+    /// that mode I asks a zone's servers directly once referred to them; or not, so that
+    /// every miss starts at the root, as in the original (`--no-delegation-cache`).
+    pub fn with_delegation_cache(mut self, cached: bool) -> LocalConfig {
+        self.delegation_cache = cached;
+        self
+    }
+
     /// Reads the time from `clock` instead of the system's (tests move it).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> LocalConfig {
         self.clock = clock;
@@ -209,6 +221,11 @@ impl LocalConfig {
     /// How many bytes what is learned may hold.
     pub fn cache_bytes(&self) -> usize {
         self.cache_bytes
+    }
+
+    /// Whether delegations learned from referrals are kept.
+    pub fn delegation_cache(&self) -> bool {
+        self.delegation_cache
     }
 }
 
@@ -252,6 +269,8 @@ impl RoleConfig for LocalConfig {
         );
         let resolver = LocalResolver::new(cache, self.root, upstream, Some(logs.clone()))
             .with_metrics(metrics.clone())
+            .with_delegation_cache(self.delegation_cache)
+            .with_name(&self.name)
             .with_clock(self.clock);
         let resolver = Inflight::new(resolver, &self.name, self.max_pending, metrics.clone());
         Ok(LocalHandler {

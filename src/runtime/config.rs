@@ -112,7 +112,10 @@ fn up(args: UpArgs) -> Result<Config, Error> {
             .upstream_timeout(args.upstream.upstream_timeout.0)
             .upstream_protocol(args.upstream.upstream_protocol)
             .max_pending(args.upstream.max_pending as usize)
-            .local(|c| c.with_dns_mode(args.dns_mode)),
+            .local(|c| {
+                c.with_dns_mode(args.dns_mode)
+                    .with_delegation_cache(!args.delegations.no_delegation_cache)
+            }),
     };
     Ok(Config::Up {
         hierarchy: Box::new(hierarchy),
@@ -140,6 +143,7 @@ fn local(args: LocalArgs) -> Result<Config, Error> {
             nets if nets.is_empty() => Allow::BoundNetworks,
             nets => Allow::Only(nets),
         })
+        .with_delegation_cache(!args.delegations.no_delegation_cache)
         .with_limits(limits(&args.server.limits))
         .with_upstream_timeout(args.upstream.upstream_timeout.0)
         .with_upstream_protocol(args.upstream.upstream_protocol)
@@ -345,6 +349,11 @@ mod tests {
         assert_eq!(server.serving().limits().max_connections, 7);
         assert_eq!(server.serving().bind().port(), 0);
         assert_eq!(metrics.map(|m| m.port()), Some(9100));
+        assert!(server.delegation_cache(), "on unless turned off");
+        let Ok(Config::Local { server, .. }) = config(&["local", "--no-delegation-cache"]) else {
+            panic!("not a local server");
+        };
+        assert!(!server.delegation_cache());
     }
 
     #[test]

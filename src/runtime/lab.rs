@@ -96,6 +96,7 @@ struct LocalToml {
     cache_bytes: Option<usize>,
     dns_mode: Option<Spanned<String>>,
     allow: Option<Vec<Spanned<String>>>,
+    delegation_cache: Option<bool>,
     #[serde(default)]
     cache: Vec<String>,
     #[serde(default)]
@@ -218,6 +219,7 @@ impl Lab {
             ),
             None => Allow::BoundNetworks,
         };
+        let delegation_cache = local.delegation_cache;
         builder = builder.cache(local_zone(&at, local)?).local(|mut c| {
             c = c.with_bind(local_bind).with_allow(allow);
             if let Some(name) = name {
@@ -234,6 +236,9 @@ impl Lab {
             }
             if let Some(n) = cache_bytes {
                 c = c.with_cache_bytes(n);
+            }
+            if let Some(cached) = delegation_cache {
+                c = c.with_delegation_cache(cached);
             }
             c.with_source(Some(relab(path, |at, lab| local_zone(at, &lab.local))))
         });
@@ -452,6 +457,11 @@ mod tests {
         assert_eq!(
             err("[local]\ndns_mode = \"X\"\n[tld.com]\n"),
             "lab.toml:2: dns_mode: R or I"
+        );
+        assert!(
+            err("[local]\ndelegation_cache = \"no\"\n[tld.com]\n").starts_with("lab.toml:2:"),
+            "{}",
+            err("[local]\ndelegation_cache = \"no\"\n[tld.com]\n")
         );
         assert_eq!(
             err("[local]\nname = \"a,b\"\n[tld.com]\n"),

@@ -204,9 +204,12 @@ pub fn trace(config: &TraceConfig) -> Trace {
                 );
                 hops.push(hop);
                 match resolution.map(|r| r.outcome) {
-                    Some(Outcome::Referral(r)) if hops.len() < MAX_HOPS => {
-                        server = (r.zone.to_string(), r.addr);
-                    }
+                    Some(Outcome::Referral(r)) if hops.len() < MAX_HOPS => match r.addr() {
+                        Some(addr) => server = (r.zone.to_string(), addr),
+                        // No glue: trace shows the hierarchy's own path, whose referrals
+                        // always carry an address.
+                        None => break Some(Outcome::Referral(r)),
+                    },
                     other => break other,
                 }
             }
@@ -227,10 +230,10 @@ pub fn trace(config: &TraceConfig) -> Trace {
             );
             hops.push(probe);
             if let Some(Outcome::Referral(r)) = referral.map(|r| r.outcome) {
-                via = Some(RootAsked {
+                via = r.addr().map(|address| RootAsked {
                     tld: r.zone.to_string(),
                     server: r.ns_name().to_string(),
-                    address: r.addr,
+                    address,
                 });
             }
             resolution.map(|r| r.outcome)
@@ -437,7 +440,14 @@ fn meaning(name: &Name, qtype: QType, outcome: &Outcome) -> String {
 }
 
 fn referral_text(r: &Referral) -> String {
-    format!("referral: {} is at {} {}", r.zone, r.ns_name(), r.addr)
+    match r.addr() {
+        Some(addr) => format!("referral: {} is at {} {addr}", r.zone, r.ns_name()),
+        None => format!(
+            "referral: {} is at {} (no address given)",
+            r.zone,
+            r.ns_name()
+        ),
+    }
 }
 
 fn zone_of(soa: &Record) -> String {

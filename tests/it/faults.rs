@@ -77,7 +77,17 @@ impl InProcess {
     }
 
     fn local(&mut self, root: SocketAddr, logs: &Path) -> SocketAddr {
-        let config = LocalConfig::new(root, Zone::default(), logs).with_upstream_timeout(PATIENCE);
+        self.local_with(root, logs, |c| c)
+    }
+
+    fn local_with(
+        &mut self,
+        root: SocketAddr,
+        logs: &Path,
+        tweak: impl FnOnce(LocalConfig) -> LocalConfig,
+    ) -> SocketAddr {
+        let config =
+            tweak(LocalConfig::new(root, Zone::default(), logs).with_upstream_timeout(PATIENCE));
         let r = config
             .start(self.shutdown.clone(), &Metrics::disabled())
             .unwrap();
@@ -170,8 +180,32 @@ fn root_killed_and_restarted_under_a_connected_client() {
     std::fs::write(&table, format!("com {} {}\n", tld.ip(), tld.port())).unwrap();
     let root_args = ["root", table.to_str().unwrap()];
     let mut root = start_proc(&root_args, 0, dir.path());
-    let local = servers.local(root.addr(), dir.path());
+    // Without delegations kept, mode I needs the root for every miss, as mode R does
+    // (with them, it does not: see the next test).
+    let local = servers.local_with(root.addr(), dir.path(), |c| c.with_delegation_cache(false));
     kill_and_restart_twice(local, &mut root, &root_args, ["R", "I"], dir.path());
+}
+
+/// With the delegation cache (the default), a dead root costs mode I nothing for a TLD
+/// already referred to: the local server asks the TLD server it knows directly. Mode R,
+/// which asks the root to resolve, fails.
+#[test]
+fn a_cached_delegation_outlives_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = com_zone(dir.path());
+    let mut servers = InProcess::new();
+    let tld = servers.tld(&zone, 0);
+    let table = dir.path().join("root.dat");
+    std::fs::write(&table, format!("com {} {}\n", tld.ip(), tld.port())).unwrap();
+    let mut root = start_proc(&["root", table.to_str().unwrap()], 0, dir.path());
+    let local = servers.local(root.addr(), dir.path());
+    let mut c = Line::connect(local);
+    assert_eq!(c.ask("steady"), "You are connected to the Server");
+    resolves(&mut c, 0, "I");
+    kill(&mut root);
+    resolves(&mut c, 1, "I");
+    fails(&mut c, 2, "R");
+    resolves(&mut c, 3, "I");
 }
 
 /// Resolves through `local`, then twice: kills `victim` (every query fails, `0XFE`),

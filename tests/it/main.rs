@@ -10,6 +10,7 @@ mod client_cli;
 mod compliance;
 mod files;
 mod hierarchy;
+mod iterative;
 mod lab;
 mod legacy;
 mod logs;
