@@ -454,8 +454,8 @@ EOF
     echo "dnsd local and Unbound (\`module-config: \"iterator\"\`, qname minimisation off, \`.\`"
     echo "a stub zone at the dnsd root), each resolving \`www.NAME.com\` through the same"
     echo "dnsd root (127.0.0.2:53) and com (127.0.0.11:53) servers, in a network namespace."
-    echo "Unbound caches the com delegation and asks the root once; dnsd local asks the root"
-    echo "for every miss."
+    echo "Unbound caches the com delegation and asks the root once; so does dnsd local since"
+    echo "its delegation cache (a build without one asks the root for every miss)."
     echo
     python3 - "$RESULTS" "${targets[@]}" <<'EOF'
 import glob, re, statistics, sys
