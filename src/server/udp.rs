@@ -83,8 +83,9 @@ impl UdpServer {
     {
         self.socket.set_read_timeout(Some(POLL_INTERVAL))?;
         let min = threads.min.max(1);
+        let socket = Arc::new(self.socket);
         let crew = Crew {
-            socket: &self.socket,
+            socket: &socket,
             handler: &handler,
             stop: &stop,
             idle: AtomicUsize::new(0),
@@ -122,9 +123,15 @@ impl UdpServer {
 /// answer sends it.
 #[derive(Clone, Debug)]
 pub struct Responder {
-    socket: Arc<UdpSocket>,
+    socket: Arc<ThreadSocket>,
     peer: SocketAddr,
 }
+
+/// The one socket, as one thread holds it: the responders it makes count references on
+/// this thread's `Arc` alone, not on one that every thread increments with every
+/// datagram (and no thread needs a descriptor of its own).
+#[derive(Debug)]
+struct ThreadSocket(Arc<UdpSocket>);
 
 impl Responder {
     /// Who sent the datagram.
@@ -135,7 +142,7 @@ impl Responder {
     /// Sends `datagram` to the peer; a failure is logged at debug level (the peer's
     /// problem, or a full buffer: UDP promises nothing).
     pub fn send(&self, datagram: &[u8]) {
-        if let Err(e) = self.socket.send_to(datagram, self.peer) {
+        if let Err(e) = self.socket.0.send_to(datagram, self.peer) {
             log::debug!("udp: reply to {} failed: {e}", self.peer);
         }
     }
@@ -143,7 +150,7 @@ impl Responder {
 
 /// The threads serving one socket, and how many of them wait for a datagram.
 struct Crew<'a, M, S> {
-    socket: &'a UdpSocket,
+    socket: &'a Arc<UdpSocket>,
     handler: &'a M,
     stop: &'a S,
     /// Threads waiting for a datagram (or about to).
@@ -168,7 +175,7 @@ where
         H: 'scope,
     {
         let mut threads = lock(&self.threads);
-        let socket = Arc::new(self.socket.try_clone()?);
+        let socket = Arc::new(ThreadSocket(self.socket.clone()));
         let handle = (self.handler)();
         self.idle.fetch_add(1, Ordering::AcqRel);
         let started = thread::Builder::new()
@@ -186,12 +193,11 @@ where
         }
     }
 
-    /// One thread's loop. Its socket is its own clone, so that responders made here
-    /// count references on this thread's `Arc` alone.
+    /// One thread's loop.
     fn serve<'scope>(
         &'scope self,
         scope: &'scope Scope<'scope, '_>,
-        socket: Arc<UdpSocket>,
+        socket: Arc<ThreadSocket>,
         mut handle: H,
     ) where
         'a: 'scope,
@@ -199,7 +205,7 @@ where
     {
         let mut buf = vec![0u8; RECV_BUFFER].into_boxed_slice();
         while !(self.stop)() {
-            let (len, peer) = match socket.recv_from(&mut buf) {
+            let (len, peer) = match socket.0.recv_from(&mut buf) {
                 Ok(got) => got,
                 Err(e) if crate::net::is_timeout(&e) => {
                     if self.retire() {
