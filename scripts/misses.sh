@@ -305,10 +305,12 @@ part_dead() {
       for state in idle loaded; do
         load=""
         if [ "$state" = loaded ]; then
-          dead_load "$local" "$((2 * SECS + 1))" "$RESULTS/misses-deadload-$build-r$r.json" &
+          # Measured from 3 s into the load: the first misses for the dead server wait
+          # out the upstream timeout (2 s) before it is known to be dead.
+          dead_load "$local" "$((2 * SECS + 4))" "$RESULTS/misses-deadload-$build-r$r.json" &
           load=$!
           track "$load"
-          sleep 1
+          sleep 3
         fi
         bench "$build" "$RESULTS/misses-dead-hit-$state-$build-r$r.json" --server "$local" \
           --dns udp --mode R --connections 1 --duration "$SECS" --pattern www.wikipedia.org
@@ -328,8 +330,10 @@ part_dead() {
     echo
     echo "A cached org name (\`www.wikipedia.org\`, 1 connection) and misses under org (8"
     echo "connections), over UDP, each idle and while misses for names under the dead TLD"
-    echo "arrive at 50 q/s. Targets: cached median within 2x of idle; org misses at least"
-    echo "0.8x their idle rate; the dead misses SERVFAIL within the upstream timeout."
+    echo "arrive at 50 q/s (measured from 3 s into that load, once the first of them have"
+    echo "timed out). Targets: cached median within 2x of idle; org misses at least 0.8x"
+    echo "their idle rate; the dead misses SERVFAIL within the upstream timeout. A fresh"
+    echo "hierarchy for each build and round."
     echo
     echo "| build | cached p50 idle / loaded | loaded / idle | org misses q/s idle / loaded | loaded / idle | errors under load | dead misses answered | their rcodes | their slowest |"
     echo "|---|---:|---:|---:|---:|---:|---:|---|---:|"
