@@ -23,7 +23,7 @@ use dnsd::runtime::hierarchy::{Hierarchy, HierarchyBuilder};
 use dnsd::server::Shutdown;
 use dnsd::zone::Zone;
 
-use crate::harness::{zones, Line, SLACK, WAIT};
+use crate::harness::{run_dnsd, zones, Line, Proc, SLACK, WAIT};
 
 const NOERROR: u8 = 0;
 const SERVFAIL: u8 = 2;
@@ -450,4 +450,38 @@ fn identical_questions_in_flight_reach_the_upstream_once() {
         1,
         "{mapping}"
     );
+}
+
+#[test]
+fn the_max_pending_flag_bounds_the_local_server() {
+    // `dnsd local --max-pending 1` whose root is a dead server: one DNS miss waits for
+    // it, the next is refused at once; 0 is a usage error.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run_dnsd(&["local", "--max-pending", "0"], dir.path(), "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--max-pending"), "{err}");
+
+    let silent = Silent::new();
+    let root = silent.addr().to_string();
+    let local = Proc::local(
+        &root,
+        dir.path(),
+        &["--max-pending", "1", "--upstream-timeout", "3"],
+    );
+    let (waiting, sent) = dead_misses(local.addr(), "w", 1, true);
+    let until = Instant::now() + WAIT;
+    while silent.received() == 0 {
+        assert!(
+            Instant::now() < until,
+            "the first miss never asked the root"
+        );
+        thread::yield_now();
+    }
+    assert_eq!(
+        ask(local.addr(), "v.example.net", true, WAIT),
+        Some(SERVFAIL)
+    );
+    assert!(sent.elapsed() < TIMEOUT, "refused while the first waited");
+    assert_eq!(silent.received(), 0, "the refused miss asked no one");
+    all_servfail(&waiting, 1, sent, TIMEOUT + SLACK);
 }
