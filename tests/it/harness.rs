@@ -483,6 +483,17 @@ impl DnsTcp {
     /// Asks for `name`'s A record (RD set if `recursive`) and reads the answer back.
     #[track_caller]
     pub fn ask(&mut self, name: &str, recursive: bool) -> dnsd::model::Resolution {
+        self.ask_within(name, recursive, WAIT)
+    }
+
+    /// [`ask`](Self::ask), waiting `wait` for the answer (a test that makes its upstream
+    /// slow on purpose waits longer than [`WAIT`]).
+    pub fn ask_within(
+        &mut self,
+        name: &str,
+        recursive: bool,
+        wait: Duration,
+    ) -> dnsd::model::Resolution {
         use dnsd::dns::exchange::{exchange_tcp, query_message, read_response};
         use dnsd::model::{QType, Query, Recursion};
         self.id = self.id.wrapping_add(1);
@@ -497,7 +508,7 @@ impl DnsTcp {
             tag: None,
         };
         let request = query_message(self.id, &query).unwrap();
-        let response = exchange_tcp(&mut self.stream, &request, Instant::now() + WAIT)
+        let response = exchange_tcp(&mut self.stream, &request, Instant::now() + wait)
             .expect("a DNS answer over the open connection");
         read_response(&response, self.id, &query).expect("a readable DNS answer")
     }
