@@ -474,7 +474,12 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   --commit "$commit" --duration "$DURATION" --orig-slow-secs "$ORIG_SLOW_SECS" \
   --original "${ORIGINAL:-}" --elapsed "$((SECONDS - START))" \
   --notes scripts/bench_notes.md
+# The misses section goes before the notes (or last, if there are none).
 if [ -f "$RESULTS/misses.md" ]; then
-  { echo; cat "$RESULTS/misses.md"; } >>"$OUT"
+  awk -v section="$RESULTS/misses.md" '
+    /^## Notes/ && !done { while ((getline line < section) > 0) print line; print ""; done = 1 }
+    { print }
+    END { if (!done) { print ""; while ((getline line < section) > 0) print line } }
+  ' "$OUT" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
 fi
 log "bench.sh: done in $((SECONDS - START)) s"
