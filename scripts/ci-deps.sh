@@ -7,7 +7,8 @@
 # usage: scripts/ci-deps.sh [TOOL...]
 #   TOOL: dig unbound dnspython (what `cargo test` needs: the default), knot-resolver
 #         pdns-recursor nsd (the interop tests; nsd also for the benchmarks), dnsperf
-#         (benchmarks), dnsviz zonemaster (compliance probes), or `all`.
+#         (benchmarks), dnsviz zonemaster (compliance probes), chromium (headless Chromium
+#         and its WebDriver, chromedriver: the web page's browser test), or `all`.
 #   DNS_DEPS="TOOL..." gives the list when no argument does.
 # Exit 1 if a tool is still missing afterwards.
 set -euo pipefail
@@ -15,7 +16,7 @@ set -euo pipefail
 log() { echo "ci-deps: $*" >&2; }
 
 TEST_TOOLS=(dig unbound dnspython)
-ALL_TOOLS=(dig unbound dnspython knot-resolver pdns-recursor nsd dnsperf dnsviz zonemaster)
+ALL_TOOLS=(dig unbound dnspython knot-resolver pdns-recursor nsd dnsperf dnsviz zonemaster chromium)
 if [ $# -gt 0 ]; then
   tools=("$@")
 elif [ -n "${DNS_DEPS:-}" ]; then
@@ -40,6 +41,7 @@ has() {
     dnsviz) command -v dnsviz >/dev/null 2>&1 ;;
     zonemaster) command -v zonemaster-cli >/dev/null 2>&1 ;;
     dnspython) "$PY" -c 'import dns.message, dns.query' >/dev/null 2>&1 ;;
+    chromium) command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 ;;
     *) log "unknown tool $1 (known: ${ALL_TOOLS[*]})"; exit 2 ;;
   esac
 }
@@ -48,6 +50,7 @@ package() {
     dig) echo bind9-dnsutils ;;
     zonemaster) echo zonemaster-cli ;;
     dnspython) echo python3-dnspython ;;
+    chromium) echo chromium chromium-driver ;;
     *) echo "$1" ;;
   esac
 }
@@ -59,7 +62,8 @@ for tool in "${tools[@]}"; do
   if [ "$tool" = dnspython ] && [ "$(command -v "$PY")" != /usr/bin/python3 ]; then
     pip_dnspython=1 # Debian's package serves /usr/bin/python3 only
   else
-    missing+=("$(package "$tool")")
+    read -r -a pkgs <<<"$(package "$tool")" # chromium is two packages
+    missing+=("${pkgs[@]}")
   fi
 done
 

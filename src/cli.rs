@@ -73,8 +73,26 @@ pub struct ServerArgs {
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr,
           help = metrics_help(), long_help = metrics_long_help())]
     pub metrics: Option<SocketAddr>,
+    /// Serve the live web view of this server at http://HOST:PORT/ (off unless given;
+    /// a bare PORT means 127.0.0.1:PORT): its queries as they happen, with the
+    /// questions it sent upstream, and the local server's cache, as a page, as JSON
+    /// (/api/hierarchy, /api/cache, /api/resolve) and as Server-Sent Events (/events).
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr)]
+    pub web: Option<SocketAddr>,
+    #[command(flatten)]
+    pub web_flags: WebFlags,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// What the web view lets others do.
+#[derive(Args, Debug, Clone)]
+pub struct WebFlags {
+    /// Let clients that are not on this machine flush the local server's cache from the
+    /// web view (by default only loopback clients may: anything that changes state is
+    /// refused to others).
+    #[arg(long)]
+    pub web_allow_flush: bool,
 }
 
 /// `--metrics`, in short.
@@ -267,6 +285,19 @@ pub struct UpArgs {
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr,
           help = metrics_help(), long_help = metrics_long_help())]
     pub metrics: Option<SocketAddr>,
+    /// Serve the live web view at http://HOST:PORT/ [default: 127.0.0.1:5380, or
+    /// 127.0.0.1 on a free port with --any-port]: the hierarchy drawn, every query's
+    /// path through it as it happens, the local server's cache with a flush, and a form
+    /// that traces a name; the same as JSON (/api/hierarchy, /api/cache, /api/resolve,
+    /// POST /api/flush) and as Server-Sent Events (/events: `curl -N`). A bare PORT
+    /// means 127.0.0.1:PORT; give a host to serve other machines.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr, conflicts_with = "no_web")]
+    pub web: Option<SocketAddr>,
+    /// Do not serve the web view.
+    #[arg(long)]
+    pub no_web: bool,
+    #[command(flatten)]
+    pub web_flags: WebFlags,
     #[command(flatten)]
     pub limits: LimitArgs,
 }

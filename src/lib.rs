@@ -49,6 +49,10 @@
 //! [`ops::querylog`] (`ID.log` and `mapping.log`), [`ops::diagnostics`] (stderr logging),
 //! [`ops::fds`] (descriptor limits).
 //!
+//! The web view, in [`web`]: the page (`dnsd up --web`) and its JSON and event
+//! stream; [`web::events`], the few hooks through which the servers tell it what they
+//! answer, a no-op while nobody watches.
+//!
 //! The tools, in [`tools`]: [`tools::bench`](mod@tools::bench) (`dnsd bench`),
 //! [`tools::trace`] (`dnsd trace`), [`tools::check`] (`dnsd check`).
 //!
@@ -68,6 +72,7 @@ pub mod runtime;
 pub mod server;
 pub mod sync;
 pub mod tools;
+pub mod web;
 pub mod zone;
 
 pub use error::{Error, Result};

@@ -13,6 +13,7 @@ use super::view;
 use crate::model::{Query, Resolution};
 use crate::ops::metrics::ServerMetrics;
 use crate::ops::querylog::{Escaped, Micros};
+use crate::web::events;
 
 /// What a server is to the line protocol.
 pub trait LineService: Send + Sync + 'static {
@@ -82,6 +83,7 @@ fn request_loop<S: LineService>(
     peer: &str,
     session: &mut S::Session,
 ) -> Result<(), FrameError> {
+    let peer_addr = conn.peer();
     loop {
         let line = match conn.read_line() {
             Ok(None) => return Ok(()),
@@ -91,6 +93,7 @@ fn request_loop<S: LineService>(
                 let started = Instant::now();
                 let reply = answer(service, session, marker.as_bytes(), None);
                 service.metrics().line_query(None, reply.code, started);
+                events::line_query(service.name(), peer_addr, None, &reply, started);
                 log::info!(
                     "{}: {peer}{} sent {marker} -> {reply}",
                     service.name(),
@@ -111,6 +114,7 @@ fn request_loop<S: LineService>(
                 service
                     .metrics()
                     .line_query(Some(&request), reply.code, started);
+                events::line_query(service.name(), peer_addr, Some(&request), &reply, started);
                 log::info!(
                     "{}: {peer}{} asked {request} -> {reply} ({})",
                     service.name(),
@@ -122,6 +126,7 @@ fn request_loop<S: LineService>(
             Err(e) => {
                 let reply = answer(service, session, line, None);
                 service.metrics().line_query(None, reply.code, started);
+                events::line_query(service.name(), peer_addr, None, &reply, started);
                 log::info!(
                     "{}: {peer}{} sent \"{}\" ({e}) -> {reply}",
                     service.name(),

@@ -260,6 +260,66 @@ impl Cache {
         self.max_ttl
     }
 
+    /// What the cache holds at `now`, for a person to look at (the web view): up to
+    /// `max` learned names, most recently used first, each kind of question answered
+    /// with the TTL that remains (expired ones left out), then up to `max` fixed names.
+    pub fn listing(&self, now: Instant, max: usize) -> Listing {
+        let mut learned = Vec::new();
+        {
+            let lru = lock(&self.learned);
+            let mut idx = lru.head;
+            while idx != NIL && learned.len() < max {
+                let node = &lru.nodes[idx as usize];
+                idx = node.next;
+                for item in node.value.0.iter().filter(|item| item.expires > now) {
+                    learned.push(Listed {
+                        name: node.key.to_string(),
+                        question: match item.kind {
+                            Kind::Type(t) => QType::from_code(t).to_string(),
+                            Kind::Address => "ADDR".to_owned(),
+                            Kind::NxDomain => "any".to_owned(),
+                        },
+                        outcome: item.remaining(now),
+                        ttl_left: item.expires.saturating_duration_since(now).as_secs(),
+                    });
+                }
+            }
+        }
+        let fixed = self.fixed.read();
+        Listing {
+            learned,
+            learned_names: self.learned_len(),
+            fixed: fixed
+                .sorted()
+                .into_iter()
+                .take(max)
+                .map(|(name, ip)| (name.to_owned(), ip))
+                .collect(),
+            fixed_names: fixed.len(),
+        }
+    }
+
+    /// Forgets what was learned of `name` (every kind of question), or of every name
+    /// with `None`; fixed entries stay. Returns how many names went.
+    pub fn flush(&self, name: Option<&Name>) -> usize {
+        let mut lru = lock(&self.learned);
+        match name {
+            Some(name) => match lru.map.get(name.as_str()) {
+                Some(&idx) => {
+                    lru.remove(idx);
+                    1
+                }
+                None => 0,
+            },
+            None => {
+                let names = lru.map.len();
+                let (capacity, max_bytes) = (lru.capacity, lru.max_bytes);
+                *lru = Lru::new(capacity, max_bytes);
+                names
+            }
+        }
+    }
+
     /// How many items a lookup of `name` looks through.
     #[cfg(test)]
     fn items_of(&self, name: &str) -> usize {
@@ -269,6 +329,31 @@ impl Cache {
             .get(name)
             .map_or(0, |&idx| learned.nodes[idx as usize].value.0.len())
     }
+}
+
+/// What the cache holds, as [`Cache::listing`] shows it.
+#[derive(Clone, Debug)]
+pub struct Listing {
+    /// What was learned, one item per name and kind of question.
+    pub learned: Vec<Listed>,
+    /// How many names hold something learned (expired ones count until touched).
+    pub learned_names: usize,
+    /// The fixed entries (`--cache` files), by name.
+    pub fixed: Vec<(String, std::net::IpAddr)>,
+    pub fixed_names: usize,
+}
+
+/// One learned answer.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    pub name: String,
+    /// The question it answers: a type (`A`), `ADDR` (the line protocol's), or `any`
+    /// (NXDOMAIN answers every question).
+    pub question: String,
+    /// With the TTLs that remain.
+    pub outcome: Outcome,
+    /// Seconds until it goes.
+    pub ttl_left: u64,
 }
 
 /// What an insert left in the cache, for its metrics.

@@ -179,6 +179,39 @@ impl Delegations {
         entry.delegation.servers = servers.into();
     }
 
+    /// The current delegations at `now` (up to `max`, by zone), for a person to look at.
+    pub fn listing(&self, now: Instant, max: usize) -> Vec<Delegation> {
+        let inner = lock(&self.inner);
+        let mut all: Vec<Delegation> = inner
+            .zones
+            .values()
+            .filter(|e| e.delegation.expires > now)
+            .map(|e| e.delegation.clone())
+            .collect();
+        all.sort_by(|a, b| a.zone.as_str().cmp(b.zone.as_str()));
+        all.truncate(max);
+        all
+    }
+
+    /// Forgets the delegation of `zone`, or of every zone with `None`. Returns how many
+    /// went.
+    pub fn flush(&self, zone: Option<&Name>) -> usize {
+        let mut inner = lock(&self.inner);
+        match zone {
+            Some(zone) => {
+                let had = inner.zones.contains_key(zone.as_str());
+                inner.remove(zone.as_str());
+                usize::from(had)
+            }
+            None => {
+                let zones = inner.zones.len();
+                inner.zones.clear();
+                inner.by_use.clear();
+                zones
+            }
+        }
+    }
+
     /// The zones kept (expired ones count until met).
     pub fn len(&self) -> usize {
         lock(&self.inner).zones.len()

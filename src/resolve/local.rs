@@ -10,16 +10,34 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::cache::Cache;
+use super::cache::{Cache, Listing};
 use super::clock::{Clock, SystemClock};
-use super::delegations::{self, Delegations};
+use super::delegations::{self, Delegation, Delegations};
 use super::final_answer;
 use super::inflight::Resolve;
 use super::iterate::Walk;
 use super::upstream::{Upstream, UpstreamError};
+use crate::model::name::Name;
 use crate::model::{Outcome, QType, Query, Recursion, Resolution};
 use crate::ops::metrics::ServerMetrics;
 use crate::ops::querylog::{LogDir, Mapping};
+
+/// What a local server's caches hold at one moment ([`LocalResolver::caches`]).
+#[derive(Clone, Debug)]
+pub struct Caches {
+    pub cache: Listing,
+    pub delegations: Vec<Delegation>,
+    /// Whether delegations are kept at all (`--no-delegation-cache`).
+    pub delegation_cache: bool,
+    /// When it was looked at (delegations' `expires` count from it).
+    pub now: std::time::Instant,
+}
+
+/// A running local server's caches, as the web view sees them: looked at, and flushed.
+pub trait Inspect: Send + Sync {
+    fn caches(&self, max: usize) -> Caches;
+    fn flush(&self, name: Option<&Name>) -> (usize, usize);
+}
 
 /// The local server's resolver: its cache, then the root (mode R), or the servers of
 /// the name's zone found by following referrals (mode I).
@@ -96,6 +114,29 @@ impl LocalResolver {
     /// The way upstream, and what it remembers of each server.
     pub fn upstream(&self) -> &Upstream {
         &self.upstream
+    }
+
+    /// What the caches hold now, up to `max` entries of each (the web view).
+    pub fn caches(&self, max: usize) -> Caches {
+        let now = self.clock.now();
+        Caches {
+            cache: self.cache.listing(now, max),
+            delegations: self
+                .delegations
+                .as_ref()
+                .map(|d| d.listing(now, max))
+                .unwrap_or_default(),
+            delegation_cache: self.delegations.is_some(),
+            now,
+        }
+    }
+
+    /// Forgets what was learned of `name` (its answers, and its delegation if it is a
+    /// zone), or everything learned with `None`. Returns how many names and zones went.
+    pub fn flush(&self, name: Option<&Name>) -> (usize, usize) {
+        let names = self.cache.flush(name);
+        let zones = self.delegations.as_ref().map_or(0, |d| d.flush(name));
+        (names, zones)
     }
 
     /// Answers `query`, from the cache or through the hierarchy. No lock is held while

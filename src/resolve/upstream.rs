@@ -17,6 +17,7 @@ use super::infra::Infra;
 use crate::model::name::Name;
 use crate::model::{QType, Query, Resolution};
 use crate::net::is_timeout;
+use crate::web::events;
 
 /// How long asking an upstream may take (connect, write, read), unless
 /// `--upstream-timeout` says otherwise.
@@ -152,7 +153,10 @@ impl Upstream {
         query: &Query,
         deadline: Instant,
     ) -> Result<Resolution, UpstreamError> {
-        self.infra.ask(addr, query, deadline)
+        let started = Instant::now();
+        let result = self.infra.ask(addr, query, deadline);
+        events::upstream_hop(addr, query, &result, started);
+        result
     }
 
     /// [`ask`](Self::ask), to a server that resolves the question through others (the
@@ -163,7 +167,10 @@ impl Upstream {
         query: &Query,
         deadline: Instant,
     ) -> Result<Resolution, UpstreamError> {
-        self.infra.ask_recursive(addr, query, deadline)
+        let started = Instant::now();
+        let result = self.infra.ask_recursive(addr, query, deadline);
+        events::upstream_hop(addr, query, &result, started);
+        result
     }
 }
 

@@ -23,7 +23,8 @@ use crate::ops::querylog::{escape, read_mappings, ClientLog, LogDir};
 use crate::resolve::cache::Cache;
 use crate::resolve::clock::{Clock, SystemClock};
 use crate::resolve::inflight::{Inflight, Then, DEFAULT_MAX_PENDING};
-use crate::resolve::local::LocalResolver;
+use crate::model::name::Name;
+use crate::resolve::local::{Caches, Inspect, LocalResolver};
 use crate::resolve::upstream::UpstreamProtocol;
 use crate::server::access::Allow;
 use crate::zone::Zone;
@@ -208,6 +209,16 @@ impl LocalConfig {
         self
     }
 
+    /// The name it replies under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The root it asks.
+    pub fn root(&self) -> SocketAddr {
+        self.root
+    }
+
     /// Where `ID.log` and `mapping.log` go.
     pub fn log_dir(&self) -> &Path {
         &self.log_dir
@@ -282,6 +293,10 @@ impl RoleConfig for LocalConfig {
         })
     }
 
+    fn inspect(handler: &Arc<LocalHandler>) -> Option<Arc<dyn Inspect>> {
+        Some(handler.clone())
+    }
+
     /// Learned entries stay: only the fixed ones are replaced.
     fn swap(handler: &LocalHandler, cache: Zone) {
         handler.resolver.resolver().cache().replace_fixed(cache)
@@ -330,6 +345,16 @@ pub struct ClientSession {
     /// ` ID`, as log lines show it after the peer's address.
     who: String,
     log: ClientLog,
+}
+
+impl Inspect for LocalHandler {
+    fn caches(&self, max: usize) -> Caches {
+        self.resolver.resolver().caches(max)
+    }
+
+    fn flush(&self, name: Option<&Name>) -> (usize, usize) {
+        self.resolver.resolver().flush(name)
+    }
 }
 
 impl LineService for LocalHandler {

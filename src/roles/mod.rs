@@ -21,6 +21,7 @@ use crate::line::session::LineService;
 use crate::ops::fds;
 use crate::ops::metrics::{Metrics, ServerMetrics};
 use crate::ops::reload::{Reload, Source, Summary};
+use crate::resolve::local::Inspect;
 use crate::resolve::upstream::{Upstream, UpstreamProtocol};
 use crate::server::access::Allow;
 use crate::server::{Handler, Limits, Server, Shutdown};
@@ -31,6 +32,8 @@ pub struct Running {
     thread: JoinHandle<()>,
     /// Re-reads the server's files (SIGHUP).
     pub reload: Reload,
+    /// The local server's caches, for the web view (`None` for the others).
+    pub inspect: Option<Arc<dyn Inspect>>,
 }
 
 impl Running {
@@ -57,6 +60,7 @@ fn spawn<H: Handler>(
         addr,
         thread,
         reload,
+        inspect: None,
     })
 }
 
@@ -149,6 +153,12 @@ pub trait RoleConfig: Sized + 'static {
     /// old.
     fn swap(handler: &Self::Handler, data: Self::Data);
 
+    /// What the web view may see of the handler's caches: only the local server has
+    /// them.
+    fn inspect(_handler: &Arc<Self::Handler>) -> Option<Arc<dyn Inspect>> {
+        None
+    }
+
     /// What the server needs of file descriptors.
     fn fd_need(&self) -> fds::Need {
         fds::Need {
@@ -176,7 +186,10 @@ pub trait RoleConfig: Sized + 'static {
             Self::swap(&swap, data)
         })
         .with_metrics(LineService::metrics(&*handler).clone());
-        spawn(server, handler, shutdown, reload)
+        let inspect = Self::inspect(&handler);
+        let mut running = spawn(server, handler, shutdown, reload)?;
+        running.inspect = inspect;
+        Ok(running)
     }
 }
 

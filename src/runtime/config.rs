@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use crate::cli::{
     BenchArgs, BenchCommand, BenchReportArgs, BenchTool, CheckArgs, Cli, ClientArgs, Command,
-    LimitArgs, LocalArgs, RootArgs, TldArgs, TraceArgs, UpArgs,
+    LimitArgs, LocalArgs, RootArgs, ServerArgs, TldArgs, TraceArgs, UpArgs,
 };
 use crate::dns::answer::DnsSettings;
 use crate::error::{ConfigError, Error};
@@ -31,6 +31,7 @@ use crate::tools::bench::report::ReportConfig;
 use crate::tools::bench::{self, BenchConfig, Names, Workload};
 use crate::tools::check::{CheckConfig, CheckFile, Kind};
 use crate::tools::trace::{Output, TraceConfig};
+use crate::web::{self, WebConfig};
 use crate::zone::{RootTable, Zone};
 
 /// A command, checked: what it runs, with every setting valid.
@@ -41,21 +42,29 @@ pub enum Config {
     Up {
         hierarchy: Box<HierarchyBuilder>,
         metrics: Option<SocketAddr>,
+        /// The web view, where to serve it (`--web`).
+        web: Option<WebConfig>,
     },
     /// `dnsd local`.
     Local {
         server: LocalConfig,
         metrics: Option<SocketAddr>,
+        /// The web view, where to serve it (`--web`).
+        web: Option<WebConfig>,
     },
     /// `dnsd root`.
     Root {
         server: RootConfig,
         metrics: Option<SocketAddr>,
+        /// The web view, where to serve it (`--web`).
+        web: Option<WebConfig>,
     },
     /// `dnsd tld`.
     Tld {
         server: TldConfig,
         metrics: Option<SocketAddr>,
+        /// The web view, where to serve it (`--web`).
+        web: Option<WebConfig>,
     },
     /// `dnsd client`.
     Client(ClientConfig),
@@ -117,9 +126,20 @@ fn up(args: UpArgs) -> Result<Config, Error> {
                     .with_delegation_cache(!args.delegations.no_delegation_cache)
             }),
     };
+    // On by default, on loopback: on a free port where every server takes one.
+    let web = match (args.no_web, args.web) {
+        (true, _) => None,
+        (false, Some(addr)) => Some(addr),
+        (false, None) if args.any_port => Some(SocketAddr::new(web::DEFAULT_ADDR.ip(), 0)),
+        (false, None) => Some(web::DEFAULT_ADDR),
+    };
     Ok(Config::Up {
         hierarchy: Box::new(hierarchy),
         metrics: args.metrics,
+        web: web.map(|addr| WebConfig {
+            addr,
+            allow_remote_flush: args.web_flags.web_allow_flush,
+        }),
     })
 }
 
@@ -151,6 +171,7 @@ fn local(args: LocalArgs) -> Result<Config, Error> {
     Ok(Config::Local {
         server,
         metrics: args.server.metrics,
+        web: web_config(&args.server),
     })
 }
 
@@ -165,6 +186,7 @@ fn root(args: RootArgs) -> Result<Config, Error> {
     Ok(Config::Root {
         server,
         metrics: args.server.metrics,
+        web: web_config(&args.server),
     })
 }
 
@@ -184,6 +206,15 @@ fn tld(args: TldArgs) -> Result<Config, Error> {
     Ok(Config::Tld {
         server,
         metrics: args.server.metrics,
+        web: web_config(&args.server),
+    })
+}
+
+/// A standalone server's web view: only when `--web` asks for it.
+fn web_config(args: &ServerArgs) -> Option<WebConfig> {
+    args.web.map(|addr| WebConfig {
+        addr,
+        allow_remote_flush: args.web_flags.web_allow_flush,
     })
 }
 
@@ -335,7 +366,9 @@ mod tests {
 
     #[test]
     fn flags_become_the_server_config() {
-        let Ok(Config::Local { server, metrics }) = config(&[
+        let Ok(Config::Local {
+            server, metrics, ..
+        }) = config(&[
             "local",
             "--port",
             "0",

@@ -8,12 +8,14 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{ConfigError, Error};
 use crate::ops::fds;
 use crate::ops::metrics::Metrics;
 use crate::ops::reload::{Reload, Source as Files};
+use crate::resolve::local::Inspect;
 use crate::resolve::upstream::UpstreamProtocol;
 use crate::roles::local::{self, LocalConfig};
 use crate::roles::root::{self, RootConfig};
@@ -202,6 +204,11 @@ impl HierarchyBuilder {
     }
 
     /// Where the local server will write its logs.
+    /// The name the local server replies under.
+    pub fn local_name(&self) -> &str {
+        self.local.name()
+    }
+
     pub fn log_dir_path(&self) -> &Path {
         self.local.log_dir()
     }
@@ -270,6 +277,11 @@ impl Hierarchy {
     /// Where the server for `tld` listens.
     pub fn tld(&self, tld: &str) -> Option<SocketAddr> {
         self.tlds.iter().find(|(t, _)| t == tld).map(|(_, a)| *a)
+    }
+
+    /// The local server's caches, to look at and flush (the web view).
+    pub fn inspect(&self) -> Option<Arc<dyn Inspect>> {
+        self.running.iter().find_map(|r| r.inspect.clone())
     }
 
     /// The reload of every server (SIGHUP): the TLD servers, the root, the local server.

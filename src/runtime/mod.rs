@@ -18,9 +18,10 @@ use crate::ops::fds;
 use crate::ops::metrics::Metrics;
 use crate::roles::RoleConfig;
 use crate::runtime::config::Config;
-use crate::runtime::hierarchy::HierarchyBuilder;
+use crate::runtime::hierarchy::{Hierarchy, HierarchyBuilder};
 use crate::server::{self, Shutdown};
 use crate::tools::{bench, check, trace};
+use crate::web::{self, ServerInfo, View, WebConfig};
 
 /// Runs the command the flags describe.
 pub fn run(cli: Cli) -> Result<(), Error> {
@@ -30,10 +31,47 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 /// Runs a checked command.
 pub fn execute(config: Config) -> Result<(), Error> {
     match config {
-        Config::Up { hierarchy, metrics } => serve_up(*hierarchy, metrics),
-        Config::Local { server, metrics } => serve(server, metrics),
-        Config::Root { server, metrics } => serve(server, metrics),
-        Config::Tld { server, metrics } => serve(server, metrics),
+        Config::Up {
+            hierarchy,
+            metrics,
+            web,
+        } => serve_up(*hierarchy, metrics, web),
+        Config::Local {
+            server,
+            metrics,
+            web,
+        } => {
+            let seen = Seen {
+                name: server.name().to_owned(),
+                role: "local",
+                root: Some(server.root()),
+            };
+            serve(server, metrics, web.map(|w| (w, seen)))
+        }
+        Config::Root {
+            server,
+            metrics,
+            web,
+        } => {
+            let seen = Seen {
+                name: "root".to_owned(),
+                role: "root",
+                root: None,
+            };
+            serve(server, metrics, web.map(|w| (w, seen)))
+        }
+        Config::Tld {
+            server,
+            metrics,
+            web,
+        } => {
+            let seen = Seen {
+                name: server.tld().to_owned(),
+                role: "tld",
+                root: None,
+            };
+            serve(server, metrics, web.map(|w| (w, seen)))
+        }
         Config::Client(config) => {
             let stdin = std::io::stdin();
             let interactive = stdin.is_terminal();
@@ -54,29 +92,107 @@ pub fn execute(config: Config) -> Result<(), Error> {
     }
 }
 
+/// What a standalone server's web view shows of it: its name and role, and the root
+/// a trace from the page starts at (the local server's root; the root itself).
+struct Seen {
+    name: String,
+    role: &'static str,
+    root: Option<SocketAddr>,
+}
+
 /// Runs one server until SIGINT or SIGTERM; SIGHUP re-reads its files. What it needs of
 /// file descriptors is checked (after raising the soft limit) before it starts. With
-/// `metrics`, they are served there, and the server records through them.
-fn serve<C: RoleConfig>(config: C, metrics: Option<SocketAddr>) -> Result<(), Error> {
+/// `metrics`, they are served there, and the server records through them; with `web`,
+/// its web view is served.
+fn serve<C: RoleConfig>(
+    config: C,
+    metrics: Option<SocketAddr>,
+    web: Option<(WebConfig, Seen)>,
+) -> Result<(), Error> {
     prepare_fds(&[config.fd_need()])?;
     let (shutdown, reloader) = signals::install()?;
     with_metrics(metrics, &shutdown, |metrics| {
         let running = config.start(shutdown.clone(), metrics)?;
         reloader.set(vec![running.reload.clone()]);
+        let web = match web {
+            Some((web_config, seen)) => {
+                let view = View {
+                    servers: vec![ServerInfo {
+                        name: seen.name,
+                        role: seen.role,
+                        addr: running.addr,
+                    }],
+                    root: seen.root.or((seen.role == "root").then_some(running.addr)),
+                    inspect: running.inspect.clone(),
+                };
+                match web::serve(view, web_config, shutdown.clone()) {
+                    Ok(web) => Some(web),
+                    Err(e) => {
+                        shutdown.trigger();
+                        running.join();
+                        return Err(e);
+                    }
+                }
+            }
+            None => None,
+        };
         running.join();
+        if let Some(web) = web {
+            web.join();
+        }
         Ok(())
     })
 }
 
+/// The web view of a whole hierarchy.
+fn hierarchy_view(hierarchy: &Hierarchy, local_name: &str) -> View {
+    let mut servers = vec![
+        ServerInfo {
+            name: local_name.to_owned(),
+            role: "local",
+            addr: hierarchy.local,
+        },
+        ServerInfo {
+            name: "root".to_owned(),
+            role: "root",
+            addr: hierarchy.root,
+        },
+    ];
+    servers.extend(hierarchy.tlds.iter().map(|(tld, addr)| ServerInfo {
+        name: tld.clone(),
+        role: "tld",
+        addr: *addr,
+    }));
+    View {
+        servers,
+        root: Some(hierarchy.root),
+        inspect: hierarchy.inspect(),
+    }
+}
+
 /// Starts the hierarchy, says where it is, and waits until a signal stops it.
-fn serve_up(builder: HierarchyBuilder, metrics: Option<SocketAddr>) -> Result<(), Error> {
+fn serve_up(
+    builder: HierarchyBuilder,
+    metrics: Option<SocketAddr>,
+    web: Option<WebConfig>,
+) -> Result<(), Error> {
     prepare_fds(&builder.fd_needs())?;
     let (shutdown, reloader) = signals::install()?;
     let stop = shutdown.clone();
     with_metrics(metrics, &stop, |metrics| {
         let log_dir = builder.log_dir_path().to_owned();
+        let local_name = builder.local_name().to_owned();
         let hierarchy = builder.start_with(shutdown, metrics)?;
         reloader.set(hierarchy.reloads());
+        // A web view that cannot start stops the hierarchy (dropped) with the error.
+        let web = match web {
+            Some(config) => Some(web::serve(
+                hierarchy_view(&hierarchy, &local_name),
+                config,
+                hierarchy.shutdown.clone(),
+            )?),
+            None => None,
+        };
         println!("dnsd: the hierarchy is up");
         println!("  root            {}", hierarchy.root);
         for (tld, addr) in &hierarchy.tlds {
@@ -87,6 +203,9 @@ fn serve_up(builder: HierarchyBuilder, metrics: Option<SocketAddr>) -> Result<()
             hierarchy.local,
             log_dir.display()
         );
+        if let Some(web) = &web {
+            println!("  web             http://{}/   (watch it resolve)", web.addr);
+        }
         let dig =
             |addr: SocketAddr, rest: &str| format!("dig @{} -p {} {rest}", addr.ip(), addr.port());
         println!("try:");
@@ -110,6 +229,9 @@ fn serve_up(builder: HierarchyBuilder, metrics: Option<SocketAddr>) -> Result<()
             std::process::id()
         );
         hierarchy.join();
+        if let Some(web) = web {
+            web.join();
+        }
         Ok(())
     })
 }

@@ -39,6 +39,7 @@ use crate::server::access::Access;
 use crate::server::refuse::{dns_refusal, Refuser, Why};
 use crate::server::udp::{Responder, Threads, UdpServer};
 use crate::sync::lock;
+use crate::web::events;
 
 /// Stack size of a connection thread: the handlers keep their buffers on the heap, so a
 /// small stack is plenty, and 1,000 idle connections cost little memory.
@@ -584,6 +585,13 @@ impl<H: Handler> UdpContext<H> {
         let done = move |answered: Answered| {
             let handler = &*context.handler;
             log_dns(handler.name(), responder.peer(), "udp", &answered, started);
+            events::dns_query(
+                handler.name(),
+                Some(responder.peer()),
+                "dns-udp",
+                &answered,
+                started,
+            );
             if answered.is_dropped() && !waking {
                 context.drops.add();
             }
@@ -687,6 +695,7 @@ fn serve_dns_tcp<H: Handler>(
         if let Some(peer) = peer {
             log_dns(handler.name(), peer, "tcp", &answered, started);
         }
+        events::dns_query(handler.name(), peer, "dns-tcp", &answered, started);
         handler
             .metrics()
             .dns_query(Transport::Tcp, &answered, started);

@@ -357,7 +357,8 @@ fn records(msg: &Message) -> Vec<RecordView> {
         .collect()
 }
 
-fn record_view(section: &str, r: &Record) -> RecordView {
+/// A record as the trace (and the web view) shows it, in `section`.
+pub fn record_view(section: &str, r: &Record) -> RecordView {
     let (rtype, data) = match &r.data {
         RData::A(ip) => ("A", ip.to_string()),
         RData::Aaaa(ip) => ("AAAA", ip.to_string()),
