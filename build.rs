@@ -17,9 +17,17 @@ use std::process::{Command, Stdio};
 const DNS_TOOLS: &str = "DNSD_REQUIRE_DNS_TOOLS";
 const PYTHON2: &str = "DNSD_REQUIRE_PYTHON2";
 const NETNS: &str = "DNSD_REQUIRE_NETNS";
+const BROWSER: &str = "DNSD_REQUIRE_BROWSER";
 
 fn main() {
-    for var in ["PATH", DNS_TOOLS, PYTHON2, NETNS, "DNSD_PRETEND_MISSING"] {
+    for var in [
+        "PATH",
+        DNS_TOOLS,
+        PYTHON2,
+        NETNS,
+        BROWSER,
+        "DNSD_PRETEND_MISSING",
+    ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
     let path = env::var_os("PATH").unwrap_or_default();
@@ -56,6 +64,12 @@ fn main() {
             on_path("zonemaster-cli") && netns && on_path("unshare") && on_path("nsenter"),
         ),
         ("python2", PYTHON2, python2_runs_the_originals(&crate_dir)),
+        // The web view's test drives headless Chromium through chromedriver.
+        (
+            "chromium",
+            BROWSER,
+            on_path("chromium") && on_path("chromedriver") && on_path("python3"),
+        ),
         ("netns", NETNS, netns),
         ("dev_full", "", Path::new("/dev/full").exists()), // no variable requires it
     ];

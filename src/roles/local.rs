@@ -16,6 +16,7 @@ use crate::line::message::{
     valid_client_id, Code, Mode, Reply, ServerName, GREETING, INVALID_CLIENT_ID,
 };
 use crate::line::session::LineService;
+use crate::model::name::Name;
 use crate::model::{Outcome, QType, Query, RData, Record, Recursion, Resolution};
 use crate::ops::fds;
 use crate::ops::metrics::{Metrics, ServerMetrics};
@@ -23,7 +24,6 @@ use crate::ops::querylog::{escape, read_mappings, ClientLog, LogDir};
 use crate::resolve::cache::Cache;
 use crate::resolve::clock::{Clock, SystemClock};
 use crate::resolve::inflight::{Inflight, Then, DEFAULT_MAX_PENDING};
-use crate::model::name::Name;
 use crate::resolve::local::{Caches, Inspect, LocalResolver};
 use crate::resolve::upstream::UpstreamProtocol;
 use crate::server::access::Allow;

@@ -376,7 +376,8 @@ mod tests {
             "7",
             "--metrics",
             "9100",
-        ]) else {
+        ])
+        else {
             panic!("not a local server");
         };
         assert_eq!(server.serving().limits().max_connections, 7);

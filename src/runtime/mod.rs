@@ -204,7 +204,10 @@ fn serve_up(
             log_dir.display()
         );
         if let Some(web) = &web {
-            println!("  web             http://{}/   (watch it resolve)", web.addr);
+            println!(
+                "  web             http://{}/   (watch it resolve)",
+                web.addr
+            );
         }
         let dig =
             |addr: SocketAddr, rest: &str| format!("dig @{} -p {} {rest}", addr.ip(), addr.port());

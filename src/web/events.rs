@@ -340,7 +340,12 @@ mod tests {
         set_watching(false);
         let query = Query::new(Name::from_wire("a.com"), QType::A, Recursion::Iterative);
         let result = Ok(Resolution::new(Outcome::ServFail));
-        upstream_hop("127.0.0.1:1".parse().unwrap(), &query, &result, Instant::now());
+        upstream_hop(
+            "127.0.0.1:1".parse().unwrap(),
+            &query,
+            &result,
+            Instant::now(),
+        );
         assert!(HOPS.with(|h| h.borrow().is_empty()));
     }
 

@@ -411,11 +411,7 @@ fn flush(shared: &Shared, params: &HashMap<String, String>) -> Response {
 fn parse_name(s: &str) -> Result<Name, String> {
     let s = s.trim();
     Name::parse(s)
-        .or_else(|e| {
-            parse_tld(s)
-                .map(|tld| Name::from_wire(&tld))
-                .map_err(|_| e)
-        })
+        .or_else(|e| parse_tld(s).map(|tld| Name::from_wire(&tld)).map_err(|_| e))
         .map_err(|e| format!("bad name {s:?}: {e}"))
 }
 

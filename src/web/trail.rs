@@ -58,7 +58,10 @@ impl Watchers {
     /// Streams open.
     pub fn len(&self) -> usize {
         let streams = lock(&self.streams);
-        streams.iter().filter(|(_, rx)| rx.strong_count() > 0).count()
+        streams
+            .iter()
+            .filter(|(_, rx)| rx.strong_count() > 0)
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -42,3 +42,6 @@ mod netns;
 mod nsd;
 mod resolvers;
 mod unbound;
+
+// The web view, in headless Chromium.
+mod web;
