@@ -86,6 +86,13 @@ compare A B ROUNDS="5" SECS="3":
 imports:
     scripts/imports.sh
 
+# The web view's cost (scripts/web-bench.sh; also part of `just bench`): hits and misses
+# at 8 connections with and without a page open and receiving events, and the events
+# dropped.
+web-bench:
+    cargo build --release --quiet
+    scripts/web-bench.sh "{{dnsd}}"
+
 # Misses in parallel (scripts/misses.sh; also part of `just bench`): DNS misses over UDP,
 # a dead TLD under 50 q/s of misses for it, and dnsd local against Unbound's iterator
 # (1 and 2 threads) through dnsd's root and com on port 53 in a network namespace (root

@@ -34,6 +34,9 @@
 #   BEFORE_REF=REF    the commit to build it from (`git archive REF`, built once into
 #                     ${TMPDIR:-/tmp}/dnsd-before-REF, then reused)
 #   MISSES_SECS=S, MISSES_ROUNDS=N   the misses section's runs (default 3 s, 3 rounds)
+#   WEB=0             skip the web view's section (scripts/web-bench.sh: hits and misses
+#                     at 8 connections with and without the page open, dropped events)
+#   WEB_SECS=S, WEB_ROUNDS=N   its runs (default 3 s, 3 rounds)
 #
 # scripts/bench_notes.md, if present, is copied into the report under "Notes": the place
 # for what the figures and the profiles show, which a re-run keeps.
@@ -457,6 +460,15 @@ else
   bash scripts/misses.sh "$BIN" "$before" "$RESULTS" || log "bench.sh: the misses section failed"
 fi
 
+# --- The web view's cost (issue 18): with and without a page open ---------------------
+
+if [ -n "$ONLY" ] || [ "${WEB:-1}" != 1 ]; then
+  log "bench.sh: skipping the web view's section"
+else
+  log "bench.sh: the web view's cost"
+  bash scripts/web-bench.sh "$BIN" "$RESULTS" || log "bench.sh: the web view's section failed"
+fi
+
 # --- the report ------------------------------------------------------------------------
 
 [ -z "$ONLY" ] || echo "$ONLY" >"$RESULTS/only.txt"
@@ -474,12 +486,14 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   --commit "$commit" --duration "$DURATION" --orig-slow-secs "$ORIG_SLOW_SECS" \
   --original "${ORIGINAL:-}" --elapsed "$((SECONDS - START))" \
   --notes scripts/bench_notes.md
-# The misses section goes before the notes (or last, if there are none).
-if [ -f "$RESULTS/misses.md" ]; then
-  awk -v section="$RESULTS/misses.md" '
-    /^## Notes/ && !done { while ((getline line < section) > 0) print line; print ""; done = 1 }
-    { print }
-    END { if (!done) { print ""; while ((getline line < section) > 0) print line } }
-  ' "$OUT" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
-fi
+# The misses and web sections go before the notes (or last, if there are none).
+for part in misses web; do
+  if [ -f "$RESULTS/$part.md" ]; then
+    awk -v section="$RESULTS/$part.md" '
+      /^## Notes/ && !done { while ((getline line < section) > 0) print line; print ""; done = 1 }
+      { print }
+      END { if (!done) { print ""; while ((getline line < section) > 0) print line } }
+    ' "$OUT" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
+  fi
+done
 log "bench.sh: done in $((SECONDS - START)) s"

@@ -651,6 +651,33 @@ mod tests {
     }
 
     #[test]
+    fn the_listing_shows_what_is_live_and_a_flush_forgets_learned_names() {
+        let mut zone = Zone::default();
+        zone.insert(&name("www.fixed.com"), ip("9.9.9.9"));
+        let cache = Cache::new(zone, Duration::from_secs(100), 10);
+        let t0 = Instant::now();
+        insert_line(&cache, "www.a.com", "1.1.1.1", t0);
+        insert_line(&cache, "www.b.com", "2.2.2.2", t0);
+        let later = t0 + Duration::from_secs(40);
+        let listing = cache.listing(later, 10);
+        let names: Vec<&str> = listing.learned.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["www.b.com", "www.a.com"], "most recent first");
+        assert_eq!(listing.learned[0].ttl_left, 60);
+        assert_eq!(listing.learned[0].question, "ADDR");
+        assert_eq!(listing.fixed, [("www.fixed.com".to_owned(), ip("9.9.9.9"))]);
+        assert_eq!(cache.listing(later, 1).learned.len(), 1, "at most max");
+        assert_eq!(cache.flush(Some(&name("www.a.com"))), 1);
+        assert_eq!(cache.flush(Some(&name("www.a.com"))), 0);
+        assert_eq!(get_ip(&cache, "www.a.com", later), None);
+        assert_eq!(get_ip(&cache, "www.b.com", later), Some(ip("2.2.2.2")));
+        assert_eq!(cache.flush(None), 1);
+        assert_eq!(cache.learned_len(), 0);
+        assert_eq!(get_ip(&cache, "www.fixed.com", later), Some(ip("9.9.9.9")));
+        insert_line(&cache, "www.c.com", "3.3.3.3", later);
+        assert_eq!(get_ip(&cache, "www.c.com", later), Some(ip("3.3.3.3")));
+    }
+
+    #[test]
     fn fixed_entries_never_expire() {
         let mut zone = Zone::default();
         zone.insert(&name("www.a.com"), ip("1.1.1.1"));

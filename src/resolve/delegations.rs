@@ -273,6 +273,27 @@ mod tests {
     }
 
     #[test]
+    fn the_listing_shows_current_zones_and_a_flush_forgets_them() {
+        let cache = Delegations::new(10);
+        let t = Instant::now();
+        cache.insert(&name("org"), servers("ns.org", "10.0.0.2"), ROOT, 60, t);
+        cache.insert(&name("com"), servers("ns.com", "10.0.0.1"), ROOT, 10, t);
+        let zones = |at| -> Vec<String> {
+            cache
+                .listing(at, 10)
+                .iter()
+                .map(|d| d.zone.to_string())
+                .collect()
+        };
+        assert_eq!(zones(t), ["com", "org"]);
+        assert_eq!(zones(t + Duration::from_secs(20)), ["org"]);
+        assert_eq!(cache.flush(Some(&name("org"))), 1);
+        assert_eq!(cache.flush(Some(&name("org"))), 0);
+        assert_eq!(cache.flush(None), 1);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
     fn a_delegation_expires_with_its_ttl() {
         let cache = Delegations::new(10);
         let t = Instant::now();

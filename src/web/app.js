@@ -202,39 +202,63 @@ function markSelected() {
   }
 }
 
-function addEvent(ev) {
-  state.events.unshift(ev);
-  if (state.events.length > MAX_ROWS) state.events.length = MAX_ROWS;
+// Events are drawn in batches, four times a second: a flood costs the page (and the
+// machine it shares with the servers) one redraw per batch, not one per query.
+const pending = [];
+const BATCH_SHOWN = 50;
+
+function count(ev) {
   const c = state.counts.get(ev.server) || { "line": 0, "dns-udp": 0, "dns-tcp": 0 };
   c[ev.protocol] = (c[ev.protocol] || 0) + 1;
   state.counts.set(ev.server, c);
-  if (matches(ev)) {
-    const body = $("#queries tbody");
-    body.prepend(rowFor(ev));
-    while (body.rows.length > MAX_ROWS) body.deleteRow(-1);
-  }
-  // The local server's queries are drawn (the servers they went through answered
-  // before them, and are drawn inside them); with no local server, every query.
-  if (!state.localName || ev.server === state.localName) {
-    state.selected = ev;
-    drawPath(ev);
-    markSelected();
-  }
-  flash(ev);
-  if (ev.server === state.localName) refreshCacheSoon();
 }
 
-function flash(ev) {
-  const names = new Set([ev.server]);
-  const walk = (e) => e.hops.forEach((h) => { if (h.server) names.add(h.server); if (h.served) walk(h.served); });
-  walk(ev);
-  drawServers();
+function render() {
+  if (!pending.length) return;
+  const batch = pending.splice(0);
+  batch.forEach(count);
+  const shown = batch.slice(-BATCH_SHOWN).reverse(); // newest first
+  state.events = shown.concat(state.events).slice(0, MAX_ROWS);
+  const rows = document.createDocumentFragment();
+  for (const ev of shown) if (matches(ev)) rows.append(rowFor(ev));
+  const body = $("#queries tbody");
+  body.prepend(rows);
+  while (body.rows.length > MAX_ROWS) body.deleteRow(-1);
+  // The local server's queries are drawn (the servers they went through answered
+  // before them, and are drawn inside them); with no local server, every query.
+  const last = shown.find((ev) => !state.localName || ev.server === state.localName);
+  if (last) {
+    state.selected = last;
+    drawPath(last);
+  }
+  markSelected();
+  updateCounters();
+  flash(shown);
+  if (shown.some((ev) => ev.server === state.localName)) refreshCacheSoon();
+}
+
+function flash(events) {
+  const names = new Set();
+  const walk = (e) => {
+    names.add(e.server);
+    e.hops.forEach((h) => { if (h.server) names.add(h.server); if (h.served) walk(h.served); });
+  };
+  events.forEach(walk);
   for (const n of names) {
     const box = document.getElementById("server-" + n);
     if (box) {
       box.classList.add("busy");
       setTimeout(() => box.classList.remove("busy"), 600);
     }
+  }
+}
+
+function updateCounters() {
+  for (const s of state.servers) {
+    const box = document.getElementById("server-" + s.name);
+    if (!box) continue;
+    const c = state.counts.get(s.name) || {};
+    for (const dd of box.querySelectorAll("[data-counter]")) dd.textContent = c[dd.dataset.counter] || 0;
   }
 }
 
@@ -288,7 +312,7 @@ function connect() {
       $("#held").textContent = state.held.length + " held while paused";
       return;
     }
-    addEvent(ev);
+    pending.push(ev);
   };
 }
 
@@ -432,14 +456,14 @@ $("#pause").addEventListener("click", (e) => {
   e.target.setAttribute("aria-pressed", String(state.paused));
   e.target.textContent = state.paused ? "Resume" : "Pause";
   if (!state.paused) {
-    const held = state.held.splice(0);
-    for (const ev of held) addEvent(ev);
+    pending.push(...state.held.splice(0));
     $("#held").textContent = "";
   }
   setStatus();
 });
 
 loadHierarchy().then(() => { connect(); loadCache(); });
+setInterval(render, 250);
 setInterval(poll, 2000);
 setInterval(drawCache, 1000);
 setInterval(loadCache, 10000);

@@ -29,23 +29,42 @@ use crate::line::message::{Code, Reply, Request};
 use crate::model::{Outcome, Query, Recursion, Resolution};
 use crate::resolve::upstream::UpstreamError;
 
-/// Events the queue holds: what the web server takes each [`DRAIN_EVERY`].
-pub const CAPACITY: usize = 64;
+/// Events the queue holds: what the web server takes each [`DRAIN_EVERY`]. With
+/// [`DRAIN_EVERY`], at most 160 events a second are shown: more than a person can
+/// follow, and few enough that a page drawing them costs the machine little.
+pub const CAPACITY: usize = 32;
 
 /// How often the web server takes what the queue holds.
-pub const DRAIN_EVERY: Duration = Duration::from_millis(100);
+pub const DRAIN_EVERY: Duration = Duration::from_millis(200);
 
 /// Hops kept for one query at most (a resolution asks at most 32 questions).
 const MAX_HOPS: usize = 40;
 
 static WATCHING: AtomicBool = AtomicBool::new(false);
 static QUEUED: AtomicU64 = AtomicU64::new(0);
-static DROPPED: AtomicU64 = AtomicU64::new(0);
 static QUEUE: OnceLock<(Sender<Event>, Receiver<Event>)> = OnceLock::new();
+
+/// Events dropped, counted in stripes a cache line each: under a flood every query
+/// drops its event, and one counter written by every thread would bounce its cache
+/// line between the cores on every query.
+static DROPPED: [Stripe; STRIPES] = [const { Stripe(AtomicU64::new(0)) }; STRIPES];
+const STRIPES: usize = 16;
+
+#[repr(align(128))]
+struct Stripe(AtomicU64);
+
+static NEXT_STRIPE: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     /// The hops of the query this thread is answering.
     static HOPS: RefCell<Vec<Hop>> = const { RefCell::new(Vec::new()) };
+    /// This thread's stripe of [`DROPPED`].
+    static STRIPE: usize = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) as usize % STRIPES;
+}
+
+fn count_dropped() {
+    let stripe = STRIPE.with(|s| *s);
+    DROPPED[stripe].0.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Whether anyone watches: the one check every hook makes first.
@@ -79,7 +98,7 @@ pub struct Stats {
 pub fn stats() -> Stats {
     Stats {
         queued: QUEUED.load(Ordering::Relaxed),
-        dropped: DROPPED.load(Ordering::Relaxed),
+        dropped: DROPPED.iter().map(|s| s.0.load(Ordering::Relaxed)).sum(),
     }
 }
 
@@ -87,7 +106,7 @@ pub fn stats() -> Stats {
 /// queue costs a query nothing but this check and a count.
 fn full() -> bool {
     if queue().0.is_full() {
-        DROPPED.fetch_add(1, Ordering::Relaxed);
+        count_dropped();
         HOPS.with(|hops| hops.borrow_mut().clear());
         true
     } else {
@@ -161,7 +180,8 @@ pub fn upstream_hop(
     result: &Result<Resolution, UpstreamError>,
     started: Instant,
 ) {
-    if !watching() {
+    // A hop whose query's event would be dropped is not worth making.
+    if !watching() || queue().0.is_full() {
         return;
     }
     let ended = Instant::now();
@@ -293,9 +313,11 @@ impl Event {
 
 fn send(event: Event) {
     match queue().0.try_send(event) {
-        Ok(()) => QUEUED.fetch_add(1, Ordering::Relaxed),
-        Err(_) => DROPPED.fetch_add(1, Ordering::Relaxed),
-    };
+        Ok(()) => {
+            QUEUED.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(_) => count_dropped(),
+    }
 }
 
 fn micros(d: Duration) -> u64 {

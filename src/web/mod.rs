@@ -236,7 +236,7 @@ fn respond(shared: &Arc<Shared>, mut request: tiny_http::Request) {
         "/api/resolve" if get => resolve(shared, &params),
         "/api/flush" if post => {
             let peer = request.remote_addr().map(|a| a.ip());
-            match flush_refused(shared, peer, request.headers()) {
+            match flush_refused(shared.config.allow_remote_flush, peer, request.headers()) {
                 Some(why) => error(403, &why),
                 None => flush(shared, &params),
             }
@@ -356,12 +356,12 @@ fn cache(shared: &Shared) -> Response {
 /// `--web-allow-flush`), or a page from another origin (a site the browser has open
 /// must not flush a cache on this machine).
 fn flush_refused(
-    shared: &Shared,
+    allow_remote: bool,
     peer: Option<IpAddr>,
     headers: &[tiny_http::Header],
 ) -> Option<String> {
     let local = peer.is_some_and(|ip| ip.is_loopback());
-    if !local && !shared.config.allow_remote_flush {
+    if !local && !allow_remote {
         return Some(
             "a flush is only taken from this machine (loopback), unless dnsd runs with \
              --web-allow-flush"
@@ -498,5 +498,59 @@ fn stream(shared: &Arc<Shared>, request: tiny_http::Request) {
         });
     if let Err(e) = spawned {
         log::warn!("web: cannot start a stream's thread: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> Vec<tiny_http::Header> {
+        pairs.iter().map(|(k, v)| header(k, v)).collect()
+    }
+
+    #[test]
+    fn a_flush_is_taken_from_loopback_only_unless_allowed() {
+        let loopback = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let remote = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)));
+        assert_eq!(flush_refused(false, loopback, &[]), None);
+        assert!(flush_refused(false, remote, &[]).is_some());
+        assert!(flush_refused(false, None, &[]).is_some());
+        assert_eq!(flush_refused(true, remote, &[]), None);
+    }
+
+    #[test]
+    fn a_flush_from_a_page_of_another_origin_is_refused() {
+        let loopback = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let same = headers(&[
+            ("Host", "127.0.0.1:5380"),
+            ("Origin", "http://127.0.0.1:5380"),
+        ]);
+        assert_eq!(flush_refused(false, loopback, &same), None);
+        let other = headers(&[
+            ("Host", "127.0.0.1:5380"),
+            ("Origin", "https://evil.example"),
+        ]);
+        let why = flush_refused(false, loopback, &other).unwrap();
+        assert!(why.contains("evil.example"), "{why}");
+        // curl sends no Origin.
+        let curl = headers(&[("Host", "127.0.0.1:5380")]);
+        assert_eq!(flush_refused(false, loopback, &curl), None);
+    }
+
+    #[test]
+    fn names_and_tlds_are_taken_and_nonsense_refused() {
+        assert_eq!(parse_name(" NASA.gov ").unwrap().as_str(), "nasa.gov");
+        assert_eq!(parse_name("com").unwrap().as_str(), "com");
+        assert!(parse_name("a..b").is_err());
+        assert!(parse_name("").is_err());
+    }
+
+    #[test]
+    fn the_page_is_built_in_and_loads_only_its_own_files() {
+        assert!(PAGE.contains("/app.js") && PAGE.contains("/style.css"));
+        for text in [PAGE, STYLE, SCRIPT] {
+            assert!(!text.contains("http://") && !text.contains("https://"));
+        }
     }
 }

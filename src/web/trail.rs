@@ -25,25 +25,44 @@ use crate::sync::lock;
 /// events is not found (it would have been minutes ago under any load a page can show).
 const RECENT: usize = 256;
 
-/// The open streams: each a channel of JSON lines to the thread writing its stream.
+/// What a stream's thread reads: one event, a line of JSON, at a time.
+pub type Stream = Receiver<Arc<str>>;
+
+/// The open streams: each a channel of JSON lines to the thread writing its stream (the
+/// stream is open while that thread holds its receiver).
 #[derive(Default)]
 pub struct Watchers {
-    streams: Mutex<Vec<(Sender<Arc<str>>, Weak<Receiver<Arc<str>>>)>>,
+    streams: Mutex<Vec<Watcher>>,
     dropped: AtomicU64,
+}
+
+/// One open stream: where its events go, and whether its thread still reads them.
+struct Watcher {
+    events: Sender<Arc<str>>,
+    reader: Weak<Stream>,
+}
+
+impl Watcher {
+    fn open(&self) -> bool {
+        self.reader.strong_count() > 0
+    }
 }
 
 impl Watchers {
     /// A new stream's channel, holding up to `backlog` events, unless `max` are open.
     /// Events are made while at least one is open (its receiver alive).
-    pub fn add(&self, max: usize, backlog: usize) -> Option<Arc<Receiver<Arc<str>>>> {
+    pub fn add(&self, max: usize, backlog: usize) -> Option<Arc<Stream>> {
         let mut streams = lock(&self.streams);
-        streams.retain(|(_, rx)| rx.strong_count() > 0);
+        streams.retain(Watcher::open);
         if streams.len() >= max {
             return None;
         }
         let (tx, rx) = crossbeam_channel::bounded(backlog);
         let rx = Arc::new(rx);
-        streams.push((tx, Arc::downgrade(&rx)));
+        streams.push(Watcher {
+            events: tx,
+            reader: Arc::downgrade(&rx),
+        });
         events::set_watching(true);
         Some(rx)
     }
@@ -51,17 +70,14 @@ impl Watchers {
     /// Forgets the streams that have closed; events stop when none is left.
     pub fn prune(&self) {
         let mut streams = lock(&self.streams);
-        streams.retain(|(_, rx)| rx.strong_count() > 0);
+        streams.retain(Watcher::open);
         events::set_watching(!streams.is_empty());
     }
 
     /// Streams open.
     pub fn len(&self) -> usize {
         let streams = lock(&self.streams);
-        streams
-            .iter()
-            .filter(|(_, rx)| rx.strong_count() > 0)
-            .count()
+        streams.iter().filter(|w| w.open()).count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -75,8 +91,8 @@ impl Watchers {
 
     fn send(&self, line: &Arc<str>) {
         let streams = lock(&self.streams);
-        for (tx, _) in streams.iter() {
-            if let Err(TrySendError::Full(_)) = tx.try_send(line.clone()) {
+        for watcher in streams.iter() {
+            if let Err(TrySendError::Full(_)) = watcher.events.try_send(line.clone()) {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
