@@ -285,8 +285,8 @@ pub struct UpArgs {
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr,
           help = metrics_help(), long_help = metrics_long_help())]
     pub metrics: Option<SocketAddr>,
-    /// Serve the live web view at http://HOST:PORT/ [default: 127.0.0.1:5380, or
-    /// 127.0.0.1 on a free port with --any-port]: the hierarchy drawn, every query's
+    /// Serve the live web view at http://HOST:PORT/ [default: 127.0.0.1:5380 (a free
+    /// port if another dnsd has it), or a free port with --any-port]: the hierarchy drawn, every query's
     /// path through it as it happens, the local server's cache with a flush, and a form
     /// that traces a name; the same as JSON (/api/hierarchy, /api/cache, /api/resolve,
     /// POST /api/flush) and as Server-Sent Events (/events: `curl -N`). A bare PORT

@@ -139,6 +139,7 @@ fn up(args: UpArgs) -> Result<Config, Error> {
         web: web.map(|addr| WebConfig {
             addr,
             allow_remote_flush: args.web_flags.web_allow_flush,
+            or_any_port: args.web.is_none(),
         }),
     })
 }
@@ -215,6 +216,7 @@ fn web_config(args: &ServerArgs) -> Option<WebConfig> {
     args.web.map(|addr| WebConfig {
         addr,
         allow_remote_flush: args.web_flags.web_allow_flush,
+        or_any_port: false,
     })
 }
 
@@ -345,6 +347,24 @@ mod tests {
         let cli = Cli::try_parse_from(std::iter::once("dnsd").chain(args.iter().copied()))
             .expect("the flags parse");
         Config::from_cli(cli)
+    }
+
+    #[test]
+    fn the_web_view_is_on_for_up_and_asked_for_elsewhere() {
+        let web = |args: &[&str]| match config(args) {
+            Ok(Config::Up { web, .. } | Config::Local { web, .. } | Config::Tld { web, .. }) => web,
+            other => panic!("{args:?}: {other:?}"),
+        };
+        let default = web(&["up"]).unwrap();
+        assert_eq!(default.addr, crate::web::DEFAULT_ADDR);
+        assert!(default.or_any_port && !default.allow_remote_flush);
+        assert_eq!(web(&["up", "--any-port"]).unwrap().addr.port(), 0);
+        assert_eq!(web(&["up", "--no-web"]), None);
+        let asked = web(&["up", "--web", "9000", "--web-allow-flush"]).unwrap();
+        assert_eq!(asked.addr, "127.0.0.1:9000".parse().unwrap());
+        assert!(!asked.or_any_port && asked.allow_remote_flush);
+        assert_eq!(web(&["local"]), None);
+        assert!(web(&["local", "--web", "0"]).is_some());
     }
 
     #[test]

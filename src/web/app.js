@@ -205,7 +205,7 @@ function markSelected() {
 // Events are drawn in batches, four times a second: a flood costs the page (and the
 // machine it shares with the servers) one redraw per batch, not one per query.
 const pending = [];
-const BATCH_SHOWN = 50;
+const BATCH_SHOWN = 20;
 
 function count(ev) {
   const c = state.counts.get(ev.server) || { "line": 0, "dns-udp": 0, "dns-tcp": 0 };

@@ -30,12 +30,13 @@ use crate::model::{Outcome, Query, Recursion, Resolution};
 use crate::resolve::upstream::UpstreamError;
 
 /// Events the queue holds: what the web server takes each [`DRAIN_EVERY`]. With
-/// [`DRAIN_EVERY`], at most 160 events a second are shown: more than a person can
-/// follow, and few enough that a page drawing them costs the machine little.
-pub const CAPACITY: usize = 32;
+/// [`DRAIN_EVERY`], at most 80 events a second are shown: more than a person can
+/// follow, and few enough that a page drawing them costs the machine little (it shares
+/// the processors with the servers).
+pub const CAPACITY: usize = 20;
 
 /// How often the web server takes what the queue holds.
-pub const DRAIN_EVERY: Duration = Duration::from_millis(200);
+pub const DRAIN_EVERY: Duration = Duration::from_millis(250);
 
 /// Hops kept for one query at most (a resolution asks at most 32 questions).
 const MAX_HOPS: usize = 40;

@@ -90,6 +90,9 @@ pub struct WebConfig {
     pub addr: SocketAddr,
     /// Whether a client that is not on loopback may flush the cache.
     pub allow_remote_flush: bool,
+    /// `addr` is a default, not asked for: when it is taken (another `dnsd up` has
+    /// it), a free port on the same address is used instead, and said.
+    pub or_any_port: bool,
 }
 
 /// The web view, running.
@@ -121,8 +124,14 @@ struct Shared {
 /// `web view on http://ADDR/` once bound.
 pub fn serve(view: View, config: WebConfig, shutdown: Shutdown) -> Result<Web, Error> {
     let addr = config.addr;
-    let listener = TcpListener::bind(addr)
-        .map_err(|e| Error::io(format!("cannot listen for the web view on {addr}"), e))?;
+    let listener = match TcpListener::bind(addr) {
+        Err(e) if config.or_any_port && e.kind() == std::io::ErrorKind::AddrInUse => {
+            log::warn!("web view: {addr} is taken; on a free port instead");
+            TcpListener::bind(SocketAddr::new(addr.ip(), 0))
+        }
+        bound => bound,
+    }
+    .map_err(|e| Error::io(format!("cannot listen for the web view on {addr}"), e))?;
     let bound = listener
         .local_addr()
         .map_err(|e| Error::io(format!("cannot listen for the web view on {addr}"), e))?;
