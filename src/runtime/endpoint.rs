@@ -17,34 +17,63 @@ const POLL: Duration = Duration::from_millis(100);
 /// Serves `GET /metrics` on `addr` (404 for anything else) on a thread of its own
 /// until `shutdown` is triggered; logs `metrics on ADDR` once bound.
 pub fn serve(metrics: &Metrics, addr: SocketAddr, shutdown: Shutdown) -> Result<Endpoint, Error> {
-    let listener = TcpListener::bind(addr)
-        .map_err(|e| Error::io(format!("cannot listen for metrics on {addr}"), e))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| Error::io(format!("cannot listen for metrics on {addr}"), e))?;
-    let server = tiny_http::Server::from_listener(listener, None)
-        .map_err(|e| Error::io(format!("cannot serve metrics on {bound}"), to_io(e)))?;
+    let (server, bound) = bind_http(addr, "metrics")?;
     log::info!("metrics on {bound}");
     let metrics = metrics.clone();
-    let thread = thread::Builder::new()
-        .name("metrics".to_owned())
+    let thread = spawn_http("metrics", server, shutdown, move |request| {
+        respond(&metrics, request)
+    })?;
+    Ok(Endpoint {
+        addr: bound,
+        thread,
+    })
+}
+
+/// An HTTP server (tiny_http) listening on `addr` for `what` (`metrics`, `the web
+/// view`), and the address it got (the real port when asked for port 0).
+pub fn bind_http(addr: SocketAddr, what: &str) -> Result<(tiny_http::Server, SocketAddr), Error> {
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| Error::io(format!("cannot listen for {what} on {addr}"), e))?;
+    http_on(listener, what)
+}
+
+/// An HTTP server (tiny_http) on a bound `listener`, and its address.
+pub fn http_on(
+    listener: TcpListener,
+    what: &str,
+) -> Result<(tiny_http::Server, SocketAddr), Error> {
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::io(format!("cannot listen for {what}"), e))?;
+    let server = tiny_http::Server::from_listener(listener, None)
+        .map_err(|e| Error::io(format!("cannot serve {what} on {bound}"), to_io(e)))?;
+    Ok((server, bound))
+}
+
+/// Answers `server`'s requests with `respond`, one at a time on a thread named `name`,
+/// until `shutdown` is triggered.
+pub fn spawn_http(
+    name: &str,
+    server: tiny_http::Server,
+    shutdown: Shutdown,
+    mut respond: impl FnMut(tiny_http::Request) + Send + 'static,
+) -> Result<JoinHandle<()>, Error> {
+    let label = name.to_owned();
+    thread::Builder::new()
+        .name(name.to_owned())
         .spawn(move || {
             while !shutdown.is_triggered() {
                 match server.recv_timeout(POLL) {
-                    Ok(Some(request)) => respond(&metrics, request),
+                    Ok(Some(request)) => respond(request),
                     Ok(None) => {}
                     Err(e) => {
-                        log::warn!("metrics: {e}");
+                        log::warn!("{label}: {e}");
                         thread::sleep(POLL);
                     }
                 }
             }
         })
-        .map_err(|e| Error::io("cannot start the metrics thread", e))?;
-    Ok(Endpoint {
-        addr: bound,
-        thread,
-    })
+        .map_err(|e| Error::io(format!("cannot start the {name} thread"), e))
 }
 
 fn to_io(e: Box<dyn std::error::Error + Send + Sync>) -> std::io::Error {

@@ -104,30 +104,33 @@ function pathText(ev) {
   return parts.join(" → ");
 }
 
+// One message of a path. A line-protocol query is shown as the very lines exchanged
+// (`TAG, NAME, MODE` and `CODE, SERVER, TEXT`); a DNS one as its question and rcode.
 function describeStep(s) {
   const li = el("li", { class: "step-" + s.dir });
+  const ev = s.ev;
+  const hop = s.hop;
+  li.append(s.from + " → " + s.to + "   ");
   if (s.dir === "ask") {
-    const ev = s.ev;
-    const hop = s.hop;
-    const name = ev ? ev.name : hop.name;
-    const qtype = ev ? ev.qtype : hop.qtype;
-    li.append(s.from + " → " + s.to + "   ");
-    if (ev) li.append(badge("proto", protoLabel(ev.protocol) + " " + modeLabel(ev)), " ");
-    else li.append(badge("proto", "mode " + hop.mode), " ");
-    li.append((qtype === "ADDR" ? "" : qtype + " ") + name + "?");
-    if (ev && ev.tag) li.append("  (tag " + ev.tag + ")");
-  } else {
-    const ev = s.ev;
-    const hop = s.hop;
-    li.append(s.from + " → " + s.to + "   ");
     if (ev) {
-      li.append(badge(codeClass(ev), ev.code), " ", ev.answer || "");
-      if (ev.cached) li.append(" ", badge("hit", "from the cache"));
-      if (delegationShortcut(ev)) li.append(" ", badge("deleg", "delegation cache: root skipped"));
-      li.append("  (" + ms(hop ? hop.elapsed_us : ev.elapsed_us) + ")");
+      li.append(badge("proto", protoLabel(ev.protocol) + " " + modeLabel(ev)), " ");
+      li.append(ev.protocol === "line" && ev.tag
+        ? el("code", {}, ev.tag + ", " + ev.name + ", " + ev.mode)
+        : ev.qtype + " " + ev.name + "?");
     } else {
-      li.append(badge(hop.ok ? "proto" : "bad", hop.result), "  (" + ms(hop.elapsed_us) + ")");
+      li.append(badge("proto", "mode " + hop.mode), " ");
+      li.append((hop.qtype === "ADDR" ? "" : hop.qtype + " ") + hop.name + "?");
     }
+  } else if (ev) {
+    li.append(badge(codeClass(ev), ev.code), " ");
+    li.append(ev.protocol === "line"
+      ? el("code", {}, ev.code + ", " + ev.server + ", " + ev.answer)
+      : ev.answer || "");
+    if (ev.cached) li.append(" ", badge("hit", "from the cache"));
+    if (delegationShortcut(ev)) li.append(" ", badge("deleg", "delegation cache: root skipped"));
+    li.append("  (" + ms(hop ? hop.elapsed_us : ev.elapsed_us) + ")");
+  } else {
+    li.append(badge(hop.ok ? "proto" : "bad", hop.result), "  (" + ms(hop.elapsed_us) + ")");
   }
   return li;
 }
@@ -202,10 +205,21 @@ function markSelected() {
   }
 }
 
-// Events are drawn in batches, four times a second: a flood costs the page (and the
-// machine it shares with the servers) one redraw per batch, not one per query.
+// Events are drawn in batches, at most four times a second: a flood costs the page
+// (and the machine it shares with the servers) one redraw per batch, not one per
+// query; a lone query is drawn at once.
 const pending = [];
 const BATCH_SHOWN = 20;
+const REDRAW_EVERY = 250;
+let renderTimer = null;
+let lastRender = 0;
+
+function queueEvent(ev) {
+  pending.push(ev);
+  if (renderTimer) return;
+  const wait = Math.max(10, REDRAW_EVERY - (Date.now() - lastRender));
+  renderTimer = setTimeout(() => { renderTimer = null; lastRender = Date.now(); render(); }, wait);
+}
 
 function count(ev) {
   const c = state.counts.get(ev.server) || { "line": 0, "dns-udp": 0, "dns-tcp": 0 };
@@ -288,6 +302,9 @@ async function loadHierarchy() {
   const local = h.servers.find((s) => s.role === "local");
   state.localName = local ? local.name : null;
   state.rootAddr = h.root;
+  if (!h.root) {
+    $("#ask").replaceChildren(el("p", { class: "muted" }, "No root is known here: nothing to trace through."));
+  }
   const select = $("#f-server");
   const chosen = select.value;
   select.replaceChildren(el("option", { value: "" }, "all"),
@@ -312,7 +329,7 @@ function connect() {
       $("#held").textContent = state.held.length + " held while paused";
       return;
     }
-    pending.push(ev);
+    queueEvent(ev);
   };
 }
 
@@ -456,14 +473,13 @@ $("#pause").addEventListener("click", (e) => {
   e.target.setAttribute("aria-pressed", String(state.paused));
   e.target.textContent = state.paused ? "Resume" : "Pause";
   if (!state.paused) {
-    pending.push(...state.held.splice(0));
+    state.held.splice(0).forEach(queueEvent);
     $("#held").textContent = "";
   }
   setStatus();
 });
 
 loadHierarchy().then(() => { connect(); loadCache(); });
-setInterval(render, 250);
 setInterval(poll, 2000);
 setInterval(drawCache, 1000);
 setInterval(loadCache, 10000);

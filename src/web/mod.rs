@@ -34,6 +34,7 @@ use crate::line::message::Mode;
 use crate::model::name::{parse_tld, Name};
 use crate::model::{Outcome, QType};
 use crate::resolve::local::Inspect;
+use crate::runtime::endpoint;
 use crate::server::Shutdown;
 use crate::sync::lock;
 use crate::tools::trace::{self, Output, TraceConfig};
@@ -132,15 +133,7 @@ pub fn serve(view: View, config: WebConfig, shutdown: Shutdown) -> Result<Web, E
         bound => bound,
     }
     .map_err(|e| Error::io(format!("cannot listen for the web view on {addr}"), e))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| Error::io(format!("cannot listen for the web view on {addr}"), e))?;
-    let server = tiny_http::Server::from_listener(listener, None).map_err(|e| {
-        Error::io(
-            format!("cannot serve the web view on {bound}"),
-            std::io::Error::other(e),
-        )
-    })?;
+    let (server, bound) = endpoint::http_on(listener, "the web view")?;
     log::info!("web view on http://{bound}/");
     let shared = Arc::new(Shared {
         view,
@@ -151,21 +144,9 @@ pub fn serve(view: View, config: WebConfig, shutdown: Shutdown) -> Result<Web, E
     });
     let http = {
         let shared = shared.clone();
-        thread::Builder::new()
-            .name("web".to_owned())
-            .spawn(move || {
-                while !shared.shutdown.is_triggered() {
-                    match server.recv_timeout(POLL) {
-                        Ok(Some(request)) => respond(&shared, request),
-                        Ok(None) => {}
-                        Err(e) => {
-                            log::warn!("web: {e}");
-                            thread::sleep(POLL);
-                        }
-                    }
-                }
-            })
-            .map_err(|e| Error::io("cannot start the web thread", e))?
+        endpoint::spawn_http("web", server, shutdown, move |request| {
+            respond(&shared, request)
+        })?
     };
     let trail = {
         let shared = shared.clone();

@@ -99,9 +99,11 @@ impl Watchers {
     }
 }
 
-/// Reads the queue every [`events::DRAIN_EVERY`] until `shutdown`: each event numbered,
-/// its hops named (`names`: this process's servers by address) and matched, `seen`
-/// called, and the event sent to every stream as one line of JSON.
+/// Reads the queue until `shutdown`: each event numbered, its hops named (`names`: this
+/// process's servers by address) and matched, `seen` called, and the event sent to
+/// every stream as one line of JSON. A batch is taken as soon as an event comes, then
+/// nothing for [`events::DRAIN_EVERY`]: a lone query shows at once, a flood as at most
+/// [`events::CAPACITY`] events per [`events::DRAIN_EVERY`].
 pub fn run(
     names: &HashMap<SocketAddr, String>,
     watchers: &Watchers,
@@ -111,9 +113,15 @@ pub fn run(
     let queue = events::receiver();
     let mut trail = Trail::new(names.clone());
     while !shutdown.is_triggered() {
-        std::thread::sleep(events::DRAIN_EVERY);
         watchers.prune();
-        for event in queue.try_iter().take(events::CAPACITY) {
+        let first = match queue.recv_timeout(Duration::from_millis(100)) {
+            Ok(event) => event,
+            Err(_) => continue,
+        };
+        // The servers a query went through queue their events a moment before it.
+        std::thread::sleep(Duration::from_millis(5));
+        let batch = std::iter::once(first).chain(queue.try_iter().take(events::CAPACITY - 1));
+        for event in batch {
             let event = trail.add(event);
             seen(&event);
             if watchers.is_empty() {
@@ -124,6 +132,7 @@ pub fn run(
                 Err(e) => log::warn!("web: cannot write an event: {e}"),
             }
         }
+        std::thread::sleep(events::DRAIN_EVERY);
     }
 }
 

@@ -279,9 +279,10 @@ def main():
         seen(d, "www.amazon.com", "default_local", "0X01", ["root", "com"])
         path, _ = wait_until("the mode R path drawn", lambda: (lambda p: p if "www.amazon.com" in p else None)(
             d.js("return document.getElementById('path').textContent")))
-        if "root → com" not in path or "com → root" not in path:
-            fail("the R path is not drawn hop by hop: " + path)
-        print("ok: the mode R path is drawn: root → com and com → root")
+        for part in ("root → com", "com → root", "4, www.amazon.com, R", "0X01, root, 205.251.242.103"):
+            if part not in path:
+                fail("the R path is not drawn hop by hop (no %r): %s" % (part, path))
+        print("ok: the mode R path is drawn line by line: 4, www.amazon.com, R ... root → com ... 0X01, root, 205.251.242.103")
         d.shot(os.path.join(shots, "web-mode-r.png"))
 
         # The form, mode I.
