@@ -139,7 +139,13 @@ impl Upstream {
     /// When a question asked now must be answered (the sockets' time, not a
     /// resolver's [`Clock`](crate::resolve::clock::Clock): the wait is real).
     pub fn deadline(&self) -> Instant {
-        Instant::now() + self.timeout
+        self.deadline_after(Instant::now())
+    }
+
+    /// When a question that arrived at `arrived` must be answered: the upstream timeout
+    /// counts from its arrival, not from when a thread got round to it.
+    pub fn deadline_after(&self, arrived: Instant) -> Instant {
+        arrived + self.timeout
     }
 
     /// Asks `addr` the query, within `deadline` (shared by the questions of one
