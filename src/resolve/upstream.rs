@@ -169,7 +169,7 @@ impl Upstream {
         query: &Query,
         deadline: Instant,
     ) -> Result<Resolution, UpstreamError> {
-        let started = Instant::now();
+        let started = events::watching().then(Instant::now);
         let result = self.infra.ask(addr, query, deadline);
         events::upstream_hop(addr, query, &result, started);
         result
@@ -183,7 +183,7 @@ impl Upstream {
         query: &Query,
         deadline: Instant,
     ) -> Result<Resolution, UpstreamError> {
-        let started = Instant::now();
+        let started = events::watching().then(Instant::now);
         let result = self.infra.ask_recursive(addr, query, deadline);
         events::upstream_hop(addr, query, &result, started);
         result

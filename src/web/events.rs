@@ -174,14 +174,16 @@ pub struct Hop {
 }
 
 /// A server asked `to` the query, from `started`, and got `result` (the hook in
-/// [`crate::resolve::upstream`]).
+/// [`crate::resolve::upstream`], which reads the clock only while someone watches:
+/// `started` is `None` otherwise).
 pub fn upstream_hop(
     to: SocketAddr,
     query: &Query,
     result: &Result<Resolution, UpstreamError>,
-    started: Instant,
+    started: Option<Instant>,
 ) {
     // A hop whose query's event would be dropped is not worth making.
+    let Some(started) = started else { return };
     if !watching() || queue().0.is_full() {
         return;
     }
