@@ -6,7 +6,8 @@
 # open in headless Chromium (skipped without chromium), and with `curl -N` reading the
 # event stream (what the servers' side costs, without a browser's drawing), in
 # alternating rounds, all in one run. The dropped events (the queue was full: a query is
-# never slowed to be shown) are read from /api/hierarchy around each run.
+# never slowed to be shown) are read from /api/hierarchy around each run. Each run
+# starts from an empty cache (POST /api/flush?all=1).
 #
 # It writes RESULTS/web.md, a section for BENCHMARKS.md (bench.sh inserts it), and the
 # raw results beside it; one line per run goes to stderr.
@@ -89,13 +90,20 @@ start_watcher() {
   die "the page did not open its stream"
 }
 
+# Each run starts from an empty cache (what the runs before it learned would slow its
+# misses' inserts), and the rounds take the states in turn, each first as often.
+flush() { curl -s --max-time 5 -X POST "${WEB}api/flush?all=1" >/dev/null; }
+read -r -a states <<<"$STATES"
 first=1
 for r in $(seq "$ROUNDS"); do
-  for state in $STATES; do
+  for i in "${!states[@]}"; do
+    state=${states[$(((i + r) % ${#states[@]}))]}
     [ "$state" = off ] || start_watcher "$state"
     before=$(hierarchy dropped)
+    flush
     "$BIN" bench --server "$LOCAL" --connections 8 --duration "$SECS" --json \
       --pattern www.google.com >"$RESULTS/web-hits-$state-r$r.json"
+    flush
     "$BIN" bench --server "$LOCAL" --connections 8 --duration "$SECS" --json \
       --pattern 'www.w{n}.com' --first "$first" >"$RESULTS/web-misses-$state-r$r.json"
     first=$((first + 10000000))
