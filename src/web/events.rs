@@ -369,7 +369,7 @@ mod tests {
             "127.0.0.1:1".parse().unwrap(),
             &query,
             &result,
-            Instant::now(),
+            Some(Instant::now()),
         );
         assert!(HOPS.with(|h| h.borrow().is_empty()));
     }
