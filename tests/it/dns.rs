@@ -849,8 +849,10 @@ fn servfail_within_the_upstream_timeout_when_an_upstream_is_silent() {
         assert_eq!(fail.rcode, "SERVFAIL", "{}", fail.raw);
         let (rcode, took) = timed_query(addr, "ftp.example.net");
         assert_eq!(rcode, 2, "SERVFAIL");
+        // The whole timeout, less what is kept back to reply within it (a twentieth,
+        // at most 100 ms: src/resolve/upstream.rs).
         assert!(
-            took >= UPSTREAM_TIMEOUT - Duration::from_millis(50),
+            took >= UPSTREAM_TIMEOUT - Duration::from_millis(150),
             "{took:?}"
         );
         assert!(took < UPSTREAM_TIMEOUT + SLACK, "{took:?}");
