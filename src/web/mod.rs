@@ -153,12 +153,16 @@ pub fn serve(view: View, config: WebConfig, shutdown: Shutdown) -> Result<Web, E
         thread::Builder::new()
             .name("web-events".to_owned())
             .spawn(move || {
-                let names: HashMap<SocketAddr, String> = shared
+                let mut names: HashMap<SocketAddr, String> = shared
                     .view
                     .servers
                     .iter()
                     .map(|s| (s.addr, s.name.clone()))
                     .collect();
+                // A standalone local server's root is another process: still the root.
+                if let Some(root) = shared.view.root {
+                    names.entry(root).or_insert_with(|| "root".to_owned());
+                }
                 trail::run(&names, &shared.watchers, &shared.shutdown, |event| {
                     count(&shared.counters, event)
                 })
