@@ -405,10 +405,24 @@ async function ask(e) {
 
 // --- the cache -------------------------------------------------------------------
 
+// The cache is read again after the local server has answered, at most every two
+// seconds: reading it takes the cache's lock, which the server's queries need too.
+const CACHE_EVERY = 2000;
 let cacheTimer = null;
 function refreshCacheSoon() {
   if (cacheTimer) return;
-  cacheTimer = setTimeout(() => { cacheTimer = null; loadCache(); }, 300);
+  const wait = Math.max(300, CACHE_EVERY - (Date.now() - state.cacheFetched));
+  cacheTimer = setTimeout(() => { cacheTimer = null; loadCache(); }, wait);
+}
+
+// Between readings the TTLs count down in place (a redraw would move the keyboard's
+// focus off a Flush button).
+function tickCache() {
+  for (const cell of document.querySelectorAll("#cache [data-ttl], #delegations [data-ttl]")) {
+    const n = left(Number(cell.dataset.ttl));
+    cell.textContent = n + " s";
+    if (n === 0) cell.closest("tr").classList.add("expired");
+  }
 }
 
 async function loadCache() {
@@ -427,6 +441,9 @@ function left(ttl) {
 function drawCache() {
   const c = state.cache;
   if (!c) return;
+  // Keep the keyboard's place across the redraw.
+  const focused = document.activeElement && document.activeElement.closest("#cache")
+    ? document.activeElement.getAttribute("aria-label") : null;
   $("#cache-summary").textContent = c.learned_names + " names learned; " + c.fixed_names +
     " fixed entries (from cache files: never expire)" +
     (c.delegation_cache ? "" : "; the delegation cache is off (--no-delegation-cache)");
@@ -444,8 +461,12 @@ function drawCache() {
     el("td", { class: "name" }, d.zone),
     el("td", {}, d.servers.map((s) => s.name + " " + s.addresses.join(" ")).join(", ")),
     el("td", {}, d.from),
-    el("td", { class: "num" }, left(d.ttl_left) + " s")));
+    el("td", { class: "num", "data-ttl": d.ttl_left }, left(d.ttl_left) + " s")));
   $("#delegations tbody").replaceChildren(...(dels.length ? dels : [el("tr", {}, el("td", { colspan: 4, class: "muted" }, "No delegation kept."))]));
+  if (focused) {
+    const again = [...document.querySelectorAll("#cache button")].find((b) => b.getAttribute("aria-label") === focused);
+    if (again) again.focus();
+  }
 }
 
 async function flush(name) {
@@ -481,5 +502,5 @@ $("#pause").addEventListener("click", (e) => {
 
 loadHierarchy().then(() => { connect(); loadCache(); });
 setInterval(poll, 2000);
-setInterval(drawCache, 1000);
+setInterval(tickCache, 1000);
 setInterval(loadCache, 10000);
