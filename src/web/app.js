@@ -488,7 +488,9 @@ $("#flush").addEventListener("submit", (e) => {
   if (name) flush(name);
 });
 $("#flush-all").addEventListener("click", () => flush(null));
-for (const id of ["#f-name", "#f-server", "#f-code"]) $(id).addEventListener("input", redrawTable);
+for (const id of ["#f-name", "#f-server", "#f-code"]) {
+  for (const what of ["input", "change", "search"]) $(id).addEventListener(what, redrawTable);
+}
 $("#pause").addEventListener("click", (e) => {
   state.paused = !state.paused;
   e.target.setAttribute("aria-pressed", String(state.paused));

@@ -3,8 +3,8 @@
 //! library), against a running `dnsd up`. The script sends line-protocol and `dig`
 //! queries and finds each on the page with its path and code; submits the form in mode
 //! R and I and finds every hop; flushes a name and sees it leave the cache view; uses
-//! the form from the keyboard alone; and checks the page at 360 and 1920 px wide and the
-//! contrast of every text (WCAG AA). Its screenshots go to `DNSD_SCREENSHOTS` when set
+//! the form from the keyboard alone; filters and pauses the table; and checks the page
+//! at 360 and 1920 px wide and the contrast of every text (WCAG AA). Its screenshots go to `DNSD_SCREENSHOTS` when set
 //! (`DNSD_SCREENSHOTS=docs cargo test --test it web::` remakes the README's), else to a
 //! temporary directory.
 

@@ -7,8 +7,8 @@ usage: drive.py WEB_URL LOCAL_ADDR SHOTS_DIR [--within SECS]
 It opens the page, sends line-protocol and dig queries to the local server and finds
 each on the page, with its path and code, within one second; submits the form in mode
 I and R and finds every hop; flushes a name and sees it leave the cache view; uses the
-form with the keyboard alone; checks the page at 360 px and 1920 px wide and every
-text's contrast (WCAG AA). Screenshots (PNG) go to SHOTS_DIR. Prints `ok: ...` lines;
+form with the keyboard alone; filters and pauses the table; checks the page at 360 px
+and 1920 px wide and every text's contrast (WCAG AA). Screenshots (PNG) go to SHOTS_DIR. Prints `ok: ...` lines;
 exits 1 with `FAIL: ...` on the first check that does not hold. `--within` allows a
 query longer than one second to show (a loaded machine); the times are printed.
 """
@@ -313,6 +313,28 @@ def main():
         wait_until("the keyboard's trace", lambda: d.js(
             "const h = document.querySelector('#trace .head'); return h && h.textContent.includes('wikipedia.org')"))
         print("ok: the form works from the keyboard alone (Tab, type, Enter)")
+
+        # The table: filtered by name and code as you type; paused, then resumed.
+        d.type("#f-name", "amazon")
+        names, _ = wait_until("the name filter", lambda: (lambda n: n if n and all("amazon" in x for x in n) else None)(
+            d.js("return [...document.querySelectorAll('#queries tbody tr')].map(r => r.dataset.name)")))
+        d.type("#f-name", "")
+        d.type("#f-code", "nxdomain")
+        codes, _ = wait_until("the code filter", lambda: (lambda c: c if c and set(c) == {"NXDOMAIN"} else None)(
+            d.js("return [...document.querySelectorAll('#queries tbody tr')].map(r => r.dataset.code)")))
+        d.type("#f-code", "")
+        wait_until("the filters cleared", lambda: d.js(
+            "return !!document.querySelector('#queries tbody tr[data-code=\"0X01\"]')"))
+        print("ok: the table filters by name (%d rows) and by code (%d rows)" % (len(names), len(codes)))
+        d.click("#pause")
+        client = LineClient(local)
+        client.ask("5, www.github.com, R")
+        wait_until("the query held while paused", lambda: "held" in d.js("return document.getElementById('held').textContent"))
+        if d.js(ROW, "www.github.com", "default_local", "0X01"):
+            fail("a query was drawn while paused")
+        d.click("#pause")
+        seen(d, "www.github.com", "default_local", "0X01", ["root", "com"])
+        print("ok: paused, a query is held, not drawn; resumed, it is")
 
         # Contrast, and the page at a phone's width and at 1920 px.
         result = d.js(CONTRAST)
