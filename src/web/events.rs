@@ -8,7 +8,7 @@
 //! are the hops of the query that thread answers next), and the answered query becomes
 //! an [`Event`] put on a bounded queue without waiting. A full queue drops the event and
 //! counts it ([`stats`]): a query is never slowed down to be shown. The queue is read by
-//! the web server's thread ([`super`]) a batch at a time, [`DRAIN_EVERY`] apart, so at
+//! the web server's thread ([`super::trail`]) a batch at a time, [`DRAIN_EVERY`] apart, so at
 //! most [`CAPACITY`] events per [`DRAIN_EVERY`] are shown however fast queries come:
 //! a person watching sees a sample of a flood, and the flood keeps its speed.
 //!
