@@ -50,6 +50,9 @@ pub const MAX_WATCHERS: usize = 16;
 /// with the queue's drops) rather than holding up the others.
 const WATCHER_BACKLOG: usize = 1024;
 
+/// How long a write to a client may block: a stream whose client reads nothing ends.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A comment sent on a silent stream this often, so that a closed one is noticed.
 const KEEPALIVE: Duration = Duration::from_secs(10);
 
@@ -125,6 +128,11 @@ pub fn serve(view: View, config: WebConfig, shutdown: Shutdown) -> Result<Web, E
         bound => bound,
     }
     .map_err(|e| Error::io(format!("cannot listen for the web view on {addr}"), e))?;
+    // Accepted sockets inherit it (Linux): a stream whose client has stopped reading
+    // fails its write, and ends, instead of holding its thread and its place.
+    socket2::SockRef::from(&listener)
+        .set_write_timeout(Some(SEND_TIMEOUT))
+        .map_err(|e| Error::io(format!("cannot set up the web view on {addr}"), e))?;
     let (server, bound) = endpoint::http_on(listener, "the web view")?;
     log::info!("web view on http://{bound}/");
     let shared = Arc::new(Shared {
@@ -273,6 +281,18 @@ fn stream(shared: &Arc<Shared>, request: tiny_http::Request) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Why the send timeout is set on the listener: tiny_http hands out no socket.
+    #[test]
+    fn accepted_sockets_inherit_the_listeners_send_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        socket2::SockRef::from(&listener)
+            .set_write_timeout(Some(SEND_TIMEOUT))
+            .unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        assert_eq!(accepted.write_timeout().unwrap(), Some(SEND_TIMEOUT));
+    }
 
     #[test]
     fn the_page_is_built_in_and_loads_only_its_own_files() {
