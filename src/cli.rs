@@ -14,7 +14,8 @@ use crate::line::frame;
 use crate::line::message::Mode;
 use crate::model::QType;
 use crate::net::resolve_host_port;
-use crate::ops::metrics;
+use crate::ops::querylog;
+use crate::ops::{diagnostics, metrics};
 use crate::resolve::inflight;
 use crate::resolve::upstream;
 use crate::resolve::upstream::UpstreamProtocol;
@@ -38,6 +39,24 @@ Exit codes: 0 success, 2 bad usage or a bad file (FILE:LINE: ...), 1 failure at 
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Where diagnostics go and whether the per-query lines show by default: `dnsd up`
+    /// shows them (a learner watches queries flow), a server run alone does not.
+    pub fn diagnostics(&self) -> diagnostics::Settings {
+        let (process, queries) = match &self.command {
+            Command::Up(args) => (Some(&args.process), true),
+            Command::Local(args) => (Some(&args.server.process), false),
+            Command::Root(args) => (Some(&args.server.process), false),
+            Command::Tld(args) => (Some(&args.server.process), false),
+            _ => (None, true),
+        };
+        diagnostics::Settings {
+            log_file: process.and_then(|p| p.log_file.clone()),
+            queries,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,6 +83,21 @@ pub enum Command {
     Trace(TraceArgs),
 }
 
+/// Flags about the process a server runs in (every server, and up).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ProcessArgs {
+    /// Once the sockets are bound and the logs open, run as this user (and its groups)
+    /// instead of root: needed to bind port 53, not to answer on it. The log directory
+    /// must be writable by that user. Running as root on a port below 1024 without it
+    /// is warned about at start.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Write diagnostics (the lines otherwise on stderr) to this file, appended, created
+    /// 0640; SIGUSR1 or SIGHUP reopens it (for logrotate).
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+}
+
 /// Flags every server takes.
 #[derive(Args, Debug, Clone)]
 pub struct ServerArgs {
@@ -75,6 +109,8 @@ pub struct ServerArgs {
     pub metrics: Option<SocketAddr>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub process: ProcessArgs,
 }
 
 /// `--metrics`, in short.
@@ -240,7 +276,7 @@ pub struct UpArgs {
     /// which are refused beside it, so that none is silently ignored (`--metrics` is
     /// the exception: one endpoint serves the whole lab).
     #[arg(long, value_name = "FILE", conflicts_with_all = [
-        "zones", "any_port", "log_dir", "dns_mode", "no_delegation_cache", "upstream_timeout",
+        "zones", "any_port", "log_dir", "max_client_logs", "dns_mode", "no_delegation_cache", "upstream_timeout",
         "upstream_protocol", "max_pending", "max_connections", "max_connections_per_ip",
         "idle_timeout", "max_line", "edns_payload",
     ])]
@@ -249,9 +285,12 @@ pub struct UpArgs {
     /// [default: the sample zones built into dnsd].
     #[arg(long, value_name = "DIR")]
     pub zones: Option<PathBuf>,
-    /// Directory for the local server's ID.log and mapping.log files.
+    /// Directory for the local server's logs: clients/ID.log, queries.log and
+    /// mapping.log.
     #[arg(long, default_value = local::DEFAULT_LOG_DIR, value_name = "DIR")]
     pub log_dir: PathBuf,
+    #[command(flatten)]
+    pub client_logs: ClientLogArgs,
     /// Bind every server to a free port instead of 5352, 5353 and the root table's ports.
     #[arg(long)]
     pub any_port: bool,
@@ -269,6 +308,19 @@ pub struct UpArgs {
     pub metrics: Option<SocketAddr>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub process: ProcessArgs,
+}
+
+/// How many client logs the local server keeps (local, up).
+#[derive(Args, Debug)]
+pub struct ClientLogArgs {
+    /// How many client ids get a log file of their own (clients/ID.log); the records of
+    /// any further id go to queries.log, one line each with the id as the first field
+    /// (ID, TAB, request, TAB, reply). 0 puts every client in queries.log. Ids that
+    /// already have a file from an earlier run keep it.
+    #[arg(long, default_value_t = querylog::DEFAULT_MAX_CLIENT_LOGS, value_name = "N")]
+    pub max_client_logs: usize,
 }
 
 #[derive(Args, Debug)]
@@ -283,9 +335,11 @@ pub struct LocalArgs {
     /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = local::DEFAULT_PORT)]
     pub port: u16,
-    /// Directory for ID.log (per client) and mapping.log.
+    /// Directory for clients/ID.log (per client), queries.log and mapping.log.
     #[arg(long, default_value = local::DEFAULT_LOG_DIR, value_name = "DIR")]
     pub log_dir: PathBuf,
+    #[command(flatten)]
+    pub client_logs: ClientLogArgs,
     /// The name the server replies under.
     #[arg(long, default_value = local::DEFAULT_NAME)]
     pub name: String,

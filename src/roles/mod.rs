@@ -89,6 +89,11 @@ impl<D> Serving<D> {
     pub fn limits(&self) -> Limits {
         self.limits
     }
+
+    /// Whether a reload has files to re-read.
+    pub fn reads_files(&self) -> bool {
+        self.source.is_some()
+    }
 }
 
 /// A role's validated settings: what is particular to starting it. The rest is the same

@@ -41,21 +41,29 @@ pub enum Config {
     Up {
         hierarchy: Box<HierarchyBuilder>,
         metrics: Option<SocketAddr>,
+        /// `--user`: who to become once the sockets are bound.
+        user: Option<String>,
     },
     /// `dnsd local`.
     Local {
         server: LocalConfig,
         metrics: Option<SocketAddr>,
+        /// `--user`: who to become once the sockets are bound.
+        user: Option<String>,
     },
     /// `dnsd root`.
     Root {
         server: RootConfig,
         metrics: Option<SocketAddr>,
+        /// `--user`: who to become once the sockets are bound.
+        user: Option<String>,
     },
     /// `dnsd tld`.
     Tld {
         server: TldConfig,
         metrics: Option<SocketAddr>,
+        /// `--user`: who to become once the sockets are bound.
+        user: Option<String>,
     },
     /// `dnsd client`.
     Client(ClientConfig),
@@ -115,11 +123,13 @@ fn up(args: UpArgs) -> Result<Config, Error> {
             .local(|c| {
                 c.with_dns_mode(args.dns_mode)
                     .with_delegation_cache(!args.delegations.no_delegation_cache)
+                    .with_max_client_logs(args.client_logs.max_client_logs)
             }),
     };
     Ok(Config::Up {
         hierarchy: Box::new(hierarchy),
         metrics: args.metrics,
+        user: args.process.user,
     })
 }
 
@@ -139,6 +149,7 @@ fn local(args: LocalArgs) -> Result<Config, Error> {
         .with_dns_mode(args.dns_mode)
         .with_cache_size(args.cache_size)
         .with_cache_bytes(args.cache_bytes.0)
+        .with_max_client_logs(args.client_logs.max_client_logs)
         .with_allow(match args.allow {
             nets if nets.is_empty() => Allow::BoundNetworks,
             nets => Allow::Only(nets),
@@ -151,6 +162,7 @@ fn local(args: LocalArgs) -> Result<Config, Error> {
     Ok(Config::Local {
         server,
         metrics: args.server.metrics,
+        user: args.server.process.user,
     })
 }
 
@@ -165,6 +177,7 @@ fn root(args: RootArgs) -> Result<Config, Error> {
     Ok(Config::Root {
         server,
         metrics: args.server.metrics,
+        user: args.server.process.user,
     })
 }
 
@@ -184,6 +197,7 @@ fn tld(args: TldArgs) -> Result<Config, Error> {
     Ok(Config::Tld {
         server,
         metrics: args.server.metrics,
+        user: args.server.process.user,
     })
 }
 
@@ -335,7 +349,9 @@ mod tests {
 
     #[test]
     fn flags_become_the_server_config() {
-        let Ok(Config::Local { server, metrics }) = config(&[
+        let Ok(Config::Local {
+            server, metrics, ..
+        }) = config(&[
             "local",
             "--port",
             "0",
@@ -343,7 +359,8 @@ mod tests {
             "7",
             "--metrics",
             "9100",
-        ]) else {
+        ])
+        else {
             panic!("not a local server");
         };
         assert_eq!(server.serving().limits().max_connections, 7);

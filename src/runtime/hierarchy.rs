@@ -100,7 +100,14 @@ impl HierarchyBuilder {
         self.local(|c| c.with_cache(zone))
     }
 
-    /// Where the local server writes `ID.log` and `mapping.log`.
+    /// Whether any server re-reads files on SIGHUP (not with the built-in zones).
+    pub fn reads_files(&self) -> bool {
+        self.root.serving().reads_files()
+            || self.local.serving().reads_files()
+            || self.tlds.iter().any(|t| t.serving().reads_files())
+    }
+
+    /// Where the local server writes its logs (`clients/ID.log`, `mapping.log`...).
     pub fn log_dir(self, dir: impl Into<PathBuf>) -> HierarchyBuilder {
         self.local(|c| c.with_log_dir(dir))
     }

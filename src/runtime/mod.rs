@@ -10,12 +10,13 @@ pub mod signals;
 
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
+use std::path::Path;
 
 use crate::cli::Cli;
 use crate::error::Error;
 use crate::line::client;
-use crate::ops::fds;
-use crate::ops::metrics::Metrics;
+use crate::ops::metrics::{self, Metrics};
+use crate::ops::{fds, privileges, querylog};
 use crate::roles::RoleConfig;
 use crate::runtime::config::Config;
 use crate::runtime::hierarchy::HierarchyBuilder;
@@ -30,10 +31,29 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 /// Runs a checked command.
 pub fn execute(config: Config) -> Result<(), Error> {
     match config {
-        Config::Up { hierarchy, metrics } => serve_up(*hierarchy, metrics),
-        Config::Local { server, metrics } => serve(server, metrics),
-        Config::Root { server, metrics } => serve(server, metrics),
-        Config::Tld { server, metrics } => serve(server, metrics),
+        Config::Up {
+            hierarchy,
+            metrics,
+            user,
+        } => serve_up(*hierarchy, metrics, user.as_deref()),
+        Config::Local {
+            server,
+            metrics,
+            user,
+        } => {
+            let logs = server.log_dir().to_owned();
+            serve(server, metrics, user.as_deref(), Some(&logs))
+        }
+        Config::Root {
+            server,
+            metrics,
+            user,
+        } => serve(server, metrics, user.as_deref(), None),
+        Config::Tld {
+            server,
+            metrics,
+            user,
+        } => serve(server, metrics, user.as_deref(), None),
         Config::Client(config) => {
             let stdin = std::io::stdin();
             let interactive = stdin.is_terminal();
@@ -56,26 +76,84 @@ pub fn execute(config: Config) -> Result<(), Error> {
 
 /// Runs one server until SIGINT or SIGTERM; SIGHUP re-reads its files. What it needs of
 /// file descriptors is checked (after raising the soft limit) before it starts. With
-/// `metrics`, they are served there, and the server records through them.
-fn serve<C: RoleConfig>(config: C, metrics: Option<SocketAddr>) -> Result<(), Error> {
+/// `metrics`, they are served there, and the server records through them. With `user`,
+/// the process becomes that user once the server is bound (its `logs` must then be
+/// writable by it).
+fn serve<C: RoleConfig>(
+    config: C,
+    metrics: Option<SocketAddr>,
+    user: Option<&str>,
+    logs: Option<&Path>,
+) -> Result<(), Error> {
+    let user = user.map(privileges::lookup).transpose()?;
     prepare_fds(&[config.fd_need()])?;
     let (shutdown, reloader) = signals::install()?;
-    with_metrics(metrics, &shutdown, |metrics| {
+    with_metrics(metrics, &shutdown, |metrics, _| {
         let running = config.start(shutdown.clone(), metrics)?;
+        if let Err(e) = settle_privileges(user.as_ref(), &[running.addr], logs) {
+            shutdown.trigger();
+            running.join();
+            return Err(e);
+        }
         reloader.set(vec![running.reload.clone()]);
         running.join();
         Ok(())
     })
 }
 
+/// Once every socket is bound: becomes `user` and checks that the log directory `logs`
+/// is still writable; or, running as root on a port below 1024 without `--user`, says
+/// loudly that it keeps root for good.
+fn settle_privileges(
+    user: Option<&privileges::User>,
+    bound: &[SocketAddr],
+    logs: Option<&Path>,
+) -> Result<(), Error> {
+    match user {
+        Some(user) => {
+            privileges::drop_to(user)?;
+            if let Some(dir) = logs {
+                let mapping = dir.join(querylog::MAPPING_LOG);
+                let queries = dir.join(querylog::QUERIES_LOG);
+                privileges::check_writable(
+                    user,
+                    dir,
+                    &[&dir.join(querylog::CLIENTS_DIR), &mapping, &queries],
+                )?;
+            }
+        }
+        None if privileges::is_root() && bound.iter().any(|a| a.port() != 0 && a.port() < 1024) => {
+            log::warn!(
+                "RUNNING AS ROOT on a privileged port, and staying root: give --user NAME \
+                 (e.g. --user nobody) to drop privileges once the sockets are bound"
+            );
+        }
+        None => {}
+    }
+    Ok(())
+}
+
 /// Starts the hierarchy, says where it is, and waits until a signal stops it.
-fn serve_up(builder: HierarchyBuilder, metrics: Option<SocketAddr>) -> Result<(), Error> {
+fn serve_up(
+    builder: HierarchyBuilder,
+    metrics: Option<SocketAddr>,
+    user: Option<&str>,
+) -> Result<(), Error> {
+    let user = user.map(privileges::lookup).transpose()?;
     prepare_fds(&builder.fd_needs())?;
     let (shutdown, reloader) = signals::install()?;
     let stop = shutdown.clone();
-    with_metrics(metrics, &stop, |metrics| {
+    with_metrics(metrics, &stop, |metrics, metrics_addr| {
         let log_dir = builder.log_dir_path().to_owned();
-        let hierarchy = builder.start_with(shutdown, metrics)?;
+        let reread = builder.reads_files();
+        let hierarchy = builder.start_with(shutdown.clone(), metrics)?;
+        let mut bound = vec![hierarchy.root, hierarchy.local];
+        bound.extend(hierarchy.tlds.iter().map(|(_, addr)| *addr));
+        if let Err(e) = settle_privileges(user.as_ref(), &bound, Some(&log_dir)) {
+            shutdown.trigger();
+            hierarchy.join();
+            return Err(e);
+        }
         reloader.set(hierarchy.reloads());
         println!("dnsd: the hierarchy is up");
         println!("  root            {}", hierarchy.root);
@@ -105,10 +183,16 @@ fn serve_up(builder: HierarchyBuilder, metrics: Option<SocketAddr>) -> Result<()
                 dig(com, "www.google.com")
             );
         }
-        println!(
-            "Ctrl-C stops; kill -HUP {} re-reads the zone files.",
-            std::process::id()
-        );
+        if let Some(addr) = metrics_addr {
+            println!("metrics:");
+            println!("  curl http://{addr}{}", metrics::PATH);
+        }
+        let pid = std::process::id();
+        if reread {
+            println!("Ctrl-C stops; kill -HUP {pid} re-reads the zone files; kill -USR1 {pid} reopens the logs.");
+        } else {
+            println!("Ctrl-C stops; kill -USR1 {pid} reopens the logs (the zones are built in: nothing to re-read).");
+        }
         hierarchy.join();
         Ok(())
     })
@@ -124,19 +208,20 @@ fn prepare_fds(needs: &[fds::Need]) -> Result<(), Error> {
     fds::prepare(needs, asked)
 }
 
-/// Runs `serve` with the metrics served at `addr` (or disabled without one), and stops
-/// the endpoint with the servers, or when `serve` fails.
+/// Runs `serve` with the metrics served at `addr` (or disabled without one; `serve` is
+/// told where they are served), and stops the endpoint with the servers, or when
+/// `serve` fails.
 fn with_metrics(
     addr: Option<SocketAddr>,
     shutdown: &Shutdown,
-    serve: impl FnOnce(&Metrics) -> Result<(), Error>,
+    serve: impl FnOnce(&Metrics, Option<SocketAddr>) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let Some(addr) = addr else {
-        return serve(&Metrics::disabled());
+        return serve(&Metrics::disabled(), None);
     };
     let metrics = Metrics::new();
     let endpoint = endpoint::serve(&metrics, addr, shutdown.clone())?;
-    let served = serve(&metrics);
+    let served = serve(&metrics, Some(endpoint.addr));
     shutdown.trigger();
     endpoint.join();
     served

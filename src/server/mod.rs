@@ -33,6 +33,7 @@ use crate::dns::answer::{Answered, DnsSettings, Transport};
 use crate::dns::tcp::{self, MessageReader, TcpFrameError};
 use crate::error::BindError;
 use crate::line::frame::{is_line_protocol, Connection, FrameError, FrameLimits};
+use crate::ops::diagnostics::QUERY_TARGET;
 use crate::ops::metrics::ServerMetrics;
 use crate::ops::querylog::Micros;
 use crate::server::access::Access;
@@ -713,6 +714,7 @@ fn log_dns(name: &str, peer: SocketAddr, transport: &str, answered: &Answered, s
         log::debug!("{name}: {peer} dns/{transport} {answered}");
     } else {
         log::info!(
+                    target: QUERY_TARGET,
             "{name}: {peer} dns/{transport} {answered} ({})",
             Micros(started.elapsed())
         );

@@ -329,7 +329,7 @@ fn line_over_the_limit_gets_0xee_then_close_on_every_server() {
         assert!(c.closed(), "{server} kept the connection open");
     }
     assert!(h
-        .log("alice.log")
+        .log("clients/alice.log")
         .ends_with("[line longer than 512 bytes]\n0XEE, default_local, Invalid format\n\n"));
 }
 
@@ -509,7 +509,7 @@ fn log_lines_cannot_be_forged() {
         .map(|(req, rep)| format!("{req}\n{rep}\n\n"))
         .collect();
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("mallory.log")).unwrap(),
+        std::fs::read_to_string(dir.path().join("clients/mallory.log")).unwrap(),
         want
     );
     // An id that tries to start a line of its own in the diagnostics.

@@ -183,7 +183,7 @@ fn check_client_id(bytes: &[u8]) -> Result<(), TestCaseError> {
         prop_assert!((1..=64).contains(&id.len()));
         prop_assert!(!id.starts_with('.'));
         // The log file it names stays in the log directory.
-        let file = Path::new("logs").join(format!("{id}.log"));
+        let file = Path::new("logs").join(format!("clients/{id}.log"));
         prop_assert_eq!(file.parent(), Some(Path::new("logs")));
         prop_assert_eq!(file.components().count(), 2);
     }
