@@ -5,7 +5,8 @@
 # during the install, and on a host that runs systemd the units are stopped and disabled.
 #
 # usage: scripts/ci-deps.sh [TOOL...]
-#   TOOL: dig unbound dnspython (what `cargo test` needs: the default), knot-resolver
+#   TOOL: dig unbound dnspython (what `cargo test` needs: the default), logrotate (the
+#         log rotation test, with examples/logrotate.conf), knot-resolver
 #         pdns-recursor nsd (the interop tests; nsd also for the benchmarks), dnsperf
 #         (benchmarks), dnsviz zonemaster (compliance probes), or `all`.
 #   DNS_DEPS="TOOL..." gives the list when no argument does.
@@ -15,7 +16,7 @@ set -euo pipefail
 log() { echo "ci-deps: $*" >&2; }
 
 TEST_TOOLS=(dig unbound dnspython)
-ALL_TOOLS=(dig unbound dnspython knot-resolver pdns-recursor nsd dnsperf dnsviz zonemaster)
+ALL_TOOLS=(dig unbound dnspython logrotate knot-resolver pdns-recursor nsd dnsperf dnsviz zonemaster)
 if [ $# -gt 0 ]; then
   tools=("$@")
 elif [ -n "${DNS_DEPS:-}" ]; then
@@ -40,6 +41,7 @@ has() {
     dnsviz) command -v dnsviz >/dev/null 2>&1 ;;
     zonemaster) command -v zonemaster-cli >/dev/null 2>&1 ;;
     dnspython) "$PY" -c 'import dns.message, dns.query' >/dev/null 2>&1 ;;
+    logrotate) command -v logrotate >/dev/null 2>&1 ;;
     *) log "unknown tool $1 (known: ${ALL_TOOLS[*]})"; exit 2 ;;
   esac
 }

@@ -96,6 +96,10 @@ pub struct ProcessArgs {
     /// 0640; SIGUSR1 or SIGHUP reopens it (for logrotate).
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+    /// Write the process id to this file once the sockets are bound (for logrotate's
+    /// `postrotate`: kill -USR1 $(cat FILE)).
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
 }
 
 /// Flags every server takes.

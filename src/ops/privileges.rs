@@ -100,6 +100,16 @@ pub fn drop_to(user: &User) -> Result<(), Error> {
     Ok(())
 }
 
+/// Gives `paths` (those that exist: the files dnsd made in its log directory while it
+/// was root) to `user`, so that it can go on writing them once it is that user.
+pub fn give(user: &User, paths: &[std::path::PathBuf]) -> Result<(), Error> {
+    for path in paths.iter().filter(|p| p.exists()) {
+        std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))
+            .map_err(|e| Error::io(format!("--user {}: chown {}", user.name, path.display()), e))?;
+    }
+    Ok(())
+}
+
 /// Whether the process (as it now is) may create files in `dir` and write the files it
 /// names that exist (`access(2)` with the real ids, which after [`drop_to`] are the
 /// user's).

@@ -239,6 +239,22 @@ impl LogDir {
     }
 }
 
+/// The files and folders dnsd makes in the log directory `dir` that exist now:
+/// `clients/` and the client logs in it, `mapping.log`, `queries.log` (what `--user` is
+/// given before root is dropped).
+pub fn own_files(dir: &Path) -> Vec<PathBuf> {
+    let clients = dir.join(CLIENTS_DIR);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&clients)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.extend([clients, dir.join(MAPPING_LOG), dir.join(QUERIES_LOG)]);
+    files.retain(|p| p.exists());
+    files
+}
+
 /// Whether `id` may name a client log: what [`crate::line::message::valid_client_id`]
 /// lets through.
 fn valid_id(id: &str) -> bool {

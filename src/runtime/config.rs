@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use crate::cli::{
     BenchArgs, BenchCommand, BenchReportArgs, BenchTool, CheckArgs, Cli, ClientArgs, Command,
-    LimitArgs, LocalArgs, RootArgs, TldArgs, TraceArgs, UpArgs,
+    LimitArgs, LocalArgs, ProcessArgs, RootArgs, TldArgs, TraceArgs, UpArgs,
 };
 use crate::dns::answer::DnsSettings;
 use crate::error::{ConfigError, Error};
@@ -33,6 +33,24 @@ use crate::tools::check::{CheckConfig, CheckFile, Kind};
 use crate::tools::trace::{Output, TraceConfig};
 use crate::zone::{RootTable, Zone};
 
+/// What a server process does once its sockets are bound.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Process {
+    /// The user to become (`--user`).
+    pub user: Option<String>,
+    /// Where to write the process id (`--pid-file`).
+    pub pid_file: Option<PathBuf>,
+}
+
+impl From<ProcessArgs> for Process {
+    fn from(args: ProcessArgs) -> Process {
+        Process {
+            user: args.user,
+            pid_file: args.pid_file,
+        }
+    }
+}
+
 /// A command, checked: what it runs, with every setting valid.
 #[derive(Debug)]
 pub enum Config {
@@ -41,29 +59,29 @@ pub enum Config {
     Up {
         hierarchy: Box<HierarchyBuilder>,
         metrics: Option<SocketAddr>,
-        /// `--user`: who to become once the sockets are bound.
-        user: Option<String>,
+        /// `--user`, `--pid-file`.
+        process: Process,
     },
     /// `dnsd local`.
     Local {
         server: LocalConfig,
         metrics: Option<SocketAddr>,
-        /// `--user`: who to become once the sockets are bound.
-        user: Option<String>,
+        /// `--user`, `--pid-file`.
+        process: Process,
     },
     /// `dnsd root`.
     Root {
         server: RootConfig,
         metrics: Option<SocketAddr>,
-        /// `--user`: who to become once the sockets are bound.
-        user: Option<String>,
+        /// `--user`, `--pid-file`.
+        process: Process,
     },
     /// `dnsd tld`.
     Tld {
         server: TldConfig,
         metrics: Option<SocketAddr>,
-        /// `--user`: who to become once the sockets are bound.
-        user: Option<String>,
+        /// `--user`, `--pid-file`.
+        process: Process,
     },
     /// `dnsd client`.
     Client(ClientConfig),
@@ -129,7 +147,7 @@ fn up(args: UpArgs) -> Result<Config, Error> {
     Ok(Config::Up {
         hierarchy: Box::new(hierarchy),
         metrics: args.metrics,
-        user: args.process.user,
+        process: Process::from(args.process),
     })
 }
 
@@ -162,7 +180,7 @@ fn local(args: LocalArgs) -> Result<Config, Error> {
     Ok(Config::Local {
         server,
         metrics: args.server.metrics,
-        user: args.server.process.user,
+        process: Process::from(args.server.process),
     })
 }
 
@@ -177,7 +195,7 @@ fn root(args: RootArgs) -> Result<Config, Error> {
     Ok(Config::Root {
         server,
         metrics: args.server.metrics,
-        user: args.server.process.user,
+        process: Process::from(args.server.process),
     })
 }
 
@@ -197,7 +215,7 @@ fn tld(args: TldArgs) -> Result<Config, Error> {
     Ok(Config::Tld {
         server,
         metrics: args.server.metrics,
-        user: args.server.process.user,
+        process: Process::from(args.server.process),
     })
 }
 

@@ -18,7 +18,7 @@ use crate::line::client;
 use crate::ops::metrics::{self, Metrics};
 use crate::ops::{fds, privileges, querylog};
 use crate::roles::RoleConfig;
-use crate::runtime::config::Config;
+use crate::runtime::config::{Config, Process};
 use crate::runtime::hierarchy::HierarchyBuilder;
 use crate::server::{self, Shutdown};
 use crate::tools::{bench, check, trace};
@@ -34,26 +34,26 @@ pub fn execute(config: Config) -> Result<(), Error> {
         Config::Up {
             hierarchy,
             metrics,
-            user,
-        } => serve_up(*hierarchy, metrics, user.as_deref()),
+            process,
+        } => serve_up(*hierarchy, metrics, &process),
         Config::Local {
             server,
             metrics,
-            user,
+            process,
         } => {
             let logs = server.log_dir().to_owned();
-            serve(server, metrics, user.as_deref(), Some(&logs))
+            serve(server, metrics, &process, Some(&logs))
         }
         Config::Root {
             server,
             metrics,
-            user,
-        } => serve(server, metrics, user.as_deref(), None),
+            process,
+        } => serve(server, metrics, &process, None),
         Config::Tld {
             server,
             metrics,
-            user,
-        } => serve(server, metrics, user.as_deref(), None),
+            process,
+        } => serve(server, metrics, &process, None),
         Config::Client(config) => {
             let stdin = std::io::stdin();
             let interactive = stdin.is_terminal();
@@ -82,15 +82,19 @@ pub fn execute(config: Config) -> Result<(), Error> {
 fn serve<C: RoleConfig>(
     config: C,
     metrics: Option<SocketAddr>,
-    user: Option<&str>,
+    process: &Process,
     logs: Option<&Path>,
 ) -> Result<(), Error> {
-    let user = user.map(privileges::lookup).transpose()?;
+    let user = process
+        .user
+        .as_deref()
+        .map(privileges::lookup)
+        .transpose()?;
     prepare_fds(&[config.fd_need()])?;
     let (shutdown, reloader) = signals::install()?;
     with_metrics(metrics, &shutdown, |metrics, _| {
         let running = config.start(shutdown.clone(), metrics)?;
-        if let Err(e) = settle_privileges(user.as_ref(), &[running.addr], logs) {
+        if let Err(e) = settle(process, user.as_ref(), &[running.addr], logs) {
             shutdown.trigger();
             running.join();
             return Err(e);
@@ -101,25 +105,29 @@ fn serve<C: RoleConfig>(
     })
 }
 
-/// Once every socket is bound: becomes `user` and checks that the log directory `logs`
-/// is still writable; or, running as root on a port below 1024 without `--user`, says
-/// loudly that it keeps root for good.
-fn settle_privileges(
+/// Once every socket is bound: writes the `--pid-file`; becomes `user` and checks that
+/// the log directory `logs` is still writable; or, running as root on a port below 1024
+/// without `--user`, says loudly that it keeps root for good.
+fn settle(
+    process: &Process,
     user: Option<&privileges::User>,
     bound: &[SocketAddr],
     logs: Option<&Path>,
 ) -> Result<(), Error> {
+    if let Some(path) = &process.pid_file {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .map_err(|e| Error::io(format!("--pid-file {}", path.display()), e))?;
+    }
     match user {
         Some(user) => {
+            let owned = logs.map(querylog::own_files).unwrap_or_default();
+            if privileges::is_root() {
+                privileges::give(user, &owned)?;
+            }
             privileges::drop_to(user)?;
             if let Some(dir) = logs {
-                let mapping = dir.join(querylog::MAPPING_LOG);
-                let queries = dir.join(querylog::QUERIES_LOG);
-                privileges::check_writable(
-                    user,
-                    dir,
-                    &[&dir.join(querylog::CLIENTS_DIR), &mapping, &queries],
-                )?;
+                let owned: Vec<&Path> = owned.iter().map(|p| p.as_path()).collect();
+                privileges::check_writable(user, dir, &owned)?;
             }
         }
         None if privileges::is_root() && bound.iter().any(|a| a.port() != 0 && a.port() < 1024) => {
@@ -137,9 +145,13 @@ fn settle_privileges(
 fn serve_up(
     builder: HierarchyBuilder,
     metrics: Option<SocketAddr>,
-    user: Option<&str>,
+    process: &Process,
 ) -> Result<(), Error> {
-    let user = user.map(privileges::lookup).transpose()?;
+    let user = process
+        .user
+        .as_deref()
+        .map(privileges::lookup)
+        .transpose()?;
     prepare_fds(&builder.fd_needs())?;
     let (shutdown, reloader) = signals::install()?;
     let stop = shutdown.clone();
@@ -149,7 +161,7 @@ fn serve_up(
         let hierarchy = builder.start_with(shutdown.clone(), metrics)?;
         let mut bound = vec![hierarchy.root, hierarchy.local];
         bound.extend(hierarchy.tlds.iter().map(|(_, addr)| *addr));
-        if let Err(e) = settle_privileges(user.as_ref(), &bound, Some(&log_dir)) {
+        if let Err(e) = settle(process, user.as_ref(), &bound, Some(&log_dir)) {
             shutdown.trigger();
             hierarchy.join();
             return Err(e);

@@ -14,6 +14,7 @@ mod iterative;
 mod lab;
 mod legacy;
 mod logs;
+mod month;
 
 // Bad input, limits, forgeries, faults, nothing lost, parsers under arbitrary input.
 mod bad_input;

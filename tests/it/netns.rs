@@ -82,6 +82,13 @@ impl Netns {
         self.procs.len() - 1
     }
 
+    /// The pid of the process started last (the program itself: `ip netns exec` execs
+    /// it), and its index for [`stderr`](Self::stderr).
+    pub fn last(&self) -> (u32, usize) {
+        let index = self.procs.len() - 1;
+        (self.procs[index].child.id(), index)
+    }
+
     /// What process `index` has written to stderr so far.
     pub fn stderr(&self, index: usize) -> String {
         self.procs[index].stderr_text()
