@@ -179,8 +179,9 @@ fn serve_up(
         );
         let dig =
             |addr: SocketAddr, rest: &str| format!("dig @{} -p {} {rest}", addr.ip(), addr.port());
+        let dnsd = program();
         println!("try:");
-        println!("  dnsd client alice --server {}", hierarchy.local);
+        println!("  {dnsd} client alice --server {}", hierarchy.local);
         println!(
             "  {}   (the local server resolves it; add +tcp for TCP)",
             dig(hierarchy.local, "www.google.com")
@@ -208,6 +209,30 @@ fn serve_up(
         hierarchy.join();
         Ok(())
     })
+}
+
+/// How to run this program again from where it was started: `dnsd` when that is the
+/// `dnsd` on PATH (`cargo install --path .`), else its path (`target/release/dnsd`,
+/// relative to the current directory when under it), so that every command the banner
+/// suggests works as printed.
+fn program() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return "dnsd".to_owned();
+    };
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("dnsd"))
+            .find(|p| p.is_file())
+    });
+    let same = |a: &Path, b: &Path| a.canonicalize().ok() == b.canonicalize().ok();
+    if on_path.is_some_and(|p| same(&p, &exe)) {
+        return "dnsd".to_owned();
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    match exe.strip_prefix(&cwd) {
+        Ok(relative) => relative.display().to_string(),
+        Err(_) => exe.display().to_string(),
+    }
 }
 
 /// Raises the open-file limit and checks that `needs` fit in it. Only a
