@@ -156,3 +156,21 @@ fn flags_the_lab_file_replaces_are_refused_beside_it() {
         );
     }
 }
+
+/// The README shows examples/lab.toml as it is: copied from the README, it runs.
+#[test]
+fn the_readme_lab_block_is_examples_lab_toml() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = &readme[readme.find("## A lab in one file").unwrap()..];
+    let block = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```\n").next())
+        .unwrap();
+    let file = std::fs::read_to_string(root.join("examples/lab.toml")).unwrap();
+    assert!(
+        block == file,
+        "README.md's lab block differs from examples/lab.toml"
+    );
+}
