@@ -419,7 +419,10 @@ impl Zone {
                         problems.push(file_error(
                             path,
                             line,
-                            format!("expected `NAME ADDRESS`, found {} fields", fields.len),
+                            format!(
+                                "expected `NAME ADDRESS`, found {}",
+                                fields_found(fields.len)
+                            ),
                         ));
                         continue;
                     };
@@ -688,7 +691,10 @@ impl RootTable {
                             file_error(
                                 path,
                                 line,
-                                format!("expected `TLD HOST PORT`, found {} fields", fields.len),
+                                format!(
+                                    "expected `TLD HOST PORT`, found {}",
+                                    fields_found(fields.len)
+                                ),
                             )
                         })
                         .and_then(|[tld, host, port]| {
@@ -966,7 +972,7 @@ f.com ::1
         assert_eq!(
             all,
             [
-                "z:2: expected `NAME ADDRESS`, found 1 fields",
+                "z:2: expected `NAME ADDRESS`, found 1 field",
                 "z:3: bad address \"1.2.3\": not an IPv4 or IPv6 literal",
                 "z:4: bad name \"d..com\": empty label",
                 "z:5: duplicate record a.com 1.1.1.1",
@@ -1085,4 +1091,9 @@ f.com ::1
             "r:1: expected `TLD HOST PORT`, found 2 fields"
         );
     }
+}
+
+/// `1 field`, `3 fields`: how many fields a bad line has.
+fn fields_found(n: usize) -> String {
+    format!("{n} field{}", if n == 1 { "" } else { "s" })
 }
