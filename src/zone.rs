@@ -768,6 +768,11 @@ impl RootTable {
     }
 }
 
+/// `1 field`, `3 fields`: how many fields a bad line has.
+fn fields_found(n: usize) -> String {
+    format!("{n} field{}", if n == 1 { "" } else { "s" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1091,9 +1096,4 @@ f.com ::1
             "r:1: expected `TLD HOST PORT`, found 2 fields"
         );
     }
-}
-
-/// `1 field`, `3 fields`: how many fields a bad line has.
-fn fields_found(n: usize) -> String {
-    format!("{n} field{}", if n == 1 { "" } else { "s" })
 }
