@@ -479,6 +479,12 @@ fn user_nobody_on_port_53_drops_root_and_still_answers() {
     );
     assert_eq!(local.port(), 53);
     let (pid, index) = ns.last();
+    // Root is dropped right after the sockets are bound (after `listening on`).
+    let deadline = Instant::now() + WAIT;
+    while !ns.stderr(index).contains("running as user nobody") {
+        assert!(Instant::now() < deadline, "{}", ns.stderr(index));
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let uids = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
     assert!(
@@ -487,7 +493,6 @@ fn user_nobody_on_port_53_drops_root_and_still_answers() {
             .all(|u| u == uid.to_string()),
         "{uids}"
     );
-    assert!(ns.stderr(index).contains("running as user nobody"));
     assert_eq!(
         ns.client(local, "www.example.com\n"),
         ["0X00, default_local, 93.184.216.34"]
