@@ -416,7 +416,7 @@ pub struct TldArgs {
 
 #[derive(Args, Debug)]
 pub struct ClientArgs {
-    /// The client id: letters, digits, `.`, `_`, `-` (it names the server's ID.log).
+    /// The client id: letters, digits, `.`, `_`, `-` (it names the server's clients/ID.log).
     pub id: String,
     /// The local server.
     #[arg(long, default_value = client::DEFAULT_SERVER, value_name = "HOST:PORT")]

@@ -46,7 +46,9 @@
 //!   file).
 //!
 //! Operations, in [`ops`]: [`ops::reload`] (SIGHUP), [`ops::metrics`] (`--metrics`),
-//! [`ops::querylog`] (`ID.log` and `mapping.log`), [`ops::diagnostics`] (stderr logging),
+//! [`ops::querylog`] (`clients/ID.log`, `queries.log`, `mapping.log`), [`ops::appender`]
+//! (whole records, reopened for logrotate), [`ops::privileges`] (`--user`),
+//! [`ops::diagnostics`] (stderr logging),
 //! [`ops::fds`] (descriptor limits).
 //!
 //! The tools, in [`tools`]: [`tools::bench`](mod@tools::bench) (`dnsd bench`),

@@ -48,7 +48,7 @@ pub const DEFAULT_CACHE_SIZE: usize = 100_000;
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 /// How the local server resolves DNS queries unless `--dns-mode` says otherwise.
 pub const DEFAULT_DNS_MODE: Mode = Mode::Iterative;
-/// Where `ID.log` and `mapping.log` go unless `--log-dir` says otherwise.
+/// Where `clients/ID.log` and `mapping.log` go unless `--log-dir` says otherwise.
 pub const DEFAULT_LOG_DIR: &str = ".";
 
 /// The local server's settings, built with [`LocalConfig::new`] and `with_*`.
@@ -132,7 +132,7 @@ impl LocalConfig {
         self
     }
 
-    /// Where `ID.log` and `mapping.log` go.
+    /// Where `clients/ID.log` and `mapping.log` go.
     pub fn with_log_dir(mut self, dir: impl Into<PathBuf>) -> LocalConfig {
         self.log_dir = dir.into();
         self

@@ -50,7 +50,7 @@ use crate::zone::{FileError, Format, Zone};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LabToml {
-    /// Where the local server writes `ID.log` and `mapping.log`.
+    /// Where the local server writes `clients/ID.log` and `mapping.log`.
     log_dir: Option<String>,
     /// The address every server binds unless its own table says otherwise.
     bind: Option<Spanned<String>>,
