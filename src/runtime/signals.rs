@@ -26,8 +26,10 @@ pub fn install() -> Result<(Shutdown, Reloader), Error> {
             for signal in signals.forever() {
                 match signal {
                     SIGHUP => {
-                        log::info!("SIGHUP received: reopening the logs and reloading");
+                        // Reopened before it is said, so that whoever reads the line
+                        // knows the next record goes to the new file.
                         appender::reopen_all();
+                        log::info!("SIGHUP received: logs reopened; reloading");
                         on_hup.reload_all();
                     }
                     SIGUSR1 => {

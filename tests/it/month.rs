@@ -573,3 +573,53 @@ fn per_query_lines_are_off_alone_and_on_in_up() {
     );
     up.wait_for("alice asked 1, www.example.com, R -> 0X00");
 }
+
+/// SIGHUP reopens the logs too (mapping.log moved away: the next mapping starts a new
+/// one), and SIGUSR2, which used to kill the process, is ignored.
+#[test]
+fn sighup_reopens_the_logs_and_sigusr2_is_harmless() {
+    let h = Hierarchy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let local = Proc::local(&h.root.to_string(), dir.path(), &[]);
+    let mut c = Line::connect(local.addr());
+    assert_eq!(c.ask("alice"), "You are connected to the Server");
+    assert_eq!(
+        c.ask("1, www.google.com, R"),
+        "0X01, default_local, 142.250.72.4"
+    );
+    std::fs::rename(
+        dir.path().join("mapping.log"),
+        dir.path().join("mapping.old"),
+    )
+    .unwrap();
+    std::fs::rename(
+        dir.path().join("clients/alice.log"),
+        dir.path().join("alice.old"),
+    )
+    .unwrap();
+    local.signal("USR2");
+    local.wait_for("SIGUSR2 received: ignored");
+    local.signal("HUP");
+    local.wait_for("SIGHUP received: logs reopened");
+    assert_eq!(
+        c.ask("2, www.nasa.gov, R"),
+        "0X01, default_local, 52.0.14.116"
+    );
+    let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+    assert_eq!(
+        crate::harness::mapping_pairs(&read("mapping.old")),
+        "www.google.com 142.250.72.4\n"
+    );
+    assert_eq!(
+        crate::harness::mapping_pairs(&read("mapping.log")),
+        "www.nasa.gov 52.0.14.116\n"
+    );
+    assert_eq!(
+        read("alice.old"),
+        "1, www.google.com, R\n0X01, default_local, 142.250.72.4\n\n"
+    );
+    assert_eq!(
+        read("clients/alice.log"),
+        "2, www.nasa.gov, R\n0X01, default_local, 52.0.14.116\n\n"
+    );
+}
