@@ -72,6 +72,11 @@ pub fn drop_to(user: &User) -> Result<(), Error> {
             std::io::Error::last_os_error(),
         )
     };
+    // SAFETY: getuid has no preconditions and cannot fail.
+    if !is_root() && unsafe { libc::getuid() } == user.uid {
+        log::info!("running as user {} already", user.name);
+        return Ok(());
+    }
     let c_name = CString::new(user.name.as_str()).map_err(|_| fail("the name"))?;
     // SAFETY: plain system calls on values we own; each result is checked.
     unsafe {
