@@ -32,8 +32,11 @@ use crate::tools::trace;
 #[derive(Parser, Debug)]
 #[command(name = "dnsd", version, about, long_about = None)]
 #[command(
-    after_help = "Logs go to stderr; RUST_LOG=debug shows more, RUST_LOG=warn less.\n\
-Signals: INT and TERM stop; HUP re-reads every server's files.\n\
+    after_help = "Logs go to stderr (or --log-file); RUST_LOG=debug shows more, RUST_LOG=warn \
+less. One line per query is shown by dnsd up, not by a server run alone: RUST_LOG=info \
+shows them, RUST_LOG=info,dnsd::query=off hides them.\n\
+Signals: INT and TERM stop; HUP re-reads every server's files and reopens the logs; USR1 \
+reopens the logs only (for logrotate); USR2 is ignored.\n\
 Exit codes: 0 success, 2 bad usage or a bad file (FILE:LINE: ...), 1 failure at run time."
 )]
 pub struct Cli {
