@@ -97,6 +97,8 @@ struct LocalToml {
     dns_mode: Option<Spanned<String>>,
     allow: Option<Vec<Spanned<String>>>,
     delegation_cache: Option<bool>,
+    /// `--max-client-logs`.
+    max_client_logs: Option<usize>,
     #[serde(default)]
     cache: Vec<String>,
     #[serde(default)]
@@ -220,6 +222,7 @@ impl Lab {
             None => Allow::BoundNetworks,
         };
         let delegation_cache = local.delegation_cache;
+        let max_client_logs = local.max_client_logs;
         builder = builder.cache(local_zone(&at, local)?).local(|mut c| {
             c = c.with_bind(local_bind).with_allow(allow);
             if let Some(name) = name {
@@ -239,6 +242,9 @@ impl Lab {
             }
             if let Some(cached) = delegation_cache {
                 c = c.with_delegation_cache(cached);
+            }
+            if let Some(n) = max_client_logs {
+                c = c.with_max_client_logs(n);
             }
             c.with_source(Some(relab(path, |at, lab| local_zone(at, &lab.local))))
         });
