@@ -42,6 +42,17 @@ pub struct Process {
     pub pid_file: Option<PathBuf>,
 }
 
+impl Process {
+    /// The `--user` looked up, if given: done before anything is bound, so that a
+    /// name that is no user fails at once.
+    pub fn lookup_user(&self) -> Result<Option<crate::ops::privileges::User>, Error> {
+        self.user
+            .as_deref()
+            .map(crate::ops::privileges::lookup)
+            .transpose()
+    }
+}
+
 impl From<ProcessArgs> for Process {
     fn from(args: ProcessArgs) -> Process {
         Process {

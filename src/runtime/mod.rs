@@ -85,11 +85,7 @@ fn serve<C: RoleConfig>(
     process: &Process,
     logs: Option<&Path>,
 ) -> Result<(), Error> {
-    let user = process
-        .user
-        .as_deref()
-        .map(privileges::lookup)
-        .transpose()?;
+    let user = process.lookup_user()?;
     prepare_fds(&[config.fd_need()])?;
     let (shutdown, reloader) = signals::install()?;
     with_metrics(metrics, &shutdown, |metrics, _| {
@@ -147,11 +143,7 @@ fn serve_up(
     metrics: Option<SocketAddr>,
     process: &Process,
 ) -> Result<(), Error> {
-    let user = process
-        .user
-        .as_deref()
-        .map(privileges::lookup)
-        .transpose()?;
+    let user = process.lookup_user()?;
     prepare_fds(&builder.fd_needs())?;
     let (shutdown, reloader) = signals::install()?;
     let stop = shutdown.clone();
