@@ -624,3 +624,28 @@ fn sighup_reopens_the_logs_and_sigusr2_is_harmless() {
         "2, www.nasa.gov, R\n0X01, default_local, 52.0.14.116\n\n"
     );
 }
+
+/// A --user that names no user is refused before anything is bound (exit 2).
+#[test]
+fn an_unknown_user_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = zones("com.dat").display().to_string();
+    let (code, _, stderr) = crate::harness::run_dnsd(
+        &[
+            "tld",
+            "com",
+            &zone,
+            "--port",
+            "0",
+            "--user",
+            "no-such-user-dnsd",
+        ],
+        dir.path(),
+        "",
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("error: --user no-such-user-dnsd: no such user"),
+        "{stderr}"
+    );
+}
