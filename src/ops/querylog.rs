@@ -344,7 +344,12 @@ impl MappingLog {
     /// `now`, the most recent `max_mappings` of them, in the order they were learned.
     fn compact(&mut self, now: SystemTime) -> io::Result<()> {
         let path = self.file.path().to_owned();
-        let mappings = read_mappings(&path).map_err(|e| io::Error::other(e.to_string()))?;
+        // Lines that do not read (written by hand, say) are dropped rather than kept
+        // forever: the file must stay bounded.
+        let mappings: Vec<Mapping> = std::fs::read_to_string(&path)?
+            .lines()
+            .filter_map(|line| Mapping::parse(line).ok().flatten())
+            .collect();
         let read = mappings.len();
         let mut latest: HashMap<&Name, usize> = HashMap::new();
         for (i, m) in mappings.iter().enumerate() {
@@ -376,7 +381,7 @@ impl MappingLog {
         self.kept = live.len();
         self.journal = 0;
         log::info!(
-            "{}: compacted: {read} lines, {} kept (live, latest per name)",
+            "{}: compacted: {read} mappings read, {} kept (live, latest per name)",
             path.display(),
             live.len()
         );
