@@ -15,8 +15,11 @@
 //! - **Not world-readable.** Files are created with mode 0640 (less what the umask
 //!   removes): client logs say who asked what.
 //!
-//! Each appender is the only writer of its file in the process, behind the caller's
-//! lock: the cut-back relies on nothing else having been appended since.
+//! Several appenders may write one file (the sessions of one client id): each record is
+//! one `write` on a descriptor opened for appending, which the kernel never interleaves
+//! with another's. A cut-back first checks that the file still ends with the part it
+//! wrote, so it never cuts another writer's record (on a full disk, another writer's
+//! append fails too: nothing lands after the torn part).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -40,10 +43,12 @@ fn generation() -> u64 {
     GENERATION.load(Ordering::SeqCst)
 }
 
-/// Opens `path` for appending, creating it with [`FILE_MODE`].
+/// Opens `path` for appending (and reading: a cut-back reads what it would cut),
+/// creating it with [`FILE_MODE`].
 pub fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .mode(FILE_MODE)
         .open(path)
@@ -111,11 +116,7 @@ pub fn write_whole(mut file: &File, record: &[u8]) -> io::Result<()> {
         }
     };
     if written > 0 {
-        // Appended: the part written is the file's last `written` bytes.
-        let cut = file
-            .metadata()
-            .and_then(|m| file.set_len(m.len().saturating_sub(written as u64)));
-        if let Err(e) = cut {
+        if let Err(e) = cut_back(file, &record[..written]) {
             return Err(io::Error::new(
                 failure.kind(),
                 format!("{failure}; and cutting back the {written} bytes written failed: {e}"),
@@ -123,6 +124,23 @@ pub fn write_whole(mut file: &File, record: &[u8]) -> io::Result<()> {
         }
     }
     Err(failure)
+}
+
+/// Truncates `file` by `part`, the start of a record it was just given, if the file
+/// still ends with it (appended: it was its last bytes, unless another writer has
+/// appended since).
+fn cut_back(file: &File, part: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    let start = len
+        .checked_sub(part.len() as u64)
+        .ok_or_else(|| io::Error::other("the file is shorter than what was written"))?;
+    let mut tail = vec![0; part.len()];
+    file.read_exact_at(&mut tail, start)?;
+    if tail != part {
+        return Err(io::Error::other("another writer appended after it"));
+    }
+    file.set_len(start)
 }
 
 #[cfg(test)]
@@ -145,6 +163,21 @@ mod tests {
         assert_eq!(read("a.log"), "three\n");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o077 & !0o040, 0, "{mode:o}");
+    }
+
+    /// A part written is cut back only while the file still ends with it.
+    #[test]
+    fn a_cut_back_takes_only_its_own_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let file = open_append(&path).unwrap();
+        write_whole(&file, b"whole\ntor").unwrap();
+        cut_back(&file, b"tor").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"whole\n");
+        write_whole(&file, b"tor").unwrap();
+        write_whole(&file, b"other\n").unwrap();
+        assert!(cut_back(&file, b"tor").is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"whole\ntorother\n");
     }
 
     /// /dev/full takes nothing: the error comes back and the file is as it was.

@@ -26,7 +26,7 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::line::message::Reply;
@@ -80,18 +80,12 @@ pub struct LogDir {
     metrics: ServerMetrics,
 }
 
-/// Which client ids have a file of their own, and the files open now.
+/// Which client ids have a file of their own.
 #[derive(Debug, Default)]
 struct Clients {
     /// The ids given a file in `clients/` (by this run, or found there at start): at
     /// most `max_client_logs`.
     with_files: HashSet<String>,
-    /// Each id's open file, shared by its sessions, closed with the last of them.
-    open: HashMap<String, Weak<Mutex<Appender>>>,
-    /// Past this many entries in `open`, the closed ones are swept out.
-    sweep_at: usize,
-    /// `queries.log`, once a client has needed it.
-    shared: Option<Arc<Mutex<Appender>>>,
 }
 
 fn create_dir(dir: &Path) -> io::Result<()> {
@@ -123,11 +117,7 @@ impl LogDir {
             dir: dir.to_owned(),
             limits,
             mapping: Mutex::new(mapping),
-            clients: Mutex::new(Clients {
-                with_files,
-                sweep_at: 1024,
-                ..Clients::default()
-            }),
+            clients: Mutex::new(Clients { with_files }),
             failing: AtomicBool::new(false),
             metrics: ServerMetrics::DISABLED,
         })
@@ -156,54 +146,45 @@ impl LogDir {
     }
 
     /// Where `id`'s records go: its own file while fewer than `max_client_logs` ids have
-    /// one (or it has one already), else `queries.log`.
+    /// one (or it has one already), else `queries.log`. Each session writes through a
+    /// descriptor of its own, as the records of one id may come from several sessions
+    /// at once: each record is one `write` on a file opened for appending, so they
+    /// never interleave, and no lock is shared between sessions.
     fn sink_for(&self, id: &str) -> Sink {
         let mut clients = lock(&self.clients);
-        if let Some(file) = clients.open.get(id).and_then(Weak::upgrade) {
-            return Sink::Own(file);
-        }
         let own = clients.with_files.contains(id)
             || clients.with_files.len() < self.limits.max_client_logs;
         if !own {
-            let path = self.dir.join(QUERIES_LOG);
-            let shared = clients
-                .shared
-                .get_or_insert_with(|| Arc::new(Mutex::new(Appender::new(path))));
-            return Sink::Shared(shared.clone());
+            return Sink::Shared(Appender::new(self.dir.join(QUERIES_LOG)));
         }
         clients.with_files.insert(id.to_owned());
         let path = self.dir.join(CLIENTS_DIR).join(format!("{id}.log"));
-        let file = Arc::new(Mutex::new(Appender::new(path)));
-        clients.open.insert(id.to_owned(), Arc::downgrade(&file));
-        if clients.open.len() > clients.sweep_at {
-            clients.open.retain(|_, f| f.strong_count() > 0);
-            clients.sweep_at = (clients.open.len() * 2).max(1024);
-        }
-        Sink::Own(file)
+        Sink::Own(Appender::new(path))
     }
 
     /// Appends the request as received and its reply to the client's log, whole.
     pub fn record(&self, log: &mut ClientLog, request: &[u8], reply: &Reply) -> io::Result<()> {
-        let sink = match &log.sink {
-            Some(sink) => sink.clone(),
-            None => log.sink.insert(self.sink_for(&log.id)).clone(),
+        let ClientLog { id, sink, buf } = log;
+        let sink = match sink {
+            Some(sink) => sink,
+            None => sink.insert(self.sink_for(id)),
         };
-        log.buf.clear();
-        let result = match &sink {
+        buf.clear();
+        let result = match sink {
             Sink::Own(file) => {
-                escape_into(&mut log.buf, request);
-                log.buf.push(b'\n');
-                reply.write_line(&mut log.buf);
-                log.buf.push(b'\n');
-                lock(file).append(&log.buf)
+                escape_into(buf, request);
+                buf.push(b'\n');
+                reply.write_line(buf);
+                buf.push(b'\n');
+                file.append(buf)
             }
             Sink::Shared(file) => {
-                log.buf.extend_from_slice(log.id.as_bytes());
-                log.buf.push(b'\t');
-                escape_into(&mut log.buf, request);
-                log.buf.push(b'\t');
-                reply.write_line(&mut log.buf);
-                lock(file).append(&log.buf)
+                buf.extend_from_slice(id.as_bytes());
+                buf.push(b'\t');
+                escape_into(buf, request);
+                buf.push(b'\t');
+                reply.write_line(buf);
+                file.append(buf)
             }
         };
         self.note(result, "a client log")
@@ -219,8 +200,12 @@ impl LogDir {
     /// Counts a failed record, and logs the first of an episode and its end.
     fn note(&self, result: io::Result<()>, what: &str) -> io::Result<()> {
         match &result {
+            // A load first: every record passes here, and a write to the flag would
+            // bounce its cache line between the cores on every query.
             Ok(()) => {
-                if self.failing.swap(false, Ordering::Relaxed) {
+                if self.failing.load(Ordering::Relaxed)
+                    && self.failing.swap(false, Ordering::Relaxed)
+                {
                     log::warn!("{}: log records are written again", self.dir.display());
                 }
             }
@@ -261,11 +246,13 @@ fn valid_id(id: &str) -> bool {
     crate::line::message::valid_client_id(id.as_bytes()).is_some()
 }
 
-/// Where one client's records go.
-#[derive(Clone, Debug)]
+/// Where one client's records go, through the session's own descriptor.
+#[derive(Debug)]
 enum Sink {
-    Own(Arc<Mutex<Appender>>),
-    Shared(Arc<Mutex<Appender>>),
+    /// `clients/ID.log`.
+    Own(Appender),
+    /// `queries.log`, the id as a field.
+    Shared(Appender),
 }
 
 /// One client's log, for the length of a session: its own `clients/ID.log`, or its lines
