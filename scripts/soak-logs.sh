@@ -7,8 +7,9 @@
 # Starts a com server with a zone of 300,000 names, a root, and a local server
 # (--max-client-logs 100, --cache-size 20000, --max-ttl 30, --log-file, --pid-file), then
 # for SECONDS at once:
-#   - a unique-name flood: `dnsd bench` asking www.h{n}.com, a new name every query (each
-#     a miss, each a mapping.log line), 4 connections, mode I;
+#   - a unique-name flood: `dnsd bench` asking the zone's names in turn, round and round
+#     (each a miss, as the last time it was asked is more than --max-ttl ago: each a
+#     mapping.log line), 4 connections, mode I;
 #   - a unique-id flood: one short `dnsd bench` after another, each with a new client id;
 #   - a rotation every 5 s: Debian's logrotate -f with examples/logrotate.conf (its paths
 #     pointed here), whose postrotate sends SIGUSR1.
@@ -51,6 +52,7 @@ listening() {
 }
 
 scripts/genzone.sh zone "$ZONE_NAMES" dat >"$WORK/com.dat"
+scripts/genzone.sh names "$ZONE_NAMES" "$ZONE_NAMES" >"$WORK/names"
 "$DNSD" tld com "$WORK/com.dat" --port 0 2>"$WORK/com.err" & pids+=($!)
 com=$(listening "$WORK/com.err")
 echo "com ${com%:*} ${com##*:}" >"$WORK/root.dat"
@@ -65,7 +67,7 @@ sed -e "s|/var/log/dnsd|$LOGS|g" -e "s|/run/dnsd.pid|$WORK/dnsd.pid|g" \
   examples/logrotate.conf >"$WORK/logrotate.conf"
 echo "soak-logs: $SECS s; local $local, logs in $LOGS" >&2
 
-"$DNSD" bench --server "$local" --client-id flood --pattern 'www.h{n}.com' --mode I \
+"$DNSD" bench --server "$local" --client-id flood --names "$WORK/names" --mode I \
   --connections 4 --duration "$SECS" --json >"$WORK/flood.json" 2>/dev/null & flood=$!
 pids+=("$flood")
 start=$(date +%s)
@@ -115,14 +117,14 @@ grep -q 'warmed from' "$WORK/warm.err" || problem "--warm did not read mapping.l
 compactions=$(zcat -f "$LOGS"/dnsd.log* 2>/dev/null | grep -c 'compacted' || true)
 printf '  %-36s %s\n' \
   "seconds" "$SECS" \
-  "unique-name queries (flood)" "$queries" \
+  "name-flood queries" "$queries" \
   "unique client ids" "$ids" \
   "rotations (logrotate -f)" "$rotations" \
   "client files in clients/" "$client_files (cap $MAX_CLIENT_LOGS)" \
   "rotated client copies" "$client_copies" \
   "queries.log lines (+ copies)" "$(zcat -f "$LOGS"/queries.log* 2>/dev/null | wc -l)" \
   "mapping.log lines" "$mapping_lines (bound $mapping_bound)" \
-  "compactions (in dnsd.log copies kept)" "$compactions" \
+  "compactions (in kept dnsd.log*)" "$compactions" \
   "files in the log directory" "$(find "$LOGS" -type f | wc -l)" \
   "disk used by the log directory" "$(du -sh "$LOGS" | cut -f1)" \
   "local exit code on SIGTERM" "$code"
