@@ -203,6 +203,22 @@ pub fn parse_size(s: &str) -> Result<Size, String> {
     }
 }
 
+/// Zone transfers out (tld, up): who may have the zones, who is told of changes.
+#[derive(Args, Debug, Clone)]
+pub struct TransferArgs {
+    /// Who may transfer the zone (AXFR, IXFR over TCP; IXFR over UDP gets the SOA): a
+    /// network (`10.0.0.0/24`) or an address; may be given more than once. Others get
+    /// REFUSED [default: no one].
+    #[arg(long, value_name = "CIDR", value_parser = parse_net)]
+    pub allow_transfer: Vec<Net>,
+    /// A secondary to send a NOTIFY (over UDP, from the server's --bind address, sent
+    /// again until acknowledged, 5 times at most) when SIGHUP changes the zone, which
+    /// then gets a newer SOA serial; may be given more than once. The serial of a zone
+    /// is its load time in Unix seconds, kept while the data is unchanged.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_host_port)]
+    pub notify: Vec<SocketAddr>,
+}
+
 /// How a server that asks others (local, root, up) asks them.
 #[derive(Args, Debug)]
 pub struct UpstreamArgs {
@@ -242,7 +258,7 @@ pub struct UpArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "zones", "any_port", "log_dir", "dns_mode", "no_delegation_cache", "upstream_timeout",
         "upstream_protocol", "max_pending", "max_connections", "max_connections_per_ip",
-        "idle_timeout", "max_line", "edns_payload",
+        "idle_timeout", "max_line", "edns_payload", "allow_transfer", "notify",
     ])]
     pub config: Option<PathBuf>,
     /// Directory with root.{toml,dat}, one zone per TLD and default.{toml,dat}
@@ -263,6 +279,9 @@ pub struct UpArgs {
     pub delegations: DelegationArgs,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
+    /// (For every TLD server.)
+    #[command(flatten)]
+    pub transfers: TransferArgs,
     // One endpoint for every server of the hierarchy (with --config too).
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr,
           help = metrics_help(), long_help = metrics_long_help())]
@@ -352,6 +371,8 @@ pub struct TldArgs {
     /// for any other TLD] (0: any free port).
     #[arg(long)]
     pub port: Option<u16>,
+    #[command(flatten)]
+    pub transfers: TransferArgs,
     #[command(flatten)]
     pub server: ServerArgs,
 }

@@ -3,8 +3,9 @@
 //! changed, and knows a newer copy when it sees one.
 //!
 //! - A zone is anything that implements [`Transfer`]: its SOA, and every record, the
-//!   SOA first. The servers hand one snapshot to a transfer ([`Offer`]), so a reload
-//!   in the middle of one does not mix two versions.
+//!   SOA first. A server that offers transfers is a [`Primary`]: it hands one snapshot
+//!   of its zone to each transfer, so a reload in the middle of one does not mix two
+//!   versions, and says who may have it.
 //! - [`TransferRequest::read`] tells a transfer request (AXFR or IXFR, class IN) from any
 //!   other message; [`answer`] answers it: REFUSED to an address not on the allow list
 //!   (`--allow-transfer`, empty by default), NOTAUTH for a zone the server does not
@@ -50,10 +51,12 @@ pub trait Transfer {
     fn records(&self) -> Box<dyn Iterator<Item = hrr::Record> + '_>;
 }
 
-/// What a server offers a secondary: the zone as it is now, and who may have it.
-pub struct Offer<'a> {
-    pub zone: Box<dyn Transfer + 'a>,
-    pub allow: &'a Access,
+/// A server that transfers a zone out: its zone as it is now, and who may have it.
+pub trait Primary {
+    /// Who may transfer the zone.
+    fn allow(&self) -> &Access;
+    /// The zone as it is now: one snapshot, read by one transfer from start to end.
+    fn zone(&self) -> Box<dyn Transfer + '_>;
 }
 
 /// A server's transfer settings: who may transfer its zones (`--allow-transfer`), and
@@ -195,7 +198,7 @@ impl TransferRequest {
     }
 }
 
-/// Answers a transfer request from `peer` over `transport` with what `offer` offers.
+/// Answers a transfer request from `peer` over `transport` with `primary`'s zone.
 ///
 /// Every message of the answer but the last is handed to `send`, in order; the last is
 /// the returned [`Answered`]'s response, sent as any answer is. Only a TCP answer has
@@ -203,18 +206,19 @@ impl TransferRequest {
 /// or a record too large for any message.
 pub fn answer(
     request: &TransferRequest,
-    offer: &Offer<'_>,
+    primary: &dyn Primary,
     peer: IpAddr,
     transport: Transport,
     send: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<Answered> {
-    if !offer.allow.allows(peer) {
+    if !primary.allow().allows(peer) {
         return request.error(
             ResponseCode::Refused,
             format!("transfer not allowed to {peer} (--allow-transfer)"),
         );
     }
-    let soa = offer.zone.soa();
+    let zone = primary.zone();
+    let soa = zone.soa();
     if !request.question.name().eq_ignore_root(&soa.name) {
         return request.error(
             ResponseCode::NotAuth,
@@ -248,7 +252,7 @@ pub fn answer(
         };
         return Ok(request.answered(bytes, ResponseCode::NoError, detail));
     }
-    let records = offer.zone.records().chain(std::iter::once(soa));
+    let records = zone.records().chain(std::iter::once(soa));
     let (count, messages, last) = stream(request, records, send)?;
     let s = if messages == 1 { "" } else { "s" };
     let whole = match request.kind {
@@ -520,6 +524,22 @@ mod tests {
         }
     }
 
+    /// A server of one [`Zone`].
+    struct Server {
+        allow: Access,
+        zone: Zone,
+    }
+
+    impl Primary for Server {
+        fn allow(&self) -> &Access {
+            &self.allow
+        }
+
+        fn zone(&self) -> Box<dyn Transfer + '_> {
+            Box::new(Zone { ..self.zone })
+        }
+    }
+
     fn request(name: &str, qtype: RecordType, serial: Option<u32>) -> Vec<u8> {
         let mut msg = Message::new(0x1234, MessageType::Query, OpCode::Query);
         msg.add_query(WireQuery::query(hname(name), qtype));
@@ -541,14 +561,13 @@ mod tests {
         allow: &[&str],
         transport: Transport,
     ) -> (Vec<Message>, String) {
-        let allow = Access::only(allow.iter().map(|n| n.parse::<Net>().unwrap()).collect());
-        let offer = Offer {
-            zone: Box::new(Zone { ..*zone }),
-            allow: &allow,
+        let primary = Server {
+            allow: Access::only(allow.iter().map(|n| n.parse::<Net>().unwrap()).collect()),
+            zone: Zone { ..*zone },
         };
         let request = TransferRequest::read(request).expect("a transfer request");
         let mut sent = Vec::new();
-        let answered = answer(&request, &offer, PEER, transport, &mut |m| {
+        let answered = answer(&request, &primary, PEER, transport, &mut |m| {
             sent.push(m.to_vec());
             Ok(())
         })

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::dns::answer::{Answered, DnsService, DnsSettings, Now, Transport};
 use crate::dns::exchange::DnsUpstream;
+use crate::dns::xfr;
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
 use crate::line::pool::LinePool;
@@ -193,6 +194,20 @@ impl<R: LineService + DnsService> Handler for R {
 
     fn answer_dns(&self, request: &[u8], transport: Transport, settings: &DnsSettings) -> Answered {
         crate::dns::answer::answer(request, transport, settings, self)
+    }
+
+    /// Only a role that is a [`Primary`](crate::dns::xfr::Primary) reads its requests
+    /// for a transfer: the others answer AXFR and IXFR REFUSED, as any query.
+    fn transfer(
+        &self,
+        request: &[u8],
+        peer: IpAddr,
+        transport: Transport,
+        send: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Option<std::io::Result<Answered>> {
+        let primary = DnsService::primary(self)?;
+        let request = xfr::TransferRequest::read(request)?;
+        Some(xfr::answer(&request, primary, peer, transport, send))
     }
 
     /// At once what the role answers at once ([`DnsService::resolve_now`]); the rest

@@ -9,9 +9,10 @@ use std::path::PathBuf;
 
 use crate::cli::{
     BenchArgs, BenchCommand, BenchReportArgs, BenchTool, CheckArgs, Cli, ClientArgs, Command,
-    LimitArgs, LocalArgs, RootArgs, TldArgs, TraceArgs, UpArgs,
+    LimitArgs, LocalArgs, RootArgs, TldArgs, TraceArgs, TransferArgs, UpArgs,
 };
 use crate::dns::answer::DnsSettings;
+use crate::dns::xfr::TransferSettings;
 use crate::error::{ConfigError, Error};
 use crate::line::client::ClientConfig;
 use crate::line::frame::FrameLimits;
@@ -25,7 +26,7 @@ use crate::roles::tld::{self, TldConfig};
 use crate::roles::RoleConfig;
 use crate::runtime::hierarchy::HierarchyBuilder;
 use crate::runtime::lab::Lab;
-use crate::server::access::Allow;
+use crate::server::access::{Access, Allow};
 use crate::server::Limits;
 use crate::tools::bench::report::ReportConfig;
 use crate::tools::bench::{self, BenchConfig, Names, Workload};
@@ -103,6 +104,14 @@ fn limits(args: &LimitArgs) -> Limits {
     }
 }
 
+/// Zone transfers, as the flags set them.
+fn transfers(args: &TransferArgs) -> TransferSettings {
+    TransferSettings {
+        allow: Access::only(args.allow_transfer.clone()),
+        notify: args.notify.clone(),
+    }
+}
+
 fn up(args: UpArgs) -> Result<Config, Error> {
     let hierarchy = match &args.config {
         Some(path) => Lab::load(path)?.builder(),
@@ -112,6 +121,7 @@ fn up(args: UpArgs) -> Result<Config, Error> {
             .upstream_timeout(args.upstream.upstream_timeout.0)
             .upstream_protocol(args.upstream.upstream_protocol)
             .max_pending(args.upstream.max_pending as usize)
+            .transfers(&transfers(&args.transfers))
             .local(|c| {
                 c.with_dns_mode(args.dns_mode)
                     .with_delegation_cache(!args.delegations.no_delegation_cache)
@@ -180,7 +190,8 @@ fn tld(args: TldArgs) -> Result<Config, Error> {
     let server = TldConfig::new(&tld, Zone::load(&args.zone)?)
         .with_source(Some(Files::zone_file(args.zone)))
         .with_bind(SocketAddr::new(args.server.bind, port))
-        .with_limits(limits(&args.server.limits));
+        .with_limits(limits(&args.server.limits))
+        .with_transfers(transfers(&args.transfers));
     Ok(Config::Tld {
         server,
         metrics: args.server.metrics,
