@@ -307,7 +307,6 @@ fn stream(
     if !batch.is_empty() {
         flush(&mut batch, &mut messages)?;
     }
-    drop(flush);
     Ok((count, messages, pending.unwrap_or_default()))
 }
 
