@@ -49,6 +49,8 @@ fn main() {
             runs_sbin("pdns_recursor", &["--version"]),
         ),
         ("nsd", DNS_TOOLS, runs_sbin("nsd", &["-v"])),
+        // Knot's dig: the zone transfer tests ask AXFR with it.
+        ("kdig", DNS_TOOLS, runs("kdig", &["--version"])),
         // Its test runs dnsd on port 53 in a network namespace of its own.
         (
             "zonemaster",

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use crate::harness::{Line, Proc, PATIENCE, WAIT};
 
 /// Whether the outside tool `name` (`dig`, `unbound`, `dnspython`, `kresd`,
-/// `pdns_recursor` or `nsd`) works here. If not,
+/// `pdns_recursor`, `nsd` or `kdig`) works here. If not,
 /// prints `skipped: ...` and returns false, or panics when `DNSD_REQUIRE_DNS_TOOLS` is
 /// set (in CI, where a skipped DNS test would hide a failure).
 pub fn require_tool(name: &str) -> bool {
@@ -32,6 +32,7 @@ pub fn require_tool(name: &str) -> bool {
         "dnspython" => ("python3".into(), &["-c", "import dns.message, dns.query"]),
         "kresd" | "pdns_recursor" => (sbin(name), &["--version"]),
         "nsd" => (sbin(name), &["-v"]),
+        "kdig" => ("kdig".into(), &["--version"]),
         other => panic!("unknown tool {other}"),
     };
     let works = Command::new(program)
