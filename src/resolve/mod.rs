@@ -54,6 +54,15 @@ fn unexpected_outcome(from: SocketAddr, outcome: &Outcome) -> UpstreamError {
     UpstreamError::Unexpected(from, what)
 }
 
+/// A zone at one moment, whole: what a zone transfer sends ([`crate::dns::xfr`]), as
+/// model records (the roles turn them into DNS records).
+pub trait ZoneRecords {
+    /// The zone's SOA.
+    fn soa_record(&self) -> &Record;
+    /// Every record queries can find, the SOA first.
+    fn all_records(&self) -> Box<dyn Iterator<Item = Record> + '_>;
+}
+
 /// The root's name server, its apex NS and its SOA's MNAME.
 pub const ROOT_NS: &str = "ns.root";
 

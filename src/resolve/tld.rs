@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::synthesized_soa;
+use super::{synthesized_soa, ZoneRecords};
 use crate::dns::xfr::next_serial;
 use crate::model::name::Name;
 use crate::model::{Outcome, QType, Query, RData, Record, Resolution, DEFAULT_TTL};
@@ -205,15 +205,15 @@ pub struct TldSnapshot {
     own: IpAddr,
 }
 
-impl TldSnapshot {
-    pub fn soa_record(&self) -> &Record {
+impl ZoneRecords for TldSnapshot {
+    fn soa_record(&self) -> &Record {
         &self.data.soa
     }
 
     /// Every record, as queries find them: the SOA, the apex NS and its address, each
     /// name's addresses, and the CNAME of each name the `www.` rule answers for (the
     /// names in order, each name's addresses in file order).
-    pub fn all_records(&self) -> impl Iterator<Item = Record> + '_ {
+    fn all_records(&self) -> Box<dyn Iterator<Item = Record> + '_> {
         let zone = &self.data.zone;
         // The names a query for reaches: under the TLD, neither the apex (which answers
         // SOA and NS only) nor the server's own name (its own address).
@@ -247,7 +247,7 @@ impl TldSnapshot {
                 RData::Cname(Name::from_wire(name)),
             ))
         });
-        apex.into_iter().chain(addresses).chain(cnames)
+        Box::new(apex.into_iter().chain(addresses).chain(cnames))
     }
 }
 

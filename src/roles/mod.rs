@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::dns::answer::{Answered, DnsService, DnsSettings, Now, Transport};
 use crate::dns::exchange::DnsUpstream;
-use crate::dns::xfr;
+use crate::dns::{wire_record, xfr};
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
 use crate::line::pool::LinePool;
@@ -23,8 +23,10 @@ use crate::ops::fds;
 use crate::ops::metrics::{Metrics, ServerMetrics};
 use crate::ops::reload::{Reload, Source, Summary};
 use crate::resolve::upstream::{Upstream, UpstreamProtocol};
+use crate::resolve::ZoneRecords;
 use crate::server::access::Allow;
 use crate::server::{Handler, Limits, Server, Shutdown};
+use hickory_proto::rr as hrr;
 
 /// A server running on its own thread.
 pub struct Running {
@@ -236,6 +238,23 @@ impl<R: LineService + DnsService> Handler for R {
 
     fn metrics(&self) -> &ServerMetrics {
         LineService::metrics(self)
+    }
+}
+
+/// A zone as the resolvers list it, as a zone transfer sends it: the one place the
+/// servers' zone data become DNS records for [`crate::dns::xfr`].
+impl<Z: ZoneRecords> xfr::Transfer for Z {
+    /// (The zones' names are checked at start: their SOA is always a DNS record. Were
+    /// it not, one owned by the root would make every transfer NOTAUTH, not a panic.)
+    fn soa(&self) -> hrr::Record {
+        wire_record(self.soa_record()).unwrap_or_else(|_| {
+            let nothing = hrr::RData::Update0(hrr::RecordType::SOA);
+            hrr::Record::from_rdata(hrr::Name::root(), 0, nothing)
+        })
+    }
+
+    fn records(&self) -> Box<dyn Iterator<Item = hrr::Record> + '_> {
+        Box::new(self.all_records().filter_map(|r| wire_record(&r).ok()))
     }
 }
 

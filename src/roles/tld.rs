@@ -3,18 +3,15 @@
 
 use std::net::IpAddr;
 
-use hickory_proto::rr as hrr;
-
 use super::{RoleConfig, Serving};
 use crate::dns::answer::DnsService;
-use crate::dns::wire_record;
 use crate::dns::xfr::{self, Notifier, Primary, Transfer, TransferSettings};
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
 use crate::line::session::LineService;
 use crate::model::{Query, Recursion, Resolution};
 use crate::ops::metrics::{Metrics, ServerMetrics};
-use crate::resolve::tld::{TldResolver, TldSnapshot};
+use crate::resolve::tld::TldResolver;
 use crate::server::access::Access;
 use crate::zone::Zone;
 
@@ -175,24 +172,5 @@ impl Primary for TldHandler {
 
     fn zone(&self) -> Box<dyn Transfer + '_> {
         Box::new(self.resolver.snapshot())
-    }
-}
-
-/// Today's TLD zone data as a transfer sends it: the one place it becomes DNS records.
-impl Transfer for TldSnapshot {
-    /// (A TLD's names are checked at start: its SOA is always a DNS record. Were it not,
-    /// the root's name would make every transfer NOTAUTH rather than panic.)
-    fn soa(&self) -> hrr::Record {
-        wire_record(self.soa_record()).unwrap_or_else(|_| {
-            hrr::Record::from_rdata(
-                hrr::Name::root(),
-                0,
-                hrr::RData::Update0(hrr::RecordType::SOA),
-            )
-        })
-    }
-
-    fn records(&self) -> Box<dyn Iterator<Item = hrr::Record> + '_> {
-        Box::new(self.all_records().filter_map(|r| wire_record(&r).ok()))
     }
 }
