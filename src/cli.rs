@@ -203,7 +203,7 @@ pub fn parse_size(s: &str) -> Result<Size, String> {
     }
 }
 
-/// Zone transfers out (tld, up): who may have the zones, who is told of changes.
+/// Zone transfers out (tld, root, up): who may have the zones, who is told of changes.
 #[derive(Args, Debug, Clone)]
 pub struct TransferArgs {
     /// Who may transfer the zone (AXFR, IXFR over TCP; IXFR over UDP gets the SOA): a
@@ -279,7 +279,7 @@ pub struct UpArgs {
     pub delegations: DelegationArgs,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
-    /// (For every TLD server.)
+    /// (For the root and every TLD server.)
     #[command(flatten)]
     pub transfers: TransferArgs,
     // One endpoint for every server of the hierarchy (with --config too).
@@ -356,6 +356,9 @@ pub struct RootArgs {
     pub port: u16,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
+    /// (The root zone: its apex, and a delegation per TLD.)
+    #[command(flatten)]
+    pub transfers: TransferArgs,
     #[command(flatten)]
     pub server: ServerArgs,
 }

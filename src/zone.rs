@@ -624,7 +624,7 @@ impl std::str::FromStr for Zone {
 }
 
 /// The root's table: which server answers for each top-level domain.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct RootTable {
     tlds: BTreeMap<String, SocketAddr>,
 }

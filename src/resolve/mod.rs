@@ -91,6 +91,22 @@ pub fn synthesized_soa(zone: &Name, negative_ttl: u32) -> Record {
     )
 }
 
+/// `soa` (an SOA record, as [`synthesized_soa`] makes) with serial `serial`.
+pub fn with_serial(mut soa: Record, serial: u32) -> Record {
+    if let RData::Soa(s) = &mut soa.data {
+        s.serial = serial;
+    }
+    soa
+}
+
+/// The serial of an SOA record (0 for any other record).
+pub fn soa_serial(soa: &Record) -> u32 {
+    match &soa.data {
+        RData::Soa(s) => s.serial,
+        _ => 0,
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use crate::model::{Outcome, Resolution};

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::{synthesized_soa, ZoneRecords};
+use super::{soa_serial, synthesized_soa, with_serial, ZoneRecords};
 use crate::dns::xfr::next_serial;
 use crate::model::name::Name;
 use crate::model::{Outcome, QType, Query, RData, Record, Resolution, DEFAULT_TTL};
@@ -44,10 +44,7 @@ struct TldData {
 impl TldData {
     /// The data of `zone`, whose SOA has serial `serial`.
     fn new(tld: &Name, zone: Zone, serial: u32) -> TldData {
-        let mut soa = synthesized_soa(tld, zone.negative_ttl());
-        if let RData::Soa(s) = &mut soa.data {
-            s.serial = serial;
-        }
+        let soa = with_serial(synthesized_soa(tld, zone.negative_ttl()), serial);
         let empty_non_terminals = empty_non_terminals(&zone, tld.as_str());
         TldData {
             zone,
@@ -57,10 +54,7 @@ impl TldData {
     }
 
     fn serial(&self) -> u32 {
-        match &self.soa.data {
-            RData::Soa(soa) => soa.serial,
-            _ => 0,
-        }
+        soa_serial(&self.soa)
     }
 
     /// NODATA for a name that exists only through names below it, else NXDOMAIN.

@@ -171,7 +171,8 @@ fn root(args: RootArgs) -> Result<Config, Error> {
         .with_limits(limits(&args.server.limits))
         .with_upstream_timeout(args.upstream.upstream_timeout.0)
         .with_upstream_protocol(args.upstream.upstream_protocol)
-        .with_max_pending(args.upstream.max_pending as usize);
+        .with_max_pending(args.upstream.max_pending as usize)
+        .with_transfers(transfers(&args.transfers));
     Ok(Config::Root {
         server,
         metrics: args.server.metrics,

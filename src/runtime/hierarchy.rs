@@ -119,15 +119,15 @@ impl HierarchyBuilder {
             .local(|c| c.with_limits(limits))
     }
 
-    /// Who may transfer the zones of the TLD servers added so far, and which secondaries
-    /// they notify (`--allow-transfer`, `--notify`).
+    /// Who may transfer the zones of the root and the TLD servers added so far, and
+    /// which secondaries they notify (`--allow-transfer`, `--notify`).
     pub fn transfers(mut self, transfers: &TransferSettings) -> HierarchyBuilder {
         self.tlds = self
             .tlds
             .into_iter()
             .map(|tld| tld.with_transfers(transfers.clone()))
             .collect();
-        self
+        self.root(|c| c.with_transfers(transfers.clone()))
     }
 
     /// The upstream timeout of the root and the local server.

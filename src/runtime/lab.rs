@@ -9,6 +9,7 @@
 //! max_connections_per_ip = 32
 //! [root]
 //! port = 5353
+//! allow_transfer = ["127.0.0.0/8"]   # who may AXFR/IXFR the root zone (default: no one)
 //! [local]
 //! port = 5352
 //! allow = ["10.0.0.0/24", "127.0.0.0/8"]   # who may ask (default: loopback and the
@@ -84,6 +85,12 @@ struct LimitsToml {
 struct ServerToml {
     bind: Option<Spanned<String>>,
     port: Option<u16>,
+    /// `--allow-transfer`: who may transfer the root zone.
+    #[serde(default)]
+    allow_transfer: Vec<Spanned<String>>,
+    /// `--notify`: the secondaries told of its changes.
+    #[serde(default)]
+    notify: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -192,7 +199,8 @@ impl Lab {
             bind(&lab.root.bind)?,
             lab.root.port.unwrap_or(crate::roles::root::DEFAULT_PORT),
         );
-        builder = builder.root(|c| c.with_bind(root_bind));
+        let root_transfers = at.transfers(&lab.root.allow_transfer, &lab.root.notify)?;
+        builder = builder.root(|c| c.with_bind(root_bind).with_transfers(root_transfers));
 
         let local = &lab.local;
         let local_bind = SocketAddr::new(
@@ -279,7 +287,7 @@ impl Lab {
             let config = TldConfig::new(&tld, tld_zone(&at, &tld, t)?)
                 .with_bind(SocketAddr::new(bind(&t.bind)?, port))
                 .with_source(Some(source))
-                .with_transfers(at.transfers(t)?);
+                .with_transfers(at.transfers(&t.allow_transfer, &t.notify)?);
             builder = builder.tld_with(config);
         }
         if lab.tld.is_empty() {
@@ -398,10 +406,13 @@ impl At<'_> {
         Ok(Duration::from_secs_f64(v))
     }
 
-    /// A TLD's zone transfer settings: `allow_transfer` networks, `notify` addresses.
-    fn transfers(&self, t: &TldToml) -> Result<TransferSettings, FileError> {
-        let allow = t
-            .allow_transfer
+    /// A server's zone transfer settings: `allow_transfer` networks, `notify` addresses.
+    fn transfers(
+        &self,
+        allow_transfer: &[Spanned<String>],
+        notify: &[Spanned<String>],
+    ) -> Result<TransferSettings, FileError> {
+        let allow = allow_transfer
             .iter()
             .map(|n| {
                 n.get_ref()
@@ -409,8 +420,7 @@ impl At<'_> {
                     .map_err(|e| self.error(n.span().start, format!("allow_transfer: {e}")))
             })
             .collect::<Result<_, _>>()?;
-        let notify = t
-            .notify
+        let notify = notify
             .iter()
             .map(|a| {
                 a.get_ref().parse::<SocketAddr>().map_err(|_| {

@@ -1,6 +1,6 @@
-//! Zone transfers out: `kdig AXFR` against `dnsd tld` (refused from an address not on
-//! `--allow-transfer`, the whole zone, SOA first and last, in several messages, from one
-//! that is), and NSD as a secondary of a dnsd zone: it transfers the zone, and after an
+//! Zone transfers out: `kdig AXFR` against `dnsd tld` and `dnsd root` (refused from an
+//! address not on `--allow-transfer`, the whole zone, SOA first and last, in several
+//! messages, from one that is), and NSD as a secondary of a dnsd zone: it transfers the zone, and after an
 //! edit, a SIGHUP and dnsd's NOTIFY, serves the new serial's data, answering every test
 //! name as dnsd does.
 
@@ -128,6 +128,27 @@ fn kdig_axfr_is_refused_from_an_address_not_on_the_list_and_streams_the_zone_to_
     let ixfr = kdig(addr, "127.0.0.2", "com", "IXFR=1");
     assert!(ixfr.ok, "{}", ixfr.raw);
     assert_eq!(ixfr.records, axfr.records);
+
+    // The root's zone: its apex and the delegation to com, as its referrals give it.
+    let root = Proc::root_over_com(addr, dir.path(), &["--allow-transfer", "127.0.0.2"]);
+    assert!(!kdig(root.addr(), "127.0.0.1", ".", "AXFR").ok);
+    let axfr = kdig(root.addr(), "127.0.0.2", ".", "AXFR");
+    assert!(axfr.ok, "{}", axfr.raw);
+    let soa = &axfr.records[0];
+    assert!(
+        soa.starts_with(". 300 IN SOA ns.root. hostmaster.root. "),
+        "{soa}"
+    );
+    assert_eq!(
+        axfr.records[1..],
+        [
+            ". 3600 IN NS ns.root.".to_owned(),
+            "com. 3600 IN NS ns.com.".to_owned(),
+            "ns.com. 3600 IN A 127.0.0.1".to_owned(),
+            format!("_dns._tcp.com. 3600 IN SRV 0 0 {} ns.com.", addr.port()),
+            soa.clone(),
+        ]
+    );
 }
 
 /// Where the secondary NSD listens in the test's namespace; dnsd listens on 127.0.0.1.
