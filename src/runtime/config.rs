@@ -385,4 +385,35 @@ mod tests {
             Duration::from_secs(2)
         );
     }
+
+    #[test]
+    fn transfer_flags_become_the_tld_settings_and_no_one_may_by_default() {
+        let zone = concat!(env!("CARGO_MANIFEST_DIR"), "/zones/com.dat");
+        let tld = |extra: &[&str]| {
+            let args: Vec<&str> = ["tld", "com", zone, "--port", "0"]
+                .into_iter()
+                .chain(extra.iter().copied())
+                .collect();
+            match config(&args) {
+                Ok(Config::Tld { server, .. }) => server,
+                other => panic!("not a TLD server: {other:?}"),
+            }
+        };
+        let ip = |s: &str| s.parse().unwrap();
+        let server = tld(&[
+            "--allow-transfer",
+            "10.0.0.0/8",
+            "--allow-transfer",
+            "::1",
+            "--notify",
+            "127.0.0.1:5300",
+        ]);
+        let transfers = server.transfers();
+        assert!(transfers.allow.allows(ip("10.1.2.3")) && transfers.allow.allows(ip("::1")));
+        assert!(!transfers.allow.allows(ip("127.0.0.1")));
+        assert_eq!(transfers.notify, ["127.0.0.1:5300".parse().unwrap()]);
+        let default = tld(&[]);
+        assert!(!default.transfers().allow.allows(ip("127.0.0.1")));
+        assert!(default.transfers().notify.is_empty());
+    }
 }
