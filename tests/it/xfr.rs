@@ -25,11 +25,17 @@ struct Kdig {
 /// `kdig @SERVER -b FROM ZONE TYPE` (a bounded wait).
 #[track_caller]
 fn kdig(server: SocketAddr, from: &str, zone: &str, qtype: &str) -> Kdig {
+    kdig_with(server, from, &[zone, qtype])
+}
+
+/// `kdig @SERVER -b FROM ARGS` (a bounded wait).
+#[track_caller]
+fn kdig_with(server: SocketAddr, from: &str, args: &[&str]) -> Kdig {
     let out = Command::new("kdig")
         .arg(format!("@{}", server.ip()))
         .args(["-p", &server.port().to_string(), "-b", from])
         .arg(format!("+time={}", WAIT.as_secs()))
-        .args([zone, qtype])
+        .args(args)
         .stdin(Stdio::null())
         .output()
         .expect("run kdig");
@@ -128,6 +134,12 @@ fn kdig_axfr_is_refused_from_an_address_not_on_the_list_and_streams_the_zone_to_
     let ixfr = kdig(addr, "127.0.0.2", "com", "IXFR=1");
     assert!(ixfr.ok, "{}", ixfr.raw);
     assert_eq!(ixfr.records, axfr.records);
+    // Over UDP: IXFR gets the SOA alone (come over TCP), AXFR is refused.
+    let udp = kdig_with(addr, "127.0.0.2", &["+notcp", "com", "IXFR=1"]);
+    assert!(udp.ok, "{}", udp.raw);
+    assert_eq!(udp.records, [soa.clone()], "{}", udp.raw);
+    let udp = kdig_with(addr, "127.0.0.2", &["+notcp", "com", "AXFR"]);
+    assert!(!udp.ok && udp.raw.contains("REFUSED"), "{}", udp.raw);
 
     // The root's zone: its apex and the delegation to com, as its referrals give it.
     let root = Proc::root_over_com(addr, dir.path(), &["--allow-transfer", "127.0.0.2"]);
