@@ -58,8 +58,10 @@ pub trait Resolve: Send + Sync + 'static {
     /// authoritative answer, a refusal); `None` when one must.
     fn at_once(&self, query: &Query) -> Option<Resolution>;
 
-    /// The answer through other servers: may take up to the upstream timeout.
-    fn through_upstream(&self, query: &Query) -> Resolution;
+    /// The answer through other servers, to a question that arrived at `arrived`: done
+    /// by the upstream timeout counted from then, however long it waited for a
+    /// resolving thread.
+    fn through_upstream(&self, query: &Query, arrived: Instant) -> Resolution;
 
     /// What a question that joined another's resolution is answered: by default the
     /// same. (The local server answers it as from its cache, which the first one just
@@ -101,7 +103,7 @@ struct Table {
     refusing: bool,
     /// Questions that came with a callback while `resolvers` were resolving: the next
     /// resolver free takes them, in order.
-    backlog: VecDeque<(Key, Query)>,
+    backlog: VecDeque<(Key, Query, Instant)>,
     /// The threads resolving questions that came with a callback, each a slot holding
     /// when it started its current question (`None`: a free slot).
     resolving: Vec<Option<Instant>>,
@@ -225,9 +227,10 @@ impl<R: Resolve> Inflight<R> {
         if let Some(now) = self.resolver.at_once(query) {
             return now;
         }
+        let arrived = Instant::now();
         let key = key(query);
         match self.enter(&key, query, None, true) {
-            Entered::First(_) => self.lead(key, query),
+            Entered::First(_) => self.lead(key, query, arrived),
             Entered::Queued => unreachable!("a waiting caller resolves its own question"),
             Entered::Joined(slot) => {
                 let slot = slot.expect("a waiting caller gets a slot");
@@ -246,29 +249,30 @@ impl<R: Resolve> Inflight<R> {
     /// answer to a question joined to the same one in flight (this call returns at
     /// once); or at once, SERVFAIL, over `--max-pending`.
     pub fn resolve_then(&self, query: Query, then: Then) {
+        let arrived = Instant::now();
         let key = key(&query);
         if let Entered::First(Some(slot)) = self.enter(&key, &query, Some(then), false) {
-            self.resolve_backlog(slot, key, query);
+            self.resolve_backlog(slot, (key, query, arrived));
         }
         // Queued or joined: answered by a resolver. Refused: answered already.
     }
 
     /// Resolves a question, then each waiting in the backlog, until it is empty; `slot`
     /// is this thread's among those resolving.
-    fn resolve_backlog(&self, slot: usize, key: Key, query: Query) {
+    fn resolve_backlog(&self, slot: usize, first: (Key, Query, Instant)) {
         // Should the resolver panic, its slot is freed all the same.
         let mut resolving = Resolving {
             inflight: self,
             slot: Some(slot),
         };
-        let (mut key, mut query) = (key, query);
+        let (mut key, mut query, mut arrived) = first;
         loop {
-            self.lead(key, &query);
+            self.lead(key, &query, arrived);
             let mut table = lock(&self.table);
             match table.backlog.pop_front() {
                 Some(next) => {
                     table.resolving[slot] = Some(Instant::now());
-                    (key, query) = next;
+                    (key, query, arrived) = next;
                 }
                 None => {
                     table.resolving[slot] = None;
@@ -335,7 +339,7 @@ impl<R: Resolve> Inflight<R> {
                 } else if table.busy(now, self.slow) < self.resolvers {
                     Entered::First(Some(table.take_slot(now)))
                 } else {
-                    table.backlog.push_back((key.clone(), query.clone()));
+                    table.backlog.push_back((key.clone(), query.clone(), now));
                     Entered::Queued
                 }
             }
@@ -350,13 +354,13 @@ impl<R: Resolve> Inflight<R> {
 
     /// Resolves the question that `key` stands for, and hands the answer to every one
     /// waiting for it; returns it for the caller that started it.
-    fn lead(&self, key: Key, query: &Query) -> Resolution {
+    fn lead(&self, key: Key, query: &Query, arrived: Instant) -> Resolution {
         // Should the resolver panic, whoever waits still gets an answer.
         let mut guard = Finish {
             inner: self,
             key: Some(key),
         };
-        let answer = self.resolver.through_upstream(query);
+        let answer = self.resolver.through_upstream(query, arrived);
         let key = guard.key.take().expect("finished once");
         self.finish(key, &answer);
         answer
@@ -447,6 +451,8 @@ mod tests {
         opened: Condvar,
         upstream: Mutex<HashMap<String, usize>>,
         started: AtomicUsize,
+        /// When each name's question arrived, as its resolver was told.
+        arrived: Mutex<HashMap<String, Instant>>,
     }
 
     impl Gate {
@@ -483,7 +489,8 @@ mod tests {
                 .then(|| Resolution::cached(answer(&query.name).outcome))
         }
 
-        fn through_upstream(&self, query: &Query) -> Resolution {
+        fn through_upstream(&self, query: &Query, arrived: Instant) -> Resolution {
+            lock(&self.arrived).insert(query.name.to_string(), arrived);
             *lock(&self.upstream)
                 .entry(query.name.to_string())
                 .or_default() += 1;
@@ -639,6 +646,7 @@ mod tests {
         ask(&inflight, "b.test", &tx);
         assert_eq!(inflight.pending(), 4);
         assert_eq!(gate.asked("b.test") + gate.asked("c.test"), 0);
+        let queued = Instant::now();
         gate.release();
         let mut got: Vec<(String, bool)> = (0..4).map(|_| rx.recv_timeout(WAIT).unwrap()).collect();
         got.sort();
@@ -652,6 +660,14 @@ mod tests {
             ),
             (1, 1, 1)
         );
+        // Their upstream timeout counts from when they arrived, not from when the
+        // resolving thread got to them: a miss waits no longer than the timeout in all.
+        for name in ["b.test", "c.test"] {
+            assert!(
+                lock(&gate.arrived)[name] < queued,
+                "{name}: arrival time lost"
+            );
+        }
         let until = Instant::now() + WAIT;
         while inflight.pending() > 0 {
             assert!(Instant::now() < until, "still pending");
@@ -683,7 +699,7 @@ mod tests {
             fn at_once(&self, _: &Query) -> Option<Resolution> {
                 None
             }
-            fn through_upstream(&self, _: &Query) -> Resolution {
+            fn through_upstream(&self, _: &Query, _: Instant) -> Resolution {
                 panic!("a bug")
             }
         }

@@ -227,7 +227,9 @@ impl<'a> Walk<'a> {
     }
 
     /// Asks the servers of `cut` in turn until one gives a reply within its bailiwick:
-    /// first those with addresses, then those whose addresses must be looked up.
+    /// first those with addresses, the fastest live one first (as the infrastructure
+    /// cache knows them: [`Infra::order`](super::infra::Infra::order)), then those whose
+    /// addresses must be looked up.
     fn ask_zone(
         &mut self,
         cut: &Cut,
@@ -239,6 +241,12 @@ impl<'a> Walk<'a> {
             if !known.contains(&addr) {
                 known.push(addr);
             }
+        }
+        // Those down with a probe in flight would fail at once: left out, unless every
+        // one is (then the error says why).
+        let ordered = self.upstream.infra().order(&known);
+        if !ordered.is_empty() {
+            known = ordered;
         }
         for (i, addr) in known.iter().enumerate() {
             match self.ask_one(*addr, cut, query, known.len() - i) {

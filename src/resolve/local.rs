@@ -9,6 +9,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::cache::Cache;
 use super::clock::{Clock, SystemClock};
@@ -103,7 +104,7 @@ impl LocalResolver {
     /// SERVFAIL (never cached: the next query tries again).
     pub fn resolve(&self, query: &Query) -> Resolution {
         self.at_once(query)
-            .unwrap_or_else(|| self.resolve_uncached(query))
+            .unwrap_or_else(|| self.resolve_uncached(query, Instant::now()))
     }
 
     /// The answer from the cache alone, if it has one, without asking anyone; counted
@@ -115,11 +116,12 @@ impl LocalResolver {
     }
 
     /// [`resolve`](Self::resolve) once the cache has no answer.
-    fn resolve_uncached(&self, query: &Query) -> Resolution {
+    fn resolve_uncached(&self, query: &Query, arrived: Instant) -> Resolution {
+        let deadline = self.upstream.deadline_after(arrived);
         let outcome = match query.recursion {
             Recursion::CacheOnly => return Resolution::new(Outcome::Refused),
-            Recursion::Recursive => self.recursive(query),
-            Recursion::Iterative => self.iterative(query),
+            Recursion::Recursive => self.recursive(query, deadline),
+            Recursion::Iterative => self.iterative(query, deadline),
         };
         match outcome {
             Ok(outcome) => self.learn(query, outcome),
@@ -168,8 +170,7 @@ impl LocalResolver {
     }
 
     /// Mode R: the root asks the TLD server and hands back the answer.
-    fn recursive(&self, query: &Query) -> Result<Outcome, UpstreamError> {
-        let deadline = self.upstream.deadline();
+    fn recursive(&self, query: &Query, deadline: Instant) -> Result<Outcome, UpstreamError> {
         let asked = query.with_recursion(Recursion::Recursive);
         let outcome = self
             .upstream
@@ -182,13 +183,13 @@ impl LocalResolver {
     /// the servers of the name's zone, which we ask ourselves, believing each only
     /// within its bailiwick ([`super::iterate`]). Every question shares one upstream
     /// timeout, so a client waits no longer than in mode R.
-    fn iterative(&self, query: &Query) -> Result<Outcome, UpstreamError> {
+    fn iterative(&self, query: &Query, deadline: Instant) -> Result<Outcome, UpstreamError> {
         Walk::new(
             &self.upstream,
             self.root,
             self.delegations.as_ref(),
             self.clock.now(),
-            self.upstream.deadline(),
+            deadline,
         )
         .with_max_ttl(self.cache.max_ttl())
         .with_server_name(&self.name)
@@ -206,8 +207,8 @@ impl Resolve for LocalResolver {
         (query.recursion == Recursion::CacheOnly).then(|| Resolution::new(Outcome::Refused))
     }
 
-    fn through_upstream(&self, query: &Query) -> Resolution {
-        self.resolve_uncached(query)
+    fn through_upstream(&self, query: &Query, arrived: Instant) -> Resolution {
+        self.resolve_uncached(query, arrived)
     }
 
     /// A question that waited for the same one's answer is answered from what that one
@@ -657,6 +658,10 @@ mod tests {
                 "192.0.2.2:53 A a.com"
             ]
         );
+        // The one that answered is known fast; the one that failed is not: the next
+        // miss under com asks the fast one first.
+        assert_eq!(ask(&resolver, "b.com"), ["b.com A(10.0.0.1)"]);
+        assert_eq!(net.asked(), ["192.0.2.2:53 A b.com"]);
     }
 
     #[test]

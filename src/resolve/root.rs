@@ -2,7 +2,7 @@
 //! (I).
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use super::inflight::Resolve;
 use super::upstream::Upstream;
@@ -84,7 +84,7 @@ impl RootResolver {
     /// Answers `query`: from the table, or (mode R) through the TLD server.
     pub fn resolve(&self, query: &Query) -> Resolution {
         self.at_once(query)
-            .unwrap_or_else(|| self.through_upstream(query))
+            .unwrap_or_else(|| self.through_upstream(query, Instant::now()))
     }
 
     /// The way upstream, and what it remembers of each TLD server.
@@ -174,12 +174,12 @@ impl Resolve for RootResolver {
         }
     }
 
-    fn through_upstream(&self, query: &Query) -> Resolution {
+    fn through_upstream(&self, query: &Query, arrived: Instant) -> Resolution {
         // The table may have changed since `at_once` (a reload): read it again.
         let Some(addr) = self.table.read().lookup(query.name.tld()) else {
             return Resolution::authoritative(Outcome::NxDomain(self.soa()));
         };
-        let deadline = self.upstream.deadline();
+        let deadline = self.upstream.deadline_after(arrived);
         let answered = self
             .upstream
             .ask(addr, query, deadline)
