@@ -357,3 +357,53 @@ fn write_secondary_conf(dir: &Path, primary: SocketAddr) {
     ));
     std::fs::write(dir.join("secondary.conf"), conf).unwrap();
 }
+
+/// The address in a server's `NAME: listening on ADDR` line.
+#[track_caller]
+fn listening(p: &Proc, name: &str) -> SocketAddr {
+    let line = p.wait_for(&format!("{name}: listening on "));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+#[cfg_attr(missing_kdig, ignore = "needs kdig: scripts/ci-deps.sh kdig")]
+fn dnsd_up_offers_the_root_and_every_tld_zone_to_the_addresses_allowed() {
+    if !require_tool("kdig") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proc::spawn(
+        &[
+            "up",
+            "--any-port",
+            "--log-dir",
+            ".",
+            "--allow-transfer",
+            "127.0.0.2/32",
+        ],
+        dir.path(),
+    );
+    let gov = listening(&p, "gov");
+    let root = listening(&p, "root");
+    assert!(!kdig(gov, "127.0.0.1", "gov", "AXFR").ok);
+    let axfr = kdig(gov, "127.0.0.2", "gov", "AXFR");
+    assert!(axfr.ok, "{}", axfr.raw);
+    assert!(
+        axfr.records
+            .contains(&"www.nasa.gov. 3600 IN A 52.0.14.116".to_owned()),
+        "{}",
+        axfr.raw
+    );
+    assert!(
+        axfr.records
+            .contains(&"nasa.gov. 3600 IN CNAME www.nasa.gov.".to_owned()),
+        "{}",
+        axfr.raw
+    );
+    let axfr = kdig(root, "127.0.0.2", ".", "AXFR");
+    assert!(axfr.ok, "{}", axfr.raw);
+    for tld in ["com", "gov", "org"] {
+        let ns = format!("{tld}. 3600 IN NS ns.{tld}.");
+        assert!(axfr.records.contains(&ns), "{}", axfr.raw);
+    }
+}
