@@ -212,9 +212,9 @@ pub struct TransferArgs {
     #[arg(long, value_name = "CIDR", value_parser = parse_net)]
     pub allow_transfer: Vec<Net>,
     /// A secondary to send a NOTIFY (over UDP, from the server's --bind address, sent
-    /// again until acknowledged, 5 times at most) when SIGHUP changes the zone, which
-    /// then gets a newer SOA serial; may be given more than once. The serial of a zone
-    /// is its load time in Unix seconds, kept while the data is unchanged.
+    /// again until acknowledged, 5 times at most) at start and when SIGHUP changes the
+    /// zone, which then gets a newer SOA serial; may be given more than once. The serial
+    /// of a zone is its load time in Unix seconds, kept while the data is unchanged.
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_host_port)]
     pub notify: Vec<SocketAddr>,
 }

@@ -18,8 +18,9 @@
 //!   IXFR from a serial older than the zone's gets the whole zone, which RFC 1995 §4
 //!   allows ("the entire zone is returned"), and the secondary replaces its copy. An
 //!   IXFR from the current serial (or a newer one) gets the SOA alone: up to date.
-//! - [`Notifier`] tells the secondaries (`--notify ADDR:PORT`) that a zone has a new
-//!   serial, over UDP, trying a few times until each acknowledges.
+//! - [`Notifier`] tells the secondaries (`--notify ADDR:PORT`) that a zone is served
+//!   (at start) or has a new serial (a reload that changed it), over UDP, trying a few
+//!   times until each acknowledges.
 //! - [`next_serial`] is how a zone that has no SOA of its own in its file (dnsd makes
 //!   one) gets a serial that only ever grows: see there.
 

@@ -152,6 +152,10 @@ pub trait RoleConfig: Sized + 'static {
     /// old.
     fn swap(handler: &Self::Handler, data: Self::Data);
 
+    /// Called once the server is bound and serving: a primary tells its secondaries
+    /// (NOTIFY) that its zone is there. By default, nothing.
+    fn started(_handler: &Self::Handler) {}
+
     /// What the server needs of file descriptors.
     fn fd_need(&self) -> fds::Need {
         fds::Need {
@@ -179,7 +183,10 @@ pub trait RoleConfig: Sized + 'static {
             Self::swap(&swap, data)
         })
         .with_metrics(LineService::metrics(&*handler).clone());
-        spawn(server, handler, shutdown, reload)
+        let serving = handler.clone();
+        let running = spawn(server, handler, shutdown, reload)?;
+        Self::started(&serving);
+        Ok(running)
     }
 }
 

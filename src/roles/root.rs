@@ -131,6 +131,12 @@ impl RoleConfig for RootConfig {
         })
     }
 
+    /// The secondaries are told the root zone is there (see the TLD server's).
+    fn started(handler: &RootHandler) {
+        let soa = Transfer::soa(&handler.resolver.resolver().snapshot());
+        handler.notifier.notify(&soa);
+    }
+
     /// A table that changed gets a newer serial, and the secondaries are told.
     fn swap(handler: &RootHandler, table: RootTable) {
         let resolver = handler.resolver.resolver();

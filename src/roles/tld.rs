@@ -86,6 +86,15 @@ impl RoleConfig for TldConfig {
         Ok(handler)
     }
 
+    /// The secondaries are told the zone is there: one whose copy is older (dnsd
+    /// restarted after an edit, so the serial is newer) transfers it now, not at its
+    /// next refresh.
+    fn started(handler: &TldHandler) {
+        handler
+            .notifier
+            .notify(&Transfer::soa(&handler.resolver.snapshot()));
+    }
+
     /// A zone that changed gets a newer serial, and the secondaries are told.
     fn swap(handler: &TldHandler, zone: Zone) {
         if handler.resolver.replace_zone(zone) {

@@ -4,9 +4,12 @@
 //! edit, a SIGHUP and dnsd's NOTIFY, serves the new serial's data, answering every test
 //! name as dnsd does.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::{Command, Stdio};
+
+use hickory_proto::op::{Message, MessageType, OpCode};
+use hickory_proto::rr::{RData, RecordType};
 
 use crate::dns::{com_zone_text, require_tool, sbin, Reply};
 use crate::harness::{Proc, WAIT};
@@ -406,4 +409,74 @@ fn dnsd_up_offers_the_root_and_every_tld_zone_to_the_addresses_allowed() {
         let ns = format!("{tld}. 3600 IN NS ns.{tld}.");
         assert!(axfr.records.contains(&ns), "{}", axfr.raw);
     }
+}
+
+/// Receives one NOTIFY on `secondary` (bounded wait): it, and who sent it.
+#[track_caller]
+fn receive_notify(secondary: &UdpSocket) -> (Message, SocketAddr) {
+    let mut buf = [0u8; 4096];
+    let (n, from) = secondary.recv_from(&mut buf).expect("a NOTIFY");
+    let notify = Message::from_vec(&buf[..n]).unwrap();
+    assert_eq!(notify.metadata.op_code, OpCode::Notify);
+    assert_eq!(notify.metadata.message_type, MessageType::Query);
+    assert!(notify.metadata.authoritative);
+    assert_eq!(notify.queries[0].name().to_ascii(), "com.");
+    assert_eq!(notify.queries[0].query_type(), RecordType::SOA);
+    (notify, from)
+}
+
+/// The serial of the SOA a NOTIFY carries.
+fn notified_serial(notify: &Message) -> u32 {
+    match &notify.answers[0].data {
+        RData::SOA(soa) => soa.serial,
+        other => panic!("not an SOA: {other:?}"),
+    }
+}
+
+/// Acknowledges `notify`, as a secondary does.
+fn acknowledge(secondary: &UdpSocket, notify: &Message, to: SocketAddr) {
+    let mut ack = Message::response(notify.metadata.id, OpCode::Notify);
+    ack.metadata.authoritative = true;
+    ack.add_query(notify.queries[0].clone());
+    secondary.send_to(&ack.to_vec().unwrap(), to).unwrap();
+}
+
+#[test]
+fn notify_goes_out_at_start_and_after_a_reload_that_changes_the_zone_until_acknowledged() {
+    let secondary = UdpSocket::bind("127.0.0.1:0").unwrap();
+    secondary.set_read_timeout(Some(WAIT)).unwrap();
+    let notify = secondary.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("com.dat"), "www.google.com 142.250.72.4\n").unwrap();
+    let tld = Proc::start(
+        &["tld", "com", "com.dat", "--port", "0", "--notify", &notify],
+        dir.path(),
+    );
+    // At start: the zone is there.
+    let (first, from) = receive_notify(&secondary);
+    assert_eq!(from.ip(), tld.addr().ip(), "from the server's address");
+    let serial = notified_serial(&first);
+    acknowledge(&secondary, &first, from);
+    tld.wait_for(&format!(
+        "NOTIFY of com. serial {serial} to {notify} acknowledged (try 1)"
+    ));
+
+    // A reload that changes nothing tells no one; one that changes the zone does, with
+    // a newer serial, and again until acknowledged.
+    tld.signal("HUP");
+    tld.wait_for("com: reloaded");
+    std::fs::write(dir.path().join("com.dat"), "www.google.com 142.250.72.5\n").unwrap();
+    tld.signal("HUP");
+    let changed = tld.wait_for("com: zone changed: serial ");
+    let (unanswered, _) = receive_notify(&secondary);
+    let newer = notified_serial(&unanswered);
+    assert!(changed.ends_with(&format!("serial {newer}")), "{changed}");
+    assert!(newer.wrapping_sub(serial) < 1 << 31 && newer != serial);
+    let (again, from) = receive_notify(&secondary);
+    assert_eq!(notified_serial(&again), newer);
+    assert_ne!(again.metadata.id, unanswered.metadata.id);
+    acknowledge(&secondary, &again, from);
+    tld.wait_for(&format!(
+        "NOTIFY of com. serial {newer} to {notify} acknowledged (try 2)"
+    ));
 }
