@@ -52,12 +52,14 @@ pub trait Transfer {
     fn records(&self) -> Box<dyn Iterator<Item = hrr::Record> + '_>;
 }
 
-/// A server that transfers a zone out: its zone as it is now, and who may have it.
+/// A server that transfers its zones out: each as it is now, and who may have them.
 pub trait Primary {
-    /// Who may transfer the zone.
+    /// Who may transfer the zones.
     fn allow(&self) -> &Access;
-    /// The zone as it is now: one snapshot, read by one transfer from start to end.
-    fn zone(&self) -> Box<dyn Transfer + '_>;
+    /// The zone whose apex is `apex` as it is now, if the server has it (one holding a
+    /// single zone may give it whatever is asked: a zone whose SOA is not at `apex` is
+    /// NOTAUTH all the same). One snapshot, read by one transfer from start to end.
+    fn zone(&self, apex: &hrr::Name) -> Option<Box<dyn Transfer + '_>>;
 }
 
 /// A server's transfer settings: who may transfer its zones (`--allow-transfer`), and
@@ -218,14 +220,20 @@ pub fn answer(
             format!("transfer not allowed to {peer} (--allow-transfer)"),
         );
     }
-    let zone = primary.zone();
-    let soa = zone.soa();
-    if !request.question.name().eq_ignore_root(&soa.name) {
+    let asked = request.question.name();
+    let zone = primary.zone(asked);
+    let Some((zone, soa)) = zone
+        .map(|z| {
+            let soa = z.soa();
+            (z, soa)
+        })
+        .filter(|(_, soa)| asked.eq_ignore_root(&soa.name))
+    else {
         return request.error(
             ResponseCode::NotAuth,
-            format!("not a zone of this server (it has {})", soa.name),
+            format!("{asked} is not a zone of this server"),
         );
-    }
+    };
     let serial = serial_of(&soa);
     let up_to_date = match request.kind {
         Kind::Ixfr {
@@ -535,8 +543,8 @@ mod tests {
             &self.allow
         }
 
-        fn zone(&self) -> Box<dyn Transfer + '_> {
-            Box::new(Zone { ..self.zone })
+        fn zone(&self, _: &hrr::Name) -> Option<Box<dyn Transfer + '_>> {
+            Some(Box::new(Zone { ..self.zone }))
         }
     }
 

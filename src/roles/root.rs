@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use hickory_proto::rr as hrr;
+
 use super::{RoleConfig, Serving};
 use crate::dns::answer::DnsService;
 use crate::dns::xfr::{self, Notifier, Primary, Transfer, TransferSettings};
@@ -236,7 +238,7 @@ impl Primary for RootHandler {
         &self.allow_transfer
     }
 
-    fn zone(&self) -> Box<dyn Transfer + '_> {
-        Box::new(self.resolver.resolver().snapshot())
+    fn zone(&self, _apex: &hrr::Name) -> Option<Box<dyn Transfer + '_>> {
+        Some(Box::new(self.resolver.resolver().snapshot()))
     }
 }

@@ -3,6 +3,8 @@
 
 use std::net::IpAddr;
 
+use hickory_proto::rr as hrr;
+
 use super::{RoleConfig, Serving};
 use crate::dns::answer::DnsService;
 use crate::dns::xfr::{self, Notifier, Primary, Transfer, TransferSettings};
@@ -179,7 +181,7 @@ impl Primary for TldHandler {
         &self.allow_transfer
     }
 
-    fn zone(&self) -> Box<dyn Transfer + '_> {
-        Box::new(self.resolver.snapshot())
+    fn zone(&self, _apex: &hrr::Name) -> Option<Box<dyn Transfer + '_>> {
+        Some(Box::new(self.resolver.snapshot()))
     }
 }
