@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use hickory_proto::rr as hrr;
+
 use crate::dns::answer::{Answered, DnsService, DnsSettings, Now, Transport};
 use crate::dns::exchange::DnsUpstream;
 use crate::dns::{wire_record, xfr};
@@ -26,7 +28,6 @@ use crate::resolve::upstream::{Upstream, UpstreamProtocol};
 use crate::resolve::ZoneRecords;
 use crate::server::access::Allow;
 use crate::server::{Handler, Limits, Server, Shutdown};
-use hickory_proto::rr as hrr;
 
 /// A server running on its own thread.
 pub struct Running {
