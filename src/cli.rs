@@ -206,9 +206,9 @@ pub fn parse_size(s: &str) -> Result<Size, String> {
 /// Zone transfers out (tld, root, up): who may have the zones, who is told of changes.
 #[derive(Args, Debug, Clone)]
 pub struct TransferArgs {
-    /// Who may transfer the zone (AXFR, IXFR over TCP; IXFR over UDP gets the SOA): a
-    /// network (`10.0.0.0/24`) or an address; may be given more than once. Others get
-    /// REFUSED [default: no one].
+    /// Who may transfer the zone (with `dnsd up`, the root's and every TLD server's):
+    /// AXFR, IXFR over TCP (IXFR over UDP gets the SOA). A network (`10.0.0.0/24`) or an
+    /// address; may be given more than once. Others get REFUSED [default: no one].
     #[arg(long, value_name = "CIDR", value_parser = parse_net)]
     pub allow_transfer: Vec<Net>,
     /// A secondary to send a NOTIFY (over UDP, from the server's --bind address, sent
@@ -279,7 +279,6 @@ pub struct UpArgs {
     pub delegations: DelegationArgs,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
-    /// (For the root and every TLD server.)
     #[command(flatten)]
     pub transfers: TransferArgs,
     // One endpoint for every server of the hierarchy (with --config too).
@@ -356,7 +355,6 @@ pub struct RootArgs {
     pub port: u16,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
-    /// (The root zone: its apex, and a delegation per TLD.)
     #[command(flatten)]
     pub transfers: TransferArgs,
     #[command(flatten)]
