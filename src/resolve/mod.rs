@@ -16,6 +16,9 @@
 //! - [`inflight`]: the questions waiting for an upstream: identical ones joined, their
 //!   number bounded.
 //! - [`clock`]: time, passed in, so that tests move it.
+//!
+//! The authoritative resolvers (root, TLD) also list their zone whole, at one moment,
+//! as [`ZoneRecords`]: what a zone transfer sends ([`crate::dns::xfr`]).
 
 pub mod cache;
 pub mod clock;
