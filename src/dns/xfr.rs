@@ -700,6 +700,58 @@ mod tests {
         assert_eq!(read.kind, Kind::Ixfr { serial: Some(5) });
     }
 
+    /// A transfer request, mutated: read it, and if it is still one, answer it over
+    /// both transports from a zone everyone may have.
+    fn check_mutated(base: &[u8], flips: &[(usize, u8)], cut: Option<usize>) {
+        let mut bytes = base.to_vec();
+        for &(at, value) in flips {
+            let len = bytes.len();
+            bytes[at % len] = value;
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut % (base.len() + 1));
+        }
+        let Some(request) = TransferRequest::read(&bytes) else {
+            return;
+        };
+        let primary = Server {
+            allow: Access::everyone(),
+            zone: Zone { serial: 3, n: 700 },
+        };
+        for transport in [Transport::Udp, Transport::Tcp] {
+            let mut sent = Vec::new();
+            let answered = answer(&request, &primary, PEER, transport, &mut |m| {
+                sent.push(m.to_vec());
+                Ok(())
+            })
+            .unwrap();
+            sent.push(answered.response.unwrap());
+            assert!(transport == Transport::Tcp || sent.len() == 1);
+            for m in &sent {
+                assert!(m.len() <= MAX_MESSAGE);
+                let msg = Message::from_vec(m).unwrap();
+                assert_eq!(msg.metadata.id, u16::from_be_bytes([bytes[0], bytes[1]]));
+                assert_eq!(msg.metadata.message_type, MessageType::Response);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn mutated_transfer_requests_never_panic_and_get_whole_messages(
+            ixfr: bool,
+            flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..4),
+            cut in proptest::option::of(proptest::prelude::any::<usize>()),
+        ) {
+            let base = if ixfr {
+                request("com.", RecordType::IXFR, Some(2))
+            } else {
+                request("com.", RecordType::AXFR, None)
+            };
+            check_mutated(&base, &flips, cut);
+        }
+    }
+
     #[test]
     fn serials_grow_with_time_and_change_only_with_the_data() {
         let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
