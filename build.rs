@@ -61,6 +61,8 @@ fn main() {
             NETNS,
             is_root() && on_path("unshare") && on_path("mount"),
         ),
+        // Knot's dig: the zone transfer tests ask AXFR with it.
+        ("kdig", DNS_TOOLS, runs("kdig", &["--version"])),
         // Its test runs dnsd on port 53 in a network namespace of its own.
         (
             "zonemaster",

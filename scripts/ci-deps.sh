@@ -7,7 +7,8 @@
 # usage: scripts/ci-deps.sh [TOOL...]
 #   TOOL: dig unbound dnspython (what `cargo test` needs: the default), logrotate (the
 #         log rotation test, with examples/logrotate.conf), knot-resolver
-#         pdns-recursor nsd (the interop tests; nsd also for the benchmarks), dnsperf
+#         pdns-recursor nsd (the interop tests; nsd also for the benchmarks), kdig (Knot's
+#         dig: the zone transfer tests), dnsperf
 #         (benchmarks), dnsviz zonemaster (compliance probes), or `all`.
 #   DNS_DEPS="TOOL..." gives the list when no argument does.
 # Exit 1 if a tool is still missing afterwards.
@@ -16,7 +17,7 @@ set -euo pipefail
 log() { echo "ci-deps: $*" >&2; }
 
 TEST_TOOLS=(dig unbound dnspython)
-ALL_TOOLS=(dig unbound dnspython logrotate knot-resolver pdns-recursor nsd dnsperf dnsviz zonemaster)
+ALL_TOOLS=(dig unbound dnspython logrotate knot-resolver pdns-recursor nsd kdig dnsperf dnsviz zonemaster)
 if [ $# -gt 0 ]; then
   tools=("$@")
 elif [ -n "${DNS_DEPS:-}" ]; then
@@ -37,6 +38,7 @@ has() {
     knot-resolver) command -v kresd >/dev/null 2>&1 ;;
     pdns-recursor) command -v pdns_recursor >/dev/null 2>&1 ;;
     nsd) command -v nsd >/dev/null 2>&1 ;;
+    kdig) command -v kdig >/dev/null 2>&1 ;;
     dnsperf) command -v dnsperf >/dev/null 2>&1 ;;
     dnsviz) command -v dnsviz >/dev/null 2>&1 ;;
     zonemaster) command -v zonemaster-cli >/dev/null 2>&1 ;;
@@ -48,6 +50,7 @@ has() {
 package() {
   case "$1" in
     dig) echo bind9-dnsutils ;;
+    kdig) echo knot-dnsutils ;;
     zonemaster) echo zonemaster-cli ;;
     dnspython) echo python3-dnspython ;;
     *) echo "$1" ;;

@@ -246,6 +246,22 @@ pub fn parse_size(s: &str) -> Result<Size, String> {
     }
 }
 
+/// Zone transfers out (tld, root, up): who may have the zones, who is told of changes.
+#[derive(Args, Debug, Clone)]
+pub struct TransferArgs {
+    /// Who may transfer the zone (with `dnsd up`, the root's and every TLD server's):
+    /// AXFR, IXFR over TCP (IXFR over UDP gets the SOA). A network (`10.0.0.0/24`) or an
+    /// address; may be given more than once. Others get REFUSED [default: no one].
+    #[arg(long, value_name = "CIDR", value_parser = parse_net)]
+    pub allow_transfer: Vec<Net>,
+    /// A secondary to send a NOTIFY (over UDP, from the server's --bind address, sent
+    /// again until acknowledged, 5 times at most) at start and when SIGHUP changes the
+    /// zone, which then gets a newer SOA serial; may be given more than once. The serial
+    /// of a zone is its load time in Unix seconds, kept while the data is unchanged.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_host_port)]
+    pub notify: Vec<SocketAddr>,
+}
+
 /// How a server that asks others (local, root, up) asks them.
 #[derive(Args, Debug)]
 pub struct UpstreamArgs {
@@ -285,7 +301,7 @@ pub struct UpArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "zones", "any_port", "log_dir", "max_client_logs", "dns_mode", "no_delegation_cache", "upstream_timeout",
         "upstream_protocol", "max_pending", "max_connections", "max_connections_per_ip",
-        "idle_timeout", "max_line", "edns_payload",
+        "idle_timeout", "max_line", "edns_payload", "allow_transfer", "notify",
     ])]
     pub config: Option<PathBuf>,
     /// Directory with root.{toml,dat}, one zone per TLD and default.{toml,dat}
@@ -309,6 +325,8 @@ pub struct UpArgs {
     pub delegations: DelegationArgs,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
+    #[command(flatten)]
+    pub transfers: TransferArgs,
     // One endpoint for every server of the hierarchy (with --config too).
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr,
           help = metrics_help(), long_help = metrics_long_help())]
@@ -399,6 +417,8 @@ pub struct RootArgs {
     #[command(flatten)]
     pub upstream: UpstreamArgs,
     #[command(flatten)]
+    pub transfers: TransferArgs,
+    #[command(flatten)]
     pub server: ServerArgs,
 }
 
@@ -413,6 +433,8 @@ pub struct TldArgs {
     /// for any other TLD] (0: any free port).
     #[arg(long)]
     pub port: Option<u16>,
+    #[command(flatten)]
+    pub transfers: TransferArgs,
     #[command(flatten)]
     pub server: ServerArgs,
 }

@@ -29,7 +29,8 @@
 //!   [`line::client`] and [`line::pool`] (the client, plain and pooled upstream).
 //! - [`dns`]: DNS messages (hickory-proto): [`dns::answer`] (a request message
 //!   answered), [`dns::exchange`] (asking another server: the one UDP-then-TCP
-//!   exchange), [`dns::tcp`] (TCP framing).
+//!   exchange), [`dns::tcp`] (TCP framing), [`dns::xfr`] (zone transfers out, NOTIFY,
+//!   serials).
 //!
 //! The servers:
 //! - [`server`]: the one server loop every role runs: accept, connection caps (in all and

@@ -324,7 +324,7 @@ impl Addrs {
 /// in a legacy file adds an address (the line protocol answers the first, as the
 /// original did), TOML gives a list. Legacy records take [`DEFAULT_TTL`]; a TOML zone
 /// may set its own `ttl`, and each record its own.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Zone {
     records: HashMap<Box<str>, Addrs>,
     /// The TTL of records that give none of their own.
@@ -627,7 +627,7 @@ impl std::str::FromStr for Zone {
 }
 
 /// The root's table: which server answers for each top-level domain.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct RootTable {
     tlds: BTreeMap<String, SocketAddr>,
 }

@@ -9,9 +9,10 @@ use std::path::PathBuf;
 
 use crate::cli::{
     BenchArgs, BenchCommand, BenchReportArgs, BenchTool, CheckArgs, Cli, ClientArgs, Command,
-    LimitArgs, LocalArgs, ProcessArgs, RootArgs, TldArgs, TraceArgs, UpArgs,
+    LimitArgs, LocalArgs, ProcessArgs, RootArgs, TldArgs, TraceArgs, TransferArgs, UpArgs,
 };
 use crate::dns::answer::DnsSettings;
+use crate::dns::xfr::TransferSettings;
 use crate::error::{ConfigError, Error};
 use crate::line::client::ClientConfig;
 use crate::line::frame::FrameLimits;
@@ -25,7 +26,7 @@ use crate::roles::tld::{self, TldConfig};
 use crate::roles::RoleConfig;
 use crate::runtime::hierarchy::HierarchyBuilder;
 use crate::runtime::lab::Lab;
-use crate::server::access::Allow;
+use crate::server::access::{Access, Allow};
 use crate::server::Limits;
 use crate::tools::bench::report::ReportConfig;
 use crate::tools::bench::{self, BenchConfig, Names, Workload};
@@ -140,6 +141,14 @@ fn limits(args: &LimitArgs) -> Limits {
     }
 }
 
+/// Zone transfers, as the flags set them.
+fn transfers(args: &TransferArgs) -> TransferSettings {
+    TransferSettings {
+        allow: Access::only(args.allow_transfer.clone()),
+        notify: args.notify.clone(),
+    }
+}
+
 fn up(args: UpArgs) -> Result<Config, Error> {
     let hierarchy = match &args.config {
         Some(path) => Lab::load(path)?.builder(),
@@ -149,6 +158,7 @@ fn up(args: UpArgs) -> Result<Config, Error> {
             .upstream_timeout(args.upstream.upstream_timeout.0)
             .upstream_protocol(args.upstream.upstream_protocol)
             .max_pending(args.upstream.max_pending as usize)
+            .transfers(&transfers(&args.transfers))
             .local(|c| {
                 c.with_dns_mode(args.dns_mode)
                     .with_delegation_cache(!args.delegations.no_delegation_cache)
@@ -202,7 +212,8 @@ fn root(args: RootArgs) -> Result<Config, Error> {
         .with_limits(limits(&args.server.limits))
         .with_upstream_timeout(args.upstream.upstream_timeout.0)
         .with_upstream_protocol(args.upstream.upstream_protocol)
-        .with_max_pending(args.upstream.max_pending as usize);
+        .with_max_pending(args.upstream.max_pending as usize)
+        .with_transfers(transfers(&args.transfers));
     Ok(Config::Root {
         server,
         metrics: args.server.metrics,
@@ -222,7 +233,8 @@ fn tld(args: TldArgs) -> Result<Config, Error> {
     let server = TldConfig::new(&tld, Zone::load(&args.zone)?)
         .with_source(Some(Files::zone_file(args.zone)))
         .with_bind(SocketAddr::new(args.server.bind, port))
-        .with_limits(limits(&args.server.limits));
+        .with_limits(limits(&args.server.limits))
+        .with_transfers(transfers(&args.transfers));
     Ok(Config::Tld {
         server,
         metrics: args.server.metrics,
@@ -418,5 +430,36 @@ mod tests {
             local(&["local", "--ttl", "2"]).max_ttl(),
             Duration::from_secs(2)
         );
+    }
+
+    #[test]
+    fn transfer_flags_become_the_tld_settings_and_no_one_may_by_default() {
+        let zone = concat!(env!("CARGO_MANIFEST_DIR"), "/zones/com.dat");
+        let tld = |extra: &[&str]| {
+            let args: Vec<&str> = ["tld", "com", zone, "--port", "0"]
+                .into_iter()
+                .chain(extra.iter().copied())
+                .collect();
+            match config(&args) {
+                Ok(Config::Tld { server, .. }) => server,
+                other => panic!("not a TLD server: {other:?}"),
+            }
+        };
+        let ip = |s: &str| s.parse().unwrap();
+        let server = tld(&[
+            "--allow-transfer",
+            "10.0.0.0/8",
+            "--allow-transfer",
+            "::1",
+            "--notify",
+            "127.0.0.1:5300",
+        ]);
+        let transfers = server.transfers();
+        assert!(transfers.allow.allows(ip("10.1.2.3")) && transfers.allow.allows(ip("::1")));
+        assert!(!transfers.allow.allows(ip("127.0.0.1")));
+        assert_eq!(transfers.notify, ["127.0.0.1:5300".parse().unwrap()]);
+        let default = tld(&[]);
+        assert!(!default.transfers().allow.allows(ip("127.0.0.1")));
+        assert!(default.transfers().notify.is_empty());
     }
 }

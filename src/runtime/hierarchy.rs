@@ -6,6 +6,7 @@
 //! sample zones built into the binary. Each server's [`crate::ops::reload::Reload`] re-reads
 //! the files it came from (SIGHUP); built-in zones have nothing to re-read.
 
+use crate::dns::xfr::TransferSettings;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -64,6 +65,12 @@ impl Default for HierarchyBuilder {
 }
 
 impl HierarchyBuilder {
+    /// The TLD servers' settings, as added so far.
+    #[cfg(test)]
+    pub(crate) fn tld_configs(&self) -> &[TldConfig] {
+        &self.tlds
+    }
+
     /// No TLD yet, an empty cache, logs in the current directory, every port 0.
     pub fn new() -> HierarchyBuilder {
         // The local server's root is filled in once the root is bound.
@@ -123,6 +130,17 @@ impl HierarchyBuilder {
             .collect();
         self.root(|c| c.with_limits(limits))
             .local(|c| c.with_limits(limits))
+    }
+
+    /// Who may transfer the zones of the root and the TLD servers added so far, and
+    /// which secondaries they notify (`--allow-transfer`, `--notify`).
+    pub fn transfers(mut self, transfers: &TransferSettings) -> HierarchyBuilder {
+        self.tlds = self
+            .tlds
+            .into_iter()
+            .map(|tld| tld.with_transfers(transfers.clone()))
+            .collect();
+        self.root(|c| c.with_transfers(transfers.clone()))
     }
 
     /// The upstream timeout of the root and the local server.

@@ -43,3 +43,4 @@ mod netns;
 mod nsd;
 mod resolvers;
 mod unbound;
+mod xfr;

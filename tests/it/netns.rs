@@ -110,6 +110,21 @@ impl Netns {
         addr
     }
 
+    /// Sends `sig` (`HUP`, ...) to the dnsd started with [`dnsd`](Self::dnsd) that
+    /// listens on `addr`.
+    #[track_caller]
+    pub fn signal(&self, addr: SocketAddr, sig: &str) {
+        let proc = self.procs.iter().find(|p| p.addr == Some(addr));
+        proc.unwrap_or_else(|| panic!("no dnsd on {addr}"))
+            .signal(sig);
+    }
+
+    /// What the dnsd listening on `addr` has written to stderr so far.
+    pub fn dnsd_stderr(&self, addr: SocketAddr) -> String {
+        let proc = self.procs.iter().find(|p| p.addr == Some(addr));
+        proc.map(Proc::stderr_text).unwrap_or_default()
+    }
+
     /// Asks `server` with dig in the namespace (one try, a bounded wait).
     #[track_caller]
     pub fn dig(&self, server: SocketAddr, args: &[&str]) -> Reply {
