@@ -5,8 +5,10 @@
 # during the install, and on a host that runs systemd the units are stopped and disabled.
 #
 # usage: scripts/ci-deps.sh [TOOL...]
-#   TOOL: dig unbound dnspython (what `cargo test` needs: the default), knot-resolver
-#         pdns-recursor nsd (the interop tests; nsd also for the benchmarks), dnsperf
+#   TOOL: dig unbound dnspython (what `cargo test` needs: the default), logrotate (the
+#         log rotation test, with examples/logrotate.conf), knot-resolver
+#         pdns-recursor nsd (the interop tests; nsd also for the benchmarks), kdig (Knot's
+#         dig: the zone transfer tests), dnsperf
 #         (benchmarks), dnsviz zonemaster (compliance probes), chromium (headless Chromium
 #         and its WebDriver, chromedriver: the web page's browser test), or `all`.
 #   DNS_DEPS="TOOL..." gives the list when no argument does.
@@ -16,7 +18,7 @@ set -euo pipefail
 log() { echo "ci-deps: $*" >&2; }
 
 TEST_TOOLS=(dig unbound dnspython)
-ALL_TOOLS=(dig unbound dnspython knot-resolver pdns-recursor nsd dnsperf dnsviz zonemaster chromium)
+ALL_TOOLS=(dig unbound dnspython logrotate knot-resolver pdns-recursor nsd kdig dnsperf dnsviz zonemaster chromium)
 if [ $# -gt 0 ]; then
   tools=("$@")
 elif [ -n "${DNS_DEPS:-}" ]; then
@@ -37,10 +39,12 @@ has() {
     knot-resolver) command -v kresd >/dev/null 2>&1 ;;
     pdns-recursor) command -v pdns_recursor >/dev/null 2>&1 ;;
     nsd) command -v nsd >/dev/null 2>&1 ;;
+    kdig) command -v kdig >/dev/null 2>&1 ;;
     dnsperf) command -v dnsperf >/dev/null 2>&1 ;;
     dnsviz) command -v dnsviz >/dev/null 2>&1 ;;
     zonemaster) command -v zonemaster-cli >/dev/null 2>&1 ;;
     dnspython) "$PY" -c 'import dns.message, dns.query' >/dev/null 2>&1 ;;
+    logrotate) command -v logrotate >/dev/null 2>&1 ;;
     chromium) command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 ;;
     *) log "unknown tool $1 (known: ${ALL_TOOLS[*]})"; exit 2 ;;
   esac
@@ -48,6 +52,7 @@ has() {
 package() {
   case "$1" in
     dig) echo bind9-dnsutils ;;
+    kdig) echo knot-dnsutils ;;
     zonemaster) echo zonemaster-cli ;;
     dnspython) echo python3-dnspython ;;
     chromium) echo chromium chromium-driver ;;

@@ -11,6 +11,7 @@ use super::frame::{Connection, FrameError};
 use super::message::{Reply, Request, QUIT};
 use super::view;
 use crate::model::{Query, Resolution};
+use crate::ops::diagnostics::QUERY_TARGET;
 use crate::ops::metrics::ServerMetrics;
 use crate::ops::querylog::{Escaped, Micros};
 use crate::web::events;
@@ -95,6 +96,7 @@ fn request_loop<S: LineService>(
                 service.metrics().line_query(None, reply.code, started);
                 events::line_query(service.name(), peer_addr, None, &reply, started);
                 log::info!(
+                    target: QUERY_TARGET,
                     "{}: {peer}{} sent {marker} -> {reply}",
                     service.name(),
                     service.who(session)
@@ -116,6 +118,7 @@ fn request_loop<S: LineService>(
                     .line_query(Some(&request), reply.code, started);
                 events::line_query(service.name(), peer_addr, Some(&request), &reply, started);
                 log::info!(
+                    target: QUERY_TARGET,
                     "{}: {peer}{} asked {request} -> {reply} ({})",
                     service.name(),
                     service.who(session),
@@ -128,6 +131,7 @@ fn request_loop<S: LineService>(
                 service.metrics().line_query(None, reply.code, started);
                 events::line_query(service.name(), peer_addr, None, &reply, started);
                 log::info!(
+                    target: QUERY_TARGET,
                     "{}: {peer}{} sent \"{}\" ({e}) -> {reply}",
                     service.name(),
                     service.who(session),

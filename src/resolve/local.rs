@@ -167,7 +167,7 @@ impl LocalResolver {
         match outcome {
             Ok(outcome) => self.learn(query, outcome),
             Err(e) => {
-                log::warn!("{}: {e}", query.name);
+                log::log!(e.log_level(), "{}: {e}", query.name);
                 self.metrics.upstream_failure(&e);
                 Resolution::new(Outcome::ServFail)
             }
@@ -189,8 +189,8 @@ impl LocalResolver {
                 learned: self.clock.wall(),
                 ttl: ttl.min(self.cache.max_ttl()),
             };
-            if let Err(e) = logs.record_mapping(&mapping) {
-                log::error!("cannot write mapping.log in {}: {e}", logs.dir().display());
+            if logs.record_mapping(&mapping).is_err() {
+                // Logged once per episode by the log directory.
                 return Resolution::new(Outcome::ServFail);
             }
         }

@@ -3,8 +3,11 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
 
-use super::synthesized_soa;
+use super::{soa_serial, synthesized_soa, with_serial, ZoneRecords};
+use crate::dns::xfr::next_serial;
 use crate::model::name::Name;
 use crate::model::{Outcome, QType, Query, RData, Record, Resolution, DEFAULT_TTL};
 use crate::ops::reload::Swap;
@@ -39,14 +42,19 @@ struct TldData {
 }
 
 impl TldData {
-    fn new(tld: &Name, zone: Zone) -> TldData {
-        let soa = synthesized_soa(tld, zone.negative_ttl());
+    /// The data of `zone`, whose SOA has serial `serial`.
+    fn new(tld: &Name, zone: Zone, serial: u32) -> TldData {
+        let soa = with_serial(synthesized_soa(tld, zone.negative_ttl()), serial);
         let empty_non_terminals = empty_non_terminals(&zone, tld.as_str());
         TldData {
             zone,
             soa,
             empty_non_terminals,
         }
+    }
+
+    fn serial(&self) -> u32 {
+        soa_serial(&self.soa)
     }
 
     /// NODATA for a name that exists only through names below it, else NXDOMAIN.
@@ -62,16 +70,33 @@ impl TldData {
 impl TldResolver {
     pub fn new(tld: &str, zone: Zone, own: IpAddr) -> TldResolver {
         let tld = Name::from_wire(tld);
+        let serial = next_serial(None, true, SystemTime::now());
         TldResolver {
-            data: Swap::new(TldData::new(&tld, zone)),
+            data: Swap::new(TldData::new(&tld, zone, serial)),
             tld,
             own,
         }
     }
 
-    /// Swaps in a new zone (a reload): queries that follow answer from it.
-    pub fn replace_zone(&self, zone: Zone) {
-        self.data.store(TldData::new(&self.tld, zone));
+    /// Swaps in a new zone (a reload): queries that follow answer from it. Its SOA's
+    /// serial is the old one if the data is the same, a newer one if not
+    /// ([`next_serial`]); returns whether it changed.
+    pub fn replace_zone(&self, zone: Zone) -> bool {
+        let old = self.data.load();
+        let changed = old.zone != zone;
+        let serial = next_serial(Some(old.serial()), changed, SystemTime::now());
+        self.data.store(TldData::new(&self.tld, zone, serial));
+        changed
+    }
+
+    /// The zone as it is now, whole, as a zone transfer sends it.
+    pub fn snapshot(&self) -> TldSnapshot {
+        TldSnapshot {
+            data: self.data.load(),
+            tld: self.tld.clone(),
+            ns: self.ns_name(),
+            own: self.own,
+        }
     }
 
     /// The TLD server's own name: `ns.<tld>`.
@@ -162,6 +187,61 @@ impl TldResolver {
             first.extend(records);
         }
         Outcome::Answer(first)
+    }
+}
+
+/// A TLD server's zone at one moment: every record its answers show, for a zone
+/// transfer.
+pub struct TldSnapshot {
+    data: Arc<TldData>,
+    tld: Name,
+    ns: Name,
+    own: IpAddr,
+}
+
+impl ZoneRecords for TldSnapshot {
+    fn soa_record(&self) -> &Record {
+        &self.data.soa
+    }
+
+    /// Every record, as queries find them: the SOA, the apex NS and its address, each
+    /// name's addresses, and the CNAME of each name the `www.` rule answers for (the
+    /// names in order, each name's addresses in file order).
+    fn all_records(&self) -> Box<dyn Iterator<Item = Record> + '_> {
+        let zone = &self.data.zone;
+        // The names a query for reaches: under the TLD, neither the apex (which answers
+        // SOA and NS only) nor the server's own name (its own address).
+        let reached = |name: &str| {
+            name != self.tld.as_str()
+                && name != self.ns.as_str()
+                && Name::from_wire(name).is_within(self.tld.as_str())
+        };
+        let mut names: Vec<&str> = zone.names().filter(|n| reached(n)).collect();
+        names.sort_unstable();
+        let apex = [
+            self.data.soa.clone(),
+            Record::new(self.tld.clone(), DEFAULT_TTL, RData::Ns(self.ns.clone())),
+            Record::new(self.ns.clone(), DEFAULT_TTL, RData::address(self.own)),
+        ];
+        let addresses = names.clone().into_iter().flat_map(move |name| {
+            zone.addresses(name)
+                .iter()
+                .map(move |a| Record::new(Name::from_wire(name), a.ttl, RData::address(a.ip)))
+        });
+        let cnames = names.into_iter().filter_map(move |name| {
+            let alias = name.strip_prefix("www.")?;
+            if alias.starts_with("www.") || !reached(alias) || !zone.addresses(alias).is_empty() {
+                return None;
+            }
+            let target = zone.addresses(name);
+            let ttl = target.iter().map(|a| a.ttl).min().unwrap_or(DEFAULT_TTL);
+            Some(Record::new(
+                Name::from_wire(alias),
+                ttl,
+                RData::Cname(Name::from_wire(name)),
+            ))
+        });
+        Box::new(apex.into_iter().chain(addresses).chain(cnames))
     }
 }
 
@@ -263,6 +343,74 @@ mod tests {
         assert!(
             matches!(&ask("x.y.com"), Outcome::Answer(r) if matches!(r[0].data, RData::Cname(_)))
         );
+    }
+
+    /// What a zone transfer sends is what queries find: the apex, the addresses, and
+    /// the www rule's CNAMEs; nothing for the names the resolver does not serve.
+    #[test]
+    fn snapshot_lists_every_record_queries_find() {
+        let zone: Zone = "www.google.com 142.250.72.4\nwww.google.com 2607:f8b0::1\n\
+                          v6.com ::2\nwww.v6.com 192.0.2.1\nns.com 192.0.2.9\nwww.ns.com 192.0.2.8\n\
+                          www.other.org 192.0.2.6\nmail.corp.com 192.0.2.5\n"
+            .parse()
+            .unwrap();
+        let tld = TldResolver::new("com", zone, "127.0.0.9".parse().unwrap());
+        let snapshot = tld.snapshot();
+        let listed: Vec<String> = snapshot
+            .all_records()
+            .map(|r| format!("{} {} {:?}", r.name, r.ttl, r.data))
+            .collect();
+        assert_eq!(
+            listed[0],
+            format!("com 300 {:?}", snapshot.soa_record().data)
+        );
+        assert_eq!(
+            listed[1..],
+            [
+                "com 3600 Ns(Name(\"ns.com\"))",
+                "ns.com 3600 A(127.0.0.9)",
+                "mail.corp.com 3600 A(192.0.2.5)",
+                "v6.com 3600 Aaaa(::2)",
+                "www.google.com 3600 A(142.250.72.4)",
+                "www.google.com 3600 Aaaa(2607:f8b0::1)",
+                "www.ns.com 3600 A(192.0.2.8)",
+                "www.v6.com 3600 A(192.0.2.1)",
+                "google.com 3600 Cname(Name(\"www.google.com\"))",
+            ]
+        );
+        for record in snapshot.all_records().skip(1) {
+            let asked = if matches!(record.data, RData::Cname(_)) {
+                QType::Cname
+            } else {
+                QType::Any
+            };
+            let found = tld.resolve(&Query {
+                name: record.name.clone(),
+                qtype: asked,
+                recursion: Recursion::Iterative,
+                tag: None,
+            });
+            assert!(
+                matches!(&found.outcome, Outcome::Answer(rs) if rs.contains(&record)),
+                "{record:?}: {found:?}"
+            );
+        }
+    }
+
+    /// The serial grows when a reload changes the data, and only then.
+    #[test]
+    fn a_reload_that_changes_the_zone_gives_a_newer_serial() {
+        let tld = tld();
+        let serial = |tld: &TldResolver| tld.data.load().serial();
+        let first = serial(&tld);
+        assert!(first > 1_600_000_000, "the load time: {first}");
+        let same: Zone = "www.google.com 142.250.72.4\nwww.google.com 2607:f8b0::1\nv6.com ::2\n"
+            .parse()
+            .unwrap();
+        assert!(!tld.replace_zone(same));
+        assert_eq!(serial(&tld), first);
+        assert!(tld.replace_zone("www.google.com 142.250.72.5\n".parse().unwrap()));
+        assert!(crate::dns::xfr::serial_newer(serial(&tld), first));
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod iterative;
 mod lab;
 mod legacy;
 mod logs;
+mod month;
 
 // Bad input, limits, forgeries, faults, nothing lost, parsers under arbitrary input.
 mod bad_input;
@@ -42,6 +43,7 @@ mod netns;
 mod nsd;
 mod resolvers;
 mod unbound;
+mod xfr;
 
 // The web view, in headless Chromium.
 mod web;

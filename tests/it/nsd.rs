@@ -66,7 +66,7 @@ www.mozilla   IN A   44.236.72.93
 /// An NSD configuration for one server at `addr`:53 serving `zones` (name, file), with
 /// every file it keeps in `dir`: no database, no chroot, no privilege drop, no remote
 /// control, IPv4 only.
-fn nsd_conf(dir: &Path, tag: &str, addr: &str, zones: &[(&str, &str)]) -> String {
+pub fn nsd_conf(dir: &Path, tag: &str, addr: &str, zones: &[(&str, &str)]) -> String {
     let dir = dir.display();
     let mut conf = format!(
         "server:\n\
