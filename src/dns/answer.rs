@@ -28,7 +28,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::{model_name, rcode_name, wire_name, wire_record, CLASSIC_UDP_PAYLOAD};
 use crate::model::name::Name;
-use crate::model::{Outcome, QType, Query, Record, Recursion, Referral, Resolution};
+use crate::model::{ChainEnd, Outcome, QType, Query, Record, Recursion, Referral, Resolution};
 use crate::resolve::inflight::Then;
 
 /// Which transport a request came over: it decides the size limit of the answer.
@@ -555,6 +555,19 @@ fn fill(
             for r in cnames.chain(others) {
                 msg.add_answer(record(r)?);
             }
+            match &resolution.chain_end {
+                Some(ChainEnd::NoData(soa)) => {
+                    msg.add_authority(record(soa)?);
+                }
+                Some(ChainEnd::NxDomain(soa)) => {
+                    msg.metadata.response_code = ResponseCode::NXDomain;
+                    msg.add_authority(record(soa)?);
+                }
+                None => {}
+            }
+            for r in &resolution.additional {
+                msg.add_additional(record(r)?);
+            }
             let n = records.len();
             format!("{n} answer{}{cached}", if n == 1 { "" } else { "s" })
         }
@@ -607,7 +620,8 @@ fn add_referral(msg: &mut Message, referral: &Referral) -> Result<(), hickory_pr
             };
             msg.add_additional(hrr::Record::from_rdata(ns.clone(), ttl, glue));
         }
-        if !server.addrs.is_empty() {
+        // Port 53 goes without saying: no hint for it, as in any other server's referral.
+        if !server.addrs.is_empty() && server.port != 53 {
             msg.add_additional(hrr::Record::from_rdata(
                 wire_name(&referral.srv_name())?,
                 ttl,

@@ -206,6 +206,8 @@ pub fn read_response(bytes: &[u8], id: u16, query: &Query) -> Result<Resolution,
     Ok(Resolution {
         outcome,
         authoritative: msg.metadata.authoritative,
+        additional: Vec::new(),
+        chain_end: None,
         cached: false,
     })
 }

@@ -21,7 +21,7 @@ pub mod tcp;
 use hickory_proto::rr::{self as hrr, rdata as hrd, DNSClass};
 
 use crate::model::name::Name;
-use crate::model::{Query, RData, Record, Soa, Srv};
+use crate::model::{Mx, Opaque, Query, RData, Record, Soa, Srv};
 
 /// The EDNS(0) UDP payload size dnsd advertises by default: the DNS flag day 2020
 /// value, which avoids IP fragmentation on practically every path.
@@ -104,14 +104,18 @@ pub fn wire_record(record: &Record) -> Result<hrr::Record, hickory_proto::ProtoE
             srv.port,
             wire_name(&srv.target)?,
         )),
+        RData::Ptr(target) => hrr::RData::PTR(hrd::PTR(wire_name(target)?)),
+        RData::Mx(mx) => hrr::RData::MX(hrd::MX::new(mx.preference, wire_name(&mx.exchange)?)),
+        RData::Other(other) => (*other.0).clone(),
     };
     let mut out = hrr::Record::from_rdata(wire_name(&record.name)?, record.ttl, data);
     out.dns_class = DNSClass::IN;
     Ok(out)
 }
 
-/// A hickory record as a model record, if the model has its type (A, AAAA, CNAME, NS,
-/// SOA, SRV) and it is of class IN; `None` for anything else.
+/// A hickory record as a model record, if it is of class IN; `None` for anything else.
+/// Types the model does not interpret are kept whole ([`RData::Other`]), except the
+/// ones no zone or cache holds (OPT, and an update's empty data).
 pub fn model_record(record: &hrr::Record) -> Option<Record> {
     if record.dns_class != DNSClass::IN {
         return None;
@@ -136,7 +140,13 @@ pub fn model_record(record: &hrr::Record) -> Option<Record> {
             port: srv.port,
             target: model_name(&srv.target),
         }),
-        _ => return None,
+        hrr::RData::PTR(ptr) => RData::Ptr(model_name(&ptr.0)),
+        hrr::RData::MX(mx) => RData::Mx(Mx {
+            preference: mx.preference,
+            exchange: model_name(&mx.exchange),
+        }),
+        hrr::RData::OPT(_) | hrr::RData::Update0(_) => return None,
+        other => RData::Other(Opaque(Box::new(other.clone()))),
     };
     Some(Record::new(model_name(&record.name), record.ttl, data))
 }

@@ -161,6 +161,14 @@ pub fn parse_tld(s: &str) -> Result<String, NameError> {
     Ok(s.to_ascii_lowercase())
 }
 
+/// A map keyed by names is looked up by `&str` without building a `Name` (the hash and
+/// order of a `Name` are those of its text).
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

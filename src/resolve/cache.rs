@@ -298,6 +298,10 @@ fn outcome_bytes(outcome: &Outcome) -> usize {
                 RData::Cname(n) | RData::Ns(n) => name(n),
                 RData::Soa(soa) => name(&soa.mname) + name(&soa.rname),
                 RData::Srv(srv) => name(&srv.target),
+                RData::Ptr(n) => name(n),
+                RData::Mx(mx) => name(&mx.exchange),
+                // The boxed data, and about as much again inside it.
+                RData::Other(_) => 4 * size_of::<hickory_proto::rr::RData>(),
                 RData::A(_) | RData::Aaaa(_) => 0,
             }
     };

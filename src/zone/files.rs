@@ -1,5 +1,6 @@
-//! The data files: zones (and the local server's cache files) and the root's TLD table,
-//! each in the legacy space-separated format or in TOML.
+//! dnsd's own data files: address zones (and the local server's cache files) and the
+//! root's TLD table, each in the legacy space-separated format or in TOML. Both are
+//! mapped into the record store ([`super::build`]) before anything is served.
 //!
 //! Both are "who answers for this name", held in a `HashMap` and looked up in constant
 //! time, however large the file: the original re-read the whole file on every query.
