@@ -1006,7 +1006,7 @@ mod tests {
         assert_eq!(msg.queries[0].query_class(), DNSClass::CH);
         assert_eq!(
             answered.to_string(),
-            "TYPE16 CLASS3 version.bind. -> REFUSED class CH"
+            "TXT CLASS3 version.bind. -> REFUSED class CH"
         );
     }
 

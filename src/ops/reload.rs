@@ -16,9 +16,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
+use crate::model::name::Name;
 use crate::ops::metrics::ServerMetrics;
 use crate::sync::lock;
-use crate::zone::{FileError, RootTable, Zone};
+use crate::zone::{FileError, RootTable, Zone, ZoneFile};
 
 /// Data that a reload may replace while queries read it: `load` is one read lock and
 /// an `Arc` clone; `store` swaps new data in for the queries that follow.
@@ -101,6 +102,27 @@ impl<T: 'static> Source<T> {
     }
 }
 
+impl<T: 'static> Source<T> {
+    /// The same files, their data turned into a `U` (an address zone into a
+    /// [`ZoneFile`]).
+    pub fn convert<U: From<T>>(self) -> Source<U> {
+        let load = self.load;
+        Source {
+            files: self.files,
+            load: Arc::new(move || load().map(U::from)),
+        }
+    }
+}
+
+impl Source<ZoneFile> {
+    /// The zone `origin`'s file: a master file (`.zone`) or an address file.
+    pub fn tld_file(path: PathBuf, origin: Name) -> Source<ZoneFile> {
+        Source::new(path.display().to_string(), move || {
+            ZoneFile::load(&path, &origin)
+        })
+    }
+}
+
 impl Source<Zone> {
     /// A zone (or cache) file.
     pub fn zone_file(path: PathBuf) -> Source<Zone> {
@@ -139,6 +161,12 @@ pub trait Summary {
 impl Summary for Zone {
     fn summary(&self) -> String {
         format!("{} names", self.len())
+    }
+}
+
+impl Summary for ZoneFile {
+    fn summary(&self) -> String {
+        ZoneFile::summary(self)
     }
 }
 

@@ -7,8 +7,9 @@
 //! - [`iterate`]: mode I: referrals followed down from the deepest delegation known,
 //!   each server believed only within its bailiwick.
 //! - [`delegations`]: the delegations learned from referrals, with their TTLs.
-//! - [`root`]: the root's: a referral to a TLD server, or its answer.
-//! - [`tld`]: a TLD server's: authoritative answers from its zone.
+//! - [`authority`]: every server's own zones (the root's, a TLD's, a second-level
+//!   zone's): authoritative answers and referrals from the record store.
+//! - [`root`]: the root's: its zone's answer, or (mode R) the TLD server's.
 //! - [`cache`]: the local server's cache, with TTLs, negative answers and LRU.
 //! - [`upstream`]: asking another server, by whichever protocol was chosen at start.
 //! - [`infra`]: what is remembered of each upstream: round-trip times, and a backoff
@@ -17,6 +18,7 @@
 //!   number bounded.
 //! - [`clock`]: time, passed in, so that tests move it.
 
+pub mod authority;
 pub mod cache;
 pub mod clock;
 pub mod delegations;
@@ -25,7 +27,6 @@ pub mod infra;
 pub mod iterate;
 pub mod local;
 pub mod root;
-pub mod tld;
 pub mod upstream;
 
 use std::net::SocketAddr;

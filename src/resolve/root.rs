@@ -4,40 +4,54 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::net::IpAddr;
+
+use super::authority::Authoritative;
+use super::final_answer;
 use super::inflight::Resolve;
 use super::upstream::Upstream;
-use super::{final_answer, synthesized_soa, ROOT_NS};
-use crate::model::name::Name;
-use crate::model::{
-    Outcome, QType, Query, RData, Record, Recursion, Referral, Resolution, DEFAULT_TTL,
-};
+use crate::model::{Outcome, Query, Recursion, Resolution};
 use crate::ops::metrics::ServerMetrics;
 use crate::ops::reload::Swap;
-use crate::zone::{RootTable, DEFAULT_NEGATIVE_TTL};
+use crate::zone::build::root_zone;
+use crate::zone::{Authority, RootTable};
 
 /// The root: which TLD server answers for a name, asked (R) or referred to (I). It is
 /// authoritative for `.`: a TLD its table does not list does not exist.
 ///
-/// Its apex has an SOA and an NS, both naming `ns.root.` (the SOA's MNAME), as every
-/// zone's apex must (RFC 1034 4.2.1) and as zone checkers ask. The root does not know
-/// the address it is reached at, and `root` is no TLD of its table, so `ns.root` has
-/// no address record: a checker is given the server's address (`ns.root/127.0.0.1`).
+/// It answers from the root zone its table maps to ([`root_zone`]): `. NS ns.root`
+/// (the SOA's MNAME, RFC 1034 4.2.1) with `ns.root`'s address (the root's own, when it
+/// is bound to one a client can reach) as glue, so that `dig +trace` and a resolver's
+/// priming find it; and a delegation to each TLD. The TLD server answers a recursive
+/// question below a delegation.
 #[derive(Debug)]
 pub struct RootResolver {
     table: Swap<RootTable>,
+    /// The root zone the table maps to, swapped with it.
+    zone: Authoritative,
+    /// The root's own address: `ns.root`'s.
+    own: Option<IpAddr>,
     upstream: Upstream,
-    soa: Record,
     metrics: ServerMetrics,
 }
 
 impl RootResolver {
     pub fn new(table: RootTable, upstream: Upstream) -> RootResolver {
         RootResolver {
+            zone: Authoritative::new(Authority::single(root_zone(&table, None))),
             table: Swap::new(table),
+            own: None,
             upstream,
-            soa: synthesized_soa(&Name::from_wire(""), DEFAULT_NEGATIVE_TTL),
             metrics: ServerMetrics::DISABLED,
         }
+    }
+
+    /// Publishes `own` as the address of `ns.root`, the root's name server.
+    pub fn with_address(mut self, own: IpAddr) -> RootResolver {
+        self.own = Some(own);
+        self.zone
+            .replace(Authority::single(root_zone(&self.table.load(), self.own)));
+        self
     }
 
     /// Records the failures of TLD servers in `metrics`.
@@ -53,10 +67,12 @@ impl RootResolver {
 
     /// Swaps in a new table (a reload): queries that follow use it.
     pub fn replace_table(&self, table: RootTable) {
+        self.zone
+            .replace(Authority::single(root_zone(&table, self.own)));
         self.table.store(table);
     }
 
-    /// Answers `query`: from the table, or (mode R) through the TLD server.
+    /// Answers `query`: from the root zone, or (mode R) through the TLD server.
     pub fn resolve(&self, query: &Query) -> Resolution {
         self.at_once(query)
             .unwrap_or_else(|| self.through_upstream(query, Instant::now()))
@@ -68,41 +84,25 @@ impl RootResolver {
     }
 }
 
-/// Everything from the table at once, but a recursive question under a TLD it knows,
+/// Everything from the root zone at once, but a recursive question below a delegation,
 /// which the TLD server answers.
 impl Resolve for RootResolver {
     fn at_once(&self, query: &Query) -> Option<Resolution> {
-        if query.name.is_root() {
-            let ns = Record::new(
-                query.name.clone(),
-                DEFAULT_TTL,
-                RData::Ns(Name::from_wire(ROOT_NS)),
-            );
-            return Some(Resolution::authoritative(match query.qtype {
-                QType::Soa => Outcome::Answer(vec![self.soa.clone()]),
-                QType::Ns => Outcome::Answer(vec![ns]),
-                QType::Any => Outcome::Answer(vec![self.soa.clone(), ns]),
-                _ => Outcome::NoData(self.soa.clone()),
-            }));
-        }
-        let tld = query.name.tld();
-        let Some(addr) = self.table.read().lookup(tld) else {
-            return Some(Resolution::authoritative(Outcome::NxDomain(
-                self.soa.clone(),
-            )));
-        };
-        match query.recursion {
-            Recursion::Iterative | Recursion::CacheOnly => Some(Resolution::new(
-                Outcome::Referral(Referral::new(Name::from_wire(tld), addr, DEFAULT_TTL)),
-            )),
-            Recursion::Recursive => None,
+        let found = self.zone.resolve(query);
+        match (&found.outcome, query.recursion) {
+            (Outcome::Referral(_), Recursion::Recursive) => None,
+            _ => Some(found),
         }
     }
 
     fn through_upstream(&self, query: &Query, arrived: Instant) -> Resolution {
-        // The table may have changed since `at_once` (a reload): read it again.
-        let Some(addr) = self.table.read().lookup(query.name.tld()) else {
-            return Resolution::authoritative(Outcome::NxDomain(self.soa.clone()));
+        // The zone may have changed since `at_once` (a reload): look again.
+        let found = self.zone.resolve(query);
+        let Outcome::Referral(referral) = &found.outcome else {
+            return found;
+        };
+        let Some(addr) = referral.addr() else {
+            return Resolution::new(Outcome::ServFail);
         };
         let deadline = self.upstream.deadline_after(arrived);
         let answered = self
@@ -123,8 +123,11 @@ impl Resolve for RootResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::name::Name;
+    use crate::model::{QType, RData};
     use crate::resolve::tests::data;
     use crate::resolve::upstream::{Ask, UpstreamError};
+    use crate::resolve::ROOT_NS;
     use std::net::SocketAddr;
     use std::time::{Duration, Instant};
 

@@ -109,7 +109,10 @@ impl RoleConfig for RootConfig {
             self.serving.bind().ip(),
         );
         let metrics = metrics.server(NAME);
-        let resolver = RootResolver::new(self.table, upstream).with_metrics(metrics.clone());
+        let mut resolver = RootResolver::new(self.table, upstream).with_metrics(metrics.clone());
+        if crate::zone::build::publishable(self.serving.bind().ip()) {
+            resolver = resolver.with_address(self.serving.bind().ip());
+        }
         Ok(RootHandler {
             resolver: Inflight::new(resolver, NAME, self.max_pending, metrics.clone()),
             metrics,

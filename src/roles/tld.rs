@@ -10,8 +10,8 @@ use crate::line::frame::{Connection, FrameError};
 use crate::line::session::LineService;
 use crate::model::{Query, Recursion, Resolution};
 use crate::ops::metrics::{Metrics, ServerMetrics};
-use crate::resolve::tld::TldResolver;
-use crate::zone::Zone;
+use crate::resolve::authority::Authoritative;
+use crate::zone::{Zone, ZoneFile};
 
 /// The ports the original design gave its TLD servers.
 pub fn default_port(tld: &str) -> Option<u16> {
@@ -27,14 +27,19 @@ pub fn default_port(tld: &str) -> Option<u16> {
 #[derive(Debug, Clone)]
 pub struct TldConfig {
     /// Where it listens, its limits, where a reload re-reads its data.
-    serving: Serving<Zone>,
+    serving: Serving<ZoneFile>,
     tld: String,
-    zone: Zone,
+    zone: ZoneFile,
 }
 
 impl TldConfig {
     /// Settings with the defaults: bound to 127.0.0.1 on port 0 (any free port).
     pub fn new(tld: &str, zone: Zone) -> TldConfig {
+        TldConfig::with_zone(tld, ZoneFile::Addresses(zone))
+    }
+
+    /// [`TldConfig::new`] with a zone of either kind: an address file or a master file.
+    pub fn with_zone(tld: &str, zone: ZoneFile) -> TldConfig {
         TldConfig {
             serving: Serving::default(),
             tld: tld.to_ascii_lowercase(),
@@ -50,13 +55,13 @@ impl TldConfig {
 
 impl RoleConfig for TldConfig {
     type Handler = TldHandler;
-    type Data = Zone;
+    type Data = ZoneFile;
 
-    fn serving(&self) -> &Serving<Zone> {
+    fn serving(&self) -> &Serving<ZoneFile> {
         &self.serving
     }
 
-    fn serving_mut(&mut self) -> &mut Serving<Zone> {
+    fn serving_mut(&mut self) -> &mut Serving<ZoneFile> {
         &mut self.serving
     }
 
@@ -67,25 +72,30 @@ impl RoleConfig for TldConfig {
         Ok(handler)
     }
 
-    fn swap(handler: &TldHandler, zone: Zone) {
-        handler.resolver.replace_zone(zone)
+    fn swap(handler: &TldHandler, zone: ZoneFile) {
+        handler
+            .resolver
+            .replace_zone(&handler.tld, zone, handler.own)
     }
 }
 
 /// The TLD role's handler.
 pub struct TldHandler {
     tld: String,
-    resolver: TldResolver,
+    resolver: Authoritative,
+    /// The server's address: `ns.<tld>`'s in an address zone.
+    own: IpAddr,
     metrics: ServerMetrics,
 }
 
 impl TldHandler {
     /// A handler for `tld` answering from `zone`; `own` is the server's address (the
     /// glue of its NS record).
-    pub fn new(tld: &str, zone: Zone, own: IpAddr) -> TldHandler {
+    pub fn new(tld: &str, zone: impl Into<ZoneFile>, own: IpAddr) -> TldHandler {
         TldHandler {
             tld: tld.to_owned(),
-            resolver: TldResolver::new(tld, zone, own),
+            resolver: Authoritative::zone(tld, zone, own),
+            own,
             metrics: ServerMetrics::DISABLED,
         }
     }

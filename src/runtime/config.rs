@@ -31,7 +31,7 @@ use crate::tools::bench::report::ReportConfig;
 use crate::tools::bench::{self, BenchConfig, Names, Workload};
 use crate::tools::check::{CheckConfig, CheckFile, Kind};
 use crate::tools::trace::{Output, TraceConfig};
-use crate::zone::{RootTable, Zone};
+use crate::zone::{RootTable, ZoneFile};
 
 /// A command, checked: what it runs, with every setting valid.
 #[derive(Debug)]
@@ -177,8 +177,9 @@ fn tld(args: TldArgs) -> Result<Config, Error> {
         .port
         .or_else(|| tld::default_port(&tld))
         .ok_or_else(|| ConfigError::NoDefaultPort { tld: tld.clone() })?;
-    let server = TldConfig::new(&tld, Zone::load(&args.zone)?)
-        .with_source(Some(Files::zone_file(args.zone)))
+    let origin = Name::from_wire(&tld);
+    let server = TldConfig::with_zone(&tld, ZoneFile::load(&args.zone, &origin)?)
+        .with_source(Some(Files::tld_file(args.zone, origin)))
         .with_bind(SocketAddr::new(args.server.bind, port))
         .with_limits(limits(&args.server.limits));
     Ok(Config::Tld {

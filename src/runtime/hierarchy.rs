@@ -178,8 +178,8 @@ impl HierarchyBuilder {
                 dir: zones.map(Path::to_owned),
                 tld: tld.to_owned(),
             })?;
-            let mut config =
-                TldConfig::new(tld, load_zone(&source)?).with_source(source.reloadable());
+            let mut config = TldConfig::new(tld, load_zone(&source)?)
+                .with_source(source.reloadable().map(Files::convert));
             if !any_port {
                 config = config.with_bind(addr);
             }

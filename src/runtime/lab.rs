@@ -39,13 +39,14 @@ use toml::Spanned;
 use crate::error::Error;
 use crate::line::message::{Mode, ServerName};
 use crate::model::name::parse_tld;
+use crate::model::name::Name;
 use crate::ops::reload::Source;
 use crate::roles::tld::{self, TldConfig};
 use crate::roles::RoleConfig;
 use crate::runtime::hierarchy::HierarchyBuilder;
 use crate::server::access::{Allow, Net};
 use crate::server::{Limits, DEFAULT_BIND};
-use crate::zone::{FileError, Format, Zone};
+use crate::zone::{FileError, Format, Zone, ZoneFile};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -255,7 +256,7 @@ impl Lab {
                 )
             })?;
             let source = match (&t.zone, t.records.is_empty()) {
-                (Some(file), true) => Source::zone_file(rel(file)),
+                (Some(file), true) => Source::tld_file(rel(file), Name::from_wire(&tld)),
                 _ => {
                     let tld = tld.clone();
                     relab(path, move |at, lab| match lab.tld.get(&tld) {
@@ -267,7 +268,7 @@ impl Lab {
                     })
                 }
             };
-            let config = TldConfig::new(&tld, tld_zone(&at, &tld, t)?)
+            let config = TldConfig::with_zone(&tld, tld_zone(&at, &tld, t)?)
                 .with_bind(SocketAddr::new(bind(&t.bind)?, port))
                 .with_source(Some(source));
             builder = builder.tld_with(config);
@@ -285,10 +286,10 @@ impl Lab {
 }
 
 /// A source that re-reads the lab file and takes what `pick` finds in it.
-fn relab(
+fn relab<T: 'static>(
     path: &Path,
-    pick: impl Fn(&At, &LabToml) -> Result<Zone, FileError> + Send + Sync + 'static,
-) -> Source<Zone> {
+    pick: impl Fn(&At, &LabToml) -> Result<T, FileError> + Send + Sync + 'static,
+) -> Source<T> {
     let path = path.to_owned();
     Source::new(path.display().to_string(), move || {
         let text = read(&path)?;
@@ -301,15 +302,16 @@ fn relab(
     })
 }
 
-/// A TLD's zone: its file, or its inline records (not both).
-fn tld_zone(at: &At, tld: &str, t: &TldToml) -> Result<Zone, FileError> {
+/// A TLD's zone: its file (a master file if it ends in `.zone`), or its inline records
+/// (not both).
+fn tld_zone(at: &At, tld: &str, t: &TldToml) -> Result<ZoneFile, FileError> {
     match (&t.zone, t.records.is_empty()) {
         (Some(_), false) => Err(at.error(
             first_record(&t.records),
             format!("tld.{tld}: give `zone` or `records`, not both"),
         )),
-        (Some(file), true) => Zone::load(&at.rel(file)),
-        (None, _) => at.records(&t.records),
+        (Some(file), true) => ZoneFile::load(&at.rel(file), &Name::from_wire(tld)),
+        (None, _) => at.records(&t.records).map(ZoneFile::from),
     }
 }
 

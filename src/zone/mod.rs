@@ -16,3 +16,51 @@ pub mod store;
 
 pub use files::*;
 pub use store::{Authority, ZoneBuilder, ZoneData};
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use crate::model::name::Name;
+
+/// A zone as a server is given it: one of dnsd's address files, or a master file's
+/// records. Both are served from the store ([`ZoneFile::into_data`]).
+#[derive(Debug, Clone)]
+pub enum ZoneFile {
+    Addresses(Zone),
+    Master(ZoneData),
+}
+
+impl From<Zone> for ZoneFile {
+    fn from(zone: Zone) -> ZoneFile {
+        ZoneFile::Addresses(zone)
+    }
+}
+
+impl ZoneFile {
+    /// Reads the zone `origin` from `path`: a master file if its extension is `.zone`
+    /// (its SOA must then be at `origin`), else an address file (legacy or TOML).
+    pub fn load(path: &Path, origin: &Name) -> Result<ZoneFile, FileError> {
+        if master::is_master(path) {
+            master::load(path, Some(origin)).map(ZoneFile::Master)
+        } else {
+            Zone::load(path).map(ZoneFile::Addresses)
+        }
+    }
+
+    /// The records to serve for `origin`; `own` is the server's address, published as
+    /// `ns.<origin>` in an address zone (a master file says itself who its servers are).
+    pub fn into_data(self, origin: &Name, own: Option<IpAddr>) -> ZoneData {
+        match self {
+            ZoneFile::Addresses(zone) => build::address_zone(origin, &zone, own),
+            ZoneFile::Master(data) => data,
+        }
+    }
+
+    /// How many names (address file) or records (master file), for a reload's summary.
+    pub fn summary(&self) -> String {
+        match self {
+            ZoneFile::Addresses(zone) => format!("{} names", zone.len()),
+            ZoneFile::Master(data) => format!("{} records, serial {}", data.len(), data.serial()),
+        }
+    }
+}

@@ -231,7 +231,18 @@ impl ZoneBuilder {
 
     /// The zone, without checks: `soa` is its SOA record (dnsd's address files have
     /// none of their own).
-    pub fn build(self, soa: Record) -> ZoneData {
+    pub fn build(mut self, soa: Record) -> ZoneData {
+        let apex = self.nodes.entry(self.origin.clone()).or_default();
+        if !apex.iter().any(|rr| matches!(rr.data, RData::Soa(_))) {
+            apex.insert(
+                0,
+                Rr {
+                    ttl: soa.ttl,
+                    data: soa.data.clone(),
+                },
+            );
+            self.len += 1;
+        }
         let origin = self.origin;
         let mut nodes: HashMap<Name, Box<[Rr]>> = HashMap::with_capacity(self.nodes.len());
         let mut has_cuts = false;
