@@ -51,6 +51,9 @@ pub enum Command {
     Root(RootArgs),
     /// Run a TLD server, authoritative for the names in its zone.
     Tld(TldArgs),
+    /// Run an authoritative server for zones given as RFC 1035 master files: a
+    /// second-level zone's own server, a reverse zone, several zones at once.
+    Auth(AuthArgs),
     /// Talk to a local server: sends ID, then one request per input line.
     Client(ClientArgs),
     /// Measure a server: closed-loop load, queries per second and latency (`dnsd bench
@@ -345,13 +348,31 @@ pub struct RootArgs {
 pub struct TldArgs {
     /// The top-level domain served, e.g. `com`.
     pub tld: String,
-    /// The zone: `NAME ADDR` lines, or TOML `[records]` with `"name" = "addr"`; SIGHUP
-    /// re-reads it.
+    /// The zone: `NAME ADDR` lines, TOML `[records]` with `"name" = "addr"`, or (a
+    /// `.zone` file) an RFC 1035 master file whose SOA is the TLD's; SIGHUP re-reads it.
     pub zone: PathBuf,
     /// Port to listen on [default: 5678 for com, 5679 for org, 5680 for gov; required
     /// for any other TLD] (0: any free port).
     #[arg(long)]
     pub port: Option<u16>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct AuthArgs {
+    /// The zones: RFC 1035 master files (`$ORIGIN`, `$TTL`, every record type; a type
+    /// without a name of its own in RFC 3597's `TYPEn \# LEN HEX` form), a zone each,
+    /// whose origin is the owner of its SOA. SIGHUP re-reads them.
+    #[arg(required = true, value_name = "FILE")]
+    pub zones: Vec<PathBuf>,
+    /// The name the server logs and counts its metrics under [default: the first
+    /// zone's origin].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = 53)]
+    pub port: u16,
     #[command(flatten)]
     pub server: ServerArgs,
 }

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use crate::model::name::Name;
 use crate::ops::metrics::ServerMetrics;
 use crate::sync::lock;
-use crate::zone::{FileError, RootTable, Zone, ZoneFile};
+use crate::zone::{FileError, RootTable, Zone, ZoneFile, ZoneSet};
 
 /// Data that a reload may replace while queries read it: `load` is one read lock and
 /// an `Arc` clone; `store` swaps new data in for the queries that follow.
@@ -114,12 +114,22 @@ impl<T: 'static> Source<T> {
     }
 }
 
-impl Source<ZoneFile> {
+impl Source<ZoneSet> {
     /// The zone `origin`'s file: a master file (`.zone`) or an address file.
-    pub fn tld_file(path: PathBuf, origin: Name) -> Source<ZoneFile> {
+    pub fn tld_file(path: PathBuf, origin: Name) -> Source<ZoneSet> {
         Source::new(path.display().to_string(), move || {
-            ZoneFile::load(&path, &origin)
+            ZoneFile::load(&path, &origin).map(ZoneSet::from)
         })
+    }
+
+    /// Master files, a zone each.
+    pub fn master_files(paths: Vec<PathBuf>) -> Source<ZoneSet> {
+        let files = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Source::new(files, move || ZoneSet::load_masters(&paths))
     }
 }
 
@@ -164,9 +174,9 @@ impl Summary for Zone {
     }
 }
 
-impl Summary for ZoneFile {
+impl Summary for ZoneSet {
     fn summary(&self) -> String {
-        ZoneFile::summary(self)
+        ZoneSet::summary(self)
     }
 }
 

@@ -36,11 +36,6 @@ impl Authoritative {
         self.data.store(zones);
     }
 
-    /// Swaps in a TLD server's new zone file (see [`Authoritative::zone`]).
-    pub fn replace_zone(&self, tld: &str, zone: ZoneFile, own: IpAddr) {
-        self.replace(Authority::single(data(tld, zone, own)));
-    }
-
     /// The zones queries read now.
     pub fn zones(&self) -> Arc<Authority> {
         self.data.load()

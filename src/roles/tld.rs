@@ -11,7 +11,8 @@ use crate::line::session::LineService;
 use crate::model::{Query, Recursion, Resolution};
 use crate::ops::metrics::{Metrics, ServerMetrics};
 use crate::resolve::authority::Authoritative;
-use crate::zone::{Zone, ZoneFile};
+use crate::model::name::Name;
+use crate::zone::{Zone, ZoneFile, ZoneSet};
 
 /// The ports the original design gave its TLD servers.
 pub fn default_port(tld: &str) -> Option<u16> {
@@ -27,23 +28,30 @@ pub fn default_port(tld: &str) -> Option<u16> {
 #[derive(Debug, Clone)]
 pub struct TldConfig {
     /// Where it listens, its limits, where a reload re-reads its data.
-    serving: Serving<ZoneFile>,
+    serving: Serving<ZoneSet>,
     tld: String,
-    zone: ZoneFile,
+    zones: ZoneSet,
 }
 
 impl TldConfig {
     /// Settings with the defaults: bound to 127.0.0.1 on port 0 (any free port).
     pub fn new(tld: &str, zone: Zone) -> TldConfig {
-        TldConfig::with_zone(tld, ZoneFile::Addresses(zone))
+        TldConfig::with_zones(tld, ZoneSet::from(zone))
     }
 
     /// [`TldConfig::new`] with a zone of either kind: an address file or a master file.
     pub fn with_zone(tld: &str, zone: ZoneFile) -> TldConfig {
+        TldConfig::with_zones(tld, ZoneSet::from(zone))
+    }
+
+    /// An authoritative server named `name` (in its logs and metrics) holding `zones`:
+    /// a TLD server (`name` is the TLD, whose zone an address file may give), or a
+    /// server for any zones given as master files (`dnsd auth`).
+    pub fn with_zones(name: &str, zones: ZoneSet) -> TldConfig {
         TldConfig {
             serving: Serving::default(),
-            tld: tld.to_ascii_lowercase(),
-            zone,
+            tld: name.to_ascii_lowercase(),
+            zones,
         }
     }
 
@@ -55,27 +63,28 @@ impl TldConfig {
 
 impl RoleConfig for TldConfig {
     type Handler = TldHandler;
-    type Data = ZoneFile;
+    type Data = ZoneSet;
 
-    fn serving(&self) -> &Serving<ZoneFile> {
+    fn serving(&self) -> &Serving<ZoneSet> {
         &self.serving
     }
 
-    fn serving_mut(&mut self) -> &mut Serving<ZoneFile> {
+    fn serving_mut(&mut self) -> &mut Serving<ZoneSet> {
         &mut self.serving
     }
 
     /// The address the server binds is the glue of its NS record.
     fn handler(self, metrics: &Metrics) -> Result<TldHandler, Error> {
-        let mut handler = TldHandler::new(&self.tld, self.zone, self.serving.bind().ip());
+        let mut handler = TldHandler::with_zones(&self.tld, self.zones, self.serving.bind().ip());
         handler.metrics = metrics.server(&self.tld);
         Ok(handler)
     }
 
-    fn swap(handler: &TldHandler, zone: ZoneFile) {
-        handler
-            .resolver
-            .replace_zone(&handler.tld, zone, handler.own)
+    fn swap(handler: &TldHandler, zones: ZoneSet) {
+        handler.resolver.replace(zones.into_authority(
+            &Name::from_wire(&handler.tld),
+            Some(handler.own),
+        ))
     }
 }
 
@@ -92,9 +101,15 @@ impl TldHandler {
     /// A handler for `tld` answering from `zone`; `own` is the server's address (the
     /// glue of its NS record).
     pub fn new(tld: &str, zone: impl Into<ZoneFile>, own: IpAddr) -> TldHandler {
+        TldHandler::with_zones(tld, ZoneSet::from(zone.into()), own)
+    }
+
+    /// A handler named `name` answering from `zones` (see [`TldConfig::with_zones`]).
+    pub fn with_zones(name: &str, zones: ZoneSet, own: IpAddr) -> TldHandler {
+        let authority = zones.into_authority(&Name::from_wire(name), Some(own));
         TldHandler {
-            tld: tld.to_owned(),
-            resolver: Authoritative::zone(tld, zone, own),
+            tld: name.to_owned(),
+            resolver: Authoritative::new(authority),
             own,
             metrics: ServerMetrics::DISABLED,
         }

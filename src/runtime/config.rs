@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use crate::cli::{
     BenchArgs, BenchCommand, BenchReportArgs, BenchTool, CheckArgs, Cli, ClientArgs, Command,
-    LimitArgs, LocalArgs, RootArgs, TldArgs, TraceArgs, UpArgs,
+    AuthArgs, LimitArgs, LocalArgs, RootArgs, TldArgs, TraceArgs, UpArgs,
 };
 use crate::dns::answer::DnsSettings;
 use crate::error::{ConfigError, Error};
@@ -31,7 +31,7 @@ use crate::tools::bench::report::ReportConfig;
 use crate::tools::bench::{self, BenchConfig, Names, Workload};
 use crate::tools::check::{CheckConfig, CheckFile, Kind};
 use crate::tools::trace::{Output, TraceConfig};
-use crate::zone::{RootTable, ZoneFile};
+use crate::zone::{RootTable, ZoneFile, ZoneSet};
 
 /// A command, checked: what it runs, with every setting valid.
 #[derive(Debug)]
@@ -79,6 +79,7 @@ impl Config {
             Command::Local(args) => local(args)?,
             Command::Root(args) => root(args)?,
             Command::Tld(args) => tld(args)?,
+            Command::Auth(args) => auth(args)?,
             Command::Client(args) => Config::Client(client(args)?),
             Command::Bench(command) => bench(*command)?,
             Command::Check(args) => Config::Check(check(args)?),
@@ -181,6 +182,25 @@ fn tld(args: TldArgs) -> Result<Config, Error> {
     let server = TldConfig::with_zone(&tld, ZoneFile::load(&args.zone, &origin)?)
         .with_source(Some(Files::tld_file(args.zone, origin)))
         .with_bind(SocketAddr::new(args.server.bind, port))
+        .with_limits(limits(&args.server.limits));
+    Ok(Config::Tld {
+        server,
+        metrics: args.server.metrics,
+    })
+}
+
+fn auth(args: AuthArgs) -> Result<Config, Error> {
+    let zones = ZoneSet::load_masters(&args.zones)?;
+    let name = match (&args.name, zones.0.first()) {
+        (Some(name), _) => name.clone(),
+        (None, Some(ZoneFile::Master(zone))) if !zone.origin().is_root() => {
+            zone.origin().to_string()
+        }
+        _ => "auth".to_owned(),
+    };
+    let server = TldConfig::with_zones(&name, zones)
+        .with_source(Some(Files::master_files(args.zones)))
+        .with_bind(SocketAddr::new(args.server.bind, args.port))
         .with_limits(limits(&args.server.limits));
     Ok(Config::Tld {
         server,

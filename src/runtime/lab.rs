@@ -46,7 +46,7 @@ use crate::roles::RoleConfig;
 use crate::runtime::hierarchy::HierarchyBuilder;
 use crate::server::access::{Allow, Net};
 use crate::server::{Limits, DEFAULT_BIND};
-use crate::zone::{FileError, Format, Zone, ZoneFile};
+use crate::zone::{FileError, Format, Zone, ZoneFile, ZoneSet};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -260,7 +260,7 @@ impl Lab {
                 _ => {
                     let tld = tld.clone();
                     relab(path, move |at, lab| match lab.tld.get(&tld) {
-                        Some(t) => tld_zone(at, &tld, t),
+                        Some(t) => tld_zone(at, &tld, t).map(ZoneSet::from),
                         None => Err(at.error(
                             0,
                             format!("tld.{tld} is gone: adding or removing a TLD takes a restart"),

@@ -192,6 +192,18 @@ impl Reader<'_> {
             return;
         }
         let named = !text.starts_with([' ', '\t']);
+        if is_generic(text) {
+            // RFC 3597's generic form, which hickory's parser does not take: read here.
+            self.flush();
+            if named {
+                self.owner = self.absolute(first_word(text));
+            }
+            match self.generic(text, named) {
+                Ok(record) => self.add(entry.line, vec![record]),
+                Err(e) => self.fail(entry.line, e),
+            }
+            return;
+        }
         // A batch is cut only before an entry that names its owner, and is one entry
         // long while no `$TTL` is set (the last TTL is then carried entry by entry).
         if named && (self.batch_entries.len() >= BATCH || self.ttl.is_none()) {
@@ -211,6 +223,61 @@ impl Reader<'_> {
         if !text.ends_with('\n') {
             self.batch.push('\n');
         }
+    }
+
+    /// An entry in RFC 3597's generic form: `[OWNER] [TTL] [CLASS] TYPE \# LEN HEX...`
+    /// (the type by name or as `TYPEn`), its data decoded as the type's wire form.
+    fn generic(&self, text: &str, named: bool) -> Result<hrr::Record, String> {
+        let words: String = text
+            .lines()
+            .map(|l| l.split(';').next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace(['(', ')'], " ");
+        let mut words = words.split_whitespace().peekable();
+        let owner = if named {
+            words.next();
+            self.owner.clone()
+        } else {
+            self.owner.clone()
+        }
+        .ok_or("no owner name")?;
+        let name = hrr::Name::from_ascii(&owner).map_err(|e| format!("bad name {owner:?}: {e}"))?;
+        let mut ttl = self.ttl.or(self.last_ttl);
+        let mut class = hrr::DNSClass::IN;
+        let rtype = loop {
+            let word = words.next().ok_or("no record type")?;
+            if let Ok(t) = hickory_proto::serialize::txt::parse_ttl(word) {
+                ttl = Some(t);
+            } else if let Ok(c) = word.to_ascii_uppercase().parse::<hrr::DNSClass>() {
+                class = c;
+            } else {
+                break record_type(word)?;
+            }
+        };
+        let ttl = ttl.ok_or("record ttl not specified")?;
+        if words.next() != Some("\\#") {
+            return Err("expected \\# after the type (RFC 3597)".into());
+        }
+        let len: u16 = words
+            .next()
+            .and_then(|l| l.parse().ok())
+            .ok_or("bad length after \\#")?;
+        let hex: String = words.collect();
+        let bytes = decode_hex(&hex).ok_or_else(|| format!("bad hex data {hex:?}"))?;
+        if bytes.len() != usize::from(len) {
+            return Err(format!("\\# says {len} bytes, the data has {}", bytes.len()));
+        }
+        let mut decoder = hickory_proto::serialize::binary::BinDecoder::new(&bytes);
+        let data = hrr::RData::read(
+            &mut decoder,
+            rtype,
+            hickory_proto::serialize::binary::Restrict::new(len),
+        )
+        .map_err(|e| format!("bad {rtype} data: {e}"))?;
+        let mut record = hrr::Record::from_rdata(name, ttl, data);
+        record.dns_class = class;
+        Ok(record)
     }
 
     /// `$ORIGIN`, `$TTL`; `$INCLUDE` and anything else is a problem.
@@ -354,6 +421,38 @@ impl Reader<'_> {
     }
 }
 
+/// Whether an entry's data is in RFC 3597's generic form (a `\#` word).
+fn is_generic(text: &str) -> bool {
+    text.contains("\\#")
+        && text
+            .lines()
+            .any(|l| l.split(';').next().unwrap_or("").split_whitespace().any(|w| w == "\\#"))
+}
+
+/// A record type by name (`MX`) or number (`TYPE99`).
+fn record_type(word: &str) -> Result<hrr::RecordType, String> {
+    let upper = word.to_ascii_uppercase();
+    if let Some(n) = upper.strip_prefix("TYPE") {
+        if let Ok(n) = n.parse::<u16>() {
+            return Ok(hrr::RecordType::from(n));
+        }
+    }
+    upper
+        .parse::<hrr::RecordType>()
+        .map_err(|_| format!("unknown record type {word:?}"))
+}
+
+/// Hex digits (any case) as bytes; `None` if odd in number or not hex.
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// The first word of an entry: its owner, when it names one.
 fn first_word(text: &str) -> &str {
     text.split([' ', '\t', '\n', '\r', '(', ';'])
@@ -381,6 +480,8 @@ txt IN TXT \"v=spf1 -all\" \"two ; strings\"
 _sip._udp IN SRV 10 5 5060 sip
 sip IN A 192.0.2.50
 caa IN CAA 0 issue \"letsencrypt.org\"
+odd IN TYPE65280 \\# 4 0a000001
+gen IN A \\# 4 C0000201
 sub IN NS ns.sub
 ns.sub IN A 192.0.2.53
 ";

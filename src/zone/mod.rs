@@ -64,3 +64,49 @@ impl ZoneFile {
         }
     }
 }
+
+/// The zones one authoritative server holds: a TLD server's one zone, or the master
+/// files of a server for several (`dnsd auth`).
+#[derive(Debug, Clone, Default)]
+pub struct ZoneSet(pub Vec<ZoneFile>);
+
+impl From<ZoneFile> for ZoneSet {
+    fn from(zone: ZoneFile) -> ZoneSet {
+        ZoneSet(vec![zone])
+    }
+}
+
+impl From<Zone> for ZoneSet {
+    fn from(zone: Zone) -> ZoneSet {
+        ZoneSet(vec![ZoneFile::Addresses(zone)])
+    }
+}
+
+impl ZoneSet {
+    /// Reads master files, each a zone of its own (its origin is its SOA's owner).
+    pub fn load_masters(paths: &[std::path::PathBuf]) -> Result<ZoneSet, FileError> {
+        paths
+            .iter()
+            .map(|path| master::load(path, None).map(ZoneFile::Master))
+            .collect::<Result<Vec<_>, _>>()
+            .map(ZoneSet)
+    }
+
+    /// The zones to serve: an address zone is `origin`'s, with `ns.<origin>` at `own`.
+    pub fn into_authority(self, origin: &Name, own: Option<IpAddr>) -> Authority {
+        let mut authority = Authority::default();
+        for zone in self.0 {
+            authority.insert(zone.into_data(origin, own));
+        }
+        authority
+    }
+
+    /// What a reload loaded.
+    pub fn summary(&self) -> String {
+        self.0
+            .iter()
+            .map(ZoneFile::summary)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
