@@ -8,10 +8,10 @@ use crate::dns::answer::DnsService;
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
 use crate::line::session::LineService;
+use crate::model::name::Name;
 use crate::model::{Query, Recursion, Resolution};
 use crate::ops::metrics::{Metrics, ServerMetrics};
 use crate::resolve::authority::Authoritative;
-use crate::model::name::Name;
 use crate::zone::{Zone, ZoneFile, ZoneSet};
 
 /// The ports the original design gave its TLD servers.
@@ -81,10 +81,9 @@ impl RoleConfig for TldConfig {
     }
 
     fn swap(handler: &TldHandler, zones: ZoneSet) {
-        handler.resolver.replace(zones.into_authority(
-            &Name::from_wire(&handler.tld),
-            Some(handler.own),
-        ))
+        handler
+            .resolver
+            .replace(zones.into_authority(&Name::from_wire(&handler.tld), Some(handler.own)))
     }
 }
 

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::cli::{
-    BenchArgs, BenchCommand, BenchReportArgs, BenchTool, CheckArgs, Cli, ClientArgs, Command,
-    AuthArgs, LimitArgs, LocalArgs, RootArgs, TldArgs, TraceArgs, UpArgs,
+    AuthArgs, BenchArgs, BenchCommand, BenchReportArgs, BenchTool, CheckArgs, Cli, ClientArgs,
+    Command, LimitArgs, LocalArgs, RootArgs, TldArgs, TraceArgs, UpArgs,
 };
 use crate::dns::answer::DnsSettings;
 use crate::error::{ConfigError, Error};

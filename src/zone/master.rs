@@ -266,7 +266,10 @@ impl Reader<'_> {
         let hex: String = words.collect();
         let bytes = decode_hex(&hex).ok_or_else(|| format!("bad hex data {hex:?}"))?;
         if bytes.len() != usize::from(len) {
-            return Err(format!("\\# says {len} bytes, the data has {}", bytes.len()));
+            return Err(format!(
+                "\\# says {len} bytes, the data has {}",
+                bytes.len()
+            ));
         }
         let mut decoder = hickory_proto::serialize::binary::BinDecoder::new(&bytes);
         let data = hrr::RData::read(
@@ -424,9 +427,13 @@ impl Reader<'_> {
 /// Whether an entry's data is in RFC 3597's generic form (a `\#` word).
 fn is_generic(text: &str) -> bool {
     text.contains("\\#")
-        && text
-            .lines()
-            .any(|l| l.split(';').next().unwrap_or("").split_whitespace().any(|w| w == "\\#"))
+        && text.lines().any(|l| {
+            l.split(';')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .any(|w| w == "\\#")
+        })
 }
 
 /// A record type by name (`MX`) or number (`TYPE99`).

@@ -47,8 +47,10 @@ struct Rr {
 #[derive(Debug, Clone)]
 pub struct ZoneData {
     origin: Name,
-    /// The apex SOA record: the authority section of every negative answer.
+    /// The apex SOA record.
     soa: Record,
+    /// The SOA of negative answers: its TTL no longer than its minimum (RFC 2308 3).
+    negative: Record,
     /// Every name of the zone, with its records in file order; empty non-terminals
     /// (names with names below them but no records) are here with none.
     nodes: HashMap<Name, Box<[Rr]>>,
@@ -269,9 +271,14 @@ impl ZoneBuilder {
             }
         }
         nodes.shrink_to_fit();
+        let mut negative = soa.clone();
+        if let RData::Soa(s) = &soa.data {
+            negative.ttl = negative.ttl.min(s.minimum);
+        }
         ZoneData {
             origin,
             soa,
+            negative,
             nodes,
             has_cuts,
             has_wildcards,
@@ -383,11 +390,11 @@ impl ZoneData {
                     return Resolution::new(Outcome::Referral(self.referral(cut, ns)));
                 }
                 Found::NxDomain if answers.is_empty() => {
-                    return Resolution::authoritative(Outcome::NxDomain(self.soa.clone()));
+                    return Resolution::authoritative(Outcome::NxDomain(self.negative.clone()));
                 }
                 Found::NxDomain => {
                     let mut r = self.answer(answers, qtype);
-                    r.chain_end = Some(ChainEnd::NxDomain(self.soa.clone()));
+                    r.chain_end = Some(ChainEnd::NxDomain(self.negative.clone()));
                     return r;
                 }
                 Found::Node(rrs) => rrs,
@@ -421,10 +428,10 @@ impl ZoneData {
             }
             if answers.len() == before {
                 if before == 0 {
-                    return Resolution::authoritative(Outcome::NoData(self.soa.clone()));
+                    return Resolution::authoritative(Outcome::NoData(self.negative.clone()));
                 }
                 let mut r = self.answer(answers, qtype);
-                r.chain_end = Some(ChainEnd::NoData(self.soa.clone()));
+                r.chain_end = Some(ChainEnd::NoData(self.negative.clone()));
                 return r;
             }
             return self.answer(answers, qtype);

@@ -42,3 +42,4 @@ mod netns;
 mod nsd;
 mod resolvers;
 mod unbound;
+mod zones;

@@ -66,7 +66,7 @@ www.mozilla   IN A   44.236.72.93
 /// An NSD configuration for one server at `addr`:53 serving `zones` (name, file), with
 /// every file it keeps in `dir`: no database, no chroot, no privilege drop, no remote
 /// control, IPv4 only.
-fn nsd_conf(dir: &Path, tag: &str, addr: &str, zones: &[(&str, &str)]) -> String {
+pub fn nsd_conf(dir: &Path, tag: &str, addr: &str, zones: &[(&str, &str)]) -> String {
     let dir = dir.display();
     let mut conf = format!(
         "server:\n\
@@ -97,7 +97,7 @@ fn nsd_conf(dir: &Path, tag: &str, addr: &str, zones: &[(&str, &str)]) -> String
 /// Starts NSD in the foreground (`-d`) in `ns` with `conf` and waits until it answers
 /// for `zone` (its SOA, authoritatively).
 #[track_caller]
-fn start_nsd(ns: &mut Netns, conf: &Path, addr: &str, zone: &str) {
+pub fn start_nsd(ns: &mut Netns, conf: &Path, addr: &str, zone: &str) {
     let mut nsd = ns.command(&sbin("nsd"));
     nsd.arg("-d").arg("-c").arg(conf);
     let index = ns.spawn(nsd);

@@ -1,0 +1,227 @@
+//! dnsd's record store against NSD's: the project's sample master files
+//! (`zones/example.com.zone`, every record type dnsd serves with a wildcard, CNAME
+//! chains, empty non-terminals, a delegation with glue, MX and SRV with their
+//! additional records, and the reverse zone `zones/2.0.192.in-addr.arpa.zone`) served by
+//! NSD and by `dnsd auth`, on port 53 of two addresses in a network namespace, and every
+//! answer compared name by name and type by type, over UDP and over TCP.
+//!
+//! NSD (with its default `minimal-responses: no`) also puts the zone's NS records, and
+//! their addresses, in the authority and additional sections of a positive answer;
+//! dnsd does not (as BIND's `minimal-responses no-auth`): those records, and only
+//! those, are left out of NSD's side before comparing.
+
+use std::net::SocketAddr;
+
+use std::path::Path;
+use std::process::Stdio;
+
+use crate::dns::{parse_dig, require_tool, Reply, Rr};
+use crate::harness::zones;
+use crate::netns::Netns;
+use crate::nsd::{nsd_conf, start_nsd};
+
+const NSD_AT: &str = "127.0.0.2";
+const DNSD_AT: &str = "127.0.0.3";
+
+const FILES: [(&str, &str); 2] = [
+    ("example.com", "example.com.zone"),
+    ("2.0.192.in-addr.arpa", "2.0.192.in-addr.arpa.zone"),
+];
+
+/// Every name asked (relative to example.com unless it ends with a dot).
+const NAMES: &[&str] = &[
+    "@",
+    "www",
+    "ftp",
+    "alias",
+    "dangling",
+    "away",
+    "mail",
+    "mail2",
+    "ns1",
+    "ns2",
+    "_sip._tcp",
+    "_tcp",
+    "sip",
+    "wild",
+    "x.wild",
+    "a.b.wild",
+    "*.wild",
+    "deep",
+    "b.deep",
+    "a.b.deep",
+    "c.b.deep",
+    "dept",
+    "www.dept",
+    "ns.dept",
+    "nosuch",
+    "info",
+    "opaque",
+    "2.0.192.in-addr.arpa.",
+    "80.2.0.192.in-addr.arpa.",
+    "25.2.0.192.in-addr.arpa.",
+    "99.2.0.192.in-addr.arpa.",
+];
+
+/// Every type asked of each name.
+const TYPES: &[&str] = &[
+    "A",
+    "AAAA",
+    "CNAME",
+    "NS",
+    "SOA",
+    "MX",
+    "TXT",
+    "SRV",
+    "PTR",
+    "CAA",
+    "HINFO",
+    "TYPE65280",
+];
+
+fn sorted(rrs: &[Rr]) -> Vec<String> {
+    let mut v: Vec<String> = rrs
+        .iter()
+        .map(|r| format!("{} {} {} {}", r.name.to_lowercase(), r.ttl, r.rtype, r.data))
+        .collect();
+    v.sort();
+    v
+}
+
+/// What is compared of a reply: the rcode, the AA bit, and the three sections (NSD's
+/// extra NS records of a positive answer left out, see the module's doc).
+fn comparable(reply: &Reply, nsd: bool) -> (String, bool, Vec<String>, Vec<String>, Vec<String>) {
+    let positive = reply.rcode == "NOERROR" && !reply.answer.is_empty();
+    let mut authority = reply.authority.clone();
+    let mut additional = reply.additional.clone();
+    if nsd && positive {
+        let servers: Vec<String> = authority
+            .iter()
+            .filter(|r| r.rtype == "NS")
+            .map(|r| r.data.to_lowercase())
+            .collect();
+        authority.retain(|r| r.rtype != "NS");
+        let asked_ns = reply.answer.iter().any(|r| r.rtype == "NS");
+        let targets: Vec<String> = reply
+            .answer
+            .iter()
+            .filter_map(|r| match r.rtype.as_str() {
+                "MX" | "SRV" | "NS" => r.data.split_whitespace().last().map(str::to_lowercase),
+                _ => None,
+            })
+            .collect();
+        additional.retain(|r| {
+            let name = r.name.to_lowercase();
+            asked_ns || targets.contains(&name) || !servers.contains(&name)
+        });
+    }
+    (
+        reply.rcode.clone(),
+        reply.flag("aa"),
+        sorted(&reply.answer),
+        sorted(&authority),
+        sorted(&additional),
+    )
+}
+
+/// Asks `server` every question of `batch` (dig's `-f` lines) with one dig in the
+/// namespace, over `transport` (`+notcp` or `+tcp`: in a batch, only dig's own options
+/// choose it), and returns the replies in order.
+#[track_caller]
+fn dig_batch(
+    ns: &Netns,
+    server: SocketAddr,
+    transport: &str,
+    batch: &Path,
+    count: usize,
+) -> Vec<Reply> {
+    let out = ns
+        .command("dig")
+        .arg(transport)
+        .arg(format!("@{}", server.ip()))
+        .args(["-p", &server.port().to_string(), "-f"])
+        .arg(batch)
+        .args(["+noall", "+comments", "+question", "+answer", "+authority"])
+        .args(["+additional", "+stats", "+tries=1", "+time=5"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run dig");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let replies: Vec<Reply> = text
+        .split(";; Got answer:")
+        .skip(1)
+        .map(|one| parse_dig(&format!(";; Got answer:{one}")))
+        .collect();
+    assert_eq!(replies.len(), count, "{text}");
+    replies
+}
+
+#[test]
+#[cfg_attr(
+    any(missing_nsd, missing_dig, missing_netns),
+    ignore = "needs nsd, dig, root and iproute2: scripts/ci-deps.sh nsd dig"
+)]
+fn master_files_are_served_as_nsd_serves_them_over_udp_and_tcp() {
+    if !(require_tool("nsd") && require_tool("dig")) {
+        return;
+    }
+    let Some(mut ns) = Netns::new("master_files_are_served_as_nsd_serves_them_over_udp_and_tcp")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    for (_, file) in FILES {
+        std::fs::copy(zones(file), path.join(file)).unwrap();
+    }
+    let conf = path.join("nsd.conf");
+    std::fs::write(&conf, nsd_conf(path, "nsd", NSD_AT, &FILES)).unwrap();
+    start_nsd(&mut ns, &conf, NSD_AT, "example.com");
+    let nsd = SocketAddr::new(NSD_AT.parse().unwrap(), 53);
+    let mut args = vec!["auth", "--bind", DNSD_AT, "--port", "53"];
+    args.extend(FILES.iter().map(|(_, file)| *file));
+    let dnsd = ns.dnsd(&args, path);
+
+    let mut questions = Vec::new();
+    for name in NAMES {
+        let name = match *name {
+            "@" => "example.com.".to_owned(),
+            n if n.ends_with('.') => n.to_owned(),
+            n => format!("{n}.example.com."),
+        };
+        for qtype in TYPES {
+            questions.push(format!("{name} {qtype} +norecurse"));
+        }
+    }
+    let batch = path.join("questions");
+    std::fs::write(&batch, questions.join("\n") + "\n").unwrap();
+    let mut compared = 0;
+    let mut all = Vec::new();
+    for transport in ["+notcp", "+tcp"] {
+        let theirs = dig_batch(&ns, nsd, transport, &batch, questions.len());
+        let ours = dig_batch(&ns, dnsd, transport, &batch, questions.len());
+        for ((question, ours), theirs) in questions.iter().zip(&ours).zip(&theirs) {
+            assert_eq!(
+                comparable(ours, false),
+                comparable(theirs, true),
+                "{question} {transport}: dnsd (left) and NSD (right) differ\n\
+                 dnsd:\n{}\nNSD:\n{}",
+                ours.raw,
+                theirs.raw
+            );
+            compared += 1;
+        }
+        all.extend(ours);
+    }
+    let ours = all;
+    assert_eq!(compared, 2 * NAMES.len() * TYPES.len());
+    // The comparison saw what the file holds: answers, additional records, referrals,
+    // negative answers, over both transports.
+    let count = |f: &dyn Fn(&Reply) -> bool| ours.iter().filter(|r| f(r)).count();
+    assert!(count(&|r| !r.answer.is_empty()) > 60);
+    assert!(count(&|r| r.answer.iter().any(|a| a.rtype == "MX") && r.additional.len() == 3) == 2);
+    assert!(count(&|r| r.answer.iter().any(|a| a.rtype == "SRV") && r.additional.len() == 1) == 2);
+    assert!(count(&|r| !r.flag("aa") && r.authority.len() == 2) >= 2 * 2 * TYPES.len());
+    assert!(count(&|r| r.rcode == "NXDOMAIN") > 10);
+    assert!(count(&|r| r.transport.as_deref() == Some("TCP")) == questions.len());
+}
