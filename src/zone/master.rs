@@ -451,7 +451,7 @@ fn record_type(word: &str) -> Result<hrr::RecordType, String> {
 
 /// Hex digits (any case) as bytes; `None` if odd in number or not hex.
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len())
