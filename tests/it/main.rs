@@ -41,5 +41,6 @@ mod dns;
 mod netns;
 mod nsd;
 mod resolvers;
+mod root_zone;
 mod unbound;
 mod zones;

@@ -1,0 +1,152 @@
+//! dnsd's root as real software uses it: its zone's own name server, `ns.root`, has an
+//! address, given as glue with `. NS` (a resolver's priming query, RFC 8109), so that
+//! `dig +trace` walks from it down to the answer and Unbound, with dnsd's root as its
+//! only root hint, answers the very first query after it starts. Before, `ns.root` was
+//! NXDOMAIN: dig said "couldn't get address for 'ns.root'" and Unbound's first answer
+//! was SERVFAIL.
+//!
+//! Every server runs on port 53 (as dig +trace and Unbound ask referred servers there)
+//! of its own loopback address in a network namespace of the test's own: the root on
+//! 127.0.0.2, the `com` TLD server on 127.0.0.3, Unbound on 127.0.0.4, and for dig, which
+//! looks the root's name servers up through the machine's resolver (as with the real
+//! root), `dnsd local` on 127.0.0.5 as the namespace's resolver.
+
+use std::net::SocketAddr;
+
+use crate::dns::{require_tool, unbound_bin};
+use crate::harness::zones;
+use crate::netns::Netns;
+
+const ROOT_AT: &str = "127.0.0.2";
+const COM_AT: &str = "127.0.0.3";
+const UNBOUND_AT: &str = "127.0.0.4";
+const LOCAL_AT: &str = "127.0.0.5";
+
+/// Starts dnsd's root and `com` server in `ns`, on port 53; returns the root's address.
+#[track_caller]
+fn hierarchy(ns: &mut Netns, dir: &std::path::Path) -> SocketAddr {
+    std::fs::write(dir.join("root.dat"), format!("com {COM_AT} 53\n")).unwrap();
+    let com = zones("com.dat");
+    ns.dnsd(
+        &[
+            "tld",
+            "com",
+            com.to_str().unwrap(),
+            "--bind",
+            COM_AT,
+            "--port",
+            "53",
+        ],
+        dir,
+    );
+    ns.dnsd(
+        &["root", "root.dat", "--bind", ROOT_AT, "--port", "53"],
+        dir,
+    )
+}
+
+#[test]
+#[cfg_attr(
+    any(missing_dig, missing_netns),
+    ignore = "needs dig, root and iproute2: scripts/ci-deps.sh dig"
+)]
+fn dig_trace_from_dnsd_root_reaches_the_answer() {
+    if !require_tool("dig") {
+        return;
+    }
+    let Some(mut ns) = Netns::new("dig_trace_from_dnsd_root_reaches_the_answer") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = hierarchy(&mut ns, dir.path());
+    ns.dnsd(
+        &[
+            "local",
+            "--root",
+            &root.to_string(),
+            "--bind",
+            LOCAL_AT,
+            "--port",
+            "53",
+            "--log-dir",
+            ".",
+        ],
+        dir.path(),
+    );
+    ns.resolver(LOCAL_AT);
+    let out = ns
+        .command("dig")
+        .args(["+trace", "+tries=1", "+time=5", &format!("@{}", root.ip())])
+        .arg("www.google.com")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("couldn't get address"), "{text}");
+    assert!(
+        text.contains(&format!("from {ROOT_AT}#53(ns.root)")),
+        "the root's own name server has its address:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("from {COM_AT}#53(ns.com)")),
+        "the root refers to com:\n{text}"
+    );
+    let answer = text
+        .lines()
+        .find(|l| l.starts_with("www.google.com.") && l.contains("\tA\t"))
+        .unwrap_or_else(|| panic!("no answer:\n{text}"));
+    assert!(answer.ends_with("142.250.72.4"), "{answer}");
+}
+
+#[test]
+#[cfg_attr(
+    any(missing_unbound, missing_dig, missing_netns),
+    ignore = "needs unbound, dig, root and iproute2: scripts/ci-deps.sh unbound dig"
+)]
+fn unbound_iterating_from_dnsd_root_answers_the_first_query() {
+    if !(require_tool("unbound") && require_tool("dig")) {
+        return;
+    }
+    let Some(mut ns) = Netns::new("unbound_iterating_from_dnsd_root_answers_the_first_query")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    hierarchy(&mut ns, path);
+    std::fs::write(
+        path.join("root.hints"),
+        format!(".  3600000 NS ns.root.\nns.root. 3600000 A {ROOT_AT}\n"),
+    )
+    .unwrap();
+    let conf = include_str!("../../scripts/unbound-base.conf")
+        .replace("interface: 127.0.0.1", &format!("interface: {UNBOUND_AT}"))
+        .replace("@PORT@", "53")
+        .replace("@DIR@", &path.display().to_string())
+        + &format!(
+            "    root-hints: \"{}\"\n",
+            path.join("root.hints").display()
+        );
+    // `root-hints` belongs to `server:`, which the base ends before `remote-control:`.
+    let conf = conf.replace("remote-control:\n", "") + "remote-control:\n    control-enable: no\n";
+    let conf = conf.replacen("    control-enable: no\n", "", 1);
+    std::fs::write(path.join("unbound.conf"), conf).unwrap();
+    let mut unbound = ns.command(unbound_bin());
+    unbound.arg("-d").arg("-c").arg(path.join("unbound.conf"));
+    let index = ns.spawn(unbound);
+    // Ready when it says so: a probe query would be its first, which is what is tested.
+    ns.wait_stderr(index, "start of service");
+    let unbound = SocketAddr::new(UNBOUND_AT.parse().unwrap(), 53);
+    let reply = ns.dig(unbound, &["www.google.com", "A", "+time=10"]);
+    assert_eq!(reply.rcode, "NOERROR", "{}", reply.raw);
+    assert_eq!(
+        reply.answers(),
+        ["www.google.com. A 142.250.72.4"],
+        "{}",
+        reply.raw
+    );
+}
