@@ -123,17 +123,16 @@ fn unbound_iterating_from_dnsd_root_answers_the_first_query() {
         format!(".  3600000 NS ns.root.\nns.root. 3600000 A {ROOT_AT}\n"),
     )
     .unwrap();
+    // The root hints go in `server:`, which ends where `remote-control:` starts.
+    let hints = format!(
+        "    root-hints: \"{}\"\nremote-control:\n",
+        path.join("root.hints").display()
+    );
     let conf = include_str!("../../scripts/unbound-base.conf")
         .replace("interface: 127.0.0.1", &format!("interface: {UNBOUND_AT}"))
         .replace("@PORT@", "53")
         .replace("@DIR@", &path.display().to_string())
-        + &format!(
-            "    root-hints: \"{}\"\n",
-            path.join("root.hints").display()
-        );
-    // `root-hints` belongs to `server:`, which the base ends before `remote-control:`.
-    let conf = conf.replace("remote-control:\n", "") + "remote-control:\n    control-enable: no\n";
-    let conf = conf.replacen("    control-enable: no\n", "", 1);
+        .replace("remote-control:\n", &hints);
     std::fs::write(path.join("unbound.conf"), conf).unwrap();
     let mut unbound = ns.command(unbound_bin());
     unbound.arg("-d").arg("-c").arg(path.join("unbound.conf"));
