@@ -65,12 +65,13 @@ pub fn parse(path: &Path, text: &str, origin: Option<&Name>) -> Result<ZoneData,
         batch_entries: Vec::new(),
     };
     if let Some(zone) = &mut reader.zone {
-        zone.reserve(text.len() / 32);
+        zone.reserve(text.len() / 20);
     }
     for entry in entries(text) {
         reader.entry(entry);
     }
     reader.flush();
+
     let Reader {
         zone,
         pending,
