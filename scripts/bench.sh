@@ -34,6 +34,8 @@
 #   BEFORE_REF=REF    the commit to build it from (`git archive REF`, built once into
 #                     ${TMPDIR:-/tmp}/dnsd-before-REF, then reused)
 #   MISSES_SECS=S, MISSES_ROUNDS=N   the misses section's runs (default 3 s, 3 rounds)
+#   BIGZONE=0         skip the million-record master file section (scripts/bigzone.sh:
+#                     its load beside nsd-checkzone, its lookups beside a small zone's)
 #
 # scripts/bench_notes.md, if present, is copied into the report under "Notes": the place
 # for what the figures and the profiles show, which a re-run keeps.
@@ -457,6 +459,15 @@ else
   bash scripts/misses.sh "$BIN" "$before" "$RESULTS" || log "bench.sh: the misses section failed"
 fi
 
+# --- A million-record master file (issue 16): load and lookups ------------------------
+
+if [ -n "$ONLY" ] || [ "${BIGZONE:-1}" != 1 ]; then
+  log "bench.sh: skipping the million-record zone section"
+else
+  log "bench.sh: a million-record master file"
+  bash scripts/bigzone.sh "$BIN" "$RESULTS" || log "bench.sh: the million-record zone section failed"
+fi
+
 # --- the report ------------------------------------------------------------------------
 
 [ -z "$ONLY" ] || echo "$ONLY" >"$RESULTS/only.txt"
@@ -474,12 +485,14 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   --commit "$commit" --duration "$DURATION" --orig-slow-secs "$ORIG_SLOW_SECS" \
   --original "${ORIGINAL:-}" --elapsed "$((SECONDS - START))" \
   --notes scripts/bench_notes.md
-# The misses section goes before the notes (or last, if there are none).
-if [ -f "$RESULTS/misses.md" ]; then
-  awk -v section="$RESULTS/misses.md" '
+# The misses and million-record zone sections go before the notes (or last, if there are
+# none).
+for part in misses bigzone; do
+  [ -f "$RESULTS/$part.md" ] || continue
+  awk -v section="$RESULTS/$part.md" '
     /^## Notes/ && !done { while ((getline line < section) > 0) print line; print ""; done = 1 }
     { print }
     END { if (!done) { print ""; while ((getline line < section) > 0) print line } }
   ' "$OUT" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
-fi
+done
 log "bench.sh: done in $((SECONDS - START)) s"
