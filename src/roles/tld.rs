@@ -12,6 +12,7 @@ use crate::model::name::Name;
 use crate::model::{Query, Recursion, Resolution};
 use crate::ops::metrics::{Metrics, ServerMetrics};
 use crate::resolve::authority::Authoritative;
+use crate::zone::build::Delegation;
 use crate::zone::{Zone, ZoneFile, ZoneSet};
 
 /// The ports the original design gave its TLD servers.
@@ -31,6 +32,8 @@ pub struct TldConfig {
     serving: Serving<ZoneSet>,
     tld: String,
     zones: ZoneSet,
+    /// Zones below its own served by servers started beside it (`dnsd up`).
+    delegations: Vec<Delegation>,
 }
 
 impl TldConfig {
@@ -52,7 +55,22 @@ impl TldConfig {
             serving: Serving::default(),
             tld: name.to_ascii_lowercase(),
             zones,
+            delegations: Vec::new(),
         }
+    }
+
+    /// Delegates a zone below its own to a server started beside it: NS, glue and the
+    /// SRV port hint are added to an address zone (`dnsd up`'s third level).
+    pub fn delegate(mut self, delegation: Delegation) -> TldConfig {
+        self.delegations.push(delegation);
+        self
+    }
+
+    /// The zones it serves: its name servers (inside the zone) and origin, for a
+    /// master file; what the parent's delegation to it needs.
+    pub fn zone_servers(&self) -> Option<(Name, Vec<Name>)> {
+        let zone = self.zones.0.first()?;
+        Some((zone.origin()?.clone(), zone.own_servers()))
     }
 
     /// The TLD served, lowercase.
@@ -75,15 +93,26 @@ impl RoleConfig for TldConfig {
 
     /// The address the server binds is the glue of its NS record.
     fn handler(self, metrics: &Metrics) -> Result<TldHandler, Error> {
-        let mut handler = TldHandler::with_zones(&self.tld, self.zones, self.serving.bind().ip());
+        let own = self.serving.bind().ip();
+        let mut handler =
+            TldHandler::with_delegations(&self.tld, self.zones, own, self.delegations);
         handler.metrics = metrics.server(&self.tld);
         Ok(handler)
     }
 
     fn swap(handler: &TldHandler, zones: ZoneSet) {
-        handler
-            .resolver
-            .replace(zones.into_authority(&Name::from_wire(&handler.tld), Some(handler.own)))
+        handler.resolver.replace(handler.authority(zones))
+    }
+}
+
+impl TldHandler {
+    /// What it answers from: `zones`, with its delegations.
+    fn authority(&self, zones: ZoneSet) -> crate::zone::Authority {
+        zones.into_authority(
+            &Name::from_wire(&self.tld),
+            Some(self.own),
+            &self.delegations,
+        )
     }
 }
 
@@ -93,6 +122,8 @@ pub struct TldHandler {
     resolver: Authoritative,
     /// The server's address: `ns.<tld>`'s in an address zone.
     own: IpAddr,
+    /// Zones below its own served beside it (see [`TldConfig::delegate`]).
+    delegations: Vec<Delegation>,
     metrics: ServerMetrics,
 }
 
@@ -105,11 +136,23 @@ impl TldHandler {
 
     /// A handler named `name` answering from `zones` (see [`TldConfig::with_zones`]).
     pub fn with_zones(name: &str, zones: ZoneSet, own: IpAddr) -> TldHandler {
-        let authority = zones.into_authority(&Name::from_wire(name), Some(own));
+        TldHandler::with_delegations(name, zones, own, Vec::new())
+    }
+
+    /// [`TldHandler::with_zones`], with zones below delegated (see
+    /// [`TldConfig::delegate`]).
+    fn with_delegations(
+        name: &str,
+        zones: ZoneSet,
+        own: IpAddr,
+        delegations: Vec<Delegation>,
+    ) -> TldHandler {
+        let authority = zones.into_authority(&Name::from_wire(name), Some(own), &delegations);
         TldHandler {
             tld: name.to_owned(),
             resolver: Authoritative::new(authority),
             own,
+            delegations,
             metrics: ServerMetrics::DISABLED,
         }
     }

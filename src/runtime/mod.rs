@@ -81,6 +81,11 @@ fn serve_up(builder: HierarchyBuilder, metrics: Option<SocketAddr>) -> Result<()
         println!("  root            {}", hierarchy.root);
         for (tld, addr) in &hierarchy.tlds {
             println!("  tld {tld:<11} {addr}");
+            for (zone, addr) in &hierarchy.zones {
+                if zone.rsplit('.').next() == Some(tld) {
+                    println!("    zone {zone:<10} {addr}   (delegated by {tld})");
+                }
+            }
         }
         println!(
             "  local           {}   (logs in {})",
@@ -103,6 +108,17 @@ fn serve_up(builder: HierarchyBuilder, metrics: Option<SocketAddr>) -> Result<()
             println!(
                 "  {}   (com's authoritative answer: aa)",
                 dig(com, "www.google.com")
+            );
+        }
+        if let Some((zone, addr)) = hierarchy.zones.first() {
+            println!(
+                "  dnsd trace www.{zone} --root {}   (root -> {} -> {zone})",
+                hierarchy.root,
+                zone.rsplit('.').next().unwrap_or(zone)
+            );
+            println!(
+                "  {}   (its own server: MX with additionals)",
+                dig(*addr, &format!("{zone} MX"))
             );
         }
         println!(

@@ -3,7 +3,7 @@
 //! rule written out as the CNAME records it stands for; the root's table becomes the
 //! root zone, a delegation per TLD.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::files::{RootTable, Zone};
 use super::store::{ZoneBuilder, ZoneData};
@@ -38,12 +38,61 @@ fn apex(b: &mut ZoneBuilder, own: Option<IpAddr>) {
     }
 }
 
+/// A zone below another, served elsewhere: the parent gives its name servers, with the
+/// server's address as their glue and its port in dnsd's SRV hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delegation {
+    pub zone: Name,
+    /// The zone's name servers (its apex NS).
+    pub servers: Vec<Name>,
+    /// Where its server listens.
+    pub addr: SocketAddr,
+}
+
+impl Delegation {
+    /// The records of the delegation, in the parent zone: NS, glue (for the servers
+    /// inside the child zone), and the SRV port hint.
+    fn add_to(&self, b: &mut ZoneBuilder) {
+        let hint = Name::from_wire(&format!("_dns._tcp.{}", self.zone));
+        for ns in &self.servers {
+            b.add(
+                0,
+                Record::new(self.zone.clone(), DEFAULT_TTL, RData::Ns(ns.clone())),
+            );
+            if ns.is_within(self.zone.as_str()) {
+                b.add(
+                    0,
+                    Record::new(ns.clone(), DEFAULT_TTL, RData::address(self.addr.ip())),
+                );
+            }
+            b.add(
+                0,
+                Record::new(
+                    hint.clone(),
+                    DEFAULT_TTL,
+                    RData::Srv(Srv {
+                        priority: 0,
+                        weight: 0,
+                        port: self.addr.port(),
+                        target: ns.clone(),
+                    }),
+                ),
+            );
+        }
+    }
+}
+
 /// The zone `origin` from an address file: every name's addresses, `X CNAME www.X`
 /// for each `www.X` with addresses whose `X` has none (the original's `www.` rule), and
 /// the apex (an SOA, `NS ns.<origin>`, and `ns.<origin>` at `own`, the server's
 /// address, whatever the file says of that name). Names outside `origin` are left out:
 /// no query for them reaches this zone.
-pub fn address_zone(origin: &Name, zone: &Zone, own: Option<IpAddr>) -> ZoneData {
+pub fn address_zone(
+    origin: &Name,
+    zone: &Zone,
+    own: Option<IpAddr>,
+    delegations: &[Delegation],
+) -> ZoneData {
     let mut b = ZoneBuilder::new(origin.clone());
     b.reserve(zone.len() + 2);
     let ns = ns_name(origin);
@@ -85,6 +134,9 @@ pub fn address_zone(origin: &Name, zone: &Zone, own: Option<IpAddr>) -> ZoneData
                 RData::Cname(Name::from_wire(name)),
             ),
         );
+    }
+    for delegation in delegations {
+        delegation.add_to(&mut b);
     }
     b.build(synthesized_soa(origin, zone.negative_ttl()))
 }
@@ -135,7 +187,19 @@ mod tests {
             .parse()
             .unwrap();
         let com = Name::from_wire("com");
-        let z = address_zone(&com, &zone, Some("127.0.0.9".parse().unwrap()));
+        let example = Delegation {
+            zone: Name::from_wire("example.com"),
+            servers: vec![Name::from_wire("ns1.example.com")],
+            addr: "127.0.0.1:5681".parse().unwrap(),
+        };
+        let z = address_zone(&com, &zone, Some("127.0.0.9".parse().unwrap()), &[example]);
+        let Outcome::Referral(r) = z
+            .lookup(&Name::from_wire("www.example.com"), QType::A)
+            .outcome
+        else {
+            panic!()
+        };
+        assert_eq!(r.addr(), Some("127.0.0.1:5681".parse().unwrap()));
         let r = z.lookup(&Name::from_wire("google.com"), QType::Address);
         assert_eq!(crate::resolve::tests::data(&r).len(), 2);
         let r = z.lookup(&Name::from_wire("ns.com"), QType::A);

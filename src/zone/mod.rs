@@ -50,9 +50,45 @@ impl ZoneFile {
     /// The records to serve for `origin`; `own` is the server's address, published as
     /// `ns.<origin>` in an address zone (a master file says itself who its servers are).
     pub fn into_data(self, origin: &Name, own: Option<IpAddr>) -> ZoneData {
+        self.into_data_with(origin, own, &[])
+    }
+
+    /// [`into_data`](Self::into_data), with zones below delegated to servers started
+    /// beside this one (`dnsd up`'s second-level zones: an address zone has no NS
+    /// records of its own for them; a master file says itself what it delegates).
+    pub fn into_data_with(
+        self,
+        origin: &Name,
+        own: Option<IpAddr>,
+        delegations: &[build::Delegation],
+    ) -> ZoneData {
         match self {
-            ZoneFile::Addresses(zone) => build::address_zone(origin, &zone, own),
+            ZoneFile::Addresses(zone) => build::address_zone(origin, &zone, own, delegations),
             ZoneFile::Master(data) => data,
+        }
+    }
+
+    /// The apex NS names of a master file's zone that lie inside it (the names its
+    /// parent gives glue for); none for an address zone.
+    pub fn own_servers(&self) -> Vec<Name> {
+        match self {
+            ZoneFile::Addresses(_) => Vec::new(),
+            ZoneFile::Master(data) => data
+                .records_of(data.origin().as_str())
+                .into_iter()
+                .filter_map(|r| match r.data {
+                    crate::model::RData::Ns(ns) if ns.is_within(data.origin().as_str()) => Some(ns),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+
+    /// The zone's origin, for a master file.
+    pub fn origin(&self) -> Option<&Name> {
+        match self {
+            ZoneFile::Addresses(_) => None,
+            ZoneFile::Master(data) => Some(data.origin()),
         }
     }
 
@@ -93,10 +129,15 @@ impl ZoneSet {
     }
 
     /// The zones to serve: an address zone is `origin`'s, with `ns.<origin>` at `own`.
-    pub fn into_authority(self, origin: &Name, own: Option<IpAddr>) -> Authority {
+    pub fn into_authority(
+        self,
+        origin: &Name,
+        own: Option<IpAddr>,
+        delegations: &[build::Delegation],
+    ) -> Authority {
         let mut authority = Authority::default();
         for zone in self.0 {
-            authority.insert(zone.into_data(origin, own));
+            authority.insert(zone.into_data_with(origin, own, delegations));
         }
         authority
     }

@@ -1,4 +1,5 @@
-//! dnsd's record store against NSD's: the project's sample master files
+//! The record store: `dnsd up`'s third level (a second-level zone on its own server),
+//! and dnsd's answers against NSD's: the project's sample master files
 //! (`zones/example.com.zone`, every record type dnsd serves with a wildcard, CNAME
 //! chains, empty non-terminals, a delegation with glue, MX and SRV with their
 //! additional records, and the reverse zone `zones/2.0.192.in-addr.arpa.zone`) served by
@@ -10,13 +11,14 @@
 //! dnsd does not (as BIND's `minimal-responses no-auth`): those records, and only
 //! those, are left out of NSD's side before comparing.
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 
 use std::path::Path;
 use std::process::Stdio;
 
 use crate::dns::{parse_dig, require_tool, Reply, Rr};
-use crate::harness::zones;
+use crate::harness::{run_dnsd, zones, DnsTcp, Line, Proc, WAIT};
 use crate::netns::Netns;
 use crate::nsd::{nsd_conf, start_nsd};
 
@@ -224,4 +226,78 @@ fn master_files_are_served_as_nsd_serves_them_over_udp_and_tcp() {
     assert!(count(&|r| !r.flag("aa") && r.authority.len() == 2) >= 2 * 2 * TYPES.len());
     assert!(count(&|r| r.rcode == "NXDOMAIN") > 10);
     assert!(count(&|r| r.transport.as_deref() == Some("TCP")) == questions.len());
+}
+
+/// `dnsd up` (the sample zones built in) runs a third level as the textbook draws it:
+/// `example.com` on a server of its own, which `com` delegates to; its banner shows it
+/// under com, `dnsd trace` walks root -> com -> example.com, and the local server
+/// resolves a name there over DNS and over the line protocol.
+#[test]
+fn up_runs_a_second_level_zone_on_its_own_server_delegated_by_com() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = Proc::spawn(&["up", "--any-port", "--log-dir", "."], dir.path());
+    let stdout = up.child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = Vec::new();
+    while let Ok(line) = rx.recv_timeout(WAIT) {
+        let done = line.starts_with("Ctrl-C");
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    let at = |prefix: &str| -> SocketAddr {
+        let line = banner
+            .iter()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {banner:#?}"));
+        line.split_whitespace()
+            .find_map(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+    };
+    let (root, com, local) = (at("root "), at("tld com "), at("local "));
+    let zone = banner
+        .iter()
+        .position(|l| l.trim_start().starts_with("zone example.com"))
+        .unwrap_or_else(|| panic!("no example.com in {banner:#?}"));
+    assert!(banner[zone - 1].contains("tld com"), "{banner:#?}");
+    assert!(banner[zone].ends_with("(delegated by com)"), "{banner:#?}");
+    let example = at("zone example.com");
+
+    let (code, trace, _) = run_dnsd(
+        &["trace", "www.example.com", "--root", &root.to_string()],
+        dir.path(),
+        "",
+    );
+    assert_eq!(code, 0, "{trace}");
+    for hop in [
+        format!("you -> root {root}"),
+        format!("referral: com is at ns.com {com}"),
+        format!("referral: example.com is at ns1.example.com {example}"),
+        format!("you -> example.com {example}"),
+        "result: www.example.com is 192.0.2.80 (3 queries".to_owned(),
+    ] {
+        assert!(trace.contains(&hop), "{hop:?} not in:\n{trace}");
+    }
+
+    let mut dns = DnsTcp::connect(local);
+    assert_eq!(
+        dns.address("mail.example.com"),
+        Some("192.0.2.25".parse().unwrap())
+    );
+    let mut line = Line::connect(local);
+    line.send("alice");
+    line.recv();
+    assert_eq!(
+        line.ask("1, sip.example.com, I"),
+        "0X01, default_local, 192.0.2.60"
+    );
 }
