@@ -73,6 +73,12 @@ pub struct ServerArgs {
     /// Address to listen on (use a non-loopback address to serve other hosts).
     #[arg(long, default_value_t = server::DEFAULT_BIND, value_name = "IP")]
     pub bind: IpAddr,
+    /// The address the root and TLD servers (and `dnsd auth`) publish as their own name
+    /// server's (ns.root, ns.<tld>: the glue resolvers and `dig +trace` reach them by)
+    /// [default: --bind's]. Required with --bind 0.0.0.0 or ::, which no client can
+    /// reach: such a server refuses to start without it.
+    #[arg(long, value_name = "IP")]
+    pub advertise: Option<IpAddr>,
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr,
           help = metrics_help(), long_help = metrics_long_help())]
     pub metrics: Option<SocketAddr>,

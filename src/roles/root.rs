@@ -110,8 +110,8 @@ impl RoleConfig for RootConfig {
         );
         let metrics = metrics.server(NAME);
         let mut resolver = RootResolver::new(self.table, upstream).with_metrics(metrics.clone());
-        if crate::zone::build::publishable(self.serving.bind().ip()) {
-            resolver = resolver.with_address(self.serving.bind().ip());
+        if let Some(own) = self.serving.published() {
+            resolver = resolver.with_address(own);
         }
         Ok(RootHandler {
             resolver: Inflight::new(resolver, NAME, self.max_pending, metrics.clone()),

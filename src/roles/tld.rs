@@ -93,7 +93,7 @@ impl RoleConfig for TldConfig {
 
     /// The address the server binds is the glue of its NS record.
     fn handler(self, metrics: &Metrics) -> Result<TldHandler, Error> {
-        let own = self.serving.bind().ip();
+        let own = self.serving.published();
         let mut handler =
             TldHandler::with_delegations(&self.tld, self.zones, own, self.delegations);
         handler.metrics = metrics.server(&self.tld);
@@ -108,11 +108,7 @@ impl RoleConfig for TldConfig {
 impl TldHandler {
     /// What it answers from: `zones`, with its delegations.
     fn authority(&self, zones: ZoneSet) -> crate::zone::Authority {
-        zones.into_authority(
-            &Name::from_wire(&self.tld),
-            Some(self.own),
-            &self.delegations,
-        )
+        zones.into_authority(&Name::from_wire(&self.tld), self.own, &self.delegations)
     }
 }
 
@@ -120,8 +116,9 @@ impl TldHandler {
 pub struct TldHandler {
     tld: String,
     resolver: Authoritative,
-    /// The server's address: `ns.<tld>`'s in an address zone.
-    own: IpAddr,
+    /// The server's address: `ns.<tld>`'s in an address zone (none when it binds
+    /// 0.0.0.0 or `::` and was given no `--advertise`).
+    own: Option<IpAddr>,
     /// Zones below its own served beside it (see [`TldConfig::delegate`]).
     delegations: Vec<Delegation>,
     metrics: ServerMetrics,
@@ -136,7 +133,7 @@ impl TldHandler {
 
     /// A handler named `name` answering from `zones` (see [`TldConfig::with_zones`]).
     pub fn with_zones(name: &str, zones: ZoneSet, own: IpAddr) -> TldHandler {
-        TldHandler::with_delegations(name, zones, own, Vec::new())
+        TldHandler::with_delegations(name, zones, Some(own), Vec::new())
     }
 
     /// [`TldHandler::with_zones`], with zones below delegated (see
@@ -144,10 +141,10 @@ impl TldHandler {
     fn with_delegations(
         name: &str,
         zones: ZoneSet,
-        own: IpAddr,
+        own: Option<IpAddr>,
         delegations: Vec<Delegation>,
     ) -> TldHandler {
-        let authority = zones.into_authority(&Name::from_wire(name), Some(own), &delegations);
+        let authority = zones.into_authority(&Name::from_wire(name), own, &delegations);
         TldHandler {
             tld: name.to_owned(),
             resolver: Authoritative::new(authority),

@@ -4,12 +4,12 @@
 //! client id...) is refused here with a [`ConfigError`], exit 2.
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::cli::{
     AuthArgs, BenchArgs, BenchCommand, BenchReportArgs, BenchTool, CheckArgs, Cli, ClientArgs,
-    Command, LimitArgs, LocalArgs, RootArgs, TldArgs, TraceArgs, UpArgs,
+    Command, LimitArgs, LocalArgs, RootArgs, ServerArgs, TldArgs, TraceArgs, UpArgs,
 };
 use crate::dns::answer::DnsSettings;
 use crate::error::{ConfigError, Error};
@@ -159,6 +159,7 @@ fn root(args: RootArgs) -> Result<Config, Error> {
     let server = RootConfig::new(RootTable::load(&args.table)?)
         .with_source(Some(Files::table_file(args.table)))
         .with_bind(SocketAddr::new(args.server.bind, args.port))
+        .with_advertise(published(&args.server)?)
         .with_limits(limits(&args.server.limits))
         .with_upstream_timeout(args.upstream.upstream_timeout.0)
         .with_upstream_protocol(args.upstream.upstream_protocol)
@@ -182,11 +183,30 @@ fn tld(args: TldArgs) -> Result<Config, Error> {
     let server = TldConfig::with_zone(&tld, ZoneFile::load(&args.zone, &origin)?)
         .with_source(Some(Files::tld_file(args.zone, origin)))
         .with_bind(SocketAddr::new(args.server.bind, port))
+        .with_advertise(published(&args.server)?)
         .with_limits(limits(&args.server.limits));
     Ok(Config::Tld {
         server,
         metrics: args.server.metrics,
     })
+}
+
+/// The address an authoritative server publishes as its own: `--advertise`, or nothing
+/// (the bound address); an error for a server bound to 0.0.0.0 or `::` without one,
+/// which would publish an address no client can reach.
+fn published(server: &ServerArgs) -> Result<Option<IpAddr>, ConfigError> {
+    match server.advertise {
+        Some(ip) if ip.is_unspecified() => Err(ConfigError::Unpublishable {
+            bind: ip,
+            flag: "--advertise",
+        }),
+        Some(ip) => Ok(Some(ip)),
+        None if server.bind.is_unspecified() => Err(ConfigError::Unpublishable {
+            bind: server.bind,
+            flag: "--bind",
+        }),
+        None => Ok(None),
+    }
 }
 
 fn auth(args: AuthArgs) -> Result<Config, Error> {
@@ -201,6 +221,7 @@ fn auth(args: AuthArgs) -> Result<Config, Error> {
     let server = TldConfig::with_zones(&name, zones)
         .with_source(Some(Files::master_files(args.zones)))
         .with_bind(SocketAddr::new(args.server.bind, args.port))
+        .with_advertise(published(&args.server)?)
         .with_limits(limits(&args.server.limits));
     Ok(Config::Tld {
         server,

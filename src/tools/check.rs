@@ -200,6 +200,15 @@ pub struct RootSummary {
     pub tlds: Vec<(String, SocketAddr)>,
     /// Server addresses given for more than one TLD, with those TLDs.
     pub shared: Vec<(SocketAddr, Vec<String>)>,
+    /// TLDs whose server address no client can reach (0.0.0.0, `::`, a multicast or
+    /// broadcast address): warned about, not refused.
+    pub unroutable: Vec<(String, SocketAddr)>,
+}
+
+/// Whether a client can reach a server at `ip` (not 0.0.0.0 or `::`, multicast or
+/// broadcast): the root gives it as glue.
+fn routable(ip: IpAddr) -> bool {
+    !(ip.is_unspecified() || ip.is_multicast() || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast()))
 }
 
 impl ZoneSummary {
@@ -249,7 +258,16 @@ impl RootSummary {
             .into_iter()
             .filter(|(_, tlds)| tlds.len() > 1)
             .collect();
-        RootSummary { tlds, shared }
+        let unroutable = tlds
+            .iter()
+            .filter(|(_, addr)| !routable(addr.ip()))
+            .cloned()
+            .collect();
+        RootSummary {
+            tlds,
+            shared,
+            unroutable,
+        }
     }
 }
 
@@ -336,6 +354,14 @@ impl fmt::Display for RootSummary {
             for (addr, tlds) in &self.shared {
                 writeln!(f, "{GO_ON}  {addr}: {}", tlds.join(", "))?;
             }
+        }
+        for (tld, addr) in &self.unroutable {
+            writeln!(
+                f,
+                "{INDENT}warning     {tld} {addr}: no client can reach {}; the root gives it \
+                 as ns.{tld}'s address",
+                addr.ip()
+            )?;
         }
         Ok(())
     }

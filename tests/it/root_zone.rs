@@ -14,7 +14,7 @@
 use std::net::SocketAddr;
 
 use crate::dns::{require_tool, unbound_bin};
-use crate::harness::zones;
+use crate::harness::{run_dnsd, zones, DnsTcp, Proc};
 use crate::netns::Netns;
 
 const ROOT_AT: &str = "127.0.0.2";
@@ -147,5 +147,48 @@ fn unbound_iterating_from_dnsd_root_answers_the_first_query() {
         ["www.google.com. A 142.250.72.4"],
         "{}",
         reply.raw
+    );
+}
+
+/// A root or TLD server bound to 0.0.0.0 or `::` would publish that as its name server's
+/// address, which reaches no one: it refuses to start unless told what to publish
+/// (`--advertise`); and what it is told is what it publishes.
+#[test]
+fn an_unspecified_bind_needs_advertise_and_advertise_is_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let com = zones("com.dat");
+    let com = com.to_str().unwrap();
+    std::fs::write(dir.path().join("root.dat"), "com 0.0.0.0 5678\n").unwrap();
+    for args in [
+        vec!["tld", "com", com, "--bind", "0.0.0.0", "--port", "0"],
+        vec!["root", "root.dat", "--bind", "::", "--port", "0"],
+        vec!["tld", "com", com, "--advertise", "0.0.0.0", "--port", "0"],
+    ] {
+        let (code, _, stderr) = run_dnsd(&args, dir.path(), "");
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("reaches no one: give --advertise IP"),
+            "{stderr}"
+        );
+    }
+    let tld = Proc::start(
+        &[
+            "tld",
+            "com",
+            com,
+            "--port",
+            "0",
+            "--advertise",
+            "192.0.2.53",
+        ],
+        dir.path(),
+    );
+    let mut dns = DnsTcp::connect(tld.addr());
+    assert_eq!(dns.address("ns.com"), Some("192.0.2.53".parse().unwrap()));
+    let (code, stdout, _) = run_dnsd(&["check", "root.dat"], dir.path(), "");
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("warning     com 0.0.0.0:5678: no client can reach 0.0.0.0"),
+        "{stdout}"
     );
 }
