@@ -49,6 +49,12 @@ fn main() {
             runs_sbin("pdns_recursor", &["--version"]),
         ),
         ("nsd", DNS_TOOLS, runs_sbin("nsd", &["-v"])),
+        // `dnsd check` is compared with these on master files.
+        (
+            "checkzone",
+            DNS_TOOLS,
+            runs_sbin("nsd-checkzone", &["-h"]) && runs_sbin("named-checkzone", &["-v"]),
+        ),
         // Its test runs dnsd on port 53 in a network namespace of its own.
         (
             "zonemaster",

@@ -6,7 +6,8 @@
 #
 # usage: scripts/ci-deps.sh [TOOL...]
 #   TOOL: dig unbound dnspython (what `cargo test` needs: the default), knot-resolver
-#         pdns-recursor nsd (the interop tests; nsd also for the benchmarks), dnsperf
+#         pdns-recursor nsd (the interop tests; nsd also for the benchmarks and, with
+#         named-checkzone, the master-file checks `dnsd check` agrees with), dnsperf
 #         (benchmarks), dnsviz zonemaster (compliance probes), or `all`.
 #   DNS_DEPS="TOOL..." gives the list when no argument does.
 # Exit 1 if a tool is still missing afterwards.
@@ -15,7 +16,7 @@ set -euo pipefail
 log() { echo "ci-deps: $*" >&2; }
 
 TEST_TOOLS=(dig unbound dnspython)
-ALL_TOOLS=(dig unbound dnspython knot-resolver pdns-recursor nsd dnsperf dnsviz zonemaster)
+ALL_TOOLS=(dig unbound dnspython knot-resolver pdns-recursor nsd named-checkzone dnsperf dnsviz zonemaster)
 if [ $# -gt 0 ]; then
   tools=("$@")
 elif [ -n "${DNS_DEPS:-}" ]; then
@@ -36,6 +37,7 @@ has() {
     knot-resolver) command -v kresd >/dev/null 2>&1 ;;
     pdns-recursor) command -v pdns_recursor >/dev/null 2>&1 ;;
     nsd) command -v nsd >/dev/null 2>&1 ;;
+    named-checkzone) command -v named-checkzone >/dev/null 2>&1 ;;
     dnsperf) command -v dnsperf >/dev/null 2>&1 ;;
     dnsviz) command -v dnsviz >/dev/null 2>&1 ;;
     zonemaster) command -v zonemaster-cli >/dev/null 2>&1 ;;
@@ -46,6 +48,7 @@ has() {
 package() {
   case "$1" in
     dig) echo bind9-dnsutils ;;
+    named-checkzone) echo bind9utils ;;
     zonemaster) echo zonemaster-cli ;;
     dnspython) echo python3-dnspython ;;
     *) echo "$1" ;;

@@ -52,7 +52,20 @@ pub fn load(path: &Path, origin: Option<&Name>) -> Result<ZoneData, FileError> {
 /// every problem in line order (the first is what the servers report; `dnsd check`
 /// lists them all).
 pub fn parse(path: &Path, text: &str, origin: Option<&Name>) -> Result<ZoneData, Vec<FileError>> {
+    // A problem found in a batch's records is reported at the batch's first line: a
+    // file with problems is read again an entry at a time, for the lines at fault.
+    read(path, text, origin, BATCH).or_else(|_| read(path, text, origin, 1))
+}
+
+/// [`parse`], giving the parser `batch` entries at a time.
+fn read(
+    path: &Path,
+    text: &str,
+    origin: Option<&Name>,
+    batch: usize,
+) -> Result<ZoneData, Vec<FileError>> {
     let mut reader = Reader {
+        batch_size: batch,
         path,
         origin: origin.map(|o| format!("{o}.").replace("..", ".")),
         ttl: None,
@@ -165,6 +178,8 @@ fn content(entry: &str) -> bool {
 /// Reading a master file: the state carried from batch to batch.
 struct Reader<'a> {
     path: &'a Path,
+    /// How many entries the parser is given at once.
+    batch_size: usize,
     /// `$ORIGIN`, absolute (with its trailing dot).
     origin: Option<String>,
     /// `$TTL`, when the file set one.
@@ -207,7 +222,7 @@ impl Reader<'_> {
         }
         // A batch is cut only before an entry that names its owner, and is one entry
         // long while no `$TTL` is set (the last TTL is then carried entry by entry).
-        if named && (self.batch_entries.len() >= BATCH || self.ttl.is_none()) {
+        if named && (self.batch_entries.len() >= self.batch_size || self.ttl.is_none()) {
             self.flush();
         }
         if named {

@@ -74,8 +74,7 @@ pub struct ZoneData {
 pub struct ZoneBuilder {
     origin: Name,
     nodes: Nodes<Vec<Rr>>,
-    /// The line each delegation was given on, for problems found at the end.
-    lines: Nodes<usize>,
+
     problems: Vec<(usize, String)>,
     len: usize,
 }
@@ -86,7 +85,6 @@ impl ZoneBuilder {
         ZoneBuilder {
             origin,
             nodes: Nodes::default(),
-            lines: Nodes::default(),
             problems: Vec::new(),
             len: 0,
         }
@@ -169,17 +167,6 @@ impl ZoneBuilder {
             data: record.data,
         });
         self.len += 1;
-        if line > 0
-            && matches!(
-                rrs.last(),
-                Some(Rr {
-                    data: RData::Ns(_),
-                    ..
-                })
-            )
-        {
-            self.lines.entry(record.name).or_insert(line);
-        }
     }
 
     /// Records a problem with the file at `line`.
@@ -192,8 +179,9 @@ impl ZoneBuilder {
         self.nodes.get(name).is_some_and(|rrs| !rrs.is_empty())
     }
 
-    /// The zone, checked: an SOA and NS records at the apex, an address for each name
-    /// server inside the zone. Every problem is returned (as `path:line: message`) in
+    /// The zone, checked: an SOA and NS records at the apex (a name server inside the
+    /// zone without an address is legal, as BIND and NSD hold: its parent's glue or a
+    /// look-up may still find it). Every problem is returned (as `path:line: message`) in
     /// line order; the servers report the first.
     pub fn finish(mut self, path: &Path) -> Result<ZoneData, Vec<FileError>> {
         let origin = self.origin.clone();
@@ -212,30 +200,6 @@ impl ZoneBuilder {
         if !has_ns {
             self.problem(0, format!("no NS records at the apex {}", display(&origin)));
         }
-        // Each name server inside the zone needs an address (glue below a cut).
-        let mut missing = Vec::new();
-        for (name, rrs) in &self.nodes {
-            for rr in rrs.iter() {
-                if let RData::Ns(ns) = &rr.data {
-                    let has_address = self.nodes.get(ns.as_str()).is_some_and(|rrs| {
-                        rrs.iter()
-                            .any(|r| matches!(r.data, RData::A(_) | RData::Aaaa(_)))
-                    });
-                    if ns.is_within(origin.as_str()) && !has_address {
-                        let line = self.lines.get(name).copied().unwrap_or(0);
-                        missing.push((
-                            line,
-                            format!(
-                                "NS {} of {} has no address record (A or AAAA) in the zone",
-                                display(ns),
-                                display(name)
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        self.problems.extend(missing);
         if !self.problems.is_empty() {
             let mut problems = std::mem::take(&mut self.problems);
             // Problems of the file as a whole (line 0) come last.

@@ -32,6 +32,8 @@ pub fn require_tool(name: &str) -> bool {
         "dnspython" => ("python3".into(), &["-c", "import dns.message, dns.query"]),
         "kresd" | "pdns_recursor" => (sbin(name), &["--version"]),
         "nsd" => (sbin(name), &["-v"]),
+        "nsd-checkzone" => (sbin(name), &["-h"]),
+        "named-checkzone" => (sbin(name), &["-v"]),
         other => panic!("unknown tool {other}"),
     };
     let works = Command::new(program)

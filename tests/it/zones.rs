@@ -301,3 +301,95 @@ fn up_runs_a_second_level_zone_on_its_own_server_delegated_by_com() {
         "0X01, default_local, 192.0.2.60"
     );
 }
+
+/// The verdict of a checker on a master file: good, or bad with the line it names first
+/// (`FILE:LINE:` in its messages), if any.
+fn verdict(ok: bool, output: &str, file: &str) -> (bool, Option<usize>) {
+    let line = output.lines().find_map(|l| {
+        let at = l.find(&format!("{file}:"))?;
+        let rest = &l[at + file.len() + 1..];
+        rest.split(':').next()?.parse().ok()
+    });
+    (ok, if ok { None } else { line })
+}
+
+fn run_checker(program: &str, args: &[&str], dir: &Path) -> (bool, String) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// `dnsd check` says of master files what BIND's `named-checkzone` and NSD's
+/// `nsd-checkzone` say: the project's sample files are good; each broken file that both
+/// refuse (a bad address, CNAME and other data, `$INCLUDE` of a missing file, no SOA,
+/// a record cut short, two SOAs, an unknown type) it refuses too, at the line BIND names;
+/// and a delegation without glue, which both take, it takes.
+#[test]
+#[cfg_attr(
+    missing_checkzone,
+    ignore = "needs named-checkzone and nsd-checkzone: scripts/ci-deps.sh nsd named-checkzone"
+)]
+fn dnsd_check_agrees_with_named_checkzone_and_nsd_checkzone() {
+    if !(require_tool("named-checkzone") && require_tool("nsd-checkzone")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    let head = "$ORIGIN t.example.\n$TTL 3600\n@ SOA ns hm 1 3600 600 604800 300\n  NS ns\n\
+                ns A 192.0.2.1\n";
+    let mut cases: Vec<(String, String)> = vec![
+        ("good.zone".into(), head.into()),
+        ("noglue.zone".into(), format!("{head}sub NS ns.sub\n")),
+        ("address.zone".into(), format!("{head}x A 300.1.1.1\n")),
+        (
+            "cname.zone".into(),
+            format!("{head}c CNAME ns\nc A 192.0.2.3\n"),
+        ),
+        (
+            "include.zone".into(),
+            format!("{head}$INCLUDE missing.zone\n"),
+        ),
+        (
+            "nosoa.zone".into(),
+            "$ORIGIN t.example.\n$TTL 1\nwww A 192.0.2.1\n".into(),
+        ),
+        ("short.zone".into(), format!("{head}m MX 10\n")),
+        (
+            "twosoa.zone".into(),
+            format!("{head}@ SOA ns hm 2 3600 600 604800 300\n"),
+        ),
+        ("type.zone".into(), format!("{head}x BOGUS 1\n")),
+    ];
+    for (_, file) in FILES {
+        cases.push((file.into(), std::fs::read_to_string(zones(file)).unwrap()));
+    }
+    for (file, text) in &cases {
+        std::fs::write(path.join(file), text).unwrap();
+    }
+    for (file, _) in &cases {
+        let origin = FILES
+            .iter()
+            .find(|(_, f)| f == file)
+            .map_or("t.example", |(origin, _)| origin);
+        let (ok, out) = run_checker("named-checkzone", &[origin, file], path);
+        let named = verdict(ok, &out, file);
+        let (ok, out) = run_checker(&crate::dns::sbin("nsd-checkzone"), &[origin, file], path);
+        let nsd = verdict(ok, &out, file);
+        let (ok, out) = run_checker(crate::harness::dnsd_bin(), &["check", file], path);
+        let dnsd = verdict(ok, &out, file);
+        assert_eq!(
+            named.0, nsd.0,
+            "{file}: BIND and NSD disagree, no use as a case"
+        );
+        assert_eq!(dnsd.0, named.0, "{file}: dnsd says {out}");
+        if !dnsd.0 && named.1.is_some() {
+            assert_eq!(dnsd.1, named.1, "{file}: dnsd says {out}");
+        }
+    }
+}
