@@ -84,8 +84,11 @@ impl RootResolver {
     }
 }
 
+/// The most referrals a recursive question follows below a TLD server.
+const MAX_REFERRALS: usize = 4;
+
 /// Everything from the root zone at once, but a recursive question below a delegation,
-/// which the TLD server answers.
+/// which the TLD server answers (or refers on from, to a zone below its own).
 impl Resolve for RootResolver {
     fn at_once(&self, query: &Query) -> Option<Resolution> {
         let found = self.zone.resolve(query);
@@ -105,10 +108,31 @@ impl Resolve for RootResolver {
             return Resolution::new(Outcome::ServFail);
         };
         let deadline = self.upstream.deadline_after(arrived);
-        let answered = self
-            .upstream
-            .ask(addr, query, deadline)
-            .and_then(|r| final_answer(addr, r.outcome));
+        let mut addr = addr;
+        let mut zone = referral.zone.clone();
+        let mut answered = self.upstream.ask(addr, query, deadline);
+        // A TLD server may refer further down (a second-level zone on a server of its
+        // own): followed, each to a zone strictly below the last that holds the name.
+        for _ in 0..MAX_REFERRALS {
+            let next = match &answered {
+                Ok(r) => match &r.outcome {
+                    Outcome::Referral(next)
+                        if next.zone != zone
+                            && next.zone.is_within(zone.as_str())
+                            && query.name.is_within(next.zone.as_str()) =>
+                    {
+                        next.clone()
+                    }
+                    _ => break,
+                },
+                Err(_) => break,
+            };
+            let Some(next_addr) = next.addr() else { break };
+            addr = next_addr;
+            zone = next.zone;
+            answered = self.upstream.ask(addr, query, deadline);
+        }
+        let answered = answered.and_then(|r| final_answer(addr, r.outcome));
         match answered {
             Ok(outcome) => Resolution::new(outcome),
             Err(e) => {

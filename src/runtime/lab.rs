@@ -21,6 +21,9 @@
 //! zone = "com.dat"              # a zone file, or inline records:
 //! [tld.edu.records]
 //! "www.mit.edu" = ["18.9.22.69", "2001:db8::1"]
+//! [zone."example.com"]        # a zone below a TLD, on a server of its own, which the
+//! file = "example.com.zone"     # TLD's server delegates to: an RFC 1035 master file
+//! port = 5681
 //! ```
 //!
 //! Every table denies unknown keys; every error is `FILE:LINE: what is wrong`. The lab
@@ -46,7 +49,7 @@ use crate::roles::RoleConfig;
 use crate::runtime::hierarchy::HierarchyBuilder;
 use crate::server::access::{Allow, Net};
 use crate::server::{Limits, DEFAULT_BIND};
-use crate::zone::{FileError, Format, Zone, ZoneFile, ZoneSet};
+use crate::zone::{master, FileError, Format, Zone, ZoneFile, ZoneSet};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +68,18 @@ struct LabToml {
     local: LocalToml,
     #[serde(default)]
     tld: BTreeMap<String, TldToml>,
+    /// Zones below the TLDs, each on a server of its own.
+    #[serde(default)]
+    zone: BTreeMap<String, ZoneToml>,
+}
+
+/// A second-level zone's server: its master file, where it listens.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ZoneToml {
+    file: String,
+    bind: Option<Spanned<String>>,
+    port: Option<u16>,
 }
 
 #[derive(Deserialize, Default)]
@@ -272,6 +287,22 @@ impl Lab {
                 .with_bind(SocketAddr::new(bind(&t.bind)?, port))
                 .with_source(Some(source));
             builder = builder.tld_with(config);
+        }
+        for (name, z) in &lab.zone {
+            let start = text.find(&format!("[zone.\"{name}\"")).unwrap_or(0);
+            let origin = Name::from_wire(name);
+            if !lab.tld.contains_key(origin.tld()) || !name.contains('.') {
+                return Err(at.error(
+                    start,
+                    format!("zone.{name}: not under a TLD of the lab ([tld.NAME])"),
+                ));
+            }
+            let file = rel(&z.file);
+            let zone = master::load(&file, Some(&origin))?;
+            let config = TldConfig::with_zone(name, ZoneFile::Master(zone))
+                .with_bind(SocketAddr::new(bind(&z.bind)?, z.port.unwrap_or(0)))
+                .with_source(Some(Source::master_files(vec![file])));
+            builder = builder.zone_with(config);
         }
         if lab.tld.is_empty() {
             return Err(at.error(0, "no [tld.NAME] table: a lab needs at least one TLD"));
@@ -489,6 +520,6 @@ mod tests {
     fn the_example_lab_reads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/lab.toml");
         let lab = Lab::load(&path).unwrap();
-        assert_eq!(lab.builder.fd_needs().len(), 6);
+        assert_eq!(lab.builder.fd_needs().len(), 7);
     }
 }

@@ -393,3 +393,37 @@ fn dnsd_check_agrees_with_named_checkzone_and_nsd_checkzone() {
         }
     }
 }
+
+/// A lab file's `[zone."NAME"]` runs a second-level zone from its master file on a
+/// server of its own, which the lab's TLD server delegates to: mode I and mode R reach
+/// it through the root and `com`.
+#[test]
+fn a_lab_zone_table_runs_a_delegated_second_level_server() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        zones("example.com.zone"),
+        dir.path().join("example.com.zone"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("lab.toml"),
+        "[root]\nport = 0\n[local]\nport = 0\n[tld.com]\nport = 0\n\
+         [tld.com.records]\n\"www.a.com\" = \"10.0.0.1\"\n\
+         [zone.\"example.com\"]\nfile = \"example.com.zone\"\nport = 0\n",
+    )
+    .unwrap();
+    let up = Proc::start(&["up", "--config", "lab.toml"], dir.path());
+    let line = up.wait_for("default_local: listening on ");
+    let local: SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
+    let mut c = Line::connect(local);
+    assert_eq!(c.ask("alice"), "You are connected to the Server");
+    assert_eq!(
+        c.ask("1, www.example.com, I"),
+        "0X01, default_local, 192.0.2.80"
+    );
+    assert_eq!(
+        c.ask("2, mail.example.com, R"),
+        "0X01, default_local, 192.0.2.25"
+    );
+    assert_eq!(c.ask("3, www.a.com, I"), "0X01, default_local, 10.0.0.1");
+}
