@@ -3,7 +3,7 @@
 # (scripts/bench.sh), or alone:
 #
 #   load     `dnsd auth BIG.zone` from start to `listening on` (hickory-proto's parser
-#            fed a few hundred entries at a time, each record stored compactly as it
+#            fed a few dozen entries at a time, each record stored compactly as it
 #            comes), and its peak memory (VmHWM); `nsd-checkzone` and, when installed,
 #            `named-checkzone` reading the same file, for comparison.
 #   lookups  `dnsd bench --dns udp --mode I` (RD clear: authoritative answers) with 8
