@@ -8,11 +8,12 @@
 # machines are noisy from round to round.
 #
 # usage: scripts/compare.sh BIN_A BIN_B [ROUNDS] [SECS]   (defaults: 5 rounds of 3 s)
+#   CONNS="1 8" measures at each number of connections given (default 8).
 #   e.g.  git stash; cargo build --release; cp target/release/dnsd /tmp/dnsd-before
 #         git stash pop; cargo build --release
 #         scripts/compare.sh /tmp/dnsd-before target/release/dnsd
 set -euo pipefail
-A=$1 B=$2 ROUNDS=${3:-5} SECS=${4:-3}
+A=$1 B=$2 ROUNDS=${3:-5} SECS=${4:-3} CONNS=${CONNS:-8}
 cd "$(dirname "$0")/.."
 WORK=$(mktemp -d)
 cleanup() {
@@ -59,11 +60,11 @@ hierarchy() {
     --log-dir "$WORK/logs-$n"
 }
 
-# qps BIN ARGS...: one `dnsd bench` run's queries per second, rounded.
+# qps BIN CONNS ARGS...: one `dnsd bench` run's queries per second, rounded.
 qps() {
-  local bin=$1
-  shift
-  "$bin" bench --connections 8 --duration "$SECS" --json "$@" |
+  local bin=$1 conns=$2
+  shift 2
+  "$bin" bench --connections "$conns" --duration "$SECS" --json "$@" |
     grep -o '"qps":[0-9.]*' | cut -d: -f2 | cut -d. -f1
 }
 
@@ -73,20 +74,25 @@ LA=$(hierarchy "$A" a)
 LB=$(hierarchy "$B" b)
 first=0
 for round in $(seq "$ROUNDS"); do
-  for side in a b; do
-    if [ "$side" = a ]; then bin=$A local=$LA; else bin=$B local=$LB; fi
-    hits=$(qps "$bin" --server "$local")
-    r=$(qps "$bin" --server "$local" --mode R --first $first --pattern 'www.nx{n}.com')
-    first=$((first + 10000000))
-    i=$(qps "$bin" --server "$local" --mode I --first $first --pattern 'www.nx{n}.com')
-    first=$((first + 10000000))
-    echo "round $round $side: hits $hits, R misses $r, I misses $i"
-    printf '%s %s\n' "$hits" "$r $i" | awk -v s="$side" '{ print s, "hits", $1; print s, "R", $2; print s, "I", $3 }' >>"$WORK/figures"
+  for c in $CONNS; do
+    for side in a b; do
+      if [ "$side" = a ]; then bin=$A local=$LA; else bin=$B local=$LB; fi
+      hits=$(qps "$bin" "$c" --server "$local")
+      r=$(qps "$bin" "$c" --server "$local" --mode R --first $first --pattern 'www.nx{n}.com')
+      first=$((first + 10000000))
+      i=$(qps "$bin" "$c" --server "$local" --mode I --first $first --pattern 'www.nx{n}.com')
+      first=$((first + 10000000))
+      echo "round $round, $c connection(s), $side: hits $hits, R misses $r, I misses $i"
+      printf '%s %s\n' "$hits" "$r $i" | awk -v s="$side" -v c="$c" '{ print s, "hits@" c, $1; print s, "R@" c, $2; print s, "I@" c, $3 }' >>"$WORK/figures"
+    done
   done
 done
-echo "medians of $ROUNDS rounds of $SECS s, 8 connections (queries/s):"
-for kind in hits R I; do
-  a=$(awk -v k="$kind" '$1 == "a" && $2 == k { print $3 }' "$WORK/figures" | median)
-  b=$(awk -v k="$kind" '$1 == "b" && $2 == k { print $3 }' "$WORK/figures" | median)
-  awk -v k="$kind" -v a="$a" -v b="$b" 'BEGIN { printf "  %-6s A %7d  B %7d  B/A %.2f\n", k, a, b, b / a }'
+echo "medians of $ROUNDS rounds of $SECS s (queries/s; kind@connections):"
+for c in $CONNS; do
+  for kind in hits R I; do
+    k="$kind@$c"
+    a=$(awk -v k="$k" '$1 == "a" && $2 == k { print $3 }' "$WORK/figures" | median)
+    b=$(awk -v k="$k" '$1 == "b" && $2 == k { print $3 }' "$WORK/figures" | median)
+    awk -v k="$k" -v a="$a" -v b="$b" 'BEGIN { printf "  %-8s A %7d  B %7d  B/A %.2f\n", k, a, b, b / a }'
+  done
 done
