@@ -43,6 +43,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the whole hierarchy in one process: root, a TLD server per root-table entry,
+    /// a server per second-level zone (a master file, delegated by its TLD's server),
     /// and the local server seeded with the default cache.
     Up(UpArgs),
     /// Run the local (caching) server that clients talk to.
@@ -59,8 +60,9 @@ pub enum Command {
     /// Measure a server: closed-loop load, queries per second and latency (`dnsd bench
     /// report` and `dnsd bench show` read the `--json` results back).
     Bench(Box<BenchCommand>),
-    /// Check zone, cache and root-table files without starting a server: what each
-    /// holds, and every problem as FILE:LINE (exit 2 if any).
+    /// Check zone, cache and root-table files and RFC 1035 master files (.zone) without
+    /// starting a server: what each holds, and every problem as FILE:LINE (exit 2 if
+    /// any).
     Check(CheckArgs),
     /// Follow a name through the hierarchy hop by hop over DNS, like `dig +trace`:
     /// who was asked what, what each answered, how long it took.
@@ -254,8 +256,10 @@ pub struct UpArgs {
         "idle_timeout", "max_line", "edns_payload",
     ])]
     pub config: Option<PathBuf>,
-    /// Directory with root.{toml,dat}, one zone per TLD and default.{toml,dat}
-    /// [default: the sample zones built into dnsd].
+    /// Directory with root.{toml,dat}, one zone per TLD and default.{toml,dat}, and
+    /// master files (NAME.zone) of zones under those TLDs, each run on a server of its
+    /// own that its TLD's server delegates to [default: the sample zones built into
+    /// dnsd, example.com.zone among them].
     #[arg(long, value_name = "DIR")]
     pub zones: Option<PathBuf>,
     /// Directory for the local server's ID.log and mapping.log files.
@@ -573,7 +577,8 @@ otherwise it is a zone (or cache) file. `.toml` files are TOML, others legacy.\n
 Exit codes: 0 every file is good, 2 a problem in any (each listed as FILE:LINE: ...)."
 )]
 pub struct CheckArgs {
-    /// Zone, cache or root-table files, legacy or TOML; what each is is worked out.
+    /// Zone, cache or root-table files, legacy or TOML, or master files (named
+    /// *.zone, read as `dnsd tld` and `dnsd auth` read them); what each is is worked out.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// A file to check as a root table, whatever its name and content.
@@ -592,7 +597,8 @@ within --timeout (or the root answered SERVFAIL), 2 bad usage."
 pub struct TraceArgs {
     /// The name to follow: a host name (www.google.com) or a TLD (com).
     pub name: String,
-    /// The record type asked at every hop: A, AAAA, CNAME, NS, SOA, SRV, ANY or TYPEn.
+    /// The record type asked at every hop: A, AAAA, CNAME, NS, SOA, PTR, MX, TXT, SRV,
+    /// CAA, ANY or TYPEn.
     #[arg(long = "type", short = 't', default_value = "A", value_name = "TYPE")]
     pub qtype: QType,
     /// I: ask the root for a referral, then the TLD server yourself; R: ask the root to
