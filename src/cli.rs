@@ -76,7 +76,7 @@ pub struct ServerArgs {
     #[arg(long, default_value_t = server::DEFAULT_BIND, value_name = "IP")]
     pub bind: IpAddr,
     /// The address the root and TLD servers (and `dnsd auth`) publish as their own name
-    /// server's (ns.root, ns.<tld>: the glue resolvers and `dig +trace` reach them by)
+    /// server's (ns.root, ns.TLD: the glue resolvers and `dig +trace` reach them by)
     /// [default: --bind's]. Required with --bind 0.0.0.0 or ::, which no client can
     /// reach: such a server refuses to start without it.
     #[arg(long, value_name = "IP")]
