@@ -343,7 +343,9 @@ pub struct LocalArgs {
 #[derive(Args, Debug)]
 pub struct RootArgs {
     /// The TLD table: `TLD HOST PORT` lines, or TOML `[tlds]` with `tld = "HOST:PORT"`;
-    /// SIGHUP re-reads it.
+    /// or (named `*.zone`) an RFC 1035 master file of the root zone, its delegations
+    /// and glue served as written (a referral's servers then on port 53, or on the port
+    /// of a `_dns._tcp.TLD SRV` record). SIGHUP re-reads it.
     pub table: PathBuf,
     /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = root::DEFAULT_PORT)]

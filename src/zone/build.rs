@@ -143,8 +143,13 @@ pub fn address_zone(
 
 /// The root zone from a root table: `. NS ns.root` (with `ns.root` at `own`, the
 /// root's address), and for each TLD a delegation to `ns.<tld>` with its address as
-/// glue and dnsd's port hint (`_dns._tcp.<tld> SRV 0 0 PORT ns.<tld>`).
+/// glue and dnsd's port hint (`_dns._tcp.<tld> SRV 0 0 PORT ns.<tld>`); or the root
+/// zone a master file gave, as it is.
 pub fn root_zone(table: &RootTable, own: Option<IpAddr>) -> ZoneData {
+    if let Some(zone) = table.master() {
+        // A root zone file says itself who its servers are and where.
+        return zone.clone();
+    }
     let root = Name::from_wire("");
     let mut b = ZoneBuilder::new(root.clone());
     apex(&mut b, own);

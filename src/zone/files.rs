@@ -624,10 +624,14 @@ impl std::str::FromStr for Zone {
     }
 }
 
-/// The root's table: which server answers for each top-level domain.
+/// The root's table: which server answers for each top-level domain; or, read from a
+/// master file (`root.zone`), the root zone itself.
 #[derive(Debug, Default, Clone)]
 pub struct RootTable {
     tlds: BTreeMap<String, SocketAddr>,
+    /// The root zone as a master file gives it (its delegations, glue and `ns.root`
+    /// are the file's): served as it is, instead of a zone made from `tlds`.
+    master: Option<Box<super::store::ZoneData>>,
 }
 
 #[derive(Deserialize)]
@@ -638,9 +642,22 @@ struct RootToml {
 }
 
 impl RootTable {
+    /// Reads a root table, or (named `*.zone`) a master file of the root zone.
     pub fn load(path: &Path) -> Result<RootTable, FileError> {
+        if super::master::is_master(path) {
+            let zone = super::master::load(path, Some(&Name::from_wire("")))?;
+            return Ok(RootTable {
+                tlds: BTreeMap::new(),
+                master: Some(Box::new(zone)),
+            });
+        }
         let text = read(path)?;
         RootTable::parse(path, &text, Format::of(path))
+    }
+
+    /// The root zone read from a master file, if that is what this is.
+    pub fn master(&self) -> Option<&super::store::ZoneData> {
+        self.master.as_deref()
     }
 
     /// Parses a root table's text; `path` is only used in error messages. Stops at the
@@ -754,12 +771,23 @@ impl RootTable {
         self.tlds.iter().map(|(k, v)| (k.as_str(), *v))
     }
 
+    /// How many TLDs: in the table, or delegated by the root zone's master file.
     pub fn len(&self) -> usize {
-        self.tlds.len()
+        match &self.master {
+            Some(zone) => zone
+                .unordered()
+                .filter(|(name, _, data)| {
+                    !name.is_root() && matches!(data, crate::model::RData::Ns(_))
+                })
+                .map(|(name, _, _)| name)
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            None => self.tlds.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tlds.is_empty()
+        self.len() == 0
     }
 }
 

@@ -192,3 +192,45 @@ fn an_unspecified_bind_needs_advertise_and_advertise_is_published() {
         "{stdout}"
     );
 }
+
+/// A root zone file (RFC 1035) in place of the table: its delegations and glue served
+/// as written, dnsd's SRV port hint included, so a hierarchy resolves through it in
+/// mode I and mode R.
+#[test]
+fn a_root_zone_file_is_served_in_place_of_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let com = zones("com.dat");
+    let com = Proc::start(
+        &["tld", "com", com.to_str().unwrap(), "--port", "0"],
+        dir.path(),
+    );
+    let port = com.addr().port();
+    std::fs::write(
+        dir.path().join("root.zone"),
+        format!(
+            "$ORIGIN .\n$TTL 86400\n@ SOA ns.root. hostmaster.root. 1 1800 900 604800 86400\n\
+             @ NS ns.root.\nns.root. A 127.0.0.1\ncom. NS ns.com.\nns.com. A 127.0.0.1\n\
+             _dns._tcp.com. SRV 0 0 {port} ns.com.\n"
+        ),
+    )
+    .unwrap();
+    let root = Proc::start(&["root", "root.zone", "--port", "0"], dir.path());
+    let local = Proc::local(&root.addr().to_string(), dir.path(), &[]);
+    let mut line = crate::harness::Line::connect(local.addr());
+    line.send("alice");
+    line.recv();
+    assert_eq!(
+        line.ask("1, www.google.com, I"),
+        "0X01, default_local, 142.250.72.4"
+    );
+    assert_eq!(
+        line.ask("2, amazon.com, R"),
+        "0X01, default_local, 205.251.242.103"
+    );
+    assert_eq!(
+        line.ask("3, www.nosuch.org, I"),
+        "0XFF, default_local, Host not found"
+    );
+    let mut dns = DnsTcp::connect(root.addr());
+    assert_eq!(dns.address("ns.root"), Some("127.0.0.1".parse().unwrap()));
+}
