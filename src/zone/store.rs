@@ -349,6 +349,14 @@ impl ZoneData {
         }))
     }
 
+    /// [`records`](Self::records) as hickory-proto records of class IN: what a zone
+    /// transfer (AXFR) sends between the SOA and the SOA again. A record whose name
+    /// hickory cannot write (none read from a file) is left out.
+    pub fn wire_records(&self) -> impl Iterator<Item = hickory_proto::rr::Record> + '_ {
+        self.records()
+            .filter_map(|r| crate::dns::wire_record(&r).ok())
+    }
+
     /// Every record of the zone, in no particular order (the apex SOA once): for
     /// figures, where [`records`](Self::records)' sort would cost more than the count.
     pub fn unordered(&self) -> impl Iterator<Item = (&Name, u32, &RData)> + '_ {
@@ -763,6 +771,7 @@ mod tests {
         );
         assert_eq!(all.len(), z.len());
         assert_eq!(all[1].name, n("example.com"));
+        assert_eq!(z.wire_records().count(), all.len());
     }
 
     #[test]
