@@ -124,13 +124,18 @@ impl Source<ZoneSet> {
 
     /// Master files, a zone each.
     pub fn master_files(paths: Vec<PathBuf>) -> Source<ZoneSet> {
-        let files = paths
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let files = joined(&paths);
         Source::new(files, move || ZoneSet::load_masters(&paths))
     }
+}
+
+/// Paths as a reload names them: `a.dat, b.dat`.
+fn joined(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Source<Zone> {
@@ -141,11 +146,7 @@ impl Source<Zone> {
 
     /// The local server's `--cache` files, merged in order (a later file's name wins).
     pub fn cache_files(paths: Vec<PathBuf>) -> Source<Zone> {
-        let files = paths
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let files = joined(&paths);
         Source::new(files, move || {
             let mut cache = Zone::default();
             for path in &paths {
