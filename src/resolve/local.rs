@@ -126,7 +126,7 @@ impl LocalResolver {
         match outcome {
             Ok(outcome) => self.learn(query, outcome),
             Err(e) => {
-                log::warn!("{}: {e}", query.name);
+                log::log!(e.log_level(), "{}: {e}", query.name);
                 self.metrics.upstream_failure(&e);
                 Resolution::new(Outcome::ServFail)
             }

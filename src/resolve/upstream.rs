@@ -286,6 +286,17 @@ impl UpstreamError {
         }
     }
 
+    /// How loudly to log a question failed this way: a question not asked because its
+    /// server is down is at debug level, since the server's going down was logged once
+    /// (a warning per question would be one per query while it stays down, and a full
+    /// disk or a slow terminal would then hold up every query); the rest are warnings.
+    pub fn log_level(&self) -> log::Level {
+        match self {
+            UpstreamError::BackedOff { .. } => log::Level::Debug,
+            _ => log::Level::Warn,
+        }
+    }
+
     /// The kind of failure, as metrics name it: `timeout` (no answer within the
     /// deadline), `refused` (nothing listens there), `backoff` (not asked: it timed out
     /// and another question already waits on it), `error` (anything else: a connection
