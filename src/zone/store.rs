@@ -511,18 +511,23 @@ impl ZoneData {
     /// question is DS, which the parent side answers).
     fn cut_above(&self, name: &str, qtype: QType) -> Option<Found<'_>> {
         let origin = self.origin.as_str();
-        // The names from just below the apex down to `name`.
-        let mut chain = Vec::new();
-        let mut at = Some(name);
-        while let Some(n) = at {
-            if n.len() <= origin.len() {
-                break;
-            }
-            chain.push(n);
-            at = parent(n);
+        if name.len() <= origin.len() {
+            return None;
         }
-        for n in chain.into_iter().rev() {
-            if n == name && qtype.code() == 43 {
+        // Where the labels below the apex end (the dot before the origin), and from
+        // there the names from just below the apex down to `name`, without allocating.
+        let stop = if origin.is_empty() {
+            name.len()
+        } else {
+            name.len() - origin.len() - 1
+        };
+        let bytes = name.as_bytes();
+        for start in (0..stop).rev() {
+            if start > 0 && bytes[start - 1] != b'.' {
+                continue;
+            }
+            let n = &name[start..];
+            if start == 0 && qtype.code() == 43 {
                 break;
             }
             if let Some((key, rrs)) = self.nodes.get_key_value(n) {
