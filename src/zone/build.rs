@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::files::{RootTable, Zone};
 use super::store::{ZoneBuilder, ZoneData};
-use crate::model::name::Name;
+use crate::model::name::{within, Name};
 use crate::model::{RData, Record, Srv, DEFAULT_TTL};
 use crate::resolve::synthesized_soa;
 use crate::zone::DEFAULT_NEGATIVE_TTL;
@@ -89,26 +89,17 @@ impl Delegation {
 /// no query for them reaches this zone.
 pub fn address_zone(
     origin: &Name,
-    zone: &Zone,
+    zone: Zone,
     own: Option<IpAddr>,
     delegations: &[Delegation],
 ) -> ZoneData {
     let mut b = ZoneBuilder::new(origin.clone());
     b.reserve(zone.len() + 2);
     let ns = ns_name(origin);
+    let inside = |name: &str| within(name, origin.as_str());
     apex(&mut b, own);
-    for name in zone.names() {
-        if name == ns.as_str() || !Name::from_wire(name).is_within(origin.as_str()) {
-            continue;
-        }
-        let owner = Name::from_wire(name);
-        for addr in zone.addresses(name) {
-            b.add(
-                0,
-                Record::new(owner.clone(), addr.ttl, RData::address(addr.ip)),
-            );
-        }
-    }
+    // The www rule first, while every name can still be looked up.
+    let mut cnames = Vec::new();
     for name in zone.names() {
         let Some(bare) = name.strip_prefix("www.") else {
             continue;
@@ -116,7 +107,7 @@ pub fn address_zone(
         if bare == origin.as_str()
             || bare == ns.as_str()
             || !zone.addresses(bare).is_empty()
-            || !Name::from_wire(bare).is_within(origin.as_str())
+            || !inside(bare)
         {
             continue;
         }
@@ -126,19 +117,32 @@ pub fn address_zone(
             .map(|a| a.ttl)
             .min()
             .unwrap_or(DEFAULT_TTL);
-        b.add(
-            0,
-            Record::new(
-                Name::from_wire(bare),
-                ttl,
-                RData::Cname(Name::from_wire(name)),
-            ),
-        );
+        cnames.push(Record::new(
+            Name::from_wire(bare),
+            ttl,
+            RData::Cname(Name::from_wire(name)),
+        ));
+    }
+    let negative_ttl = zone.negative_ttl();
+    zone.drain(|name, addrs| {
+        if name == ns.as_str() || !inside(name) {
+            return;
+        }
+        let owner = Name::from_wire(name);
+        for addr in addrs {
+            b.add(
+                0,
+                Record::new(owner.clone(), addr.ttl, RData::address(addr.ip)),
+            );
+        }
+    });
+    for cname in cnames {
+        b.add(0, cname);
     }
     for delegation in delegations {
         delegation.add_to(&mut b);
     }
-    b.build(synthesized_soa(origin, zone.negative_ttl()))
+    b.build(synthesized_soa(origin, negative_ttl))
 }
 
 /// The root zone from a root table: `. NS ns.root` (with `ns.root` at `own`, the
@@ -197,7 +201,7 @@ mod tests {
             servers: vec![Name::from_wire("ns1.example.com")],
             addr: "127.0.0.1:5681".parse().unwrap(),
         };
-        let z = address_zone(&com, &zone, Some("127.0.0.9".parse().unwrap()), &[example]);
+        let z = address_zone(&com, zone, Some("127.0.0.9".parse().unwrap()), &[example]);
         let Outcome::Referral(r) = z
             .lookup(&Name::from_wire("www.example.com"), QType::A)
             .outcome

@@ -589,6 +589,15 @@ impl Zone {
         self.negative_ttl
     }
 
+    /// Hands each name and its addresses to `f`, consuming the zone: each name's text
+    /// is freed once `f` has had it (a million-name zone mapped into records is not held
+    /// twice over).
+    pub fn drain(self, mut f: impl FnMut(&str, &[Addr])) {
+        for (name, addrs) in self.records {
+            f(&name, addrs.as_slice());
+        }
+    }
+
     /// Every name that has records, in no particular order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.records.keys().map(|k| &**k)

@@ -63,7 +63,7 @@ impl ZoneFile {
         delegations: &[build::Delegation],
     ) -> ZoneData {
         match self {
-            ZoneFile::Addresses(zone) => build::address_zone(origin, &zone, own, delegations),
+            ZoneFile::Addresses(zone) => build::address_zone(origin, zone, own, delegations),
             ZoneFile::Master(data) => data,
         }
     }
