@@ -703,7 +703,7 @@ mod tests {
         Record::new(
             name(zone),
             300,
-            RData::Soa(Soa {
+            RData::Soa(Box::new(Soa {
                 mname: name(&format!("ns.{zone}")),
                 rname: name(&format!("admin.{zone}")),
                 serial: 1,
@@ -711,7 +711,7 @@ mod tests {
                 retry: 600,
                 expire: 86400,
                 minimum: 60,
-            }),
+            })),
         )
     }
 

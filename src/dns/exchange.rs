@@ -683,7 +683,7 @@ mod tests {
         Record::new(
             name(zone),
             300,
-            RData::Soa(Soa {
+            RData::Soa(Box::new(Soa {
                 mname: name(&format!("ns.{zone}")),
                 rname: name(&format!("admin.{zone}")),
                 serial: 2024,
@@ -691,7 +691,7 @@ mod tests {
                 retry: 600,
                 expire: 86400,
                 minimum: 60,
-            }),
+            })),
         )
     }
 

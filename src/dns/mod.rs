@@ -125,7 +125,7 @@ pub fn model_record(record: &hrr::Record) -> Option<Record> {
         hrr::RData::AAAA(a) => RData::Aaaa(a.0),
         hrr::RData::CNAME(c) => RData::Cname(model_name(&c.0)),
         hrr::RData::NS(ns) => RData::Ns(model_name(&ns.0)),
-        hrr::RData::SOA(soa) => RData::Soa(Soa {
+        hrr::RData::SOA(soa) => RData::Soa(Box::new(Soa {
             mname: model_name(&soa.mname),
             rname: model_name(&soa.rname),
             serial: soa.serial,
@@ -133,7 +133,7 @@ pub fn model_record(record: &hrr::Record) -> Option<Record> {
             retry: soa.retry as u32,
             expire: soa.expire as u32,
             minimum: soa.minimum,
-        }),
+        })),
         hrr::RData::SRV(srv) => RData::Srv(Srv {
             priority: srv.priority,
             weight: srv.weight,
@@ -240,7 +240,7 @@ mod tests {
             Record::new(
                 n("com"),
                 5,
-                RData::Soa(Soa {
+                RData::Soa(Box::new(Soa {
                     mname: n("ns.com"),
                     rname: n("admin.com"),
                     serial: 7,
@@ -248,7 +248,7 @@ mod tests {
                     retry: 2,
                     expire: 3,
                     minimum: 60,
-                }),
+                })),
             ),
             Record::new(
                 n("_dns._tcp.com"),

@@ -142,7 +142,7 @@ pub enum RData {
     Aaaa(Ipv6Addr),
     Cname(Name),
     Ns(Name),
-    Soa(Soa),
+    Soa(Box<Soa>),
     /// Carries the port of a TLD server in a referral (see [`Referral`]).
     Srv(Srv),
     Ptr(Name),

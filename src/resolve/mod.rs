@@ -71,7 +71,7 @@ pub fn synthesized_soa(zone: &Name, negative_ttl: u32) -> Record {
     Record::new(
         zone.clone(),
         negative_ttl,
-        RData::Soa(Soa {
+        RData::Soa(Box::new(Soa {
             mname: under("ns"),
             rname: under("hostmaster"),
             serial: 1,
@@ -79,7 +79,7 @@ pub fn synthesized_soa(zone: &Name, negative_ttl: u32) -> Record {
             retry: 600,
             expire: 604_800,
             minimum: negative_ttl,
-        }),
+        })),
     )
 }
 

@@ -656,7 +656,7 @@ mod tests {
 
     fn zone() -> ZoneData {
         let mut b = ZoneBuilder::new(n("example.com"));
-        let soa = RData::Soa(Soa {
+        let soa = RData::Soa(Box::new(Soa {
             mname: n("ns1.example.com"),
             rname: n("admin.example.com"),
             serial: 7,
@@ -664,7 +664,7 @@ mod tests {
             retry: 600,
             expire: 86400,
             minimum: 300,
-        });
+        }));
         for (name, data) in [
             ("example.com", soa),
             ("example.com", RData::Ns(n("ns1.example.com"))),
