@@ -118,13 +118,20 @@ pub struct MasterSummary {
     pub types: Vec<(String, usize)>,
     /// The zones it delegates, sorted.
     pub delegations: Vec<String>,
+    /// Address records no client can reach (0.0.0.0, `::`, multicast, broadcast),
+    /// sorted: warned about, not refused.
+    pub unroutable: Vec<(String, IpAddr)>,
 }
 
 impl MasterSummary {
     pub fn of(zone: &crate::zone::ZoneData) -> MasterSummary {
         let mut types: BTreeMap<String, usize> = BTreeMap::new();
         let mut delegations = Vec::new();
+        let mut unroutable = Vec::new();
         for (name, _, data) in zone.unordered() {
+            if let Some(ip) = data.ip().filter(|ip| !routable(*ip)) {
+                unroutable.push((format!("{name}."), ip));
+            }
             let code = data.code();
             *types
                 .entry(hickory_proto::rr::RecordType::from(code).to_string())
@@ -135,7 +142,9 @@ impl MasterSummary {
         }
         delegations.sort();
         delegations.dedup();
+        unroutable.sort();
         MasterSummary {
+            unroutable,
             origin: crate::zone::store::display(zone.origin()),
             serial: zone.serial(),
             records: zone.len(),
@@ -162,10 +171,17 @@ impl fmt::Display for MasterSummary {
             self.names
         )?;
         if self.delegations.is_empty() {
-            writeln!(f, "{INDENT}delegates   nothing")
+            writeln!(f, "{INDENT}delegates   nothing")?;
         } else {
-            writeln!(f, "{INDENT}delegates   {}", self.delegations.join(", "))
+            writeln!(f, "{INDENT}delegates   {}", self.delegations.join(", "))?;
         }
+        for (name, ip) in &self.unroutable {
+            writeln!(
+                f,
+                "{INDENT}warning     {name} {ip}: no client can reach this address"
+            )?;
+        }
+        Ok(())
     }
 }
 

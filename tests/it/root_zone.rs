@@ -191,6 +191,17 @@ fn an_unspecified_bind_needs_advertise_and_advertise_is_published() {
         stdout.contains("warning     com 0.0.0.0:5678: no client can reach 0.0.0.0"),
         "{stdout}"
     );
+    std::fs::write(
+        dir.path().join("t.zone"),
+        "$ORIGIN t.example.\n$TTL 1\n@ SOA ns hm 1 2 3 4 5\n NS ns\nns A 0.0.0.0\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = run_dnsd(&["check", "t.zone"], dir.path(), "");
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("warning     ns.t.example. 0.0.0.0: no client can reach this address"),
+        "{stdout}"
+    );
 }
 
 /// A root zone file (RFC 1035) in place of the table: its delegations and glue served
