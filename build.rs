@@ -49,6 +49,20 @@ fn main() {
             runs_sbin("pdns_recursor", &["--version"]),
         ),
         ("nsd", DNS_TOOLS, runs_sbin("nsd", &["-v"])),
+        // The rotation test runs Debian's logrotate with examples/logrotate.conf.
+        (
+            "logrotate",
+            DNS_TOOLS,
+            runs_sbin("logrotate", &["--version"]),
+        ),
+        // The full-disk test mounts a small tmpfs in a mount namespace of its own.
+        (
+            "mount_ns",
+            NETNS,
+            is_root() && on_path("unshare") && on_path("mount"),
+        ),
+        // Knot's dig: the zone transfer tests ask AXFR with it.
+        ("kdig", DNS_TOOLS, runs("kdig", &["--version"])),
         // `dnsd check` is compared with these on master files.
         (
             "checkzone",

@@ -93,3 +93,10 @@ imports:
 misses *BEFORE:
     cargo build --release --quiet
     scripts/misses.sh "{{dnsd}}" {{BEFORE}}
+
+# A month of logs in minutes: unique names and unique client ids at full speed, logrotate
+# every 5 s; checks that the log directory stays within its documented bound and holds
+# no torn record (scripts/soak-logs.sh; needs logrotate).
+[doc("Soak the logs: floods and rotations, then the disk bound checked")]
+soak-logs seconds="120":
+    bash scripts/soak-logs.sh {{seconds}}

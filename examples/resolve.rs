@@ -53,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!(
         "\nexample.log:\n{}",
-        std::fs::read_to_string(logs.path().join("example.log"))?
+        std::fs::read_to_string(logs.path().join("clients/example.log"))?
     );
 
     hierarchy.stop();

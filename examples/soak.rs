@@ -558,7 +558,7 @@ struct LogCheck {
     problems: Vec<String>,
 }
 
-/// Reads every `ID.log` as records of three lines (request, reply, blank) and counts
+/// Reads every `clients/ID.log` as records of three lines (request, reply, blank) and counts
 /// `mapping.log`'s lines.
 fn check_logs(dir: &Path, ids: &[String]) -> Result<LogCheck, String> {
     let mut check = LogCheck {
@@ -567,9 +567,13 @@ fn check_logs(dir: &Path, ids: &[String]) -> Result<LogCheck, String> {
         mapping_lines: 0,
         problems: Vec::new(),
     };
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for entry in entries {
+    let list = |dir: &Path| std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()));
+    // mapping.log beside the clients' folder; the client logs in it.
+    for entry in list(dir)?.chain(list(&dir.join("clients"))?) {
         let entry = entry.map_err(|e| e.to_string())?;
+        if entry.path().is_dir() {
+            continue;
+        }
         let file = entry.file_name().to_string_lossy().into_owned();
         let text = std::fs::read(entry.path()).map_err(|e| format!("{file}: {e}"))?;
         let text = String::from_utf8_lossy(&text);

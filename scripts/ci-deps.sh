@@ -5,9 +5,11 @@
 # during the install, and on a host that runs systemd the units are stopped and disabled.
 #
 # usage: scripts/ci-deps.sh [TOOL...]
-#   TOOL: dig unbound dnspython (what `cargo test` needs: the default), knot-resolver
+#   TOOL: dig unbound dnspython (what `cargo test` needs: the default), logrotate (the
+#         log rotation test, with examples/logrotate.conf), knot-resolver
 #         pdns-recursor nsd (the interop tests; nsd also for the benchmarks and, with
-#         named-checkzone, the master-file checks `dnsd check` agrees with), dnsperf
+#         named-checkzone, the master-file checks `dnsd check` agrees with), kdig
+#         (Knot's dig: the zone transfer tests), dnsperf
 #         (benchmarks), dnsviz zonemaster (compliance probes), or `all`.
 #   DNS_DEPS="TOOL..." gives the list when no argument does.
 # Exit 1 if a tool is still missing afterwards.
@@ -16,7 +18,7 @@ set -euo pipefail
 log() { echo "ci-deps: $*" >&2; }
 
 TEST_TOOLS=(dig unbound dnspython)
-ALL_TOOLS=(dig unbound dnspython knot-resolver pdns-recursor nsd named-checkzone dnsperf dnsviz zonemaster)
+ALL_TOOLS=(dig unbound dnspython logrotate knot-resolver pdns-recursor nsd kdig named-checkzone dnsperf dnsviz zonemaster)
 if [ $# -gt 0 ]; then
   tools=("$@")
 elif [ -n "${DNS_DEPS:-}" ]; then
@@ -37,17 +39,20 @@ has() {
     knot-resolver) command -v kresd >/dev/null 2>&1 ;;
     pdns-recursor) command -v pdns_recursor >/dev/null 2>&1 ;;
     nsd) command -v nsd >/dev/null 2>&1 ;;
+    kdig) command -v kdig >/dev/null 2>&1 ;;
     named-checkzone) command -v named-checkzone >/dev/null 2>&1 ;;
     dnsperf) command -v dnsperf >/dev/null 2>&1 ;;
     dnsviz) command -v dnsviz >/dev/null 2>&1 ;;
     zonemaster) command -v zonemaster-cli >/dev/null 2>&1 ;;
     dnspython) "$PY" -c 'import dns.message, dns.query' >/dev/null 2>&1 ;;
+    logrotate) command -v logrotate >/dev/null 2>&1 ;;
     *) log "unknown tool $1 (known: ${ALL_TOOLS[*]})"; exit 2 ;;
   esac
 }
 package() {
   case "$1" in
     dig) echo bind9-dnsutils ;;
+    kdig) echo knot-dnsutils ;;
     named-checkzone) echo bind9utils ;;
     zonemaster) echo zonemaster-cli ;;
     dnspython) echo python3-dnspython ;;

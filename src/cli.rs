@@ -14,7 +14,8 @@ use crate::line::frame;
 use crate::line::message::Mode;
 use crate::model::QType;
 use crate::net::resolve_host_port;
-use crate::ops::metrics;
+use crate::ops::querylog;
+use crate::ops::{diagnostics, metrics};
 use crate::resolve::inflight;
 use crate::resolve::upstream;
 use crate::resolve::upstream::UpstreamProtocol;
@@ -31,13 +32,34 @@ use crate::tools::trace;
 #[derive(Parser, Debug)]
 #[command(name = "dnsd", version, about, long_about = None)]
 #[command(
-    after_help = "Logs go to stderr; RUST_LOG=debug shows more, RUST_LOG=warn less.\n\
-Signals: INT and TERM stop; HUP re-reads every server's files.\n\
+    after_help = "Logs go to stderr (or --log-file); RUST_LOG=debug shows more, RUST_LOG=warn \
+less. One line per query is shown by dnsd up, not by a server run alone: RUST_LOG=info \
+shows them, RUST_LOG=info,dnsd::query=off hides them.\n\
+Signals: INT and TERM stop; HUP re-reads every server's files and reopens the logs; USR1 \
+reopens the logs only (for logrotate); USR2 is ignored.\n\
 Exit codes: 0 success, 2 bad usage or a bad file (FILE:LINE: ...), 1 failure at run time."
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Where diagnostics go and whether the per-query lines show by default: `dnsd up`
+    /// shows them (a learner watches queries flow), a server run alone does not.
+    pub fn diagnostics(&self) -> diagnostics::Settings {
+        let (process, queries) = match &self.command {
+            Command::Up(args) => (Some(&args.process), true),
+            Command::Local(args) => (Some(&args.server.process), false),
+            Command::Root(args) => (Some(&args.server.process), false),
+            Command::Tld(args) => (Some(&args.server.process), false),
+            _ => (None, true),
+        };
+        diagnostics::Settings {
+            log_file: process.and_then(|p| p.log_file.clone()),
+            queries,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -69,6 +91,25 @@ pub enum Command {
     Trace(TraceArgs),
 }
 
+/// Flags about the process a server runs in (every server, and up).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ProcessArgs {
+    /// Once the sockets are bound and the logs open, run as this user (and its groups)
+    /// instead of root: needed to bind port 53, not to answer on it. The log directory
+    /// must be writable by that user. Running as root on a port below 1024 without it
+    /// is warned about at start.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Write diagnostics (the lines otherwise on stderr) to this file, appended, created
+    /// 0640; SIGUSR1 or SIGHUP reopens it (for logrotate).
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Write the process id to this file once the sockets are bound (for logrotate's
+    /// `postrotate`: kill -USR1 $(cat FILE)).
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+}
+
 /// Flags every server takes.
 #[derive(Args, Debug, Clone)]
 pub struct ServerArgs {
@@ -86,6 +127,8 @@ pub struct ServerArgs {
     pub metrics: Option<SocketAddr>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub process: ProcessArgs,
 }
 
 /// `--metrics`, in short.
@@ -214,6 +257,22 @@ pub fn parse_size(s: &str) -> Result<Size, String> {
     }
 }
 
+/// Zone transfers out (tld, root, up): who may have the zones, who is told of changes.
+#[derive(Args, Debug, Clone)]
+pub struct TransferArgs {
+    /// Who may transfer the zone (with `dnsd up`, the root's and every TLD server's):
+    /// AXFR, IXFR over TCP (IXFR over UDP gets the SOA). A network (`10.0.0.0/24`) or an
+    /// address; may be given more than once. Others get REFUSED [default: no one].
+    #[arg(long, value_name = "CIDR", value_parser = parse_net)]
+    pub allow_transfer: Vec<Net>,
+    /// A secondary to send a NOTIFY (over UDP, from the server's --bind address, sent
+    /// again until acknowledged, 5 times at most) at start and when SIGHUP changes the
+    /// zone, which then gets a newer SOA serial; may be given more than once. The serial
+    /// of a zone is its load time in Unix seconds, kept while the data is unchanged.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_host_port)]
+    pub notify: Vec<SocketAddr>,
+}
+
 /// How a server that asks others (local, root, up) asks them.
 #[derive(Args, Debug)]
 pub struct UpstreamArgs {
@@ -251,9 +310,9 @@ pub struct UpArgs {
     /// which are refused beside it, so that none is silently ignored (`--metrics` is
     /// the exception: one endpoint serves the whole lab).
     #[arg(long, value_name = "FILE", conflicts_with_all = [
-        "zones", "any_port", "log_dir", "dns_mode", "no_delegation_cache", "upstream_timeout",
+        "zones", "any_port", "log_dir", "max_client_logs", "dns_mode", "no_delegation_cache", "upstream_timeout",
         "upstream_protocol", "max_pending", "max_connections", "max_connections_per_ip",
-        "idle_timeout", "max_line", "edns_payload",
+        "idle_timeout", "max_line", "edns_payload", "allow_transfer", "notify",
     ])]
     pub config: Option<PathBuf>,
     /// Directory with root.{toml,dat}, one zone per TLD and default.{toml,dat}, and
@@ -262,9 +321,12 @@ pub struct UpArgs {
     /// dnsd, example.com.zone among them].
     #[arg(long, value_name = "DIR")]
     pub zones: Option<PathBuf>,
-    /// Directory for the local server's ID.log and mapping.log files.
+    /// Directory for the local server's logs: clients/ID.log, queries.log and
+    /// mapping.log.
     #[arg(long, default_value = local::DEFAULT_LOG_DIR, value_name = "DIR")]
     pub log_dir: PathBuf,
+    #[command(flatten)]
+    pub client_logs: ClientLogArgs,
     /// Bind every server to a free port instead of 5352, 5353 and the root table's ports.
     #[arg(long)]
     pub any_port: bool,
@@ -276,12 +338,27 @@ pub struct UpArgs {
     pub delegations: DelegationArgs,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
+    #[command(flatten)]
+    pub transfers: TransferArgs,
     // One endpoint for every server of the hierarchy (with --config too).
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr,
           help = metrics_help(), long_help = metrics_long_help())]
     pub metrics: Option<SocketAddr>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub process: ProcessArgs,
+}
+
+/// How many client logs the local server keeps (local, up).
+#[derive(Args, Debug)]
+pub struct ClientLogArgs {
+    /// How many client ids get a log file of their own (clients/ID.log); the records of
+    /// any further id go to queries.log, one line each with the id as the first field
+    /// (ID, TAB, request, TAB, reply). 0 puts every client in queries.log. Ids that
+    /// already have a file from an earlier run keep it.
+    #[arg(long, default_value_t = querylog::DEFAULT_MAX_CLIENT_LOGS, value_name = "N")]
+    pub max_client_logs: usize,
 }
 
 #[derive(Args, Debug)]
@@ -296,9 +373,11 @@ pub struct LocalArgs {
     /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = local::DEFAULT_PORT)]
     pub port: u16,
-    /// Directory for ID.log (per client) and mapping.log.
+    /// Directory for clients/ID.log (per client), queries.log and mapping.log.
     #[arg(long, default_value = local::DEFAULT_LOG_DIR, value_name = "DIR")]
     pub log_dir: PathBuf,
+    #[command(flatten)]
+    pub client_logs: ClientLogArgs,
     /// The name the server replies under.
     #[arg(long, default_value = local::DEFAULT_NAME)]
     pub name: String,
@@ -353,6 +432,8 @@ pub struct RootArgs {
     #[command(flatten)]
     pub upstream: UpstreamArgs,
     #[command(flatten)]
+    pub transfers: TransferArgs,
+    #[command(flatten)]
     pub server: ServerArgs,
 }
 
@@ -367,6 +448,8 @@ pub struct TldArgs {
     /// for any other TLD] (0: any free port).
     #[arg(long)]
     pub port: Option<u16>,
+    #[command(flatten)]
+    pub transfers: TransferArgs,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -386,12 +469,14 @@ pub struct AuthArgs {
     #[arg(long, default_value_t = 53)]
     pub port: u16,
     #[command(flatten)]
+    pub transfers: TransferArgs,
+    #[command(flatten)]
     pub server: ServerArgs,
 }
 
 #[derive(Args, Debug)]
 pub struct ClientArgs {
-    /// The client id: letters, digits, `.`, `_`, `-` (it names the server's ID.log).
+    /// The client id: letters, digits, `.`, `_`, `-` (it names the server's clients/ID.log).
     pub id: String,
     /// The local server.
     #[arg(long, default_value = client::DEFAULT_SERVER, value_name = "HOST:PORT")]

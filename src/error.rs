@@ -140,6 +140,15 @@ pub enum ConfigError {
     /// A `--names` file without a name in it.
     #[error("{}: no names in it", .path.display())]
     NoNames { path: PathBuf },
+    /// `--user NAME` names no user of this machine.
+    #[error("--user {name}: no such user")]
+    NoSuchUser { name: String },
+    /// After `--user`, the log directory (or a log in it) is not writable.
+    #[error(
+        "--user {user}: cannot write {paths}: give them to that user (chown) or choose \
+         another --log-dir"
+    )]
+    LogsNotWritable { user: String, paths: String },
     /// `dnsd check` with nothing to check.
     #[error("no file to check: give FILE..., --root FILE or --zone FILE")]
     NoFiles,

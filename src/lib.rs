@@ -32,7 +32,8 @@
 //!   [`line::client`] and [`line::pool`] (the client, plain and pooled upstream).
 //! - [`dns`]: DNS messages (hickory-proto): [`dns::answer`] (a request message
 //!   answered), [`dns::exchange`] (asking another server: the one UDP-then-TCP
-//!   exchange), [`dns::tcp`] (TCP framing).
+//!   exchange), [`dns::tcp`] (TCP framing), [`dns::xfr`] (zone transfers out, NOTIFY,
+//!   serials).
 //!
 //! The servers:
 //! - [`server`]: the one server loop every role runs: accept, connection caps (in all and
@@ -49,7 +50,9 @@
 //!   file).
 //!
 //! Operations, in [`ops`]: [`ops::reload`] (SIGHUP), [`ops::metrics`] (`--metrics`),
-//! [`ops::querylog`] (`ID.log` and `mapping.log`), [`ops::diagnostics`] (stderr logging),
+//! [`ops::querylog`] (`clients/ID.log`, `queries.log`, `mapping.log`), [`ops::appender`]
+//! (whole records, reopened for logrotate), [`ops::privileges`] (`--user`),
+//! [`ops::diagnostics`] (stderr logging),
 //! [`ops::fds`] (descriptor limits).
 //!
 //! The tools, in [`tools`]: [`tools::bench`](mod@tools::bench) (`dnsd bench`),

@@ -5,7 +5,12 @@ use clap::Parser;
 
 fn main() {
     let cli = dnsd::cli::Cli::parse();
-    dnsd::ops::diagnostics::init();
+    let settings = cli.diagnostics();
+    if let Err(e) = dnsd::ops::diagnostics::init_with(&settings) {
+        let file = settings.log_file.unwrap_or_default();
+        eprintln!("error: --log-file {}: {e}", file.display());
+        std::process::exit(1);
+    }
     let result = dnsd::runtime::run(cli);
     dnsd::ops::diagnostics::flush();
     if let Err(err) = result {

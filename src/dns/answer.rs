@@ -90,6 +90,11 @@ pub trait DnsService {
     fn held(&self) -> usize {
         0
     }
+    /// The zone this server transfers out, and to whom ([`super::xfr`]); by default
+    /// none, and AXFR and IXFR are REFUSED.
+    fn primary(&self) -> Option<&dyn super::xfr::Primary> {
+        None
+    }
 }
 
 /// Why a request got no response at all.

@@ -8,6 +8,8 @@
 //!   back to a [`crate::model::Resolution`], and the one UDP-then-TCP exchange
 //!   ([`exchange::exchange`]) the resolvers and `dnsd trace` ask through.
 //! - [`tcp`]: the two-byte length prefix framing of DNS over TCP.
+//! - [`xfr`]: zone transfers out (AXFR, IXFR) to the addresses allowed, NOTIFY to
+//!   secondaries, and the serials of the SOAs dnsd makes.
 //!
 //! Every byte is encoded and decoded by `hickory-proto`; this module only converts
 //! between its types and the model's, and makes the checks it does not (question count,
@@ -17,6 +19,7 @@
 pub mod answer;
 pub mod exchange;
 pub mod tcp;
+pub mod xfr;
 
 use hickory_proto::rr::{self as hrr, rdata as hrd, DNSClass};
 

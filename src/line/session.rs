@@ -11,6 +11,7 @@ use super::frame::{Connection, FrameError};
 use super::message::{Reply, Request, QUIT};
 use super::view;
 use crate::model::{Query, Resolution};
+use crate::ops::diagnostics::QUERY_TARGET;
 use crate::ops::metrics::ServerMetrics;
 use crate::ops::querylog::{Escaped, Micros};
 
@@ -92,6 +93,7 @@ fn request_loop<S: LineService>(
                 let reply = answer(service, session, marker.as_bytes(), None);
                 service.metrics().line_query(None, reply.code, started);
                 log::info!(
+                    target: QUERY_TARGET,
                     "{}: {peer}{} sent {marker} -> {reply}",
                     service.name(),
                     service.who(session)
@@ -112,6 +114,7 @@ fn request_loop<S: LineService>(
                     .metrics()
                     .line_query(Some(&request), reply.code, started);
                 log::info!(
+                    target: QUERY_TARGET,
                     "{}: {peer}{} asked {request} -> {reply} ({})",
                     service.name(),
                     service.who(session),
@@ -123,6 +126,7 @@ fn request_loop<S: LineService>(
                 let reply = answer(service, session, line, None);
                 service.metrics().line_query(None, reply.code, started);
                 log::info!(
+                    target: QUERY_TARGET,
                     "{}: {peer}{} sent \"{}\" ({e}) -> {reply}",
                     service.name(),
                     service.who(session),

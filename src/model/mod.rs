@@ -459,6 +459,8 @@ impl fmt::Display for QType {
             QType::Caa => f.write_str("CAA"),
             QType::Any => f.write_str("ANY"),
             QType::Address => f.write_str("ADDR"),
+            QType::Other(251) => f.write_str("IXFR"),
+            QType::Other(252) => f.write_str("AXFR"),
             QType::Other(n) => write!(f, "TYPE{n}"),
         }
     }

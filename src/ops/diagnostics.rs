@@ -11,6 +11,13 @@
 //! [`flush`] writes out everything logged so far (used at exit).
 //!
 //! Filtering is env_logger's: `RUST_LOG=debug`, `RUST_LOG=dnsd::server=warn`, ...
+//! The per-query lines have a target of their own, [`QUERY_TARGET`] (`dnsd::query`): a
+//! standalone server leaves them out unless `RUST_LOG` asks for them (at full load they
+//! would be tens of megabytes a second), and `dnsd up`, where a learner watches queries
+//! flow, shows them ([`Settings`]).
+//!
+//! With `--log-file FILE` the lines go to that file instead of stderr, appended whole
+//! ([`Appender`]) and reopened after SIGUSR1 or SIGHUP, as the query logs are.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -21,7 +28,31 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use log::{Log, Metadata, Record};
 
+use crate::ops::appender::Appender;
 use crate::ops::querylog::Utc;
+
+/// The log target of the one line per query every server writes.
+pub const QUERY_TARGET: &str = "dnsd::query";
+
+/// Where diagnostics go and what is shown by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// A file to append them to instead of stderr (`--log-file`).
+    pub log_file: Option<std::path::PathBuf>,
+    /// Whether the per-query lines are shown when `RUST_LOG` is not set (`dnsd up`).
+    pub queries: bool,
+}
+
+impl Settings {
+    /// The filter used when `RUST_LOG` is not set.
+    pub fn default_filter(&self) -> &'static str {
+        if self.queries {
+            "info"
+        } else {
+            "info,dnsd::query=warn"
+        }
+    }
+}
 
 /// Queued lines past which new lines are dropped rather than buffered.
 pub const MAX_PENDING: usize = 65_536;
@@ -32,8 +63,8 @@ struct Logger {
     filter: env_logger::Logger,
     queue: Sender<Vec<u8>>,
     pending: Receiver<Vec<u8>>,
-    /// Held while writing to stderr, so batches come out in order.
-    writing: Mutex<()>,
+    /// Held while writing, so batches come out in order; the `--log-file`, if any.
+    writing: Mutex<Option<Appender>>,
     dropped: AtomicU64,
 }
 
@@ -81,42 +112,75 @@ impl Log for Logger {
     }
 
     fn flush(&self) {
-        let _writing = crate::sync::lock(&self.writing);
+        let mut writing = crate::sync::lock(&self.writing);
         let mut batch = Vec::new();
         for line in self.pending.try_iter().take(MAX_PENDING) {
             batch.extend_from_slice(&line);
         }
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_all(&batch);
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
             let _ = writeln!(
-                err,
-                "[dnsd] {dropped} log line(s) dropped: stderr was not keeping up"
+                batch,
+                "[dnsd] {dropped} log line(s) dropped: the log was not keeping up"
             );
+        }
+        if batch.is_empty() {
+            return;
+        }
+        match &mut *writing {
+            // A batch that cannot be written whole is cut back and lost, as lines
+            // dropped are: diagnostics never hold up a query.
+            Some(file) => {
+                let _ = file.append(&batch);
+            }
+            None => {
+                let _ = std::io::stderr().lock().write_all(&batch);
+            }
         }
     }
 }
 
-/// Installs the logger: `RUST_LOG` if set, else `info`. Safe to call more than once.
+/// Installs the logger with the default settings (stderr, per-query lines shown).
 pub fn init() {
-    let filter =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
+    let _ = init_with(&Settings {
+        log_file: None,
+        queries: true,
+    });
+}
+
+/// Installs the logger: `RUST_LOG` if set, else [`Settings::default_filter`]; to the
+/// `--log-file` if given (created, or an error if it cannot be), else stderr. Safe to
+/// call more than once: the first call's settings stay.
+pub fn init_with(settings: &Settings) -> std::io::Result<()> {
+    let file = match &settings.log_file {
+        Some(path) => {
+            // Opened now, so that a bad path is an error at start, not a silence.
+            drop(crate::ops::appender::open_append(path)?);
+            Some(Appender::new(path))
+        }
+        None => None,
+    };
+    let filter = env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or(settings.default_filter()),
+    )
+    .build();
     let max = filter.filter();
     let (queue, pending) = crossbeam_channel::bounded(MAX_PENDING);
     let logger = Logger {
         filter,
         queue,
         pending,
-        writing: Mutex::new(()),
+        writing: Mutex::new(file),
         dropped: AtomicU64::new(0),
     };
     if LOGGER.set(logger).is_err() {
-        return;
+        return Ok(());
     }
-    let Some(logger) = LOGGER.get() else { return };
+    let Some(logger) = LOGGER.get() else {
+        return Ok(());
+    };
     if log::set_logger(logger).is_err() {
-        return;
+        return Ok(());
     }
     log::set_max_level(max);
     let _ = std::thread::Builder::new()
@@ -127,6 +191,7 @@ pub fn init() {
                 logger.flush();
             }
         });
+    Ok(())
 }
 
 /// Writes out every record logged so far.

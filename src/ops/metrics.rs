@@ -120,6 +120,12 @@ pub const CATALOG: &[(&str, &str)] = &[
         "reloads of the server's files (SIGHUP), by result: ok, failed",
     ),
     (
+        "dnsd_log_write_failures_total{server}",
+        "records the local server could not write whole to its logs (a full disk, a \
+         log directory it may not write): each is cut back, and its query answered \
+         0XFE/SERVFAIL",
+    ),
+    (
         "dnsd_dns_dropped_total{server}",
         "DNS messages dropped unanswered (shorter than a header, or responses)",
     ),
@@ -164,6 +170,7 @@ struct Families {
     access_denied: Family<ServerLabel, Counter>,
     reloads: Family<ReloadLabels, Counter>,
     dns_dropped: Family<ServerLabel, Counter>,
+    log_write_failures: Family<ServerLabel, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -231,6 +238,7 @@ impl Metrics {
             access_denied: Family::default(),
             reloads: Family::default(),
             dns_dropped: Family::default(),
+            log_write_failures: Family::default(),
             registry: Registry::default(),
         };
         add(
@@ -323,6 +331,11 @@ impl Metrics {
             "dnsd_dns_dropped_total",
             families.dns_dropped.clone(),
         );
+        add(
+            &mut registry,
+            "dnsd_log_write_failures_total",
+            families.log_write_failures.clone(),
+        );
         Metrics(Some(Arc::new(Families {
             registry,
             ..families
@@ -393,6 +406,7 @@ impl Metrics {
                 .get_or_create_owned(&label),
             denied: families.access_denied.get_or_create_owned(&label),
             dropped: families.dns_dropped.get_or_create_owned(&label),
+            log_write_failures: families.log_write_failures.get_or_create_owned(&label),
             reload_ok: reload("ok"),
             reload_failed: reload("failed"),
             server,
@@ -435,6 +449,7 @@ struct Bound {
     deadline_closed: Counter,
     denied: Counter,
     dropped: Counter,
+    log_write_failures: Counter,
     reload_ok: Counter,
     reload_failed: Counter,
 }
@@ -599,6 +614,13 @@ impl ServerMetrics {
     pub fn access_denied(&self) {
         if let Some(m) = &self.0 {
             m.denied.inc();
+        }
+    }
+
+    /// A log record that could not be written whole (and was cut back).
+    pub fn log_write_failure(&self) {
+        if let Some(m) = &self.0 {
+            m.log_write_failures.inc();
         }
     }
 

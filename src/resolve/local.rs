@@ -148,8 +148,8 @@ impl LocalResolver {
                 learned: self.clock.wall(),
                 ttl: ttl.min(self.cache.max_ttl()),
             };
-            if let Err(e) = logs.record_mapping(&mapping) {
-                log::error!("cannot write mapping.log in {}: {e}", logs.dir().display());
+            if logs.record_mapping(&mapping).is_err() {
+                // Logged once per episode by the log directory.
                 return Resolution::new(Outcome::ServFail);
             }
         }

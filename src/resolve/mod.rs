@@ -17,6 +17,9 @@
 //! - [`inflight`]: the questions waiting for an upstream: identical ones joined, their
 //!   number bounded.
 //! - [`clock`]: time, passed in, so that tests move it.
+//!
+//! The authoritative resolvers (root, TLD) also list their zone whole, at one moment,
+//! as [`ZoneRecords`]: what a zone transfer sends ([`crate::dns::xfr`]).
 
 pub mod authority;
 pub mod cache;
@@ -55,6 +58,15 @@ fn unexpected_outcome(from: SocketAddr, outcome: &Outcome) -> UpstreamError {
     UpstreamError::Unexpected(from, what)
 }
 
+/// A zone at one moment, whole: what a zone transfer sends ([`crate::dns::xfr`]), as
+/// model records (the roles turn them into DNS records).
+pub trait ZoneRecords {
+    /// The zone's SOA.
+    fn soa_record(&self) -> &Record;
+    /// Every record queries can find, the SOA first.
+    fn all_records(&self) -> Box<dyn Iterator<Item = Record> + '_>;
+}
+
 /// The root's name server, its apex NS and its SOA's MNAME.
 pub const ROOT_NS: &str = "ns.root";
 
@@ -81,6 +93,22 @@ pub fn synthesized_soa(zone: &Name, negative_ttl: u32) -> Record {
             minimum: negative_ttl,
         })),
     )
+}
+
+/// `soa` (an SOA record, as [`synthesized_soa`] makes) with serial `serial`.
+pub fn with_serial(mut soa: Record, serial: u32) -> Record {
+    if let RData::Soa(s) = &mut soa.data {
+        s.serial = serial;
+    }
+    soa
+}
+
+/// The serial of an SOA record (0 for any other record).
+pub fn soa_serial(soa: &Record) -> u32 {
+    match &soa.data {
+        RData::Soa(s) => s.serial,
+        _ => 0,
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use std::net::IpAddr;
 
-use super::authority::Authoritative;
+use super::authority::{Authoritative, ZoneSnapshot};
 use super::final_answer;
 use super::inflight::Resolve;
 use super::upstream::Upstream;
@@ -65,11 +65,22 @@ impl RootResolver {
         self.table.load()
     }
 
-    /// Swaps in a new table (a reload): queries that follow use it.
-    pub fn replace_table(&self, table: RootTable) {
-        self.zone
-            .replace(Authority::single(root_zone(&table, self.own)));
+    /// Swaps in a new table (a reload): queries that follow use it. The root zone's
+    /// serial stays if its records are the same, and is newer if not; returns whether
+    /// it changed.
+    pub fn replace_table(&self, table: RootTable) -> bool {
+        let changed = !self
+            .zone
+            .replace(Authority::single(root_zone(&table, self.own)))
+            .is_empty();
         self.table.store(table);
+        changed
+    }
+
+    /// The root zone as it is now, whole, as a zone transfer sends it (always there:
+    /// the root's authority holds the root zone).
+    pub fn snapshot(&self) -> Option<ZoneSnapshot> {
+        self.zone.snapshot("")
     }
 
     /// Answers `query`: from the root zone, or (mode R) through the TLD server.

@@ -19,7 +19,7 @@ use crate::line::session::LineService;
 use crate::model::{Outcome, QType, Query, RData, Record, Recursion, Resolution};
 use crate::ops::fds;
 use crate::ops::metrics::{Metrics, ServerMetrics};
-use crate::ops::querylog::{escape, read_mappings, ClientLog, LogDir};
+use crate::ops::querylog::{escape, read_mappings, ClientLog, LogDir, LogLimits};
 use crate::resolve::cache::Cache;
 use crate::resolve::clock::{Clock, SystemClock};
 use crate::resolve::inflight::{Inflight, Then, DEFAULT_MAX_PENDING};
@@ -48,7 +48,7 @@ pub const DEFAULT_CACHE_SIZE: usize = 100_000;
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 /// How the local server resolves DNS queries unless `--dns-mode` says otherwise.
 pub const DEFAULT_DNS_MODE: Mode = Mode::Iterative;
-/// Where `ID.log` and `mapping.log` go unless `--log-dir` says otherwise.
+/// Where `clients/ID.log` and `mapping.log` go unless `--log-dir` says otherwise.
 pub const DEFAULT_LOG_DIR: &str = ".";
 
 /// The local server's settings, built with [`LocalConfig::new`] and `with_*`.
@@ -85,6 +85,8 @@ pub struct LocalConfig {
     max_pending: usize,
     /// Who may ask (`--allow`); by default loopback and the networks it is bound on.
     allow: Allow,
+    /// How many client ids get a log file of their own.
+    max_client_logs: usize,
 }
 
 impl LocalConfig {
@@ -108,6 +110,7 @@ impl LocalConfig {
             clock: Arc::new(SystemClock),
             max_pending: DEFAULT_MAX_PENDING,
             allow: Allow::BoundNetworks,
+            max_client_logs: crate::ops::querylog::DEFAULT_MAX_CLIENT_LOGS,
         }
     }
 
@@ -129,7 +132,7 @@ impl LocalConfig {
         self
     }
 
-    /// Where `ID.log` and `mapping.log` go.
+    /// Where `clients/ID.log` and `mapping.log` go.
     pub fn with_log_dir(mut self, dir: impl Into<PathBuf>) -> LocalConfig {
         self.log_dir = dir.into();
         self
@@ -208,7 +211,15 @@ impl LocalConfig {
         self
     }
 
-    /// Where `ID.log` and `mapping.log` go.
+    /// How many client ids get a log file of their own in `clients/`; the records of
+    /// the others go to `queries.log`, the id as a field (`--max-client-logs`; 0: every
+    /// client's).
+    pub fn with_max_client_logs(mut self, max: usize) -> LocalConfig {
+        self.max_client_logs = max;
+        self
+    }
+
+    /// Where `clients/ID.log` and `mapping.log` go.
     pub fn log_dir(&self) -> &Path {
         &self.log_dir
     }
@@ -248,7 +259,11 @@ impl RoleConfig for LocalConfig {
 
     /// Opens the logs and fills the cache (warming it, with `--warm`).
     fn handler(self, metrics: &Metrics) -> Result<LocalHandler, Error> {
-        let logs = LogDir::open(&self.log_dir).map_err(|e| {
+        let limits = LogLimits {
+            max_client_logs: self.max_client_logs,
+            max_mappings: self.cache_size,
+        };
+        let logs = LogDir::open(&self.log_dir, limits).map_err(|e| {
             Error::io(
                 format!("cannot open the log directory {}", self.log_dir.display()),
                 e,
@@ -259,8 +274,8 @@ impl RoleConfig for LocalConfig {
         if let Some(path) = &self.warm {
             warm(&cache, path, &self.name, &*self.clock)?;
         }
-        let logs = Arc::new(logs);
         let metrics = metrics.server_with_cache(&self.name);
+        let logs = Arc::new(logs.with_metrics(metrics.clone()));
         let upstream = super::upstream(
             self.upstream_protocol,
             self.upstream_timeout,
@@ -325,7 +340,7 @@ pub struct LocalHandler {
     metrics: ServerMetrics,
 }
 
-/// A client's session: its id (checked by [`valid_client_id`]) and its `ID.log`.
+/// A client's session: its id (checked by [`valid_client_id`]) and its log.
 pub struct ClientSession {
     /// ` ID`, as log lines show it after the peer's address.
     who: String,
@@ -361,15 +376,7 @@ impl LineService for LocalHandler {
             }
             Err(e) => return Err(e),
         };
-        let log = match self.logs.client_log(&id) {
-            Ok(log) => log,
-            Err(e) => {
-                log::error!("{peer}: cannot open {id}.log: {e}");
-                let reply = Reply::failure(&self.name);
-                conn.write_with(|out| reply.write_body(out))?;
-                return Ok(None);
-            }
-        };
+        let log = self.logs.client_log(&id);
         log::info!("{peer}: client {id} connected");
         conn.write_line(GREETING.as_bytes())?;
         Ok(Some(ClientSession {
@@ -389,15 +396,10 @@ impl LineService for LocalHandler {
     /// Every request and its reply go to the client's log before the reply is sent; a
     /// reply that cannot be logged is not given.
     fn record(&self, session: &mut ClientSession, line: &[u8], reply: Reply) -> Reply {
-        match session.log.record(line, &reply) {
+        match self.logs.record(&mut session.log, line, &reply) {
             Ok(()) => reply,
-            Err(e) => {
-                log::error!(
-                    "cannot write a client log in {}: {e}",
-                    self.logs.dir().display()
-                );
-                Reply::failure(&self.name)
-            }
+            // Logged once per episode by the log directory.
+            Err(_) => Reply::failure(&self.name),
         }
     }
 

@@ -12,8 +12,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use hickory_proto::rr as hrr;
+
 use crate::dns::answer::{Answered, DnsService, DnsSettings, Now, Transport};
 use crate::dns::exchange::DnsUpstream;
+use crate::dns::{wire_record, xfr};
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
 use crate::line::pool::LinePool;
@@ -22,6 +25,7 @@ use crate::ops::fds;
 use crate::ops::metrics::{Metrics, ServerMetrics};
 use crate::ops::reload::{Reload, Source, Summary};
 use crate::resolve::upstream::{Upstream, UpstreamProtocol};
+use crate::resolve::ZoneRecords;
 use crate::server::access::Allow;
 use crate::server::{Handler, Limits, Server, Shutdown};
 
@@ -101,6 +105,11 @@ impl<D> Serving<D> {
             .or(Some(self.bind.ip()))
             .filter(|ip| crate::zone::build::publishable(*ip))
     }
+
+    /// Whether a reload has files to re-read.
+    pub fn reads_files(&self) -> bool {
+        self.source.is_some()
+    }
 }
 
 /// A role's validated settings: what is particular to starting it. The rest is the same
@@ -167,6 +176,10 @@ pub trait RoleConfig: Sized + 'static {
     /// old.
     fn swap(handler: &Self::Handler, data: Self::Data);
 
+    /// Called once the server is bound and serving: a primary tells its secondaries
+    /// (NOTIFY) that its zone is there. By default, nothing.
+    fn started(_handler: &Self::Handler) {}
+
     /// What the server needs of file descriptors.
     fn fd_need(&self) -> fds::Need {
         fds::Need {
@@ -194,7 +207,10 @@ pub trait RoleConfig: Sized + 'static {
             Self::swap(&swap, data)
         })
         .with_metrics(LineService::metrics(&*handler).clone());
-        spawn(server, handler, shutdown, reload)
+        let serving = handler.clone();
+        let running = spawn(server, handler, shutdown, reload)?;
+        Self::started(&serving);
+        Ok(running)
     }
 }
 
@@ -211,6 +227,20 @@ impl<R: LineService + DnsService> Handler for R {
 
     fn answer_dns(&self, request: &[u8], transport: Transport, settings: &DnsSettings) -> Answered {
         crate::dns::answer::answer(request, transport, settings, self)
+    }
+
+    /// Only a role that is a [`Primary`](crate::dns::xfr::Primary) reads its requests
+    /// for a transfer: the others answer AXFR and IXFR REFUSED, as any query.
+    fn transfer(
+        &self,
+        request: &[u8],
+        peer: IpAddr,
+        transport: Transport,
+        send: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Option<std::io::Result<Answered>> {
+        let primary = DnsService::primary(self)?;
+        let request = xfr::TransferRequest::read(request)?;
+        Some(xfr::answer(&request, primary, peer, transport, send))
     }
 
     /// At once what the role answers at once ([`DnsService::resolve_now`]); the rest
@@ -239,6 +269,23 @@ impl<R: LineService + DnsService> Handler for R {
 
     fn metrics(&self) -> &ServerMetrics {
         LineService::metrics(self)
+    }
+}
+
+/// A zone as the resolvers list it, as a zone transfer sends it: the one place the
+/// servers' zone data become DNS records for [`crate::dns::xfr`].
+impl<Z: ZoneRecords> xfr::Transfer for Z {
+    /// (The zones' names are checked at start: their SOA is always a DNS record. Were
+    /// it not, one owned by the root would make every transfer NOTAUTH, not a panic.)
+    fn soa(&self) -> hrr::Record {
+        wire_record(self.soa_record()).unwrap_or_else(|_| {
+            let nothing = hrr::RData::Update0(hrr::RecordType::SOA);
+            hrr::Record::from_rdata(hrr::Name::root(), 0, nothing)
+        })
+    }
+
+    fn records(&self) -> Box<dyn Iterator<Item = hrr::Record> + '_> {
+        Box::new(self.all_records().filter_map(|r| wire_record(&r).ok()))
     }
 }
 

@@ -4,8 +4,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use hickory_proto::rr as hrr;
+
 use super::{RoleConfig, Serving};
 use crate::dns::answer::DnsService;
+use crate::dns::xfr::{self, Notifier, Primary, Transfer, TransferSettings};
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
 use crate::line::session::LineService;
@@ -14,6 +17,7 @@ use crate::ops::metrics::{Metrics, ServerMetrics};
 use crate::resolve::inflight::{Inflight, Then, DEFAULT_MAX_PENDING};
 use crate::resolve::root::RootResolver;
 use crate::resolve::upstream::UpstreamProtocol;
+use crate::server::access::Access;
 use crate::zone::RootTable;
 
 /// The root's port in the original design.
@@ -33,6 +37,8 @@ pub struct RootConfig {
     upstream_protocol: UpstreamProtocol,
     /// How many mode R questions may wait for a TLD server at once.
     max_pending: usize,
+    /// Who may transfer the root zone, who is told of its changes.
+    transfers: TransferSettings,
 }
 
 impl RootConfig {
@@ -44,7 +50,15 @@ impl RootConfig {
             upstream_timeout: crate::resolve::upstream::DEFAULT_TIMEOUT,
             upstream_protocol: UpstreamProtocol::default(),
             max_pending: DEFAULT_MAX_PENDING,
+            transfers: TransferSettings::default(),
         }
+    }
+
+    /// Who may transfer the root zone, and which secondaries are notified of its
+    /// changes.
+    pub fn with_transfers(mut self, transfers: TransferSettings) -> RootConfig {
+        self.transfers = transfers;
+        self
     }
 
     /// How many mode R questions may wait for a TLD server at once (`--max-pending`);
@@ -113,14 +127,32 @@ impl RoleConfig for RootConfig {
         if let Some(own) = self.serving.published() {
             resolver = resolver.with_address(own);
         }
+        let bound = self.serving.bind().ip();
         Ok(RootHandler {
             resolver: Inflight::new(resolver, NAME, self.max_pending, metrics.clone()),
             metrics,
+            allow_transfer: self.transfers.allow,
+            notifier: Notifier::new(NAME, &self.transfers.notify, bound),
         })
     }
 
+    /// The secondaries are told the root zone is there (see the TLD server's).
+    fn started(handler: &RootHandler) {
+        if let Some(snapshot) = handler.resolver.resolver().snapshot() {
+            handler.notifier.notify(&Transfer::soa(&snapshot));
+        }
+    }
+
+    /// A table that changed gets a newer serial, and the secondaries are told.
     fn swap(handler: &RootHandler, table: RootTable) {
-        handler.resolver.resolver().replace_table(table)
+        let resolver = handler.resolver.resolver();
+        if resolver.replace_table(table) {
+            if let Some(snapshot) = resolver.snapshot() {
+                let soa = Transfer::soa(&snapshot);
+                log::info!("{NAME}: zone changed: serial {}", xfr::serial_of(&soa));
+                handler.notifier.notify(&soa);
+            }
+        }
     }
 }
 
@@ -130,6 +162,10 @@ impl RoleConfig for RootConfig {
 pub struct RootHandler {
     resolver: Inflight<RootResolver>,
     metrics: ServerMetrics,
+    /// Who may transfer the root zone (`--allow-transfer`).
+    allow_transfer: Access,
+    /// Who is told when a reload changes it (`--notify`).
+    notifier: Notifier,
 }
 
 impl RootHandler {
@@ -139,6 +175,8 @@ impl RootHandler {
         RootHandler {
             resolver: Inflight::new(resolver, NAME, DEFAULT_MAX_PENDING, ServerMetrics::DISABLED),
             metrics: ServerMetrics::DISABLED,
+            allow_transfer: TransferSettings::default().allow,
+            notifier: Notifier::new(NAME, &[], crate::server::DEFAULT_BIND),
         }
     }
 }
@@ -192,5 +230,22 @@ impl DnsService for RootHandler {
 
     fn held(&self) -> usize {
         self.resolver.max_pending()
+    }
+
+    fn primary(&self) -> Option<&dyn Primary> {
+        Some(self)
+    }
+}
+
+/// The root transfers its zone (the apex and a delegation per TLD, or its root zone
+/// file's records) to the addresses `--allow-transfer` lists.
+impl Primary for RootHandler {
+    fn allow(&self) -> &Access {
+        &self.allow_transfer
+    }
+
+    fn zone(&self, _apex: &hrr::Name) -> Option<Box<dyn Transfer + '_>> {
+        let snapshot = self.resolver.resolver().snapshot()?;
+        Some(Box::new(snapshot))
     }
 }

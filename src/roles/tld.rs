@@ -3,8 +3,11 @@
 
 use std::net::IpAddr;
 
+use hickory_proto::rr as hrr;
+
 use super::{RoleConfig, Serving};
 use crate::dns::answer::DnsService;
+use crate::dns::xfr::{self, Notifier, Primary, Transfer, TransferSettings};
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
 use crate::line::session::LineService;
@@ -12,6 +15,7 @@ use crate::model::name::Name;
 use crate::model::{Query, Recursion, Resolution};
 use crate::ops::metrics::{Metrics, ServerMetrics};
 use crate::resolve::authority::Authoritative;
+use crate::server::access::Access;
 use crate::zone::build::Delegation;
 use crate::zone::{Zone, ZoneFile, ZoneSet};
 
@@ -34,6 +38,8 @@ pub struct TldConfig {
     zones: ZoneSet,
     /// Zones below its own served by servers started beside it (`dnsd up`).
     delegations: Vec<Delegation>,
+    /// Who may transfer its zones, who is told of their changes.
+    transfers: TransferSettings,
 }
 
 impl TldConfig {
@@ -56,7 +62,18 @@ impl TldConfig {
             tld: name.to_ascii_lowercase(),
             zones,
             delegations: Vec::new(),
+            transfers: TransferSettings::default(),
         }
+    }
+
+    /// Who may transfer the zone, and which secondaries are notified of its changes.
+    pub fn with_transfers(mut self, transfers: TransferSettings) -> TldConfig {
+        self.transfers = transfers;
+        self
+    }
+
+    pub fn transfers(&self) -> &TransferSettings {
+        &self.transfers
     }
 
     /// Delegates a zone below its own to a server started beside it: NS, glue and the
@@ -100,12 +117,40 @@ impl RoleConfig for TldConfig {
         Ok(handler)
     }
 
+    /// The secondaries are told the zones are there: one whose copy is older (dnsd
+    /// restarted after an edit, so the serial is newer) transfers it now, not at its
+    /// next refresh.
+    fn started(handler: &TldHandler) {
+        for origin in handler.resolver.origins() {
+            handler.notify(&origin);
+        }
+    }
+
+    /// A zone that changed gets a newer serial (a master file's is its own), and the
+    /// secondaries are told.
     fn swap(handler: &TldHandler, zones: ZoneSet) {
-        handler.resolver.replace(handler.authority(zones))
+        for origin in handler.resolver.replace(handler.authority(zones)) {
+            if let Some(snapshot) = handler.resolver.snapshot(origin.as_str()) {
+                let soa = Transfer::soa(&snapshot);
+                log::info!(
+                    "{}: zone {origin}. changed: serial {}",
+                    handler.tld,
+                    xfr::serial_of(&soa)
+                );
+            }
+            handler.notify(&origin);
+        }
     }
 }
 
 impl TldHandler {
+    /// Tells the secondaries the zone `origin`'s serial (NOTIFY).
+    fn notify(&self, origin: &Name) {
+        if let Some(snapshot) = self.resolver.snapshot(origin.as_str()) {
+            self.notifier.notify(&Transfer::soa(&snapshot));
+        }
+    }
+
     /// What it answers from: `zones`, with its delegations.
     fn authority(&self, zones: ZoneSet) -> crate::zone::Authority {
         zones.into_authority(&Name::from_wire(&self.tld), self.own, &self.delegations)
@@ -122,6 +167,10 @@ pub struct TldHandler {
     /// Zones below its own served beside it (see [`TldConfig::delegate`]).
     delegations: Vec<Delegation>,
     metrics: ServerMetrics,
+    /// Who may transfer its zones (`--allow-transfer`).
+    allow_transfer: Access,
+    /// Who is told when a reload changes one (`--notify`).
+    notifier: Notifier,
 }
 
 impl TldHandler {
@@ -151,6 +200,8 @@ impl TldHandler {
             own,
             delegations,
             metrics: ServerMetrics::DISABLED,
+            allow_transfer: TransferSettings::default().allow,
+            notifier: Notifier::new(name, &[], own.unwrap_or(crate::server::DEFAULT_BIND)),
         }
     }
 }
@@ -187,5 +238,23 @@ impl DnsService for TldHandler {
 
     fn resolve(&self, query: &Query) -> Resolution {
         self.resolver.resolve(query)
+    }
+
+    fn primary(&self) -> Option<&dyn Primary> {
+        Some(self)
+    }
+}
+
+/// An authoritative server transfers each of its zones to the addresses
+/// `--allow-transfer` lists.
+impl Primary for TldHandler {
+    fn allow(&self) -> &Access {
+        &self.allow_transfer
+    }
+
+    fn zone(&self, apex: &hrr::Name) -> Option<Box<dyn Transfer + '_>> {
+        let origin = crate::dns::model_name(apex);
+        let snapshot = self.resolver.snapshot(origin.as_str())?;
+        Some(Box::new(snapshot))
     }
 }

@@ -9,9 +9,11 @@ use std::path::PathBuf;
 
 use crate::cli::{
     AuthArgs, BenchArgs, BenchCommand, BenchReportArgs, BenchTool, CheckArgs, Cli, ClientArgs,
-    Command, LimitArgs, LocalArgs, RootArgs, ServerArgs, TldArgs, TraceArgs, UpArgs,
+    Command, LimitArgs, LocalArgs, ProcessArgs, RootArgs, ServerArgs, TldArgs, TraceArgs,
+    TransferArgs, UpArgs,
 };
 use crate::dns::answer::DnsSettings;
+use crate::dns::xfr::TransferSettings;
 use crate::error::{ConfigError, Error};
 use crate::line::client::ClientConfig;
 use crate::line::frame::FrameLimits;
@@ -25,13 +27,42 @@ use crate::roles::tld::{self, TldConfig};
 use crate::roles::RoleConfig;
 use crate::runtime::hierarchy::HierarchyBuilder;
 use crate::runtime::lab::Lab;
-use crate::server::access::Allow;
+use crate::server::access::{Access, Allow};
 use crate::server::Limits;
 use crate::tools::bench::report::ReportConfig;
 use crate::tools::bench::{self, BenchConfig, Names, Workload};
 use crate::tools::check::{CheckConfig, CheckFile, Kind};
 use crate::tools::trace::{Output, TraceConfig};
 use crate::zone::{RootTable, ZoneFile, ZoneSet};
+
+/// What a server process does once its sockets are bound.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Process {
+    /// The user to become (`--user`).
+    pub user: Option<String>,
+    /// Where to write the process id (`--pid-file`).
+    pub pid_file: Option<PathBuf>,
+}
+
+impl Process {
+    /// The `--user` looked up, if given: done before anything is bound, so that a
+    /// name that is no user fails at once.
+    pub fn lookup_user(&self) -> Result<Option<crate::ops::privileges::User>, Error> {
+        self.user
+            .as_deref()
+            .map(crate::ops::privileges::lookup)
+            .transpose()
+    }
+}
+
+impl From<ProcessArgs> for Process {
+    fn from(args: ProcessArgs) -> Process {
+        Process {
+            user: args.user,
+            pid_file: args.pid_file,
+        }
+    }
+}
 
 /// A command, checked: what it runs, with every setting valid.
 #[derive(Debug)]
@@ -41,21 +72,29 @@ pub enum Config {
     Up {
         hierarchy: Box<HierarchyBuilder>,
         metrics: Option<SocketAddr>,
+        /// `--user`, `--pid-file`.
+        process: Process,
     },
     /// `dnsd local`.
     Local {
         server: LocalConfig,
         metrics: Option<SocketAddr>,
+        /// `--user`, `--pid-file`.
+        process: Process,
     },
     /// `dnsd root`.
     Root {
         server: RootConfig,
         metrics: Option<SocketAddr>,
+        /// `--user`, `--pid-file`.
+        process: Process,
     },
     /// `dnsd tld`.
     Tld {
         server: TldConfig,
         metrics: Option<SocketAddr>,
+        /// `--user`, `--pid-file`.
+        process: Process,
     },
     /// `dnsd client`.
     Client(ClientConfig),
@@ -104,6 +143,14 @@ fn limits(args: &LimitArgs) -> Limits {
     }
 }
 
+/// Zone transfers, as the flags set them.
+fn transfers(args: &TransferArgs) -> TransferSettings {
+    TransferSettings {
+        allow: Access::only(args.allow_transfer.clone()),
+        notify: args.notify.clone(),
+    }
+}
+
 fn up(args: UpArgs) -> Result<Config, Error> {
     let hierarchy = match &args.config {
         Some(path) => Lab::load(path)?.builder(),
@@ -113,14 +160,17 @@ fn up(args: UpArgs) -> Result<Config, Error> {
             .upstream_timeout(args.upstream.upstream_timeout.0)
             .upstream_protocol(args.upstream.upstream_protocol)
             .max_pending(args.upstream.max_pending as usize)
+            .transfers(&transfers(&args.transfers))
             .local(|c| {
                 c.with_dns_mode(args.dns_mode)
                     .with_delegation_cache(!args.delegations.no_delegation_cache)
+                    .with_max_client_logs(args.client_logs.max_client_logs)
             }),
     };
     Ok(Config::Up {
         hierarchy: Box::new(hierarchy),
         metrics: args.metrics,
+        process: Process::from(args.process),
     })
 }
 
@@ -140,6 +190,7 @@ fn local(args: LocalArgs) -> Result<Config, Error> {
         .with_dns_mode(args.dns_mode)
         .with_cache_size(args.cache_size)
         .with_cache_bytes(args.cache_bytes.0)
+        .with_max_client_logs(args.client_logs.max_client_logs)
         .with_allow(match args.allow {
             nets if nets.is_empty() => Allow::BoundNetworks,
             nets => Allow::Only(nets),
@@ -152,6 +203,7 @@ fn local(args: LocalArgs) -> Result<Config, Error> {
     Ok(Config::Local {
         server,
         metrics: args.server.metrics,
+        process: Process::from(args.server.process),
     })
 }
 
@@ -163,10 +215,12 @@ fn root(args: RootArgs) -> Result<Config, Error> {
         .with_limits(limits(&args.server.limits))
         .with_upstream_timeout(args.upstream.upstream_timeout.0)
         .with_upstream_protocol(args.upstream.upstream_protocol)
-        .with_max_pending(args.upstream.max_pending as usize);
+        .with_max_pending(args.upstream.max_pending as usize)
+        .with_transfers(transfers(&args.transfers));
     Ok(Config::Root {
         server,
         metrics: args.server.metrics,
+        process: Process::from(args.server.process),
     })
 }
 
@@ -184,10 +238,12 @@ fn tld(args: TldArgs) -> Result<Config, Error> {
         .with_source(Some(Files::tld_file(args.zone, origin)))
         .with_bind(SocketAddr::new(args.server.bind, port))
         .with_advertise(published(&args.server)?)
-        .with_limits(limits(&args.server.limits));
+        .with_limits(limits(&args.server.limits))
+        .with_transfers(transfers(&args.transfers));
     Ok(Config::Tld {
         server,
         metrics: args.server.metrics,
+        process: Process::from(args.server.process),
     })
 }
 
@@ -222,10 +278,12 @@ fn auth(args: AuthArgs) -> Result<Config, Error> {
         .with_source(Some(Files::master_files(args.zones)))
         .with_bind(SocketAddr::new(args.server.bind, args.port))
         .with_advertise(published(&args.server)?)
-        .with_limits(limits(&args.server.limits));
+        .with_limits(limits(&args.server.limits))
+        .with_transfers(transfers(&args.transfers));
     Ok(Config::Tld {
         server,
         metrics: args.server.metrics,
+        process: Process::from(args.server.process),
     })
 }
 
@@ -377,7 +435,9 @@ mod tests {
 
     #[test]
     fn flags_become_the_server_config() {
-        let Ok(Config::Local { server, metrics }) = config(&[
+        let Ok(Config::Local {
+            server, metrics, ..
+        }) = config(&[
             "local",
             "--port",
             "0",
@@ -385,7 +445,8 @@ mod tests {
             "7",
             "--metrics",
             "9100",
-        ]) else {
+        ])
+        else {
             panic!("not a local server");
         };
         assert_eq!(server.serving().limits().max_connections, 7);
@@ -414,5 +475,36 @@ mod tests {
             local(&["local", "--ttl", "2"]).max_ttl(),
             Duration::from_secs(2)
         );
+    }
+
+    #[test]
+    fn transfer_flags_become_the_tld_settings_and_no_one_may_by_default() {
+        let zone = concat!(env!("CARGO_MANIFEST_DIR"), "/zones/com.dat");
+        let tld = |extra: &[&str]| {
+            let args: Vec<&str> = ["tld", "com", zone, "--port", "0"]
+                .into_iter()
+                .chain(extra.iter().copied())
+                .collect();
+            match config(&args) {
+                Ok(Config::Tld { server, .. }) => server,
+                other => panic!("not a TLD server: {other:?}"),
+            }
+        };
+        let ip = |s: &str| s.parse().unwrap();
+        let server = tld(&[
+            "--allow-transfer",
+            "10.0.0.0/8",
+            "--allow-transfer",
+            "::1",
+            "--notify",
+            "127.0.0.1:5300",
+        ]);
+        let transfers = server.transfers();
+        assert!(transfers.allow.allows(ip("10.1.2.3")) && transfers.allow.allows(ip("::1")));
+        assert!(!transfers.allow.allows(ip("127.0.0.1")));
+        assert_eq!(transfers.notify, ["127.0.0.1:5300".parse().unwrap()]);
+        let default = tld(&[]);
+        assert!(!default.transfers().allow.allows(ip("127.0.0.1")));
+        assert!(default.transfers().notify.is_empty());
     }
 }

@@ -8,6 +8,7 @@
 //! delegates to: the hierarchy's third level, as the textbook draws it. Each server's [`crate::ops::reload::Reload`] re-reads
 //! the files it came from (SIGHUP); built-in zones have nothing to re-read.
 
+use crate::dns::xfr::TransferSettings;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -80,6 +81,12 @@ impl Default for HierarchyBuilder {
 }
 
 impl HierarchyBuilder {
+    /// The TLD servers' settings, as added so far.
+    #[cfg(test)]
+    pub(crate) fn tld_configs(&self) -> &[TldConfig] {
+        &self.tlds
+    }
+
     /// No TLD yet, an empty cache, logs in the current directory, every port 0.
     pub fn new() -> HierarchyBuilder {
         // The local server's root is filled in once the root is bound.
@@ -125,7 +132,15 @@ impl HierarchyBuilder {
         self.local(|c| c.with_cache(zone))
     }
 
-    /// Where the local server writes `ID.log` and `mapping.log`.
+    /// Whether any server re-reads files on SIGHUP (not with the built-in zones).
+    pub fn reads_files(&self) -> bool {
+        self.root.serving().reads_files()
+            || self.local.serving().reads_files()
+            || self.tlds.iter().any(|t| t.serving().reads_files())
+            || self.zones.iter().any(|z| z.serving().reads_files())
+    }
+
+    /// Where the local server writes its logs (`clients/ID.log`, `mapping.log`...).
     pub fn log_dir(self, dir: impl Into<PathBuf>) -> HierarchyBuilder {
         self.local(|c| c.with_log_dir(dir))
     }
@@ -146,6 +161,17 @@ impl HierarchyBuilder {
             .collect();
         self.root(|c| c.with_limits(limits))
             .local(|c| c.with_limits(limits))
+    }
+
+    /// Who may transfer the zones of the root and the TLD servers added so far, and
+    /// which secondaries they notify (`--allow-transfer`, `--notify`).
+    pub fn transfers(mut self, transfers: &TransferSettings) -> HierarchyBuilder {
+        self.tlds = self
+            .tlds
+            .into_iter()
+            .map(|tld| tld.with_transfers(transfers.clone()))
+            .collect();
+        self.root(|c| c.with_transfers(transfers.clone()))
     }
 
     /// The upstream timeout of the root and the local server.

@@ -9,6 +9,7 @@
 //! max_connections_per_ip = 32
 //! [root]
 //! port = 5353
+//! allow_transfer = ["127.0.0.0/8"]   # who may AXFR/IXFR the root zone (default: no one)
 //! [local]
 //! port = 5352
 //! allow = ["10.0.0.0/24", "127.0.0.0/8"]   # who may ask (default: loopback and the
@@ -19,6 +20,8 @@
 //! [tld.com]
 //! port = 5678
 //! zone = "com.dat"              # a zone file, or inline records:
+//! allow_transfer = ["127.0.0.0/8"]   # who may AXFR/IXFR it (default: no one)
+//! notify = ["127.0.0.1:5300"]   # secondaries told when SIGHUP changes it
 //! [tld.edu.records]
 //! "www.mit.edu" = ["18.9.22.69", "2001:db8::1"]
 //! [zone."example.com"]        # a zone below a TLD, on a server of its own, which the
@@ -39,6 +42,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::dns::xfr::TransferSettings;
 use crate::error::Error;
 use crate::line::message::{Mode, ServerName};
 use crate::model::name::parse_tld;
@@ -47,14 +51,14 @@ use crate::ops::reload::Source;
 use crate::roles::tld::{self, TldConfig};
 use crate::roles::RoleConfig;
 use crate::runtime::hierarchy::HierarchyBuilder;
-use crate::server::access::{Allow, Net};
+use crate::server::access::{Access, Allow, Net};
 use crate::server::{Limits, DEFAULT_BIND};
 use crate::zone::{master, FileError, Format, Zone, ZoneFile, ZoneSet};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LabToml {
-    /// Where the local server writes `ID.log` and `mapping.log`.
+    /// Where the local server writes `clients/ID.log` and `mapping.log`.
     log_dir: Option<String>,
     /// The address every server binds unless its own table says otherwise.
     bind: Option<Spanned<String>>,
@@ -97,6 +101,12 @@ struct LimitsToml {
 struct ServerToml {
     bind: Option<Spanned<String>>,
     port: Option<u16>,
+    /// `--allow-transfer`: who may transfer the root zone.
+    #[serde(default)]
+    allow_transfer: Vec<Spanned<String>>,
+    /// `--notify`: the secondaries told of its changes.
+    #[serde(default)]
+    notify: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -113,6 +123,8 @@ struct LocalToml {
     dns_mode: Option<Spanned<String>>,
     allow: Option<Vec<Spanned<String>>>,
     delegation_cache: Option<bool>,
+    /// `--max-client-logs`.
+    max_client_logs: Option<usize>,
     #[serde(default)]
     cache: Vec<String>,
     #[serde(default)]
@@ -125,6 +137,12 @@ struct TldToml {
     bind: Option<Spanned<String>>,
     port: Option<u16>,
     zone: Option<String>,
+    /// `--allow-transfer`: who may transfer the zone.
+    #[serde(default)]
+    allow_transfer: Vec<Spanned<String>>,
+    /// `--notify`: the secondaries told of its changes.
+    #[serde(default)]
+    notify: Vec<Spanned<String>>,
     #[serde(default)]
     records: BTreeMap<String, Spanned<RecordToml>>,
 }
@@ -199,7 +217,8 @@ impl Lab {
             bind(&lab.root.bind)?,
             lab.root.port.unwrap_or(crate::roles::root::DEFAULT_PORT),
         );
-        builder = builder.root(|c| c.with_bind(root_bind));
+        let root_transfers = at.transfers(&lab.root.allow_transfer, &lab.root.notify)?;
+        builder = builder.root(|c| c.with_bind(root_bind).with_transfers(root_transfers));
 
         let local = &lab.local;
         let local_bind = SocketAddr::new(
@@ -236,6 +255,7 @@ impl Lab {
             None => Allow::BoundNetworks,
         };
         let delegation_cache = local.delegation_cache;
+        let max_client_logs = local.max_client_logs;
         builder = builder.cache(local_zone(&at, local)?).local(|mut c| {
             c = c.with_bind(local_bind).with_allow(allow);
             if let Some(name) = name {
@@ -255,6 +275,9 @@ impl Lab {
             }
             if let Some(cached) = delegation_cache {
                 c = c.with_delegation_cache(cached);
+            }
+            if let Some(n) = max_client_logs {
+                c = c.with_max_client_logs(n);
             }
             c.with_source(Some(relab(path, |at, lab| local_zone(at, &lab.local))))
         });
@@ -285,7 +308,9 @@ impl Lab {
             };
             let config = TldConfig::with_zone(&tld, tld_zone(&at, &tld, t)?)
                 .with_bind(SocketAddr::new(bind(&t.bind)?, port))
-                .with_source(Some(source));
+                .with_source(Some(source))
+                .with_transfers(at.transfers(&t.allow_transfer, &t.notify)?)
+                .with_limits(limits);
             builder = builder.tld_with(config);
         }
         for (name, z) in &lab.zone {
@@ -421,6 +446,37 @@ impl At<'_> {
         Ok(Duration::from_secs_f64(v))
     }
 
+    /// A server's zone transfer settings: `allow_transfer` networks, `notify` addresses.
+    fn transfers(
+        &self,
+        allow_transfer: &[Spanned<String>],
+        notify: &[Spanned<String>],
+    ) -> Result<TransferSettings, FileError> {
+        let allow = allow_transfer
+            .iter()
+            .map(|n| {
+                n.get_ref()
+                    .parse::<Net>()
+                    .map_err(|e| self.error(n.span().start, format!("allow_transfer: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let notify = notify
+            .iter()
+            .map(|a| {
+                a.get_ref().parse::<SocketAddr>().map_err(|_| {
+                    self.error(
+                        a.span().start,
+                        format!("notify: {:?} is not an ADDR:PORT", a.get_ref()),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(TransferSettings {
+            allow: Access::only(allow),
+            notify,
+        })
+    }
+
     /// Inline records, checked as a zone file's are: each `NAME ADDR` pair goes through
     /// the zone parser, and its errors are moved to the record's line in the lab file.
     fn records(&self, records: &BTreeMap<String, Spanned<RecordToml>>) -> Result<Zone, FileError> {
@@ -463,11 +519,27 @@ impl At<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::roles::RoleConfig;
 
     fn err(text: &str) -> String {
         Lab::parse(Path::new("lab.toml"), text)
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn the_limits_apply_to_the_tld_servers_too() {
+        let lab = Lab::parse(
+            Path::new("lab.toml"),
+            "[limits]\nmax_connections = 7\n[tld.com]\n[tld.org]\n",
+        )
+        .unwrap();
+        let builder = lab.builder();
+        let tlds = builder.tld_configs();
+        assert_eq!(tlds.len(), 2);
+        for tld in tlds {
+            assert_eq!(tld.serving().limits().max_connections, 7);
+        }
     }
 
     #[test]
@@ -508,6 +580,15 @@ mod tests {
         assert_eq!(
             err("[limits]\nmax_connections_per_ip = 0\n[tld.com]\n"),
             "lab.toml:2: max_connections_per_ip: must be at least 1"
+        );
+        assert_eq!(
+            err("[tld.com]\nallow_transfer = [\"10.0.0.0/33\"]\n"),
+            "lab.toml:2: allow_transfer: prefix length \"33\" of \"10.0.0.0/33\" is not a \
+             number from 0 to 32"
+        );
+        assert_eq!(
+            err("[tld.com]\nnotify = [\"127.0.0.1\"]\n"),
+            "lab.toml:2: notify: \"127.0.0.1\" is not an ADDR:PORT"
         );
         assert!(
             err("").starts_with("lab.toml: no [tld.NAME]"),

@@ -10,14 +10,15 @@ pub mod signals;
 
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
+use std::path::Path;
 
 use crate::cli::Cli;
 use crate::error::Error;
 use crate::line::client;
-use crate::ops::fds;
-use crate::ops::metrics::Metrics;
+use crate::ops::metrics::{self, Metrics};
+use crate::ops::{fds, privileges, querylog};
 use crate::roles::RoleConfig;
-use crate::runtime::config::Config;
+use crate::runtime::config::{Config, Process};
 use crate::runtime::hierarchy::HierarchyBuilder;
 use crate::server::{self, Shutdown};
 use crate::tools::{bench, check, trace};
@@ -30,10 +31,29 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 /// Runs a checked command.
 pub fn execute(config: Config) -> Result<(), Error> {
     match config {
-        Config::Up { hierarchy, metrics } => serve_up(*hierarchy, metrics),
-        Config::Local { server, metrics } => serve(server, metrics),
-        Config::Root { server, metrics } => serve(server, metrics),
-        Config::Tld { server, metrics } => serve(server, metrics),
+        Config::Up {
+            hierarchy,
+            metrics,
+            process,
+        } => serve_up(*hierarchy, metrics, &process),
+        Config::Local {
+            server,
+            metrics,
+            process,
+        } => {
+            let logs = server.log_dir().to_owned();
+            serve(server, metrics, &process, Some(&logs))
+        }
+        Config::Root {
+            server,
+            metrics,
+            process,
+        } => serve(server, metrics, &process, None),
+        Config::Tld {
+            server,
+            metrics,
+            process,
+        } => serve(server, metrics, &process, None),
         Config::Client(config) => {
             let stdin = std::io::stdin();
             let interactive = stdin.is_terminal();
@@ -56,26 +76,89 @@ pub fn execute(config: Config) -> Result<(), Error> {
 
 /// Runs one server until SIGINT or SIGTERM; SIGHUP re-reads its files. What it needs of
 /// file descriptors is checked (after raising the soft limit) before it starts. With
-/// `metrics`, they are served there, and the server records through them.
-fn serve<C: RoleConfig>(config: C, metrics: Option<SocketAddr>) -> Result<(), Error> {
+/// `metrics`, they are served there, and the server records through them. With `user`,
+/// the process becomes that user once the server is bound (its `logs` must then be
+/// writable by it).
+fn serve<C: RoleConfig>(
+    config: C,
+    metrics: Option<SocketAddr>,
+    process: &Process,
+    logs: Option<&Path>,
+) -> Result<(), Error> {
+    let user = process.lookup_user()?;
     prepare_fds(&[config.fd_need()])?;
     let (shutdown, reloader) = signals::install()?;
-    with_metrics(metrics, &shutdown, |metrics| {
+    with_metrics(metrics, &shutdown, |metrics, _| {
         let running = config.start(shutdown.clone(), metrics)?;
+        if let Err(e) = settle(process, user.as_ref(), &[running.addr], logs) {
+            shutdown.trigger();
+            running.join();
+            return Err(e);
+        }
         reloader.set(vec![running.reload.clone()]);
         running.join();
         Ok(())
     })
 }
 
+/// Once every socket is bound: writes the `--pid-file`; becomes `user` and checks that
+/// the log directory `logs` is still writable; or, running as root on a port below 1024
+/// without `--user`, says loudly that it keeps root for good.
+fn settle(
+    process: &Process,
+    user: Option<&privileges::User>,
+    bound: &[SocketAddr],
+    logs: Option<&Path>,
+) -> Result<(), Error> {
+    if let Some(path) = &process.pid_file {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .map_err(|e| Error::io(format!("--pid-file {}", path.display()), e))?;
+    }
+    match user {
+        Some(user) => {
+            let owned = logs.map(querylog::own_files).unwrap_or_default();
+            if privileges::is_root() {
+                privileges::give(user, &owned)?;
+            }
+            privileges::drop_to(user)?;
+            if let Some(dir) = logs {
+                let owned: Vec<&Path> = owned.iter().map(|p| p.as_path()).collect();
+                privileges::check_writable(user, dir, &owned)?;
+            }
+        }
+        None if privileges::is_root() && bound.iter().any(|a| a.port() != 0 && a.port() < 1024) => {
+            log::warn!(
+                "RUNNING AS ROOT on a privileged port, and staying root: give --user NAME \
+                 (e.g. --user nobody) to drop privileges once the sockets are bound"
+            );
+        }
+        None => {}
+    }
+    Ok(())
+}
+
 /// Starts the hierarchy, says where it is, and waits until a signal stops it.
-fn serve_up(builder: HierarchyBuilder, metrics: Option<SocketAddr>) -> Result<(), Error> {
+fn serve_up(
+    builder: HierarchyBuilder,
+    metrics: Option<SocketAddr>,
+    process: &Process,
+) -> Result<(), Error> {
+    let user = process.lookup_user()?;
     prepare_fds(&builder.fd_needs())?;
     let (shutdown, reloader) = signals::install()?;
     let stop = shutdown.clone();
-    with_metrics(metrics, &stop, |metrics| {
+    with_metrics(metrics, &stop, |metrics, metrics_addr| {
         let log_dir = builder.log_dir_path().to_owned();
-        let hierarchy = builder.start_with(shutdown, metrics)?;
+        let reread = builder.reads_files();
+        let hierarchy = builder.start_with(shutdown.clone(), metrics)?;
+        let mut bound = vec![hierarchy.root, hierarchy.local];
+        bound.extend(hierarchy.tlds.iter().map(|(_, addr)| *addr));
+        bound.extend(hierarchy.zones.iter().map(|(_, addr)| *addr));
+        if let Err(e) = settle(process, user.as_ref(), &bound, Some(&log_dir)) {
+            shutdown.trigger();
+            hierarchy.join();
+            return Err(e);
+        }
         reloader.set(hierarchy.reloads());
         println!("dnsd: the hierarchy is up");
         println!("  root            {}", hierarchy.root);
@@ -94,8 +177,9 @@ fn serve_up(builder: HierarchyBuilder, metrics: Option<SocketAddr>) -> Result<()
         );
         let dig =
             |addr: SocketAddr, rest: &str| format!("dig @{} -p {} {rest}", addr.ip(), addr.port());
+        let dnsd = program();
         println!("try:");
-        println!("  dnsd client alice --server {}", hierarchy.local);
+        println!("  {dnsd} client alice --server {}", hierarchy.local);
         println!(
             "  {}   (the local server resolves it; add +tcp for TCP)",
             dig(hierarchy.local, "www.google.com")
@@ -121,13 +205,43 @@ fn serve_up(builder: HierarchyBuilder, metrics: Option<SocketAddr>) -> Result<()
                 dig(*addr, &format!("{zone} MX"))
             );
         }
-        println!(
-            "Ctrl-C stops; kill -HUP {} re-reads the zone files.",
-            std::process::id()
-        );
+        if let Some(addr) = metrics_addr {
+            println!("metrics:");
+            println!("  curl http://{addr}{}", metrics::PATH);
+        }
+        let pid = std::process::id();
+        if reread {
+            println!("Ctrl-C stops; kill -HUP {pid} re-reads the zone files; kill -USR1 {pid} reopens the logs.");
+        } else {
+            println!("Ctrl-C stops; kill -USR1 {pid} reopens the logs (the zones are built in: nothing to re-read).");
+        }
         hierarchy.join();
         Ok(())
     })
+}
+
+/// How to run this program again from where it was started: `dnsd` when that is the
+/// `dnsd` on PATH (`cargo install --path .`), else its path (`target/release/dnsd`,
+/// relative to the current directory when under it), so that every command the banner
+/// suggests works as printed.
+fn program() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return "dnsd".to_owned();
+    };
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("dnsd"))
+            .find(|p| p.is_file())
+    });
+    let same = |a: &Path, b: &Path| a.canonicalize().ok() == b.canonicalize().ok();
+    if on_path.is_some_and(|p| same(&p, &exe)) {
+        return "dnsd".to_owned();
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    match exe.strip_prefix(&cwd) {
+        Ok(relative) => relative.display().to_string(),
+        Err(_) => exe.display().to_string(),
+    }
 }
 
 /// Raises the open-file limit and checks that `needs` fit in it. Only a
@@ -140,19 +254,20 @@ fn prepare_fds(needs: &[fds::Need]) -> Result<(), Error> {
     fds::prepare(needs, asked)
 }
 
-/// Runs `serve` with the metrics served at `addr` (or disabled without one), and stops
-/// the endpoint with the servers, or when `serve` fails.
+/// Runs `serve` with the metrics served at `addr` (or disabled without one; `serve` is
+/// told where they are served), and stops the endpoint with the servers, or when
+/// `serve` fails.
 fn with_metrics(
     addr: Option<SocketAddr>,
     shutdown: &Shutdown,
-    serve: impl FnOnce(&Metrics) -> Result<(), Error>,
+    serve: impl FnOnce(&Metrics, Option<SocketAddr>) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let Some(addr) = addr else {
-        return serve(&Metrics::disabled());
+        return serve(&Metrics::disabled(), None);
     };
     let metrics = Metrics::new();
     let endpoint = endpoint::serve(&metrics, addr, shutdown.clone())?;
-    let served = serve(&metrics);
+    let served = serve(&metrics, Some(endpoint.addr));
     shutdown.trigger();
     endpoint.join();
     served

@@ -33,6 +33,7 @@ use crate::dns::answer::{Answered, DnsSettings, Transport};
 use crate::dns::tcp::{self, MessageReader, TcpFrameError};
 use crate::error::BindError;
 use crate::line::frame::{is_line_protocol, Connection, FrameError, FrameLimits};
+use crate::ops::diagnostics::QUERY_TARGET;
 use crate::ops::metrics::ServerMetrics;
 use crate::ops::querylog::Micros;
 use crate::server::access::Access;
@@ -112,6 +113,19 @@ pub trait Handler: Send + Sync + 'static {
     fn serve(&self, conn: &mut Connection) -> Result<(), FrameError>;
     /// Answers one DNS message.
     fn answer_dns(&self, request: &[u8], transport: Transport, settings: &DnsSettings) -> Answered;
+    /// Answers a zone transfer request (AXFR, IXFR) from `peer`, handing every message
+    /// of the answer but the last to `send` (see [`crate::dns::xfr::answer`]); `None`
+    /// when `request` is no such request or the role transfers nothing: then
+    /// [`answer_dns`](Self::answer_dns) answers it. By default, `None`.
+    fn transfer(
+        &self,
+        _request: &[u8],
+        _peer: IpAddr,
+        _transport: Transport,
+        _send: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> Option<io::Result<Answered>> {
+        None
+    }
     /// Answers one DNS message that came over UDP, by calling `done` once with the
     /// answer: at once when no other server need be asked (a cache hit, an error);
     /// after resolving it on this thread, which it may hold up to the upstream timeout
@@ -597,7 +611,16 @@ impl<H: Handler> UdpContext<H> {
             }
         };
         if self.access.allows(peer.ip()) {
-            self.handler.answer_udp(request, &self.settings, done);
+            let no_more = &mut |_: &[u8]| Ok(());
+            match self
+                .handler
+                .transfer(request, peer.ip(), Transport::Udp, no_more)
+            {
+                // Over UDP a transfer request is answered in one message, never an error.
+                Some(Ok(answered)) => done(answered),
+                Some(Err(e)) => log::debug!("{}: {peer}: {e}", self.handler.name()),
+                None => self.handler.answer_udp(request, &self.settings, done),
+            }
         } else {
             done(denied(self.handler.metrics(), request, &self.settings));
         }
@@ -683,7 +706,21 @@ fn serve_dns_tcp<H: Handler>(
             continue;
         };
         let started = Instant::now();
-        let answered = handler.answer_dns(request, Transport::Tcp, settings);
+        // A zone transfer writes every message but its last as it goes (after the
+        // responses pipelined before it).
+        let mut send = |message: &[u8]| {
+            if !out.is_empty() {
+                (&*stream).write_all(&out)?;
+                out.clear();
+            }
+            tcp::write_message(&mut &*stream, message)
+        };
+        let from = peer.map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |p| p.ip());
+        let answered = match handler.transfer(request, from, Transport::Tcp, &mut send) {
+            Some(Ok(answered)) => answered,
+            Some(Err(e)) => return Err(Ended::Error(e.into())),
+            None => handler.answer_dns(request, Transport::Tcp, settings),
+        };
         if let Some(peer) = peer {
             log_dns(handler.name(), peer, "tcp", &answered, started);
         }
@@ -713,6 +750,7 @@ fn log_dns(name: &str, peer: SocketAddr, transport: &str, answered: &Answered, s
         log::debug!("{name}: {peer} dns/{transport} {answered}");
     } else {
         log::info!(
+                    target: QUERY_TARGET,
             "{name}: {peer} dns/{transport} {answered} ({})",
             Micros(started.elapsed())
         );

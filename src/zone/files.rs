@@ -325,7 +325,7 @@ impl Addrs {
 /// in a legacy file adds an address (the line protocol answers the first, as the
 /// original did), TOML gives a list. Legacy records take [`DEFAULT_TTL`]; a TOML zone
 /// may set its own `ttl`, and each record its own.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Zone {
     records: HashMap<Box<str>, Addrs>,
     /// The TTL of records that give none of their own.
@@ -420,7 +420,10 @@ impl Zone {
                         problems.push(file_error(
                             path,
                             line,
-                            format!("expected `NAME ADDRESS`, found {} fields", fields.len),
+                            format!(
+                                "expected `NAME ADDRESS`, found {}",
+                                fields_found(fields.len)
+                            ),
                         ));
                         continue;
                     };
@@ -635,7 +638,7 @@ impl std::str::FromStr for Zone {
 
 /// The root's table: which server answers for each top-level domain; or, read from a
 /// master file (`root.zone`), the root zone itself.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct RootTable {
     tlds: BTreeMap<String, SocketAddr>,
     /// The root zone as a master file gives it (its delegations, glue and `ns.root`
@@ -715,7 +718,10 @@ impl RootTable {
                             file_error(
                                 path,
                                 line,
-                                format!("expected `TLD HOST PORT`, found {} fields", fields.len),
+                                format!(
+                                    "expected `TLD HOST PORT`, found {}",
+                                    fields_found(fields.len)
+                                ),
                             )
                         })
                         .and_then(|[tld, host, port]| {
@@ -798,6 +804,11 @@ impl RootTable {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// `1 field`, `3 fields`: how many fields a bad line has.
+fn fields_found(n: usize) -> String {
+    format!("{n} field{}", if n == 1 { "" } else { "s" })
 }
 
 #[cfg(test)]
@@ -1004,7 +1015,7 @@ f.com ::1
         assert_eq!(
             all,
             [
-                "z:2: expected `NAME ADDRESS`, found 1 fields",
+                "z:2: expected `NAME ADDRESS`, found 1 field",
                 "z:3: bad address \"1.2.3\": not an IPv4 or IPv6 literal",
                 "z:4: bad name \"d..com\": empty label",
                 "z:5: duplicate record a.com 1.1.1.1",

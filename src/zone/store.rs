@@ -51,7 +51,7 @@ struct Rr {
 }
 
 /// The records of one zone, looked up by name.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ZoneData {
     origin: Name,
     /// The apex SOA record.
@@ -67,6 +67,9 @@ pub struct ZoneData {
     has_wildcards: bool,
     /// How many records.
     len: usize,
+    /// Its SOA was made here, not read from a file (an address zone, a root table):
+    /// its serial is the server's to keep (see [`ZoneData::with_serial`]).
+    synthetic: bool,
 }
 
 /// Collects a zone's records, then checks the whole ([`ZoneBuilder::finish`]).
@@ -221,7 +224,8 @@ impl ZoneBuilder {
     /// none of their own).
     pub fn build(mut self, soa: Record) -> ZoneData {
         let apex = self.nodes.entry(self.origin.clone()).or_default();
-        if !apex.iter().any(|rr| matches!(rr.data, RData::Soa(_))) {
+        let synthetic = !apex.iter().any(|rr| matches!(rr.data, RData::Soa(_)));
+        if synthetic {
             apex.insert(
                 0,
                 Rr {
@@ -268,6 +272,7 @@ impl ZoneBuilder {
             has_cuts,
             has_wildcards,
             len: self.len,
+            synthetic,
         }
     }
 }
@@ -323,6 +328,30 @@ impl ZoneData {
     /// How many records.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Whether its SOA was made here (an address zone, a root table), not read from a
+    /// master file, whose serial is the file's.
+    pub fn synthetic(&self) -> bool {
+        self.synthetic
+    }
+
+    /// The zone with its SOA's serial `serial` (the apex record, and the SOA of
+    /// negative answers).
+    pub fn with_serial(mut self, serial: u32) -> ZoneData {
+        for soa in [&mut self.soa, &mut self.negative] {
+            if let RData::Soa(s) = &mut soa.data {
+                s.serial = serial;
+            }
+        }
+        if let Some(apex) = self.nodes.get_mut(self.origin.as_str()) {
+            for rr in apex.iter_mut() {
+                if let RData::Soa(s) = &mut rr.data {
+                    s.serial = serial;
+                }
+            }
+        }
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -629,6 +658,17 @@ impl Authority {
     /// The zones, in no particular order.
     pub fn zones(&self) -> impl Iterator<Item = &ZoneData> {
         self.zones.values()
+    }
+
+    /// The same origins, each zone changed by `f`.
+    pub fn map(self, mut f: impl FnMut(ZoneData) -> ZoneData) -> Authority {
+        Authority {
+            zones: self
+                .zones
+                .into_iter()
+                .map(|(origin, zone)| (origin, f(zone)))
+                .collect(),
+        }
     }
 
     /// Answers `qtype` for `name`: from the zone holding it, or REFUSED.

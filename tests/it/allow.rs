@@ -75,7 +75,7 @@ fn the_access_list_refuses_others_in_their_protocol_and_serves_the_listed() {
         (12, ResponseCode::Refused)
     );
     // Nothing was asked upstream for them, or written to a client log.
-    assert!(!dir.path().join("alice.log").exists());
+    assert!(!dir.path().join("clients/alice.log").exists());
     local.wait_for("refusing 127.0.0.1:");
 
     // 127.0.0.2 is listed: served as ever, over both protocols.

@@ -329,7 +329,7 @@ fn line_over_the_limit_gets_0xee_then_close_on_every_server() {
         assert!(c.closed(), "{server} kept the connection open");
     }
     assert!(h
-        .log("alice.log")
+        .log("clients/alice.log")
         .ends_with("[line longer than 512 bytes]\n0XEE, default_local, Invalid format\n\n"));
 }
 
@@ -452,7 +452,11 @@ fn client_ids_that_could_leave_the_log_dir_are_refused() {
     }
     // 64 characters is still an id.
     let ok = "b".repeat(64);
-    h.client(&ok);
+    let mut c = h.client(&ok);
+    assert_eq!(
+        c.ask("1, www.example.com, R"),
+        "0X00, default_local, 93.184.216.34"
+    );
     let mut outside: Vec<_> = std::fs::read_dir(top.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -464,7 +468,12 @@ fn client_ids_that_could_leave_the_log_dir_are_refused() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     inside.sort();
-    assert_eq!(inside, [format!("{ok}.log"), "mapping.log".to_owned()]);
+    assert_eq!(inside, ["clients", "mapping.log"]);
+    let clients: Vec<_> = std::fs::read_dir(logs.join("clients"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(clients, [format!("{ok}.log")]);
     assert!(!Path::new("/etc/passwd.log").exists());
     assert!(!Path::new("/tmp/dnsd-escape.log").exists());
 }
@@ -509,7 +518,7 @@ fn log_lines_cannot_be_forged() {
         .map(|(req, rep)| format!("{req}\n{rep}\n\n"))
         .collect();
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("mallory.log")).unwrap(),
+        std::fs::read_to_string(dir.path().join("clients/mallory.log")).unwrap(),
         want
     );
     // An id that tries to start a line of its own in the diagnostics.

@@ -124,7 +124,7 @@ fn legacy_zone_lists_every_problem() {
          WWW.a.com. 1.1.1.1\nwww.e.com 5.5.5.5 extra\nwww.f.com 300.1.1.1\n",
         &["z.dat"],
         &[
-            "z.dat:2: expected `NAME ADDRESS`, found 1 fields",
+            "z.dat:2: expected `NAME ADDRESS`, found 1 field",
             "z.dat:3: bad address \"1.2.3\": not an IPv4 or IPv6 literal",
             "z.dat:5: bad name \"www..d.com\": empty label",
             "z.dat:6: duplicate record www.a.com 1.1.1.1",

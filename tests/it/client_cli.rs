@@ -41,7 +41,7 @@ fn scripted_session() {
          0XEE, default_local, Invalid format\n"
     );
     // dnsd filled in the tags and the default mode; nothing after `q` was sent.
-    let log = h.log("alice.log");
+    let log = h.log("clients/alice.log");
     let requests: Vec<&str> = log.split("\n\n").filter_map(|r| r.lines().next()).collect();
     assert_eq!(
         requests,
@@ -190,7 +190,7 @@ fn a_session_closed_for_idleness_is_reopened() {
     assert!(stderr.contains("reconnecting"), "{stderr}");
     // Both sessions are in alice.log, one request each.
     assert_eq!(
-        h.log("alice.log"),
+        h.log("clients/alice.log"),
         "1, www.google.com, R\n0X01, default_local, 142.250.72.4\n\n\
          2, google.com, R\n0X00, default_local, 142.250.72.4\n\n"
     );

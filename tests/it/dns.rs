@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use crate::harness::{Line, Proc, PATIENCE, WAIT};
 
 /// Whether the outside tool `name` (`dig`, `unbound`, `dnspython`, `kresd`,
-/// `pdns_recursor` or `nsd`) works here. If not,
+/// `pdns_recursor`, `nsd` or `kdig`) works here. If not,
 /// prints `skipped: ...` and returns false, or panics when `DNSD_REQUIRE_DNS_TOOLS` is
 /// set (in CI, where a skipped DNS test would hide a failure).
 pub fn require_tool(name: &str) -> bool {
@@ -32,6 +32,7 @@ pub fn require_tool(name: &str) -> bool {
         "dnspython" => ("python3".into(), &["-c", "import dns.message, dns.query"]),
         "kresd" | "pdns_recursor" => (sbin(name), &["--version"]),
         "nsd" => (sbin(name), &["-v"]),
+        "kdig" => ("kdig".into(), &["--version"]),
         "nsd-checkzone" => (sbin(name), &["-h"]),
         "named-checkzone" => (sbin(name), &["-v"]),
         other => panic!("unknown tool {other}"),
@@ -252,6 +253,27 @@ impl Reply {
             .parse()
             .unwrap()
     }
+}
+
+/// `text` with the serial of every SOA of a TLD (`hostmaster.TLD. SERIAL`) written as
+/// `S`: a zone's serial is its load time ([`dnsd::dns::xfr::next_serial`]).
+pub fn serials_masked(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("hostmaster.") {
+        let Some(end) = rest[at..].find(". ").map(|i| at + i + 2) else {
+            break;
+        };
+        out.push_str(&rest[..end]);
+        rest = &rest[end..];
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits > 0 {
+            out.push('S');
+            rest = &rest[digits..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Runs `dig @ADDR -p PORT ARGS` with one try and a bounded wait, and parses its output.
@@ -581,8 +603,8 @@ fn nxdomain_soa_ttl_is_its_minimum_at_the_tld() {
     assert_eq!(nx.rcode, "NXDOMAIN");
     assert_flags(&nx, true, false);
     assert_eq!(
-        nx.authorities(),
-        ["com. SOA ns.com. hostmaster.com. 1 3600 600 604800 60"]
+        serials_masked(&nx.authorities().join("\n")),
+        "com. SOA ns.com. hostmaster.com. S 3600 600 604800 60"
     );
     assert_eq!(nx.soa().ttl, NEGATIVE_TTL);
     // A TLD the root does not list: the root's own SOA, authoritatively.
@@ -851,7 +873,8 @@ fn servfail_within_the_upstream_timeout_when_an_upstream_is_silent() {
         assert_eq!(fail.rcode, "SERVFAIL", "{}", fail.raw);
         let (rcode, took) = timed_query(addr, "ftp.example.net");
         assert_eq!(rcode, 2, "SERVFAIL");
-        // The upstreams have the timeout less its reply margin (main's 0830839).
+        // The upstream is given the timeout less its reply margin, so that the SERVFAIL
+        // itself arrives within the timeout.
         let margin = dnsd::resolve::upstream::reply_margin(UPSTREAM_TIMEOUT);
         assert!(
             took >= UPSTREAM_TIMEOUT - margin - Duration::from_millis(50),
@@ -966,8 +989,8 @@ fn names_the_line_protocol_rejects_still_get_an_rcode() {
     assert_eq!(soa.rcode, "NOERROR");
     assert!(soa.flag("aa"));
     assert_eq!(
-        soa.answers(),
-        ["com. SOA ns.com. hostmaster.com. 1 3600 600 604800 60"]
+        serials_masked(&soa.answers().join("\n")),
+        "com. SOA ns.com. hostmaster.com. S 3600 600 604800 60"
     );
     let ns = dig(s.com(), &["com.", "NS", "+tcp"]);
     assert_eq!(ns.rcode, "NOERROR");

@@ -280,13 +280,14 @@ fn a_client_that_disconnects_mid_request_costs_the_others_nothing() {
         let took = started.elapsed();
         assert!(took < root_takes + SLACK, "took {took:?}");
     }
-    let log = std::fs::read_to_string(logs.path().join("leaver.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(logs.path().join("clients/leaver.log")).unwrap_or_default();
     assert!(!log.contains("goo"), "a partial line was logged: {log:?}");
     // The request whose client left was still answered and recorded.
     let deadline = Instant::now() + WAIT;
     let want = "1, gone.com, R\n0X01, default_local, 10.9.8.7\n\n";
     loop {
-        let log = std::fs::read_to_string(logs.path().join("leaver2.log")).unwrap_or_default();
+        let log =
+            std::fs::read_to_string(logs.path().join("clients/leaver2.log")).unwrap_or_default();
         if log == want {
             break;
         }
@@ -397,7 +398,7 @@ fn signal_stops_cleanly(sig: &str) {
         "SIG{sig}: exit took {took:?}"
     );
     assert_eq!(late.recv(), None);
-    let log = std::fs::read_to_string(dir.path().join("alice.log")).unwrap();
+    let log = std::fs::read_to_string(dir.path().join("clients/alice.log")).unwrap();
     assert_eq!(
         log,
         "1, a1.com, R\n0X01, default_local, 10.9.8.7\n\n\
@@ -408,7 +409,7 @@ fn signal_stops_cleanly(sig: &str) {
         mapping_pairs(&mapping),
         "a1.com 10.9.8.7\na2.com 10.9.8.7\n"
     );
-    assert!(!dir.path().join("carol.log").exists());
+    assert!(!dir.path().join("clients/carol.log").exists());
     assert!(local.stderr_text().contains("stopped"));
 }
 
@@ -454,7 +455,7 @@ fn sigterm_exits_0_even_with_a_client_that_never_reads() {
     // its 30 s idle timeout): room for a loaded machine, far from 30 s.
     assert!(took < DRAIN_TIMEOUT + 2 * SLACK, "exit took {took:?}");
     // Every record in hog.log is whole.
-    let log = std::fs::read_to_string(dir.path().join("hog.log")).unwrap();
+    let log = std::fs::read_to_string(dir.path().join("clients/hog.log")).unwrap();
     assert!(log.ends_with("\n\n"));
     assert_eq!(log.lines().count() % 3, 0);
 }

@@ -290,6 +290,11 @@ impl Proc {
     pub fn spawn(args: &[&str], dir: &Path) -> Proc {
         let mut command = Command::new(dnsd_bin());
         command.args(args).current_dir(dir).stdout(Stdio::piped());
+        // The tests read the per-query lines, which a server run alone leaves out by
+        // default.
+        if std::env::var_os("RUST_LOG").is_none() {
+            command.env("RUST_LOG", "info");
+        }
         let asks_upstreams = matches!(args.first(), Some(&("local" | "root" | "up")));
         if asks_upstreams && !args.contains(&"--upstream-timeout") && !args.contains(&"--config") {
             command.args(["--upstream-timeout", &PATIENCE.as_secs().to_string()]);

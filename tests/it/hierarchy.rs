@@ -534,7 +534,7 @@ fn up_any_port_answers_a_client() {
     );
     c.send("q");
     assert!(c.closed());
-    let log = std::fs::read_to_string(logs.join("alice.log")).unwrap();
+    let log = std::fs::read_to_string(logs.join("clients/alice.log")).unwrap();
     assert!(log.starts_with("1, www.google.com, R\n0X01, default_local, 142.250.72.4\n\n"));
 }
 
@@ -589,9 +589,11 @@ fn five_processes_answer_together() {
     c.send("q");
     assert!(c.closed());
     // The default log directory is the working directory.
-    assert!(std::fs::read_to_string(dir.path().join("alice.log"))
-        .unwrap()
-        .starts_with("1, www.google.com, I\n"));
+    assert!(
+        std::fs::read_to_string(dir.path().join("clients/alice.log"))
+            .unwrap()
+            .starts_with("1, www.google.com, I\n")
+    );
     // Each server logs one line per query.
     let line = local.wait_for("irs.gov");
     assert!(line.contains("0X01, default_local, 23.45.100.10"), "{line}");

@@ -55,7 +55,7 @@ fn a_lab_file_starts_a_hierarchy_that_answers_and_reloads() {
         c.ask("4, www.a.org, R"),
         "0XFF, default_local, Host not found"
     );
-    assert!(dir.path().join("logs/alice.log").is_file());
+    assert!(dir.path().join("logs/clients/alice.log").is_file());
 
     let edited = LAB.replace("18.9.22.69", "18.9.22.70").replace(
         "\"2001:db8::69\"]",
@@ -128,7 +128,7 @@ fn bad_lab_files_name_the_file_and_line() {
         stderr.contains("error: zones/com.dat:1: bad address"),
         "{stderr}"
     );
-    assert!(!Path::new(&dir.path().join("logs/alice.log")).exists());
+    assert!(!Path::new(&dir.path().join("logs/clients/alice.log")).exists());
 }
 
 /// The lab file replaces the other flags: one given beside it is refused, not ignored.
@@ -155,4 +155,22 @@ fn flags_the_lab_file_replaces_are_refused_beside_it() {
             "{flag:?}: {stderr}"
         );
     }
+}
+
+/// The README shows examples/lab.toml as it is: copied from the README, it runs.
+#[test]
+fn the_readme_lab_block_is_examples_lab_toml() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = &readme[readme.find("## A lab in one file").unwrap()..];
+    let block = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```\n").next())
+        .unwrap();
+    let file = std::fs::read_to_string(root.join("examples/lab.toml")).unwrap();
+    assert!(
+        block == file,
+        "README.md's lab block differs from examples/lab.toml"
+    );
 }

@@ -77,7 +77,7 @@ fn unterminated_messages_get_answers() {
     let mut buf = [0u8; 16];
     assert_eq!(s.read(&mut buf).unwrap(), 0);
     assert_eq!(
-        h.log("alice.log"),
+        h.log("clients/alice.log"),
         "1, www.google.com, R\n0X01, default_local, 142.250.72.4\n\n\
          2, nasa.gov, I\n0X01, default_local, 52.0.14.116\n\n\
          3, google.com, I\n0X00, default_local, 142.250.72.4\n\n\
@@ -341,7 +341,7 @@ fn original_client_py_against_dnsd_local() {
         "client.py printed:\n{out}"
     );
     assert!(h
-        .log("alice.log")
+        .log("clients/alice.log")
         .starts_with("1, www.google.com, R\n0X01, "));
 }
 

@@ -50,7 +50,7 @@ fn client_log_across_two_connections() {
     );
     drop(c);
     assert_eq!(
-        h.log("alice.log"),
+        h.log("clients/alice.log"),
         "1, www.google.com, R\n0X01, default_local, 142.250.72.4\n\n\
          bad\n0XEE, default_local, Invalid format\n\n  \
          2 , Nasa.GOV. , i  \n0X01, default_local, 52.0.14.116\n\n\
@@ -58,7 +58,7 @@ fn client_log_across_two_connections() {
          4, nosuch.org, R\n0XFF, default_local, Host not found\n\n"
     );
     assert_eq!(
-        h.log("bob.log"),
+        h.log("clients/bob.log"),
         "7, example.com, R\n0X00, default_local, 93.184.216.34\n\n"
     );
 }
@@ -72,7 +72,7 @@ fn control_characters_are_escaped_in_the_client_log() {
         "0XEE, default_local, Invalid format"
     );
     assert_eq!(
-        h.log("alice.log"),
+        h.log("clients/alice.log"),
         "1, www.goo\\x01gle.com, R\\x7F\n0XEE, default_local, Invalid format\n\n"
     );
 }
@@ -83,7 +83,7 @@ fn a_session_without_requests_logs_nothing() {
     let mut c = h.client("carol");
     c.send("q");
     assert!(c.closed());
-    assert_eq!(h.log("carol.log"), "");
+    assert_eq!(h.log("clients/carol.log"), "");
     assert_eq!(h.log("mapping.log"), "");
 }
 
@@ -174,7 +174,7 @@ fn logs_are_appended_across_restarts() {
         local.join();
     }
     assert_eq!(
-        read(logs.path(), "alice.log"),
+        read(logs.path(), "clients/alice.log"),
         "0, www.irs.gov, R\n0X01, default_local, 23.45.100.10\n\n\
          1, wikipedia.org, R\n0X01, default_local, 208.80.154.224\n\n"
     );
@@ -195,7 +195,7 @@ fn a_record_that_cannot_be_written_is_a_server_failure() {
         return;
     }
     let h = Hierarchy::start();
-    std::os::unix::fs::symlink("/dev/full", h.logs.path().join("alice.log")).unwrap();
+    std::os::unix::fs::symlink("/dev/full", h.logs.path().join("clients/alice.log")).unwrap();
     let mut alice = h.client("alice");
     assert_eq!(
         alice.ask("1, www.example.com, R"),

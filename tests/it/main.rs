@@ -14,6 +14,7 @@ mod iterative;
 mod lab;
 mod legacy;
 mod logs;
+mod month;
 
 // Bad input, limits, forgeries, faults, nothing lost, parsers under arbitrary input.
 mod bad_input;
@@ -43,4 +44,5 @@ mod nsd;
 mod resolvers;
 mod root_zone;
 mod unbound;
+mod xfr;
 mod zones;

@@ -19,7 +19,7 @@ const METRICS: [&str; 2] = ["--metrics", "127.0.0.1:0"];
 
 /// An HTTP GET over a plain `TcpStream`: the status code and the body.
 #[track_caller]
-fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect_timeout(&addr, WAIT).expect("connect to the metrics");
     stream.set_read_timeout(Some(WAIT)).unwrap();
     stream.set_write_timeout(Some(WAIT)).unwrap();

@@ -385,6 +385,6 @@ fn resolves_across_namespaces_and_recovers_from_a_cut_link() {
     );
 
     // The local server kept its record of the session.
-    let log = std::fs::read_to_string(logs.join("alice.log")).unwrap();
+    let log = std::fs::read_to_string(logs.join("clients/alice.log")).unwrap();
     assert!(log.contains("1, www.google.com, R\n0X01, default_local, 142.250.72.4\n\n"));
 }

@@ -82,6 +82,13 @@ impl Netns {
         self.procs.len() - 1
     }
 
+    /// The pid of the process started last (the program itself: `ip netns exec` execs
+    /// it), and its index for [`stderr`](Self::stderr).
+    pub fn last(&self) -> (u32, usize) {
+        let index = self.procs.len() - 1;
+        (self.procs[index].child.id(), index)
+    }
+
     /// Makes `nameserver` the resolver of programs run in the namespace (`ip netns exec`
     /// mounts `/etc/netns/NAME/resolv.conf` over `/etc/resolv.conf`); removed with the
     /// namespace.
@@ -121,6 +128,21 @@ impl Netns {
         let addr = proc.wait_listening();
         proc.addr = Some(addr);
         addr
+    }
+
+    /// Sends `sig` (`HUP`, ...) to the dnsd started with [`dnsd`](Self::dnsd) that
+    /// listens on `addr`.
+    #[track_caller]
+    pub fn signal(&self, addr: SocketAddr, sig: &str) {
+        let proc = self.procs.iter().find(|p| p.addr == Some(addr));
+        proc.unwrap_or_else(|| panic!("no dnsd on {addr}"))
+            .signal(sig);
+    }
+
+    /// What the dnsd listening on `addr` has written to stderr so far.
+    pub fn dnsd_stderr(&self, addr: SocketAddr) -> String {
+        let proc = self.procs.iter().find(|p| p.addr == Some(addr));
+        proc.map(Proc::stderr_text).unwrap_or_default()
     }
 
     /// Asks `server` with dig in the namespace (one try, a bounded wait).

@@ -119,8 +119,13 @@ fn sixty_four_clients_at_once_lose_no_log_line() {
     let logs = tempfile::tempdir().unwrap();
     let mapping = logs.path().join("mapping.log");
     std::fs::write(&mapping, MARKER).unwrap();
+    std::fs::create_dir_all(logs.path().join("clients")).unwrap();
     for t in 0..CLIENTS {
-        std::fs::write(logs.path().join(format!("{}.log", id_of(t))), MARKER).unwrap();
+        std::fs::write(
+            logs.path().join(format!("clients/{}.log", id_of(t))),
+            MARKER,
+        )
+        .unwrap();
     }
     let setup = start(logs.path());
     let mapping = Arc::new(mapping);
@@ -141,7 +146,7 @@ fn sixty_four_clients_at_once_lose_no_log_line() {
     let mut learned: Vec<(String, String)> = Vec::new();
     let mut replies = 0;
     for (id, mut got) in by_id {
-        let text = std::fs::read_to_string(logs.path().join(format!("{id}.log"))).unwrap();
+        let text = std::fs::read_to_string(logs.path().join(format!("clients/{id}.log"))).unwrap();
         let mut logged = records(&text);
         replies += got.len();
         if !id.starts_with("shared") {

@@ -182,10 +182,10 @@ fn check_client_id(bytes: &[u8]) -> Result<(), TestCaseError> {
     if let Some(id) = valid_client_id(bytes) {
         prop_assert!((1..=64).contains(&id.len()));
         prop_assert!(!id.starts_with('.'));
-        // The log file it names stays in the log directory.
-        let file = Path::new("logs").join(format!("{id}.log"));
-        prop_assert_eq!(file.parent(), Some(Path::new("logs")));
-        prop_assert_eq!(file.components().count(), 2);
+        // The log file it names stays in the log directory's clients/.
+        let file = Path::new("logs/clients").join(format!("{id}.log"));
+        prop_assert_eq!(file.parent(), Some(Path::new("logs/clients")));
+        prop_assert_eq!(file.components().count(), 3);
     }
     Ok(())
 }

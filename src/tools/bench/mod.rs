@@ -301,7 +301,9 @@ fn code_index(code: Code) -> usize {
 /// prints a table or one JSON object.
 pub fn run(config: BenchConfig) -> Result<(), Error> {
     let workload = &config.workload;
-    let report = measure_with_progress(workload, "");
+    // Progress on a terminal, for a person; none for a script reading --json.
+    let live = io::stderr().is_terminal() && !config.json;
+    let report = measure_with_progress(workload, "", live);
     let ceiling = match config.ceiling_hops {
         Some(hops) => {
             let server =
@@ -311,7 +313,7 @@ pub fn run(config: BenchConfig) -> Result<(), Error> {
                 server: server.addr(),
                 ..workload.clone()
             };
-            Some((measure_with_progress(&same, "ceiling: "), hops))
+            Some((measure_with_progress(&same, "ceiling: ", live), hops))
         }
         None => None,
     };
@@ -334,9 +336,9 @@ pub fn run(config: BenchConfig) -> Result<(), Error> {
     Ok(())
 }
 
-/// [`measure`], with a live progress line on stderr if it is a terminal.
-fn measure_with_progress(workload: &Workload, label: &str) -> Report {
-    let live = io::stderr().is_terminal();
+/// [`measure`], with a live progress line on stderr (elapsed time, queries sent, the
+/// current rate) if `live`.
+fn measure_with_progress(workload: &Workload, label: &str, live: bool) -> Report {
     let mut last = (Duration::ZERO, 0u64);
     let report = measure_reporting(workload, |tick| {
         if !live {
