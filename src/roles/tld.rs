@@ -108,12 +108,16 @@ impl RoleConfig for TldConfig {
         &mut self.serving
     }
 
-    /// The address the server binds is the glue of its NS record.
+    /// The address the server binds (or `--advertise`s) is the glue of its NS record.
     fn handler(self, metrics: &Metrics) -> Result<TldHandler, Error> {
         let own = self.serving.published();
+        let bound = self.serving.bind().ip();
         let mut handler =
             TldHandler::with_delegations(&self.tld, self.zones, own, self.delegations);
         handler.metrics = metrics.server(&self.tld);
+        handler.allow_transfer = self.transfers.allow;
+        // NOTIFY goes out from the bound address: a secondary checks it.
+        handler.notifier = Notifier::new(&self.tld, &self.transfers.notify, bound);
         Ok(handler)
     }
 
@@ -131,12 +135,12 @@ impl RoleConfig for TldConfig {
     fn swap(handler: &TldHandler, zones: ZoneSet) {
         for origin in handler.resolver.replace(handler.authority(zones)) {
             if let Some(snapshot) = handler.resolver.snapshot(origin.as_str()) {
-                let soa = Transfer::soa(&snapshot);
-                log::info!(
-                    "{}: zone {origin}. changed: serial {}",
-                    handler.tld,
-                    xfr::serial_of(&soa)
-                );
+                let serial = xfr::serial_of(&Transfer::soa(&snapshot));
+                if origin.as_str() == handler.tld {
+                    log::info!("{}: zone changed: serial {serial}", handler.tld);
+                } else {
+                    log::info!("{}: zone {origin}. changed: serial {serial}", handler.tld);
+                }
             }
             handler.notify(&origin);
         }
