@@ -71,6 +71,12 @@ fn main() {
         ),
         // Knot's dig: the zone transfer tests ask AXFR with it.
         ("kdig", DNS_TOOLS, runs("kdig", &["--version"])),
+        // `dnsd check` is compared with these on master files.
+        (
+            "checkzone",
+            DNS_TOOLS,
+            runs_sbin("nsd-checkzone", &["-h"]) && runs_sbin("named-checkzone", &["-v"]),
+        ),
         // Its test runs dnsd on port 53 in a network namespace of its own.
         (
             "zonemaster",

@@ -37,6 +37,8 @@
 #   WEB=0             skip the web view's section (scripts/web-bench.sh: hits and misses
 #                     at 8 connections with and without the page open, dropped events)
 #   WEB_SECS=S, WEB_ROUNDS=N   its runs (default 3 s, 3 rounds)
+#   BIGZONE=0         skip the million-record master file section (scripts/bigzone.sh:
+#                     its load beside nsd-checkzone, its lookups beside a small zone's)
 #
 # scripts/bench_notes.md, if present, is copied into the report under "Notes": the place
 # for what the figures and the profiles show, which a re-run keeps.
@@ -469,6 +471,15 @@ else
   bash scripts/web-bench.sh "$BIN" "$RESULTS" || log "bench.sh: the web view's section failed"
 fi
 
+# --- A million-record master file (issue 16): load and lookups ------------------------
+
+if [ -n "$ONLY" ] || [ "${BIGZONE:-1}" != 1 ]; then
+  log "bench.sh: skipping the million-record zone section"
+else
+  log "bench.sh: a million-record master file"
+  bash scripts/bigzone.sh "$BIN" "$RESULTS" || log "bench.sh: the million-record zone section failed"
+fi
+
 # --- the report ------------------------------------------------------------------------
 
 [ -z "$ONLY" ] || echo "$ONLY" >"$RESULTS/only.txt"
@@ -486,14 +497,14 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   --commit "$commit" --duration "$DURATION" --orig-slow-secs "$ORIG_SLOW_SECS" \
   --original "${ORIGINAL:-}" --elapsed "$((SECONDS - START))" \
   --notes scripts/bench_notes.md
-# The misses and web sections go before the notes (or last, if there are none).
-for part in misses web; do
-  if [ -f "$RESULTS/$part.md" ]; then
-    awk -v section="$RESULTS/$part.md" '
-      /^## Notes/ && !done { while ((getline line < section) > 0) print line; print ""; done = 1 }
-      { print }
-      END { if (!done) { print ""; while ((getline line < section) > 0) print line } }
-    ' "$OUT" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
-  fi
+# The misses, web view and million-record zone sections go before the notes (or last,
+# if there are none).
+for part in misses web bigzone; do
+  [ -f "$RESULTS/$part.md" ] || continue
+  awk -v section="$RESULTS/$part.md" '
+    /^## Notes/ && !done { while ((getline line < section) > 0) print line; print ""; done = 1 }
+    { print }
+    END { if (!done) { print ""; while ((getline line < section) > 0) print line } }
+  ' "$OUT" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
 done
 log "bench.sh: done in $((SECONDS - START)) s"

@@ -7,8 +7,9 @@
 # usage: scripts/ci-deps.sh [TOOL...]
 #   TOOL: dig unbound dnspython (what `cargo test` needs: the default), logrotate (the
 #         log rotation test, with examples/logrotate.conf), knot-resolver
-#         pdns-recursor nsd (the interop tests; nsd also for the benchmarks), kdig (Knot's
-#         dig: the zone transfer tests), dnsperf
+#         pdns-recursor nsd (the interop tests; nsd also for the benchmarks and, with
+#         named-checkzone, the master-file checks `dnsd check` agrees with), kdig
+#         (Knot's dig: the zone transfer tests), dnsperf
 #         (benchmarks), dnsviz zonemaster (compliance probes), chromium (headless Chromium
 #         and its WebDriver, chromedriver: the web page's browser test), or `all`.
 #   DNS_DEPS="TOOL..." gives the list when no argument does.
@@ -18,7 +19,7 @@ set -euo pipefail
 log() { echo "ci-deps: $*" >&2; }
 
 TEST_TOOLS=(dig unbound dnspython)
-ALL_TOOLS=(dig unbound dnspython logrotate knot-resolver pdns-recursor nsd kdig dnsperf dnsviz zonemaster chromium)
+ALL_TOOLS=(dig unbound dnspython logrotate knot-resolver pdns-recursor nsd kdig named-checkzone dnsperf dnsviz zonemaster chromium)
 if [ $# -gt 0 ]; then
   tools=("$@")
 elif [ -n "${DNS_DEPS:-}" ]; then
@@ -40,6 +41,7 @@ has() {
     pdns-recursor) command -v pdns_recursor >/dev/null 2>&1 ;;
     nsd) command -v nsd >/dev/null 2>&1 ;;
     kdig) command -v kdig >/dev/null 2>&1 ;;
+    named-checkzone) command -v named-checkzone >/dev/null 2>&1 ;;
     dnsperf) command -v dnsperf >/dev/null 2>&1 ;;
     dnsviz) command -v dnsviz >/dev/null 2>&1 ;;
     zonemaster) command -v zonemaster-cli >/dev/null 2>&1 ;;
@@ -53,6 +55,7 @@ package() {
   case "$1" in
     dig) echo bind9-dnsutils ;;
     kdig) echo knot-dnsutils ;;
+    named-checkzone) echo bind9utils ;;
     zonemaster) echo zonemaster-cli ;;
     dnspython) echo python3-dnspython ;;
     chromium) echo chromium chromium-driver ;;

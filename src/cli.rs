@@ -65,6 +65,7 @@ impl Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the whole hierarchy in one process: root, a TLD server per root-table entry,
+    /// a server per second-level zone (a master file, delegated by its TLD's server),
     /// and the local server seeded with the default cache.
     Up(UpArgs),
     /// Run the local (caching) server that clients talk to.
@@ -73,13 +74,17 @@ pub enum Command {
     Root(RootArgs),
     /// Run a TLD server, authoritative for the names in its zone.
     Tld(TldArgs),
+    /// Run an authoritative server for zones given as RFC 1035 master files: a
+    /// second-level zone's own server, a reverse zone, several zones at once.
+    Auth(AuthArgs),
     /// Talk to a local server: sends ID, then one request per input line.
     Client(ClientArgs),
     /// Measure a server: closed-loop load, queries per second and latency (`dnsd bench
     /// report` and `dnsd bench show` read the `--json` results back).
     Bench(Box<BenchCommand>),
-    /// Check zone, cache and root-table files without starting a server: what each
-    /// holds, and every problem as FILE:LINE (exit 2 if any).
+    /// Check zone, cache and root-table files and RFC 1035 master files (.zone) without
+    /// starting a server: what each holds, and every problem as FILE:LINE (exit 2 if
+    /// any).
     Check(CheckArgs),
     /// Follow a name through the hierarchy hop by hop over DNS, like `dig +trace`:
     /// who was asked what, what each answered, how long it took.
@@ -111,6 +116,12 @@ pub struct ServerArgs {
     /// Address to listen on (use a non-loopback address to serve other hosts).
     #[arg(long, default_value_t = server::DEFAULT_BIND, value_name = "IP")]
     pub bind: IpAddr,
+    /// The address the root and TLD servers (and `dnsd auth`) publish as their own name
+    /// server's (ns.root, ns.TLD: the glue resolvers and `dig +trace` reach them by)
+    /// [default: --bind's]. Required with --bind 0.0.0.0 or ::, which no client can
+    /// reach: such a server refuses to start without it.
+    #[arg(long, value_name = "IP")]
+    pub advertise: Option<IpAddr>,
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr,
           help = metrics_help(), long_help = metrics_long_help())]
     pub metrics: Option<SocketAddr>,
@@ -322,8 +333,10 @@ pub struct UpArgs {
         "idle_timeout", "max_line", "edns_payload", "allow_transfer", "notify",
     ])]
     pub config: Option<PathBuf>,
-    /// Directory with root.{toml,dat}, one zone per TLD and default.{toml,dat}
-    /// [default: the sample zones built into dnsd].
+    /// Directory with root.{toml,dat}, one zone per TLD and default.{toml,dat}, and
+    /// master files (NAME.zone) of zones under those TLDs, each run on a server of its
+    /// own that its TLD's server delegates to [default: the sample zones built into
+    /// dnsd, example.com.zone among them].
     #[arg(long, value_name = "DIR")]
     pub zones: Option<PathBuf>,
     /// Directory for the local server's logs: clients/ID.log, queries.log and
@@ -440,7 +453,9 @@ pub struct LocalArgs {
 #[derive(Args, Debug)]
 pub struct RootArgs {
     /// The TLD table: `TLD HOST PORT` lines, or TOML `[tlds]` with `tld = "HOST:PORT"`;
-    /// SIGHUP re-reads it.
+    /// or (named `*.zone`) an RFC 1035 master file of the root zone, its delegations
+    /// and glue served as written (a referral's servers then on port 53, or on the port
+    /// of a `_dns._tcp.TLD SRV` record). SIGHUP re-reads it.
     pub table: PathBuf,
     /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = root::DEFAULT_PORT)]
@@ -457,13 +472,33 @@ pub struct RootArgs {
 pub struct TldArgs {
     /// The top-level domain served, e.g. `com`.
     pub tld: String,
-    /// The zone: `NAME ADDR` lines, or TOML `[records]` with `"name" = "addr"`; SIGHUP
-    /// re-reads it.
+    /// The zone: `NAME ADDR` lines, TOML `[records]` with `"name" = "addr"`, or (a
+    /// `.zone` file) an RFC 1035 master file whose SOA is the TLD's; SIGHUP re-reads it.
     pub zone: PathBuf,
     /// Port to listen on [default: 5678 for com, 5679 for org, 5680 for gov; required
     /// for any other TLD] (0: any free port).
     #[arg(long)]
     pub port: Option<u16>,
+    #[command(flatten)]
+    pub transfers: TransferArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct AuthArgs {
+    /// The zones: RFC 1035 master files (`$ORIGIN`, `$TTL`, every record type; a type
+    /// without a name of its own in RFC 3597's `TYPEn \# LEN HEX` form), a zone each,
+    /// whose origin is the owner of its SOA. SIGHUP re-reads them.
+    #[arg(required = true, value_name = "FILE")]
+    pub zones: Vec<PathBuf>,
+    /// The name the server logs and counts its metrics under [default: the first
+    /// zone's origin].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = 53)]
+    pub port: u16,
     #[command(flatten)]
     pub transfers: TransferArgs,
     #[command(flatten)]
@@ -660,7 +695,8 @@ otherwise it is a zone (or cache) file. `.toml` files are TOML, others legacy.\n
 Exit codes: 0 every file is good, 2 a problem in any (each listed as FILE:LINE: ...)."
 )]
 pub struct CheckArgs {
-    /// Zone, cache or root-table files, legacy or TOML; what each is is worked out.
+    /// Zone, cache or root-table files, legacy or TOML, or master files (named
+    /// *.zone, read as `dnsd tld` and `dnsd auth` read them); what each is is worked out.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// A file to check as a root table, whatever its name and content.
@@ -679,7 +715,8 @@ within --timeout (or the root answered SERVFAIL), 2 bad usage."
 pub struct TraceArgs {
     /// The name to follow: a host name (www.google.com) or a TLD (com).
     pub name: String,
-    /// The record type asked at every hop: A, AAAA, CNAME, NS, SOA, SRV, ANY or TYPEn.
+    /// The record type asked at every hop: A, AAAA, CNAME, NS, SOA, PTR, MX, TXT, SRV,
+    /// CAA, ANY or TYPEn.
     #[arg(long = "type", short = 't', default_value = "A", value_name = "TYPE")]
     pub qtype: QType,
     /// I: ask the root for a referral, then the TLD server yourself; R: ask the root to

@@ -109,6 +109,17 @@ pub enum ConfigError {
     /// The TLD a server is to serve.
     #[error("bad TLD {tld:?}: {source}")]
     Tld { tld: String, source: NameError },
+    /// An authoritative server that would publish 0.0.0.0 or `::` as its name
+    /// server's address.
+    #[error(
+        "{flag} {bind}: an authoritative server publishes its own address (ns.root, \
+         ns.<tld>: the glue resolvers reach it by), and {bind} reaches no one: give \
+         --advertise IP, the address clients reach this server at"
+    )]
+    Unpublishable {
+        bind: std::net::IpAddr,
+        flag: &'static str,
+    },
     /// A TLD server with no `--port` whose TLD has no default port.
     #[error("no default port for TLD {tld}: give --port")]
     NoDefaultPort { tld: String },

@@ -13,14 +13,17 @@
 //! - [`model`]: the resolution model: a query in; records with TTLs, a negative
 //!   answer's SOA, a referral with glue out. [`model::name`]: host names.
 //! - [`resolve`]: what each server answers: [`resolve::local`] (the cache, then the
-//!   hierarchy), [`resolve::root`], [`resolve::tld`]; [`resolve::iterate`] (mode I:
+//!   hierarchy), [`resolve::authority`] (every authoritative server's zones: root, TLD,
+//!   second-level), [`resolve::root`]; [`resolve::iterate`] (mode I:
 //!   referrals followed to any depth, within each server's bailiwick),
 //!   [`resolve::delegations`] (the delegations learned, with their TTLs),
 //!   [`resolve::cache`], [`resolve::upstream`] (asking another server, in a protocol
 //!   chosen at start), [`resolve::infra`] (what is remembered of each upstream:
 //!   round-trip time, down or up), [`resolve::inflight`] (misses in flight: identical
 //!   ones joined, their number bounded) and [`resolve::clock`] (time, passed in).
-//! - [`zone`]: the data files: zones, cache files and the root table, legacy or TOML.
+//! - [`zone`]: zones: the record store and its one lookup ([`zone::store`]), RFC 1035
+//!   master files ([`zone::master`]), dnsd's address files and root table
+//!   ([`zone::files`]) and how they map into records ([`zone::build`]).
 //!
 //! The two views, each in its folder:
 //! - [`line`](mod@line): the line protocol: [`line::frame`] (bytes to bounded lines),

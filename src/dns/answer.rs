@@ -28,7 +28,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::{model_name, rcode_name, wire_name, wire_record, CLASSIC_UDP_PAYLOAD};
 use crate::model::name::Name;
-use crate::model::{Outcome, QType, Query, Record, Recursion, Referral, Resolution};
+use crate::model::{ChainEnd, Outcome, QType, Query, Record, Recursion, Referral, Resolution};
 use crate::resolve::inflight::Then;
 
 /// Which transport a request came over: it decides the size limit of the answer.
@@ -560,6 +560,19 @@ fn fill(
             for r in cnames.chain(others) {
                 msg.add_answer(record(r)?);
             }
+            match &resolution.chain_end {
+                Some(ChainEnd::NoData(soa)) => {
+                    msg.add_authority(record(soa)?);
+                }
+                Some(ChainEnd::NxDomain(soa)) => {
+                    msg.metadata.response_code = ResponseCode::NXDomain;
+                    msg.add_authority(record(soa)?);
+                }
+                None => {}
+            }
+            for r in &resolution.additional {
+                msg.add_additional(record(r)?);
+            }
             let n = records.len();
             format!("{n} answer{}{cached}", if n == 1 { "" } else { "s" })
         }
@@ -612,7 +625,8 @@ fn add_referral(msg: &mut Message, referral: &Referral) -> Result<(), hickory_pr
             };
             msg.add_additional(hrr::Record::from_rdata(ns.clone(), ttl, glue));
         }
-        if !server.addrs.is_empty() {
+        // Port 53 goes without saying: no hint for it, as in any other server's referral.
+        if !server.addrs.is_empty() && server.port != 53 {
             msg.add_additional(hrr::Record::from_rdata(
                 wire_name(&referral.srv_name())?,
                 ttl,
@@ -694,7 +708,7 @@ mod tests {
         Record::new(
             name(zone),
             300,
-            RData::Soa(Soa {
+            RData::Soa(Box::new(Soa {
                 mname: name(&format!("ns.{zone}")),
                 rname: name(&format!("admin.{zone}")),
                 serial: 1,
@@ -702,7 +716,7 @@ mod tests {
                 retry: 600,
                 expire: 86400,
                 minimum: 60,
-            }),
+            })),
         )
     }
 
@@ -997,7 +1011,7 @@ mod tests {
         assert_eq!(msg.queries[0].query_class(), DNSClass::CH);
         assert_eq!(
             answered.to_string(),
-            "TYPE16 CLASS3 version.bind. -> REFUSED class CH"
+            "TXT CLASS3 version.bind. -> REFUSED class CH"
         );
     }
 

@@ -206,6 +206,8 @@ pub fn read_response(bytes: &[u8], id: u16, query: &Query) -> Result<Resolution,
     Ok(Resolution {
         outcome,
         authoritative: msg.metadata.authoritative,
+        additional: Vec::new(),
+        chain_end: None,
         cached: false,
     })
 }
@@ -681,7 +683,7 @@ mod tests {
         Record::new(
             name(zone),
             300,
-            RData::Soa(Soa {
+            RData::Soa(Box::new(Soa {
                 mname: name(&format!("ns.{zone}")),
                 rname: name(&format!("admin.{zone}")),
                 serial: 2024,
@@ -689,7 +691,7 @@ mod tests {
                 retry: 600,
                 expire: 86400,
                 minimum: 60,
-            }),
+            })),
         )
     }
 

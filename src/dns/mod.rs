@@ -24,7 +24,7 @@ pub mod xfr;
 use hickory_proto::rr::{self as hrr, rdata as hrd, DNSClass};
 
 use crate::model::name::Name;
-use crate::model::{Query, RData, Record, Soa, Srv};
+use crate::model::{Mx, Opaque, Query, RData, Record, Soa, Srv};
 
 /// The EDNS(0) UDP payload size dnsd advertises by default: the DNS flag day 2020
 /// value, which avoids IP fragmentation on practically every path.
@@ -107,14 +107,18 @@ pub fn wire_record(record: &Record) -> Result<hrr::Record, hickory_proto::ProtoE
             srv.port,
             wire_name(&srv.target)?,
         )),
+        RData::Ptr(target) => hrr::RData::PTR(hrd::PTR(wire_name(target)?)),
+        RData::Mx(mx) => hrr::RData::MX(hrd::MX::new(mx.preference, wire_name(&mx.exchange)?)),
+        RData::Other(other) => (*other.0).clone(),
     };
     let mut out = hrr::Record::from_rdata(wire_name(&record.name)?, record.ttl, data);
     out.dns_class = DNSClass::IN;
     Ok(out)
 }
 
-/// A hickory record as a model record, if the model has its type (A, AAAA, CNAME, NS,
-/// SOA, SRV) and it is of class IN; `None` for anything else.
+/// A hickory record as a model record, if it is of class IN; `None` for anything else.
+/// Types the model does not interpret are kept whole ([`RData::Other`]), except the
+/// ones no zone or cache holds (OPT, and an update's empty data).
 pub fn model_record(record: &hrr::Record) -> Option<Record> {
     if record.dns_class != DNSClass::IN {
         return None;
@@ -124,7 +128,7 @@ pub fn model_record(record: &hrr::Record) -> Option<Record> {
         hrr::RData::AAAA(a) => RData::Aaaa(a.0),
         hrr::RData::CNAME(c) => RData::Cname(model_name(&c.0)),
         hrr::RData::NS(ns) => RData::Ns(model_name(&ns.0)),
-        hrr::RData::SOA(soa) => RData::Soa(Soa {
+        hrr::RData::SOA(soa) => RData::Soa(Box::new(Soa {
             mname: model_name(&soa.mname),
             rname: model_name(&soa.rname),
             serial: soa.serial,
@@ -132,14 +136,20 @@ pub fn model_record(record: &hrr::Record) -> Option<Record> {
             retry: soa.retry as u32,
             expire: soa.expire as u32,
             minimum: soa.minimum,
-        }),
+        })),
         hrr::RData::SRV(srv) => RData::Srv(Srv {
             priority: srv.priority,
             weight: srv.weight,
             port: srv.port,
             target: model_name(&srv.target),
         }),
-        _ => return None,
+        hrr::RData::PTR(ptr) => RData::Ptr(model_name(&ptr.0)),
+        hrr::RData::MX(mx) => RData::Mx(Mx {
+            preference: mx.preference,
+            exchange: model_name(&mx.exchange),
+        }),
+        hrr::RData::OPT(_) | hrr::RData::Update0(_) => return None,
+        other => RData::Other(Opaque(Box::new(other.clone()))),
     };
     Some(Record::new(model_name(&record.name), record.ttl, data))
 }
@@ -233,7 +243,7 @@ mod tests {
             Record::new(
                 n("com"),
                 5,
-                RData::Soa(Soa {
+                RData::Soa(Box::new(Soa {
                     mname: n("ns.com"),
                     rname: n("admin.com"),
                     serial: 7,
@@ -241,7 +251,7 @@ mod tests {
                     retry: 2,
                     expire: 3,
                     minimum: 60,
-                }),
+                })),
             ),
             Record::new(
                 n("_dns._tcp.com"),

@@ -281,9 +281,11 @@ impl fmt::Display for Reply {
     }
 }
 
-/// The text of a `0X02` referral: `TLD HOST:PORT`.
+/// The text of a `0X02` referral: `ZONE HOST:PORT`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LineReferral {
+    /// The zone referred to: a TLD (the root's referrals), or a zone below one (a TLD
+    /// server's, to a second-level zone's server: `example.com`).
     pub tld: String,
     pub addr: SocketAddr,
 }
@@ -295,8 +297,14 @@ impl FromStr for LineReferral {
         let (Some(tld), Some(addr), None) = (it.next(), it.next(), it.next()) else {
             return Err(ProtocolError::FieldCount(s.split_whitespace().count()));
         };
+        let zone = match parse_tld(tld) {
+            Ok(tld) => tld,
+            Err(e) => Name::parse(tld)
+                .map(|name| name.as_str().to_owned())
+                .map_err(|_| e)?,
+        };
         Ok(LineReferral {
-            tld: parse_tld(tld)?,
+            tld: zone,
             addr: addr.parse().map_err(|_| ProtocolError::BadServer)?,
         })
     }

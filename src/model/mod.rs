@@ -26,7 +26,11 @@ pub enum QType {
     Cname,
     Ns,
     Soa,
+    Ptr,
+    Mx,
+    Txt,
     Srv,
+    Caa,
     /// `ANY` (255).
     Any,
     /// The line protocol's question: the name's address, IPv4 or IPv6, whichever comes
@@ -44,9 +48,13 @@ impl QType {
             QType::Ns => 2,
             QType::Cname => 5,
             QType::Soa => 6,
+            QType::Ptr => 12,
+            QType::Mx => 15,
+            QType::Txt => 16,
             QType::Aaaa => 28,
             QType::Srv => 33,
             QType::Any => 255,
+            QType::Caa => 257,
             QType::Other(n) => n,
         }
     }
@@ -58,26 +66,24 @@ impl QType {
             2 => QType::Ns,
             5 => QType::Cname,
             6 => QType::Soa,
+            12 => QType::Ptr,
+            15 => QType::Mx,
+            16 => QType::Txt,
             28 => QType::Aaaa,
             33 => QType::Srv,
             255 => QType::Any,
+            257 => QType::Caa,
             n => QType::Other(n),
         }
     }
 
     /// Whether a record of type `data` answers this question.
     pub fn matches(self, data: &RData) -> bool {
-        matches!(
-            (self, data),
-            (QType::Any, _)
-                | (QType::Address, RData::A(_) | RData::Aaaa(_))
-                | (QType::A, RData::A(_))
-                | (QType::Aaaa, RData::Aaaa(_))
-                | (QType::Cname, RData::Cname(_))
-                | (QType::Ns, RData::Ns(_))
-                | (QType::Soa, RData::Soa(_))
-                | (QType::Srv, RData::Srv(_))
-        )
+        match self {
+            QType::Any => true,
+            QType::Address => matches!(data, RData::A(_) | RData::Aaaa(_)),
+            qtype => qtype.code() == data.code(),
+        }
     }
 }
 
@@ -136,9 +142,33 @@ pub enum RData {
     Aaaa(Ipv6Addr),
     Cname(Name),
     Ns(Name),
-    Soa(Soa),
+    Soa(Box<Soa>),
     /// Carries the port of a TLD server in a referral (see [`Referral`]).
     Srv(Srv),
+    Ptr(Name),
+    Mx(Mx),
+    /// Every other type (TXT, CAA, and any type in RFC 3597's generic form), kept as the
+    /// DNS library holds it: nothing in dnsd looks inside, it is only served and cached.
+    Other(Opaque),
+}
+
+/// A mail exchanger: the host, and its preference (lower is tried first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mx {
+    pub preference: u16,
+    pub exchange: Name,
+}
+
+/// The data of a record whose type dnsd does not interpret, as hickory-proto holds it
+/// (boxed: the common types stay small).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opaque(pub Box<hickory_proto::rr::RData>);
+
+impl Opaque {
+    /// The type's number.
+    pub fn code(&self) -> u16 {
+        u16::from(self.0.record_type())
+    }
 }
 
 impl RData {
@@ -147,6 +177,32 @@ impl RData {
         match self {
             RData::A(ip) => Some(IpAddr::V4(*ip)),
             RData::Aaaa(ip) => Some(IpAddr::V6(*ip)),
+            _ => None,
+        }
+    }
+
+    /// The number of the record's type.
+    pub fn code(&self) -> u16 {
+        match self {
+            RData::A(_) => 1,
+            RData::Ns(_) => 2,
+            RData::Cname(_) => 5,
+            RData::Soa(_) => 6,
+            RData::Ptr(_) => 12,
+            RData::Mx(_) => 15,
+            RData::Aaaa(_) => 28,
+            RData::Srv(_) => 33,
+            RData::Other(o) => o.code(),
+        }
+    }
+
+    /// The host name whose addresses go in the additional section with this record (RFC
+    /// 1035 3.3.9, RFC 2782): an MX's exchange, an SRV's target, an NS's server.
+    pub fn target(&self) -> Option<&Name> {
+        match self {
+            RData::Mx(mx) => Some(&mx.exchange),
+            RData::Srv(srv) => Some(&srv.target),
+            RData::Ns(ns) => Some(ns),
             _ => None,
         }
     }
@@ -291,6 +347,14 @@ pub enum Outcome {
     Refused,
 }
 
+/// How a CNAME chain in an answer ends when its last name holds nothing of the type
+/// asked: NOERROR or NXDOMAIN, with the zone's SOA in the authority section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChainEnd {
+    NoData(Record),
+    NxDomain(Record),
+}
+
 /// A query's result, and how it was come by.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolution {
@@ -298,6 +362,13 @@ pub struct Resolution {
     /// The server is authoritative for the name (a TLD server's own zone, the root for
     /// a TLD it does not know): the DNS `aa` flag.
     pub authoritative: bool,
+    /// Addresses of the hosts the answer names (an MX's exchange, an SRV's target, an
+    /// NS's server): DNS's additional section, which the line protocol does not show.
+    pub additional: Vec<Record>,
+    /// An answer that is a CNAME chain whose last name has no record of the type asked
+    /// (or does not exist): that name's negative answer, whose SOA goes in the
+    /// authority section (RFC 2308 2.1, 2.2).
+    pub chain_end: Option<ChainEnd>,
     /// The answer came from the local server's cache (`0X00` on the line protocol).
     pub cached: bool,
 }
@@ -307,6 +378,8 @@ impl Resolution {
         Resolution {
             outcome,
             authoritative: false,
+            additional: Vec::new(),
+            chain_end: None,
             cached: false,
         }
     }
@@ -315,6 +388,8 @@ impl Resolution {
         Resolution {
             outcome,
             authoritative: true,
+            additional: Vec::new(),
+            chain_end: None,
             cached: false,
         }
     }
@@ -323,6 +398,8 @@ impl Resolution {
         Resolution {
             outcome,
             authoritative: false,
+            additional: Vec::new(),
+            chain_end: None,
             cached: true,
         }
     }
@@ -350,12 +427,16 @@ impl std::str::FromStr for QType {
             "NS" => QType::Ns,
             "SOA" => QType::Soa,
             "SRV" => QType::Srv,
+            "PTR" => QType::Ptr,
+            "MX" => QType::Mx,
+            "TXT" => QType::Txt,
+            "CAA" => QType::Caa,
             "ANY" => QType::Any,
             _ => match number.parse::<u16>() {
                 Ok(n) => QType::from_code(n),
                 Err(_) => {
                     return Err(format!(
-                        "{s:?} is not a record type (A, AAAA, CNAME, NS, SOA, SRV, ANY or TYPEn)"
+                        "{s:?} is not a record type (A, AAAA, CNAME, NS, SOA, PTR, MX, TXT, SRV, CAA, ANY or TYPEn)"
                     ))
                 }
             },
@@ -372,6 +453,10 @@ impl fmt::Display for QType {
             QType::Ns => f.write_str("NS"),
             QType::Soa => f.write_str("SOA"),
             QType::Srv => f.write_str("SRV"),
+            QType::Ptr => f.write_str("PTR"),
+            QType::Mx => f.write_str("MX"),
+            QType::Txt => f.write_str("TXT"),
+            QType::Caa => f.write_str("CAA"),
             QType::Any => f.write_str("ANY"),
             QType::Address => f.write_str("ADDR"),
             QType::Other(251) => f.write_str("IXFR"),
@@ -397,7 +482,7 @@ mod tests {
 
     #[test]
     fn type_codes_round_trip() {
-        for n in [1, 2, 5, 6, 28, 33, 255, 16, 65280] {
+        for n in [1, 2, 5, 6, 12, 15, 16, 28, 33, 255, 257, 99, 65280] {
             assert_eq!(QType::from_code(n).code(), n);
         }
         assert!(QType::Address.matches(&RData::Aaaa(Ipv6Addr::LOCALHOST)));

@@ -91,11 +91,7 @@ impl Name {
 
     /// Whether this name is `zone` or under it (`zone` `""` is the root, above all).
     pub fn is_within(&self, zone: &str) -> bool {
-        zone.is_empty()
-            || self.0.as_ref() == zone
-            || (self.0.len() > zone.len()
-                && self.0.ends_with(zone)
-                && self.0.as_bytes()[self.0.len() - zone.len() - 1] == b'.')
+        within(&self.0, zone)
     }
 
     /// The top-level domain: the last label (`""` for the root).
@@ -122,6 +118,16 @@ impl Name {
 
 /// `s` in lowercase, shared: one allocation when it is lowercase already (as names
 /// nearly always arrive), where lowercasing into a `String` first would take two.
+/// Whether the normalised name `name` is `zone` or under it (`""`, the root, holds
+/// every name): [`Name::is_within`] for text not made a `Name`.
+pub fn within(name: &str, zone: &str) -> bool {
+    zone.is_empty()
+        || name == zone
+        || (name.len() > zone.len()
+            && name.ends_with(zone)
+            && name.as_bytes()[name.len() - zone.len() - 1] == b'.')
+}
+
 fn lowercase(s: &str) -> Arc<str> {
     if s.bytes().any(|b| b.is_ascii_uppercase()) {
         s.to_ascii_lowercase().into()
@@ -159,6 +165,14 @@ pub fn parse_tld(s: &str) -> Result<String, NameError> {
         return Err(NameError::NumericTld);
     }
     Ok(s.to_ascii_lowercase())
+}
+
+/// A map keyed by names is looked up by `&str` without building a `Name` (the hash and
+/// order of a `Name` are those of its text).
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Display for Name {

@@ -16,9 +16,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
+use crate::model::name::Name;
 use crate::ops::metrics::ServerMetrics;
 use crate::sync::lock;
-use crate::zone::{FileError, RootTable, Zone};
+use crate::zone::{FileError, RootTable, Zone, ZoneFile, ZoneSet};
 
 /// Data that a reload may replace while queries read it: `load` is one read lock and
 /// an `Arc` clone; `store` swaps new data in for the queries that follow.
@@ -101,6 +102,42 @@ impl<T: 'static> Source<T> {
     }
 }
 
+impl<T: 'static> Source<T> {
+    /// The same files, their data turned into a `U` (an address zone into a
+    /// [`ZoneFile`]).
+    pub fn convert<U: From<T>>(self) -> Source<U> {
+        let load = self.load;
+        Source {
+            files: self.files,
+            load: Arc::new(move || load().map(U::from)),
+        }
+    }
+}
+
+impl Source<ZoneSet> {
+    /// The zone `origin`'s file: a master file (`.zone`) or an address file.
+    pub fn tld_file(path: PathBuf, origin: Name) -> Source<ZoneSet> {
+        Source::new(path.display().to_string(), move || {
+            ZoneFile::load(&path, &origin).map(ZoneSet::from)
+        })
+    }
+
+    /// Master files, a zone each.
+    pub fn master_files(paths: Vec<PathBuf>) -> Source<ZoneSet> {
+        let files = joined(&paths);
+        Source::new(files, move || ZoneSet::load_masters(&paths))
+    }
+}
+
+/// Paths as a reload names them: `a.dat, b.dat`.
+fn joined(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Source<Zone> {
     /// A zone (or cache) file.
     pub fn zone_file(path: PathBuf) -> Source<Zone> {
@@ -109,11 +146,7 @@ impl Source<Zone> {
 
     /// The local server's `--cache` files, merged in order (a later file's name wins).
     pub fn cache_files(paths: Vec<PathBuf>) -> Source<Zone> {
-        let files = paths
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let files = joined(&paths);
         Source::new(files, move || {
             let mut cache = Zone::default();
             for path in &paths {
@@ -139,6 +172,12 @@ pub trait Summary {
 impl Summary for Zone {
     fn summary(&self) -> String {
         format!("{} names", self.len())
+    }
+}
+
+impl Summary for ZoneSet {
+    fn summary(&self) -> String {
+        ZoneSet::summary(self)
     }
 }
 

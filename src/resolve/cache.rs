@@ -98,9 +98,17 @@ impl Cache {
         // One snapshot of the fixed entries serves the whole lookup.
         let fixed = self.fixed.read();
         let found = if query.qtype == QType::Address {
+            // The fixed entries first, the name's and then its `www.` form's: what was
+            // learned of the name (com's NXDOMAIN for `example.com`, say) never hides
+            // the fixed `www.example.com` the line protocol's question finds.
             query
                 .name
-                .or_www(|name| self.get_exact(&fixed, name, query.qtype, now))
+                .or_www(|name| fixed_answer(&fixed, name, query.qtype))
+                .or_else(|| {
+                    query
+                        .name
+                        .or_www(|name| self.get_exact(&fixed, name, query.qtype, now))
+                })
         } else {
             self.get_exact(&fixed, &query.name, query.qtype, now)
         }?;
@@ -108,14 +116,8 @@ impl Cache {
     }
 
     fn get_exact(&self, fixed: &Zone, name: &Name, qtype: QType, now: Instant) -> Option<Outcome> {
-        let fixed: Vec<Record> = fixed
-            .addresses(name.as_str())
-            .iter()
-            .map(|a| Record::new(name.clone(), a.ttl, RData::address(a.ip)))
-            .filter(|r| qtype.matches(&r.data))
-            .collect();
-        if !fixed.is_empty() {
-            return Some(Outcome::Answer(fixed));
+        if let Some(outcome) = fixed_answer(fixed, name, qtype) {
+            return Some(outcome);
         }
         let mut learned = lock(&self.learned);
         let entry = learned.get(name.as_str(), now)?;
@@ -383,6 +385,10 @@ fn outcome_bytes(outcome: &Outcome) -> usize {
                 RData::Cname(n) | RData::Ns(n) => name(n),
                 RData::Soa(soa) => name(&soa.mname) + name(&soa.rname),
                 RData::Srv(srv) => name(&srv.target),
+                RData::Ptr(n) => name(n),
+                RData::Mx(mx) => name(&mx.exchange),
+                // The boxed data, and about as much again inside it.
+                RData::Other(_) => 4 * size_of::<hickory_proto::rr::RData>(),
                 RData::A(_) | RData::Aaaa(_) => 0,
             }
     };
@@ -392,6 +398,27 @@ fn outcome_bytes(outcome: &Outcome) -> usize {
             Outcome::NxDomain(soa) | Outcome::NoData(soa) => record(soa),
             _ => 0,
         }
+}
+
+/// What the fixed entries say of `name`, if it has any: its addresses of the type asked,
+/// or, for any other type, NODATA with an SOA of the name's own (the fixed entries are a
+/// zone the local server holds: a name there answers every type consistently, never
+/// with an upstream's NXDOMAIN beside its own address, RFC 8020).
+fn fixed_answer(fixed: &Zone, name: &Name, qtype: QType) -> Option<Outcome> {
+    let addrs = fixed.addresses(name.as_str());
+    if addrs.is_empty() {
+        return None;
+    }
+    let records: Vec<Record> = addrs
+        .iter()
+        .map(|a| Record::new(name.clone(), a.ttl, RData::address(a.ip)))
+        .filter(|r| qtype.matches(&r.data))
+        .collect();
+    Some(if records.is_empty() {
+        Outcome::NoData(super::synthesized_soa(name, fixed.negative_ttl()))
+    } else {
+        Outcome::Answer(records)
+    })
 }
 
 /// How long a negative answer may be kept: the SOA record's TTL, and never longer than
@@ -684,6 +711,37 @@ mod tests {
         let cache = Cache::new(zone, Duration::from_secs(1), 10);
         let later = Instant::now() + Duration::from_secs(100_000);
         assert_eq!(get_ip(&cache, "a.com", later), Some(ip("1.1.1.1")));
+    }
+
+    /// Regression (issue 16): a fixed name asked for a type it lacks went upstream and
+    /// came back NXDOMAIN beside its own A record; and once com's NXDOMAIN for `a.com`
+    /// was learned, the line protocol's `a.com` (the fixed `www.a.com`) was `0XFF`.
+    #[test]
+    fn fixed_entries_are_a_zone_nodata_for_other_types_and_never_hidden() {
+        let mut zone = Zone::default();
+        zone.insert(&name("www.a.com"), ip("1.1.1.1"));
+        let cache = Cache::new(zone, Duration::from_secs(100), 10);
+        let t = Instant::now();
+        let ask = |qtype| {
+            cache
+                .get(
+                    &Query::new(name("www.a.com"), qtype, Recursion::Recursive),
+                    t,
+                )
+                .map(|r| r.outcome)
+        };
+        assert!(
+            matches!(ask(QType::Aaaa), Some(Outcome::NoData(soa)) if soa.name == name("www.a.com"))
+        );
+        assert!(matches!(ask(QType::Mx), Some(Outcome::NoData(_))));
+        assert!(matches!(ask(QType::A), Some(Outcome::Answer(_))));
+        let nx = Outcome::NxDomain(crate::resolve::synthesized_soa(
+            &Name::from_wire("com"),
+            300,
+        ));
+        let query = Query::new(name("a.com"), QType::A, Recursion::Recursive);
+        cache.insert(&query, &nx, t);
+        assert_eq!(get_ip(&cache, "a.com", t), Some(ip("1.1.1.1")));
     }
 
     #[test]

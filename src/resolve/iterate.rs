@@ -7,7 +7,8 @@
 //! `iter_scrub.c`), checked before anything is cached or learned:
 //!
 //! - an answer only from the servers of the name's zone: the zone asked must hold the
-//!   name, and the root holds only itself (every other name is delegated: one forged
+//!   name, and the root holds only itself and its own servers' names under `root.`
+//!   (every other name is delegated: one forged
 //!   answer "from the root" must not be able to speak for `www.victim.com`); a CNAME
 //!   chain is believed up to the first name outside the zone, and followed from there by
 //!   asking that name's own servers;
@@ -352,10 +353,15 @@ fn servers_text(servers: &[NameServer]) -> String {
 }
 
 /// Whether the servers of `zone` may answer for `name`: it is in the zone, and the
-/// root, whose zone holds only delegations, answers only for itself.
+/// root, whose zone holds only delegations, answers only for itself and for the names
+/// under `root.` (its own name server, `ns.root`, which it gives the address of).
 fn holds(zone: &Name, name: &Name) -> bool {
-    name.is_within(zone.as_str()) && (!zone.is_root() || name.is_root())
+    name.is_within(zone.as_str())
+        && (!zone.is_root() || name.is_root() || name.is_within(ROOT_SERVERS))
 }
+
+/// Where dnsd's root names its own servers (`ns.root`): names the root zone holds.
+const ROOT_SERVERS: &str = "root";
 
 /// `outcome`, from `addr` asked `query` as a server of `cut`, checked against the
 /// bailiwick rules (see the module's doc).

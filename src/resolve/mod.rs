@@ -7,8 +7,9 @@
 //! - [`iterate`]: mode I: referrals followed down from the deepest delegation known,
 //!   each server believed only within its bailiwick.
 //! - [`delegations`]: the delegations learned from referrals, with their TTLs.
-//! - [`root`]: the root's: a referral to a TLD server, or its answer.
-//! - [`tld`]: a TLD server's: authoritative answers from its zone.
+//! - [`authority`]: every server's own zones (the root's, a TLD's, a second-level
+//!   zone's): authoritative answers and referrals from the record store.
+//! - [`root`]: the root's: its zone's answer, or (mode R) the TLD server's.
 //! - [`cache`]: the local server's cache, with TTLs, negative answers and LRU.
 //! - [`upstream`]: asking another server, by whichever protocol was chosen at start.
 //! - [`infra`]: what is remembered of each upstream: round-trip times, and a backoff
@@ -20,6 +21,7 @@
 //! The authoritative resolvers (root, TLD) also list their zone whole, at one moment,
 //! as [`ZoneRecords`]: what a zone transfer sends ([`crate::dns::xfr`]).
 
+pub mod authority;
 pub mod cache;
 pub mod clock;
 pub mod delegations;
@@ -28,7 +30,6 @@ pub mod infra;
 pub mod iterate;
 pub mod local;
 pub mod root;
-pub mod tld;
 pub mod upstream;
 
 use std::net::SocketAddr;
@@ -82,7 +83,7 @@ pub fn synthesized_soa(zone: &Name, negative_ttl: u32) -> Record {
     Record::new(
         zone.clone(),
         negative_ttl,
-        RData::Soa(Soa {
+        RData::Soa(Box::new(Soa {
             mname: under("ns"),
             rname: under("hostmaster"),
             serial: 1,
@@ -90,7 +91,7 @@ pub fn synthesized_soa(zone: &Name, negative_ttl: u32) -> Record {
             retry: 600,
             expire: 604_800,
             minimum: negative_ttl,
-        }),
+        })),
     )
 }
 

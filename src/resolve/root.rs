@@ -2,45 +2,56 @@
 //! (I).
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
+use std::net::IpAddr;
+
+use super::authority::{Authoritative, ZoneSnapshot};
+use super::final_answer;
 use super::inflight::Resolve;
 use super::upstream::Upstream;
-use super::{final_answer, soa_serial, synthesized_soa, with_serial, ZoneRecords, ROOT_NS};
-use crate::dns::xfr::next_serial;
-use crate::model::name::Name;
-use crate::model::{
-    Outcome, QType, Query, RData, Record, Recursion, Referral, Resolution, Srv, DEFAULT_TTL,
-};
+use crate::model::{Outcome, Query, Recursion, Resolution};
 use crate::ops::metrics::ServerMetrics;
 use crate::ops::reload::Swap;
-use crate::zone::{RootTable, DEFAULT_NEGATIVE_TTL};
+use crate::zone::build::root_zone;
+use crate::zone::{Authority, RootTable};
 
 /// The root: which TLD server answers for a name, asked (R) or referred to (I). It is
 /// authoritative for `.`: a TLD its table does not list does not exist.
 ///
-/// Its apex has an SOA and an NS, both naming `ns.root.` (the SOA's MNAME), as every
-/// zone's apex must (RFC 1034 4.2.1) and as zone checkers ask. The root does not know
-/// the address it is reached at, and `root` is no TLD of its table, so `ns.root` has
-/// no address record: a checker is given the server's address (`ns.root/127.0.0.1`).
+/// It answers from the root zone its table maps to ([`root_zone`]): `. NS ns.root`
+/// (the SOA's MNAME, RFC 1034 4.2.1) with `ns.root`'s address (the root's own, when it
+/// is bound to one a client can reach) as glue, so that `dig +trace` and a resolver's
+/// priming find it; and a delegation to each TLD. The TLD server answers a recursive
+/// question below a delegation.
 #[derive(Debug)]
 pub struct RootResolver {
     table: Swap<RootTable>,
+    /// The root zone the table maps to, swapped with it.
+    zone: Authoritative,
+    /// The root's own address: `ns.root`'s.
+    own: Option<IpAddr>,
     upstream: Upstream,
-    /// The apex SOA: its serial is the table's load time, newer when a reload changes
-    /// the table ([`next_serial`]).
-    soa: Swap<Record>,
     metrics: ServerMetrics,
 }
 
 impl RootResolver {
     pub fn new(table: RootTable, upstream: Upstream) -> RootResolver {
         RootResolver {
+            zone: Authoritative::new(Authority::single(root_zone(&table, None))),
             table: Swap::new(table),
+            own: None,
             upstream,
-            soa: Swap::new(root_soa(next_serial(None, true, SystemTime::now()))),
             metrics: ServerMetrics::DISABLED,
         }
+    }
+
+    /// Publishes `own` as the address of `ns.root`, the root's name server.
+    pub fn with_address(mut self, own: IpAddr) -> RootResolver {
+        self.own = Some(own);
+        self.zone
+            .replace(Authority::single(root_zone(&self.table.load(), self.own)));
+        self
     }
 
     /// Records the failures of TLD servers in `metrics`.
@@ -54,34 +65,25 @@ impl RootResolver {
         self.table.load()
     }
 
-    /// Swaps in a new table (a reload): queries that follow use it. The SOA's serial
-    /// stays if the table is the same, and is newer if not; returns whether it changed.
+    /// Swaps in a new table (a reload): queries that follow use it. The root zone's
+    /// serial stays if its records are the same, and is newer if not; returns whether
+    /// it changed.
     pub fn replace_table(&self, table: RootTable) -> bool {
-        let changed = *self.table.load() != table;
-        let serial = next_serial(
-            Some(soa_serial(&self.soa.load())),
-            changed,
-            SystemTime::now(),
-        );
+        let changed = !self
+            .zone
+            .replace(Authority::single(root_zone(&table, self.own)))
+            .is_empty();
         self.table.store(table);
-        self.soa.store(root_soa(serial));
         changed
     }
 
-    /// The apex SOA.
-    fn soa(&self) -> Record {
-        Record::clone(&self.soa.read())
+    /// The root zone as it is now, whole, as a zone transfer sends it (always there:
+    /// the root's authority holds the root zone).
+    pub fn snapshot(&self) -> Option<ZoneSnapshot> {
+        self.zone.snapshot("")
     }
 
-    /// The root zone as it is now, whole, as a zone transfer sends it.
-    pub fn snapshot(&self) -> RootSnapshot {
-        RootSnapshot {
-            table: self.table.load(),
-            soa: self.soa.load(),
-        }
-    }
-
-    /// Answers `query`: from the table, or (mode R) through the TLD server.
+    /// Answers `query`: from the root zone, or (mode R) through the TLD server.
     pub fn resolve(&self, query: &Query) -> Resolution {
         self.at_once(query)
             .unwrap_or_else(|| self.through_upstream(query, Instant::now()))
@@ -93,97 +95,55 @@ impl RootResolver {
     }
 }
 
-/// The root's SOA with serial `serial`.
-fn root_soa(serial: u32) -> Record {
-    with_serial(
-        synthesized_soa(&Name::from_wire(""), DEFAULT_NEGATIVE_TTL),
-        serial,
-    )
-}
+/// The most referrals a recursive question follows below a TLD server.
+const MAX_REFERRALS: usize = 4;
 
-/// The root zone at one moment: its apex, and a delegation per TLD of its table.
-pub struct RootSnapshot {
-    table: Arc<RootTable>,
-    soa: Arc<Record>,
-}
-
-impl ZoneRecords for RootSnapshot {
-    fn soa_record(&self) -> &Record {
-        &self.soa
-    }
-
-    /// The SOA, the apex NS, then for each TLD (in order) what its referral holds: its
-    /// NS, the address of that server and the SRV record with its port.
-    fn all_records(&self) -> Box<dyn Iterator<Item = Record> + '_> {
-        let apex = [
-            Record::clone(&self.soa),
-            Record::new(
-                Name::from_wire(""),
-                DEFAULT_TTL,
-                RData::Ns(Name::from_wire(ROOT_NS)),
-            ),
-        ];
-        let delegations = self.table.iter().flat_map(|(tld, addr)| {
-            let referral = Referral::new(Name::from_wire(tld), addr, DEFAULT_TTL);
-            let ns = referral.ns_name();
-            [
-                Record::new(referral.zone.clone(), DEFAULT_TTL, RData::Ns(ns.clone())),
-                Record::new(ns.clone(), DEFAULT_TTL, RData::address(addr.ip())),
-                Record::new(
-                    referral.srv_name(),
-                    DEFAULT_TTL,
-                    RData::Srv(Srv {
-                        priority: 0,
-                        weight: 0,
-                        port: addr.port(),
-                        target: ns,
-                    }),
-                ),
-            ]
-        });
-        Box::new(apex.into_iter().chain(delegations))
-    }
-}
-
-/// Everything from the table at once, but a recursive question under a TLD it knows,
-/// which the TLD server answers.
+/// Everything from the root zone at once, but a recursive question below a delegation,
+/// which the TLD server answers (or refers on from, to a zone below its own).
 impl Resolve for RootResolver {
     fn at_once(&self, query: &Query) -> Option<Resolution> {
-        if query.name.is_root() {
-            let ns = Record::new(
-                query.name.clone(),
-                DEFAULT_TTL,
-                RData::Ns(Name::from_wire(ROOT_NS)),
-            );
-            return Some(Resolution::authoritative(match query.qtype {
-                QType::Soa => Outcome::Answer(vec![self.soa()]),
-                QType::Ns => Outcome::Answer(vec![ns]),
-                QType::Any => Outcome::Answer(vec![self.soa(), ns]),
-                _ => Outcome::NoData(self.soa()),
-            }));
-        }
-        let tld = query.name.tld();
-        let Some(addr) = self.table.read().lookup(tld) else {
-            return Some(Resolution::authoritative(Outcome::NxDomain(self.soa())));
-        };
-        match query.recursion {
-            Recursion::Iterative | Recursion::CacheOnly => Some(Resolution::new(
-                Outcome::Referral(Referral::new(Name::from_wire(tld), addr, DEFAULT_TTL)),
-            )),
-            Recursion::Recursive => None,
+        let found = self.zone.resolve(query);
+        match (&found.outcome, query.recursion) {
+            (Outcome::Referral(_), Recursion::Recursive) => None,
+            _ => Some(found),
         }
     }
 
     fn through_upstream(&self, query: &Query, arrived: Instant) -> Resolution {
-        // The table may have changed since `at_once` (a reload): read it again.
-        let Some(addr) = self.table.read().lookup(query.name.tld()) else {
-            return Resolution::authoritative(Outcome::NxDomain(self.soa()));
+        // The zone may have changed since `at_once` (a reload): look again.
+        let found = self.zone.resolve(query);
+        let Outcome::Referral(referral) = &found.outcome else {
+            return found;
+        };
+        let Some(addr) = referral.addr() else {
+            return Resolution::new(Outcome::ServFail);
         };
         let deadline = self.upstream.deadline_after(arrived);
-        let answered = self
-            .upstream
-            .ask(addr, query, deadline)
-            .and_then(|r| final_answer(addr, r.outcome));
+        let mut addr = addr;
+        let mut zone = referral.zone.clone();
+        let mut answered = self.upstream.ask(addr, query, deadline);
+        // A TLD server may refer further down (a second-level zone on a server of its
+        // own): followed, each to a zone strictly below the last that holds the name.
+        for _ in 0..MAX_REFERRALS {
+            let next = match &answered {
+                Ok(r) => match &r.outcome {
+                    Outcome::Referral(next)
+                        if next.zone != zone
+                            && next.zone.is_within(zone.as_str())
+                            && query.name.is_within(next.zone.as_str()) =>
+                    {
+                        next.clone()
+                    }
+                    _ => break,
+                },
+                Err(_) => break,
+            };
+            let Some(next_addr) = next.addr() else { break };
+            addr = next_addr;
+            zone = next.zone;
+            answered = self.upstream.ask(addr, query, deadline);
+        }
+        let answered = answered.and_then(|r| final_answer(addr, r.outcome));
         match answered {
             Ok(outcome) => Resolution::new(outcome),
             Err(e) => {
@@ -198,8 +158,11 @@ impl Resolve for RootResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::name::Name;
+    use crate::model::{QType, RData};
     use crate::resolve::tests::data;
     use crate::resolve::upstream::{Ask, UpstreamError};
+    use crate::resolve::ROOT_NS;
     use std::net::SocketAddr;
     use std::time::{Duration, Instant};
 
@@ -216,50 +179,6 @@ mod tests {
         ) -> Result<Resolution, UpstreamError> {
             Err(UpstreamError::Timeout(addr))
         }
-    }
-
-    /// The root zone a transfer sends: the apex, then each TLD's referral as records;
-    /// its serial newer after a reload that changes the table, and only then.
-    #[test]
-    fn root_snapshot_lists_each_delegation_and_its_serial_follows_the_table() {
-        let table = |text: &str| {
-            RootTable::parse(
-                std::path::Path::new("root.dat"),
-                text,
-                crate::zone::Format::Legacy,
-            )
-            .unwrap()
-        };
-        let root = RootResolver::new(
-            table("org 127.0.0.1 5679\ncom 127.0.0.1 5678\n"),
-            Upstream::new(Arc::new(Unreachable), Duration::from_secs(1)),
-        );
-        let listed = |root: &RootResolver| -> Vec<String> {
-            root.snapshot()
-                .all_records()
-                .map(|r| format!("{} {:?}", r.name, r.data))
-                .collect()
-        };
-        let first = listed(&root);
-        assert_eq!(
-            first[1..],
-            [
-                " Ns(Name(\"ns.root\"))",
-                "com Ns(Name(\"ns.com\"))",
-                "ns.com A(127.0.0.1)",
-                "_dns._tcp.com Srv(Srv { priority: 0, weight: 0, port: 5678, target: Name(\"ns.com\") })",
-                "org Ns(Name(\"ns.org\"))",
-                "ns.org A(127.0.0.1)",
-                "_dns._tcp.org Srv(Srv { priority: 0, weight: 0, port: 5679, target: Name(\"ns.org\") })",
-            ]
-        );
-        let serial = |root: &RootResolver| soa_serial(root.snapshot().soa_record());
-        let before = serial(&root);
-        assert!(!root.replace_table(table("com 127.0.0.1 5678\norg 127.0.0.1 5679\n")));
-        assert_eq!(serial(&root), before);
-        assert!(root.replace_table(table("com 127.0.0.1 5678\n")));
-        assert!(crate::dns::xfr::serial_newer(serial(&root), before));
-        assert_eq!(listed(&root).len(), 5);
     }
 
     #[test]

@@ -73,6 +73,8 @@ fn spawn<H: Handler>(
 #[derive(Debug, Clone)]
 pub struct Serving<D> {
     bind: SocketAddr,
+    /// The address it publishes as its own (`--advertise`), when not the bound one.
+    advertise: Option<std::net::IpAddr>,
     limits: Limits,
     source: Option<Source<D>>,
 }
@@ -83,6 +85,7 @@ impl<D> Default for Serving<D> {
     fn default() -> Self {
         Serving {
             bind: SocketAddr::new(crate::server::DEFAULT_BIND, 0),
+            advertise: None,
             limits: Limits::default(),
             source: None,
         }
@@ -96,6 +99,15 @@ impl<D> Serving<D> {
 
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// The address it publishes as its own name server's (`ns.root`, `ns.<tld>`): the
+    /// one given with `--advertise`, else the bound one unless that is 0.0.0.0 or `::`
+    /// (`None`: nothing a client could reach is known).
+    pub fn published(&self) -> Option<std::net::IpAddr> {
+        self.advertise
+            .or(Some(self.bind.ip()))
+            .filter(|ip| crate::zone::build::publishable(*ip))
     }
 
     /// Whether a reload has files to re-read.
@@ -125,6 +137,12 @@ pub trait RoleConfig: Sized + 'static {
     /// The address the server binds (port 0: any free port).
     fn with_bind(mut self, bind: SocketAddr) -> Self {
         self.serving_mut().bind = bind;
+        self
+    }
+
+    /// The address to publish as its own (see [`Serving::published`]).
+    fn with_advertise(mut self, ip: Option<std::net::IpAddr>) -> Self {
+        self.serving_mut().advertise = ip;
         self
     }
 

@@ -123,29 +123,35 @@ impl RoleConfig for RootConfig {
             self.serving.bind().ip(),
         );
         let metrics = metrics.server(NAME);
-        let resolver = RootResolver::new(self.table, upstream).with_metrics(metrics.clone());
-        let own = self.serving.bind().ip();
+        let mut resolver = RootResolver::new(self.table, upstream).with_metrics(metrics.clone());
+        if let Some(own) = self.serving.published() {
+            resolver = resolver.with_address(own);
+        }
+        let bound = self.serving.bind().ip();
         Ok(RootHandler {
             resolver: Inflight::new(resolver, NAME, self.max_pending, metrics.clone()),
             metrics,
             allow_transfer: self.transfers.allow,
-            notifier: Notifier::new(NAME, &self.transfers.notify, own),
+            notifier: Notifier::new(NAME, &self.transfers.notify, bound),
         })
     }
 
     /// The secondaries are told the root zone is there (see the TLD server's).
     fn started(handler: &RootHandler) {
-        let soa = Transfer::soa(&handler.resolver.resolver().snapshot());
-        handler.notifier.notify(&soa);
+        if let Some(snapshot) = handler.resolver.resolver().snapshot() {
+            handler.notifier.notify(&Transfer::soa(&snapshot));
+        }
     }
 
     /// A table that changed gets a newer serial, and the secondaries are told.
     fn swap(handler: &RootHandler, table: RootTable) {
         let resolver = handler.resolver.resolver();
         if resolver.replace_table(table) {
-            let soa = Transfer::soa(&resolver.snapshot());
-            log::info!("{NAME}: zone changed: serial {}", xfr::serial_of(&soa));
-            handler.notifier.notify(&soa);
+            if let Some(snapshot) = resolver.snapshot() {
+                let soa = Transfer::soa(&snapshot);
+                log::info!("{NAME}: zone changed: serial {}", xfr::serial_of(&soa));
+                handler.notifier.notify(&soa);
+            }
         }
     }
 }
@@ -231,14 +237,15 @@ impl DnsService for RootHandler {
     }
 }
 
-/// The root transfers its zone (the apex and a delegation per TLD) to the addresses
-/// `--allow-transfer` lists.
+/// The root transfers its zone (the apex and a delegation per TLD, or its root zone
+/// file's records) to the addresses `--allow-transfer` lists.
 impl Primary for RootHandler {
     fn allow(&self) -> &Access {
         &self.allow_transfer
     }
 
     fn zone(&self, _apex: &hrr::Name) -> Option<Box<dyn Transfer + '_>> {
-        Some(Box::new(self.resolver.resolver().snapshot()))
+        let snapshot = self.resolver.resolver().snapshot()?;
+        Some(Box::new(snapshot))
     }
 }

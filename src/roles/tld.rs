@@ -11,11 +11,13 @@ use crate::dns::xfr::{self, Notifier, Primary, Transfer, TransferSettings};
 use crate::error::Error;
 use crate::line::frame::{Connection, FrameError};
 use crate::line::session::LineService;
+use crate::model::name::Name;
 use crate::model::{Query, Recursion, Resolution};
 use crate::ops::metrics::{Metrics, ServerMetrics};
-use crate::resolve::tld::TldResolver;
+use crate::resolve::authority::Authoritative;
 use crate::server::access::Access;
-use crate::zone::Zone;
+use crate::zone::build::Delegation;
+use crate::zone::{Zone, ZoneFile, ZoneSet};
 
 /// The ports the original design gave its TLD servers.
 pub fn default_port(tld: &str) -> Option<u16> {
@@ -31,20 +33,35 @@ pub fn default_port(tld: &str) -> Option<u16> {
 #[derive(Debug, Clone)]
 pub struct TldConfig {
     /// Where it listens, its limits, where a reload re-reads its data.
-    serving: Serving<Zone>,
+    serving: Serving<ZoneSet>,
     tld: String,
-    zone: Zone,
+    zones: ZoneSet,
+    /// Zones below its own served by servers started beside it (`dnsd up`).
+    delegations: Vec<Delegation>,
+    /// Who may transfer its zones, who is told of their changes.
     transfers: TransferSettings,
 }
 
 impl TldConfig {
-    /// Settings with the defaults: bound to 127.0.0.1 on port 0 (any free port), no
-    /// zone transfers, no one notified.
+    /// Settings with the defaults: bound to 127.0.0.1 on port 0 (any free port).
     pub fn new(tld: &str, zone: Zone) -> TldConfig {
+        TldConfig::with_zones(tld, ZoneSet::from(zone))
+    }
+
+    /// [`TldConfig::new`] with a zone of either kind: an address file or a master file.
+    pub fn with_zone(tld: &str, zone: ZoneFile) -> TldConfig {
+        TldConfig::with_zones(tld, ZoneSet::from(zone))
+    }
+
+    /// An authoritative server named `name` (in its logs and metrics) holding `zones`:
+    /// a TLD server (`name` is the TLD, whose zone an address file may give), or a
+    /// server for any zones given as master files (`dnsd auth`).
+    pub fn with_zones(name: &str, zones: ZoneSet) -> TldConfig {
         TldConfig {
             serving: Serving::default(),
-            tld: tld.to_ascii_lowercase(),
-            zone,
+            tld: name.to_ascii_lowercase(),
+            zones,
+            delegations: Vec::new(),
             transfers: TransferSettings::default(),
         }
     }
@@ -59,6 +76,20 @@ impl TldConfig {
         &self.transfers
     }
 
+    /// Delegates a zone below its own to a server started beside it: NS, glue and the
+    /// SRV port hint are added to an address zone (`dnsd up`'s third level).
+    pub fn delegate(mut self, delegation: Delegation) -> TldConfig {
+        self.delegations.push(delegation);
+        self
+    }
+
+    /// The zones it serves: its name servers (inside the zone) and origin, for a
+    /// master file; what the parent's delegation to it needs.
+    pub fn zone_servers(&self) -> Option<(Name, Vec<Name>)> {
+        let zone = self.zones.0.first()?;
+        Some((zone.origin()?.clone(), zone.own_servers()))
+    }
+
     /// The TLD served, lowercase.
     pub fn tld(&self) -> &str {
         &self.tld
@@ -67,71 +98,114 @@ impl TldConfig {
 
 impl RoleConfig for TldConfig {
     type Handler = TldHandler;
-    type Data = Zone;
+    type Data = ZoneSet;
 
-    fn serving(&self) -> &Serving<Zone> {
+    fn serving(&self) -> &Serving<ZoneSet> {
         &self.serving
     }
 
-    fn serving_mut(&mut self) -> &mut Serving<Zone> {
+    fn serving_mut(&mut self) -> &mut Serving<ZoneSet> {
         &mut self.serving
     }
 
-    /// The address the server binds is the glue of its NS record.
-    /// NOTIFY goes out from that address too: a secondary checks it.
+    /// The address the server binds (or `--advertise`s) is the glue of its NS record.
     fn handler(self, metrics: &Metrics) -> Result<TldHandler, Error> {
-        let own = self.serving.bind().ip();
-        let mut handler = TldHandler::new(&self.tld, self.zone, own);
+        let own = self.serving.published();
+        let bound = self.serving.bind().ip();
+        let mut handler =
+            TldHandler::with_delegations(&self.tld, self.zones, own, self.delegations);
         handler.metrics = metrics.server(&self.tld);
         handler.allow_transfer = self.transfers.allow;
-        handler.notifier = Notifier::new(&self.tld, &self.transfers.notify, own);
+        // NOTIFY goes out from the bound address: a secondary checks it.
+        handler.notifier = Notifier::new(&self.tld, &self.transfers.notify, bound);
         Ok(handler)
     }
 
-    /// The secondaries are told the zone is there: one whose copy is older (dnsd
+    /// The secondaries are told the zones are there: one whose copy is older (dnsd
     /// restarted after an edit, so the serial is newer) transfers it now, not at its
     /// next refresh.
     fn started(handler: &TldHandler) {
-        handler
-            .notifier
-            .notify(&Transfer::soa(&handler.resolver.snapshot()));
+        for origin in handler.resolver.origins() {
+            handler.notify(&origin);
+        }
     }
 
-    /// A zone that changed gets a newer serial, and the secondaries are told.
-    fn swap(handler: &TldHandler, zone: Zone) {
-        if handler.resolver.replace_zone(zone) {
-            let soa = Transfer::soa(&handler.resolver.snapshot());
-            log::info!(
-                "{}: zone changed: serial {}",
-                handler.tld,
-                xfr::serial_of(&soa)
-            );
-            handler.notifier.notify(&soa);
+    /// A zone that changed gets a newer serial (a master file's is its own), and the
+    /// secondaries are told.
+    fn swap(handler: &TldHandler, zones: ZoneSet) {
+        for origin in handler.resolver.replace(handler.authority(zones)) {
+            if let Some(snapshot) = handler.resolver.snapshot(origin.as_str()) {
+                let serial = xfr::serial_of(&Transfer::soa(&snapshot));
+                if origin.as_str() == handler.tld {
+                    log::info!("{}: zone changed: serial {serial}", handler.tld);
+                } else {
+                    log::info!("{}: zone {origin}. changed: serial {serial}", handler.tld);
+                }
+            }
+            handler.notify(&origin);
         }
+    }
+}
+
+impl TldHandler {
+    /// Tells the secondaries the zone `origin`'s serial (NOTIFY).
+    fn notify(&self, origin: &Name) {
+        if let Some(snapshot) = self.resolver.snapshot(origin.as_str()) {
+            self.notifier.notify(&Transfer::soa(&snapshot));
+        }
+    }
+
+    /// What it answers from: `zones`, with its delegations.
+    fn authority(&self, zones: ZoneSet) -> crate::zone::Authority {
+        zones.into_authority(&Name::from_wire(&self.tld), self.own, &self.delegations)
     }
 }
 
 /// The TLD role's handler.
 pub struct TldHandler {
     tld: String,
-    resolver: TldResolver,
+    resolver: Authoritative,
+    /// The server's address: `ns.<tld>`'s in an address zone (none when it binds
+    /// 0.0.0.0 or `::` and was given no `--advertise`).
+    own: Option<IpAddr>,
+    /// Zones below its own served beside it (see [`TldConfig::delegate`]).
+    delegations: Vec<Delegation>,
     metrics: ServerMetrics,
-    /// Who may transfer the zone (`--allow-transfer`).
+    /// Who may transfer its zones (`--allow-transfer`).
     allow_transfer: Access,
-    /// Who is told when a reload changes it (`--notify`).
+    /// Who is told when a reload changes one (`--notify`).
     notifier: Notifier,
 }
 
 impl TldHandler {
     /// A handler for `tld` answering from `zone`; `own` is the server's address (the
     /// glue of its NS record).
-    pub fn new(tld: &str, zone: Zone, own: IpAddr) -> TldHandler {
+    pub fn new(tld: &str, zone: impl Into<ZoneFile>, own: IpAddr) -> TldHandler {
+        TldHandler::with_zones(tld, ZoneSet::from(zone.into()), own)
+    }
+
+    /// A handler named `name` answering from `zones` (see [`TldConfig::with_zones`]).
+    pub fn with_zones(name: &str, zones: ZoneSet, own: IpAddr) -> TldHandler {
+        TldHandler::with_delegations(name, zones, Some(own), Vec::new())
+    }
+
+    /// [`TldHandler::with_zones`], with zones below delegated (see
+    /// [`TldConfig::delegate`]).
+    fn with_delegations(
+        name: &str,
+        zones: ZoneSet,
+        own: Option<IpAddr>,
+        delegations: Vec<Delegation>,
+    ) -> TldHandler {
+        let authority = zones.into_authority(&Name::from_wire(name), own, &delegations);
         TldHandler {
-            tld: tld.to_owned(),
-            resolver: TldResolver::new(tld, zone, own),
+            tld: name.to_owned(),
+            resolver: Authoritative::new(authority),
+            own,
+            delegations,
             metrics: ServerMetrics::DISABLED,
             allow_transfer: TransferSettings::default().allow,
-            notifier: Notifier::new(tld, &[], own),
+            notifier: Notifier::new(name, &[], own.unwrap_or(crate::server::DEFAULT_BIND)),
         }
     }
 }
@@ -175,13 +249,16 @@ impl DnsService for TldHandler {
     }
 }
 
-/// A TLD server transfers its zone to the addresses `--allow-transfer` lists.
+/// An authoritative server transfers each of its zones to the addresses
+/// `--allow-transfer` lists.
 impl Primary for TldHandler {
     fn allow(&self) -> &Access {
         &self.allow_transfer
     }
 
-    fn zone(&self, _apex: &hrr::Name) -> Option<Box<dyn Transfer + '_>> {
-        Some(Box::new(self.resolver.snapshot()))
+    fn zone(&self, apex: &hrr::Name) -> Option<Box<dyn Transfer + '_>> {
+        let origin = crate::dns::model_name(apex);
+        let snapshot = self.resolver.snapshot(origin.as_str())?;
+        Some(Box::new(snapshot))
     }
 }

@@ -4,13 +4,13 @@
 //! client id...) is refused here with a [`ConfigError`], exit 2.
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::cli::{
-    BenchArgs, BenchCommand, BenchReportArgs, BenchTool, CheckArgs, Cli, ClientArgs, Command,
-    LimitArgs, LocalArgs, ProcessArgs, RootArgs, ServerArgs, TldArgs, TraceArgs, TransferArgs,
-    UpArgs,
+    AuthArgs, BenchArgs, BenchCommand, BenchReportArgs, BenchTool, CheckArgs, Cli, ClientArgs,
+    Command, LimitArgs, LocalArgs, ProcessArgs, RootArgs, ServerArgs, TldArgs, TraceArgs,
+    TransferArgs, UpArgs,
 };
 use crate::dns::answer::DnsSettings;
 use crate::dns::xfr::TransferSettings;
@@ -34,7 +34,7 @@ use crate::tools::bench::{self, BenchConfig, Names, Workload};
 use crate::tools::check::{CheckConfig, CheckFile, Kind};
 use crate::tools::trace::{Output, TraceConfig};
 use crate::web::{self, WebConfig};
-use crate::zone::{RootTable, Zone};
+use crate::zone::{RootTable, ZoneFile, ZoneSet};
 
 /// What a server process does once its sockets are bound.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -127,6 +127,7 @@ impl Config {
             Command::Local(args) => local(args)?,
             Command::Root(args) => root(args)?,
             Command::Tld(args) => tld(args)?,
+            Command::Auth(args) => auth(args)?,
             Command::Client(args) => Config::Client(client(args)?),
             Command::Bench(command) => bench(*command)?,
             Command::Check(args) => Config::Check(check(args)?),
@@ -232,6 +233,7 @@ fn root(args: RootArgs) -> Result<Config, Error> {
     let server = RootConfig::new(RootTable::load(&args.table)?)
         .with_source(Some(Files::table_file(args.table)))
         .with_bind(SocketAddr::new(args.server.bind, args.port))
+        .with_advertise(published(&args.server)?)
         .with_limits(limits(&args.server.limits))
         .with_upstream_timeout(args.upstream.upstream_timeout.0)
         .with_upstream_protocol(args.upstream.upstream_protocol)
@@ -254,9 +256,52 @@ fn tld(args: TldArgs) -> Result<Config, Error> {
         .port
         .or_else(|| tld::default_port(&tld))
         .ok_or_else(|| ConfigError::NoDefaultPort { tld: tld.clone() })?;
-    let server = TldConfig::new(&tld, Zone::load(&args.zone)?)
-        .with_source(Some(Files::zone_file(args.zone)))
+    let origin = Name::from_wire(&tld);
+    let server = TldConfig::with_zone(&tld, ZoneFile::load(&args.zone, &origin)?)
+        .with_source(Some(Files::tld_file(args.zone, origin)))
         .with_bind(SocketAddr::new(args.server.bind, port))
+        .with_advertise(published(&args.server)?)
+        .with_limits(limits(&args.server.limits))
+        .with_transfers(transfers(&args.transfers));
+    Ok(Config::Tld {
+        server,
+        metrics: args.server.metrics,
+        web: web_config(&args.server),
+        process: Process::from(args.server.process),
+    })
+}
+
+/// The address an authoritative server publishes as its own: `--advertise`, or nothing
+/// (the bound address); an error for a server bound to 0.0.0.0 or `::` without one,
+/// which would publish an address no client can reach.
+fn published(server: &ServerArgs) -> Result<Option<IpAddr>, ConfigError> {
+    match server.advertise {
+        Some(ip) if ip.is_unspecified() => Err(ConfigError::Unpublishable {
+            bind: ip,
+            flag: "--advertise",
+        }),
+        Some(ip) => Ok(Some(ip)),
+        None if server.bind.is_unspecified() => Err(ConfigError::Unpublishable {
+            bind: server.bind,
+            flag: "--bind",
+        }),
+        None => Ok(None),
+    }
+}
+
+fn auth(args: AuthArgs) -> Result<Config, Error> {
+    let zones = ZoneSet::load_masters(&args.zones)?;
+    let name = match (&args.name, zones.0.first()) {
+        (Some(name), _) => name.clone(),
+        (None, Some(ZoneFile::Master(zone))) if !zone.origin().is_root() => {
+            zone.origin().to_string()
+        }
+        _ => "auth".to_owned(),
+    };
+    let server = TldConfig::with_zones(&name, zones)
+        .with_source(Some(Files::master_files(args.zones)))
+        .with_bind(SocketAddr::new(args.server.bind, args.port))
+        .with_advertise(published(&args.server)?)
         .with_limits(limits(&args.server.limits))
         .with_transfers(transfers(&args.transfers));
     Ok(Config::Tld {

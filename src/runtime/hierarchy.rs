@@ -3,7 +3,9 @@
 //!
 //! Zones come from a directory (`root`, one file per TLD and `default`, each as `.toml`
 //! if present, else `.dat`), from a lab file ([`crate::runtime::lab`]) or, by default, from the
-//! sample zones built into the binary. Each server's [`crate::ops::reload::Reload`] re-reads
+//! sample zones built into the binary. A master file (`*.zone`) for a zone under one of
+//! the TLDs (`example.com.zone`) gets a server of its own, which its TLD's server
+//! delegates to: the hierarchy's third level, as the textbook draws it. Each server's [`crate::ops::reload::Reload`] re-reads
 //! the files it came from (SIGHUP); built-in zones have nothing to re-read.
 
 use crate::dns::xfr::TransferSettings;
@@ -23,7 +25,8 @@ use crate::roles::root::{self, RootConfig};
 use crate::roles::tld::TldConfig;
 use crate::roles::{RoleConfig, Running};
 use crate::server::{Limits, Shutdown};
-use crate::zone::{FileError, Format, RootTable, Zone};
+use crate::zone::build::Delegation;
+use crate::zone::{master, FileError, Format, RootTable, Zone, ZoneFile, ZoneSet};
 
 /// The sample zones built into the binary: (file name, text).
 pub const BUILTIN_ZONES: &[(&str, &str)] = &[
@@ -33,6 +36,17 @@ pub const BUILTIN_ZONES: &[(&str, &str)] = &[
     ("org.dat", include_str!("../../zones/org.dat")),
     ("default.dat", include_str!("../../zones/default.dat")),
 ];
+
+/// The sample second-level zones built into the binary, as master files: (file name,
+/// text). Each gets its own server, delegated to by its TLD's.
+pub const BUILTIN_MASTERS: &[(&str, &str)] = &[(
+    "example.com.zone",
+    include_str!("../../zones/example.com.zone"),
+)];
+
+/// The first port of the second-level zones' servers on the original's ports (after
+/// com, org and gov's 5678-5680).
+pub const FIRST_ZONE_PORT: u16 = 5681;
 
 /// Assembles a hierarchy: TLD servers from zones given as values, a root whose table
 /// lists them, and a local server that asks that root. Every server binds port 0 on
@@ -52,6 +66,8 @@ pub const BUILTIN_ZONES: &[(&str, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct HierarchyBuilder {
     tlds: Vec<TldConfig>,
+    /// Servers of zones below the TLDs, each delegated to by its TLD's server.
+    zones: Vec<TldConfig>,
     /// Root-table entries with no server started here (a TLD served elsewhere).
     referrals: Vec<(String, SocketAddr)>,
     root: RootConfig,
@@ -79,6 +95,7 @@ impl HierarchyBuilder {
         let unbound = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
         HierarchyBuilder {
             tlds: Vec::new(),
+            zones: Vec::new(),
             referrals: Vec::new(),
             root: RootConfig::new(RootTable::default()),
             local: LocalConfig::new(unbound, Zone::default(), local::DEFAULT_LOG_DIR),
@@ -98,6 +115,14 @@ impl HierarchyBuilder {
         self
     }
 
+    /// Adds a server for a zone below a TLD (a master file's, see
+    /// [`TldConfig::with_zones`]): the TLD's server started here delegates the zone to
+    /// it, with its address as glue.
+    pub fn zone_with(mut self, config: TldConfig) -> HierarchyBuilder {
+        self.zones.push(config);
+        self
+    }
+
     /// Lists `tld` in the root's table at `addr` without starting a server for it.
     pub fn refer(mut self, tld: &str, addr: SocketAddr) -> HierarchyBuilder {
         self.referrals.push((tld.to_owned(), addr));
@@ -114,6 +139,7 @@ impl HierarchyBuilder {
         self.root.serving().reads_files()
             || self.local.serving().reads_files()
             || self.tlds.iter().any(|t| t.serving().reads_files())
+            || self.zones.iter().any(|z| z.serving().reads_files())
     }
 
     /// Where the local server writes its logs (`clients/ID.log`, `mapping.log`...).
@@ -129,6 +155,11 @@ impl HierarchyBuilder {
             .tlds
             .into_iter()
             .map(|tld| tld.with_limits(limits))
+            .collect();
+        self.zones = self
+            .zones
+            .into_iter()
+            .map(|zone| zone.with_limits(limits))
             .collect();
         self.root(|c| c.with_limits(limits))
             .local(|c| c.with_limits(limits))
@@ -205,12 +236,22 @@ impl HierarchyBuilder {
                 dir: zones.map(Path::to_owned),
                 tld: tld.to_owned(),
             })?;
-            let mut config =
-                TldConfig::new(tld, load_zone(&source)?).with_source(source.reloadable());
+            let mut config = TldConfig::new(tld, load_zone(&source)?)
+                .with_source(source.reloadable().map(Files::convert));
             if !any_port {
                 config = config.with_bind(addr);
             }
             builder = builder.tld_with(config);
+        }
+        for (i, (path, zone)) in second_level(zones, &table)?.into_iter().enumerate() {
+            let name = zone.origin().map(ToString::to_string).unwrap_or_default();
+            let mut config = TldConfig::with_zones(&name, ZoneSet::from(zone))
+                .with_source(path.map(|p| Files::master_files(vec![p])));
+            if !any_port {
+                let port = FIRST_ZONE_PORT.saturating_add(i as u16);
+                config = config.with_bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+            }
+            builder = builder.zone_with(config);
         }
         if !any_port {
             builder = builder
@@ -222,7 +263,12 @@ impl HierarchyBuilder {
 
     /// What the servers to start need of file descriptors (see [`crate::ops::fds`]).
     pub fn fd_needs(&self) -> Vec<fds::Need> {
-        let mut needs: Vec<fds::Need> = self.tlds.iter().map(RoleConfig::fd_need).collect();
+        let mut needs: Vec<fds::Need> = self
+            .tlds
+            .iter()
+            .chain(&self.zones)
+            .map(RoleConfig::fd_need)
+            .collect();
         needs.push(self.root.fd_need());
         needs.push(self.local.fd_need());
         needs
@@ -244,27 +290,49 @@ impl HierarchyBuilder {
         self.start_with(Shutdown::new(), &Metrics::disabled())
     }
 
-    /// Starts every server, recording through `metrics`: the TLD servers, then the root
-    /// that lists where they landed, then the local server. If one cannot start, those
+    /// Starts every server, recording through `metrics`: the servers of zones below the
+    /// TLDs, then the TLD servers that delegate to where they landed, then the root that
+    /// lists where those landed, then the local server. If one cannot start, those
     /// already started are stopped before the error is returned.
     pub fn start_with(self, shutdown: Shutdown, metrics: &Metrics) -> Result<Hierarchy, Error> {
         let mut hierarchy = Hierarchy {
             root: self.root.serving().bind(),
             local: self.local.serving().bind(),
             tlds: Vec::new(),
+            zones: Vec::new(),
             shutdown,
             running: Vec::new(),
         };
         // On an error, dropping `hierarchy` stops what was started.
         let HierarchyBuilder {
             tlds,
+            zones,
             referrals,
             mut root,
             local,
             ..
         } = self;
-        for config in tlds {
+        let mut delegations = Vec::new();
+        for config in zones {
+            let Some((zone, servers)) = config.zone_servers() else {
+                continue;
+            };
+            let server = config.start(hierarchy.shutdown.clone(), metrics)?;
+            hierarchy.zones.push((zone.to_string(), server.addr));
+            delegations.push(Delegation {
+                zone,
+                servers,
+                addr: server.addr,
+            });
+            hierarchy.running.push(server);
+        }
+        for mut config in tlds {
             let tld = config.tld().to_owned();
+            for d in &delegations {
+                if d.zone.is_within(&tld) {
+                    config = config.delegate(d.clone());
+                }
+            }
             let server = config.start(hierarchy.shutdown.clone(), metrics)?;
             root = root.refer(&tld, server.addr);
             hierarchy.tlds.push((tld, server.addr));
@@ -294,6 +362,8 @@ pub struct Hierarchy {
     pub local: SocketAddr,
     /// Each TLD and where its server listens, in the order they were added.
     pub tlds: Vec<(String, SocketAddr)>,
+    /// Each zone below a TLD with a server of its own, and where it listens.
+    pub zones: Vec<(String, SocketAddr)>,
     pub shutdown: Shutdown,
     running: Vec<Running>,
 }
@@ -369,6 +439,47 @@ impl Data {
             Data::Builtin(..) => None,
         }
     }
+}
+
+/// The master files of zones under the table's TLDs (`example.com.zone`): in `zones`,
+/// or built in; each with the path a reload re-reads (none when built in).
+fn second_level(
+    zones: Option<&Path>,
+    table: &RootTable,
+) -> Result<Vec<(Option<PathBuf>, ZoneFile)>, FileError> {
+    let mut found = Vec::new();
+    match zones {
+        Some(dir) => {
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| master::is_master(p))
+                        .collect()
+                })
+                .unwrap_or_default();
+            paths.sort();
+            for path in paths {
+                let zone = master::load(&path, None)?;
+                found.push((Some(path), zone));
+            }
+        }
+        None => {
+            for (file, text) in BUILTIN_MASTERS {
+                let path = Path::new(&format!("(built-in) {file}")).to_owned();
+                let zone = master::parse(&path, text, None).map_err(|mut e| e.swap_remove(0))?;
+                found.push((None, zone));
+            }
+        }
+    }
+    Ok(found
+        .into_iter()
+        .filter(|(_, zone)| {
+            let origin = zone.origin();
+            origin.as_str().contains('.') && table.lookup(origin.tld()).is_some()
+        })
+        .map(|(path, zone)| (path, ZoneFile::Master(zone)))
+        .collect())
 }
 
 fn load_zone(source: &Data) -> Result<Zone, FileError> {

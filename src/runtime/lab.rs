@@ -24,6 +24,9 @@
 //! notify = ["127.0.0.1:5300"]   # secondaries told when SIGHUP changes it
 //! [tld.edu.records]
 //! "www.mit.edu" = ["18.9.22.69", "2001:db8::1"]
+//! [zone."example.com"]        # a zone below a TLD, on a server of its own, which the
+//! file = "example.com.zone"     # TLD's server delegates to: an RFC 1035 master file
+//! port = 5681
 //! ```
 //!
 //! Every table denies unknown keys; every error is `FILE:LINE: what is wrong`. The lab
@@ -43,13 +46,14 @@ use crate::dns::xfr::TransferSettings;
 use crate::error::Error;
 use crate::line::message::{Mode, ServerName};
 use crate::model::name::parse_tld;
+use crate::model::name::Name;
 use crate::ops::reload::Source;
 use crate::roles::tld::{self, TldConfig};
 use crate::roles::RoleConfig;
 use crate::runtime::hierarchy::HierarchyBuilder;
 use crate::server::access::{Access, Allow, Net};
 use crate::server::{Limits, DEFAULT_BIND};
-use crate::zone::{FileError, Format, Zone};
+use crate::zone::{master, FileError, Format, Zone, ZoneFile, ZoneSet};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,6 +72,18 @@ struct LabToml {
     local: LocalToml,
     #[serde(default)]
     tld: BTreeMap<String, TldToml>,
+    /// Zones below the TLDs, each on a server of its own.
+    #[serde(default)]
+    zone: BTreeMap<String, ZoneToml>,
+}
+
+/// A second-level zone's server: its master file, where it listens.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ZoneToml {
+    file: String,
+    bind: Option<Spanned<String>>,
+    port: Option<u16>,
 }
 
 #[derive(Deserialize, Default)]
@@ -278,11 +294,11 @@ impl Lab {
                 )
             })?;
             let source = match (&t.zone, t.records.is_empty()) {
-                (Some(file), true) => Source::zone_file(rel(file)),
+                (Some(file), true) => Source::tld_file(rel(file), Name::from_wire(&tld)),
                 _ => {
                     let tld = tld.clone();
                     relab(path, move |at, lab| match lab.tld.get(&tld) {
-                        Some(t) => tld_zone(at, &tld, t),
+                        Some(t) => tld_zone(at, &tld, t).map(ZoneSet::from),
                         None => Err(at.error(
                             0,
                             format!("tld.{tld} is gone: adding or removing a TLD takes a restart"),
@@ -290,12 +306,28 @@ impl Lab {
                     })
                 }
             };
-            let config = TldConfig::new(&tld, tld_zone(&at, &tld, t)?)
+            let config = TldConfig::with_zone(&tld, tld_zone(&at, &tld, t)?)
                 .with_bind(SocketAddr::new(bind(&t.bind)?, port))
                 .with_source(Some(source))
                 .with_transfers(at.transfers(&t.allow_transfer, &t.notify)?)
                 .with_limits(limits);
             builder = builder.tld_with(config);
+        }
+        for (name, z) in &lab.zone {
+            let start = text.find(&format!("[zone.\"{name}\"")).unwrap_or(0);
+            let origin = Name::from_wire(name);
+            if !lab.tld.contains_key(origin.tld()) || !name.contains('.') {
+                return Err(at.error(
+                    start,
+                    format!("zone.{name}: not under a TLD of the lab ([tld.NAME])"),
+                ));
+            }
+            let file = rel(&z.file);
+            let zone = master::load(&file, Some(&origin))?;
+            let config = TldConfig::with_zone(name, ZoneFile::Master(zone))
+                .with_bind(SocketAddr::new(bind(&z.bind)?, z.port.unwrap_or(0)))
+                .with_source(Some(Source::master_files(vec![file])));
+            builder = builder.zone_with(config);
         }
         if lab.tld.is_empty() {
             return Err(at.error(0, "no [tld.NAME] table: a lab needs at least one TLD"));
@@ -310,10 +342,10 @@ impl Lab {
 }
 
 /// A source that re-reads the lab file and takes what `pick` finds in it.
-fn relab(
+fn relab<T: 'static>(
     path: &Path,
-    pick: impl Fn(&At, &LabToml) -> Result<Zone, FileError> + Send + Sync + 'static,
-) -> Source<Zone> {
+    pick: impl Fn(&At, &LabToml) -> Result<T, FileError> + Send + Sync + 'static,
+) -> Source<T> {
     let path = path.to_owned();
     Source::new(path.display().to_string(), move || {
         let text = read(&path)?;
@@ -326,15 +358,16 @@ fn relab(
     })
 }
 
-/// A TLD's zone: its file, or its inline records (not both).
-fn tld_zone(at: &At, tld: &str, t: &TldToml) -> Result<Zone, FileError> {
+/// A TLD's zone: its file (a master file if it ends in `.zone`), or its inline records
+/// (not both).
+fn tld_zone(at: &At, tld: &str, t: &TldToml) -> Result<ZoneFile, FileError> {
     match (&t.zone, t.records.is_empty()) {
         (Some(_), false) => Err(at.error(
             first_record(&t.records),
             format!("tld.{tld}: give `zone` or `records`, not both"),
         )),
-        (Some(file), true) => Zone::load(&at.rel(file)),
-        (None, _) => at.records(&t.records),
+        (Some(file), true) => ZoneFile::load(&at.rel(file), &Name::from_wire(tld)),
+        (None, _) => at.records(&t.records).map(ZoneFile::from),
     }
 }
 
@@ -568,6 +601,6 @@ mod tests {
     fn the_example_lab_reads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/lab.toml");
         let lab = Lab::load(&path).unwrap();
-        assert_eq!(lab.builder.fd_needs().len(), 6);
+        assert_eq!(lab.builder.fd_needs().len(), 7);
     }
 }

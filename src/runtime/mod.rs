@@ -256,6 +256,7 @@ fn serve_up(
         let mut bound = vec![hierarchy.root, hierarchy.local];
         bound.extend(hierarchy.tlds.iter().map(|(_, addr)| *addr));
         bound.extend(web.as_ref().map(|w| w.addr));
+        bound.extend(hierarchy.zones.iter().map(|(_, addr)| *addr));
         if let Err(e) = settle(process, user.as_ref(), &bound, Some(&log_dir)) {
             shutdown.trigger();
             hierarchy.join();
@@ -269,6 +270,11 @@ fn serve_up(
         println!("  root            {}", hierarchy.root);
         for (tld, addr) in &hierarchy.tlds {
             println!("  tld {tld:<11} {addr}");
+            for (zone, addr) in &hierarchy.zones {
+                if zone.rsplit('.').next() == Some(tld) {
+                    println!("    zone {zone:<10} {addr}   (delegated by {tld})");
+                }
+            }
         }
         println!(
             "  local           {}   (logs in {})",
@@ -298,6 +304,17 @@ fn serve_up(
             println!(
                 "  {}   (com's authoritative answer: aa)",
                 dig(com, "www.google.com")
+            );
+        }
+        if let Some((zone, addr)) = hierarchy.zones.first() {
+            println!(
+                "  dnsd trace www.{zone} --root {}   (root -> {} -> {zone})",
+                hierarchy.root,
+                zone.rsplit('.').next().unwrap_or(zone)
+            );
+            println!(
+                "  {}   (its own server: MX with additionals)",
+                dig(*addr, &format!("{zone} MX"))
             );
         }
         if let Some(addr) = metrics_addr {

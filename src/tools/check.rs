@@ -11,8 +11,9 @@
 //!    or a TOML file whose first table is `[tlds]`, is a root table; anything else
 //!    (`NAME ADDR` lines, `[records]`) is a zone.
 //!
-//! The format follows the extension, as for the servers: `.toml` is TOML, anything else
-//! legacy.
+//! The format follows the extension, as for the servers: `.toml` is TOML, `.zone` an
+//! RFC 1035 master file (a zone whose origin is its SOA's owner: read as `dnsd tld` and
+//! `dnsd auth` read it, with every problem at its line), anything else legacy.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,6 +31,8 @@ pub enum Kind {
     Zone,
     /// The root's table of TLD servers.
     Root,
+    /// An RFC 1035 master file (`.zone`).
+    Master,
 }
 
 /// Why a file was taken for what it is.
@@ -49,6 +52,8 @@ pub enum Reason {
     NoTable,
     /// The file could not be read.
     Unreadable,
+    /// Its extension is `.zone`.
+    Extension,
 }
 
 impl fmt::Display for Reason {
@@ -63,6 +68,7 @@ impl fmt::Display for Reason {
             Reason::Table(t) => write!(f, "its first table is [{t}]"),
             Reason::NoTable => f.write_str("no table"),
             Reason::Unreadable => f.write_str("not read"),
+            Reason::Extension => f.write_str("named *.zone"),
         }
     }
 }
@@ -96,6 +102,87 @@ pub struct FileReport {
 pub enum Summary {
     Zone(ZoneSummary),
     Root(RootSummary),
+    Master(MasterSummary),
+}
+
+/// The figures of a master file.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MasterSummary {
+    /// The zone's origin, with its trailing dot.
+    pub origin: String,
+    pub serial: u32,
+    pub records: usize,
+    /// Names, empty non-terminals included.
+    pub names: usize,
+    /// How many records of each type, by type name, sorted.
+    pub types: Vec<(String, usize)>,
+    /// The zones it delegates, sorted.
+    pub delegations: Vec<String>,
+    /// Address records no client can reach (0.0.0.0, `::`, multicast, broadcast),
+    /// sorted: warned about, not refused.
+    pub unroutable: Vec<(String, IpAddr)>,
+}
+
+impl MasterSummary {
+    pub fn of(zone: &crate::zone::ZoneData) -> MasterSummary {
+        let mut types: BTreeMap<String, usize> = BTreeMap::new();
+        let mut delegations = Vec::new();
+        let mut unroutable = Vec::new();
+        for (name, _, data) in zone.unordered() {
+            if let Some(ip) = data.ip().filter(|ip| !routable(*ip)) {
+                unroutable.push((format!("{name}."), ip));
+            }
+            let code = data.code();
+            *types
+                .entry(hickory_proto::rr::RecordType::from(code).to_string())
+                .or_default() += 1;
+            if code == 2 && name != zone.origin() {
+                delegations.push(format!("{name}."));
+            }
+        }
+        delegations.sort();
+        delegations.dedup();
+        unroutable.sort();
+        MasterSummary {
+            unroutable,
+            origin: crate::zone::store::display(zone.origin()),
+            serial: zone.serial(),
+            records: zone.len(),
+            names: zone.names(),
+            types: types.into_iter().collect(),
+            delegations,
+        }
+    }
+}
+
+impl fmt::Display for MasterSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{INDENT}zone        {} (serial {})",
+            self.origin, self.serial
+        )?;
+        let types: Vec<String> = self.types.iter().map(|(t, n)| format!("{n} {t}")).collect();
+        writeln!(
+            f,
+            "{INDENT}records     {}: {}; {} names",
+            self.records,
+            types.join(", "),
+            self.names
+        )?;
+        if self.delegations.is_empty() {
+            writeln!(f, "{INDENT}delegates   nothing")?;
+        } else {
+            writeln!(f, "{INDENT}delegates   {}", self.delegations.join(", "))?;
+        }
+        for (name, ip) in &self.unroutable {
+            writeln!(
+                f,
+                "{INDENT}warning     {name} {ip}: no client can reach this address"
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// The figures of a zone (or cache) file.
@@ -129,6 +216,15 @@ pub struct RootSummary {
     pub tlds: Vec<(String, SocketAddr)>,
     /// Server addresses given for more than one TLD, with those TLDs.
     pub shared: Vec<(SocketAddr, Vec<String>)>,
+    /// TLDs whose server address no client can reach (0.0.0.0, `::`, a multicast or
+    /// broadcast address): warned about, not refused.
+    pub unroutable: Vec<(String, SocketAddr)>,
+}
+
+/// Whether a client can reach a server at `ip` (not 0.0.0.0 or `::`, multicast or
+/// broadcast): the root gives it as glue.
+fn routable(ip: IpAddr) -> bool {
+    !(ip.is_unspecified() || ip.is_multicast() || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast()))
 }
 
 impl ZoneSummary {
@@ -178,7 +274,16 @@ impl RootSummary {
             .into_iter()
             .filter(|(_, tlds)| tlds.len() > 1)
             .collect();
-        RootSummary { tlds, shared }
+        let unroutable = tlds
+            .iter()
+            .filter(|(_, addr)| !routable(addr.ip()))
+            .cloned()
+            .collect();
+        RootSummary {
+            tlds,
+            shared,
+            unroutable,
+        }
     }
 }
 
@@ -266,6 +371,14 @@ impl fmt::Display for RootSummary {
                 writeln!(f, "{GO_ON}  {addr}: {}", tlds.join(", "))?;
             }
         }
+        for (tld, addr) in &self.unroutable {
+            writeln!(
+                f,
+                "{INDENT}warning     {tld} {addr}: no client can reach {}; the root gives it \
+                 as ns.{tld}'s address",
+                addr.ip()
+            )?;
+        }
         Ok(())
     }
 }
@@ -275,6 +388,7 @@ impl fmt::Display for Summary {
         match self {
             Summary::Zone(z) => z.fmt(f),
             Summary::Root(r) => r.fmt(f),
+            Summary::Master(m) => m.fmt(f),
         }
     }
 }
@@ -282,6 +396,9 @@ impl fmt::Display for Summary {
 /// Decides what a file is (see the [module docs](self)): `told` first, then the name,
 /// then the content.
 pub fn detect(path: &Path, text: &str, format: Format, told: Option<Kind>) -> (Kind, Reason) {
+    if crate::zone::master::is_master(path) {
+        return (Kind::Master, Reason::Extension);
+    }
     if let Some(kind) = told {
         return (kind, Reason::Told);
     }
@@ -326,6 +443,8 @@ pub fn check_text(path: &Path, text: &str, told: Option<Kind>) -> FileReport {
         Kind::Root => {
             RootTable::parse_all(path, text, format).map(|t| Summary::Root(RootSummary::of(&t)))
         }
+        Kind::Master => crate::zone::master::parse(path, text, None)
+            .map(|z| Summary::Master(MasterSummary::of(&z))),
     };
     FileReport {
         path: path.to_owned(),
@@ -360,10 +479,12 @@ impl fmt::Display for FileReport {
         let kind = match self.kind {
             Kind::Zone => "zone (or cache) file",
             Kind::Root => "root table",
+            Kind::Master => "zone",
         };
-        let format = match self.format {
-            Format::Legacy => "legacy",
-            Format::Toml => "TOML",
+        let format = match (self.kind, self.format) {
+            (Kind::Master, _) => "RFC 1035 master file",
+            (_, Format::Legacy) => "legacy",
+            (_, Format::Toml) => "TOML",
         };
         if self.reason == Reason::Unreadable {
             writeln!(f, "{}: not read", self.path.display())?;

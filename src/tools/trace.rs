@@ -359,28 +359,31 @@ fn records(msg: &Message) -> Vec<RecordView> {
 
 /// A record as the trace (and the web view) shows it, in `section`.
 pub fn record_view(section: &str, r: &Record) -> RecordView {
-    let (rtype, data) = match &r.data {
-        RData::A(ip) => ("A", ip.to_string()),
-        RData::Aaaa(ip) => ("AAAA", ip.to_string()),
-        RData::Cname(n) => ("CNAME", format!("{n}.")),
-        RData::Ns(n) => ("NS", format!("{n}.")),
+    let (rtype, data): (std::borrow::Cow<'static, str>, String) = match &r.data {
+        RData::A(ip) => ("A".into(), ip.to_string()),
+        RData::Aaaa(ip) => ("AAAA".into(), ip.to_string()),
+        RData::Cname(n) => ("CNAME".into(), format!("{n}.")),
+        RData::Ns(n) => ("NS".into(), format!("{n}.")),
         RData::Soa(s) => (
-            "SOA",
+            "SOA".into(),
             format!(
                 "{}. {}. {} {} {} {} {}",
                 s.mname, s.rname, s.serial, s.refresh, s.retry, s.expire, s.minimum
             ),
         ),
         RData::Srv(s) => (
-            "SRV",
+            "SRV".into(),
             format!("{} {} {} {}.", s.priority, s.weight, s.port, s.target),
         ),
+        RData::Ptr(n) => ("PTR".into(), format!("{n}.")),
+        RData::Mx(mx) => ("MX".into(), format!("{} {}.", mx.preference, mx.exchange)),
+        RData::Other(o) => (o.0.record_type().to_string().into(), o.0.to_string()),
     };
     RecordView {
         section: section.to_owned(),
         name: format!("{}.", r.name),
         ttl: r.ttl,
-        rtype: rtype.to_owned(),
+        rtype: rtype.into(),
         data,
     }
 }

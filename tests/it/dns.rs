@@ -33,6 +33,8 @@ pub fn require_tool(name: &str) -> bool {
         "kresd" | "pdns_recursor" => (sbin(name), &["--version"]),
         "nsd" => (sbin(name), &["-v"]),
         "kdig" => ("kdig".into(), &["--version"]),
+        "nsd-checkzone" => (sbin(name), &["-h"]),
+        "named-checkzone" => (sbin(name), &["-v"]),
         other => panic!("unknown tool {other}"),
     };
     let works = Command::new(program)

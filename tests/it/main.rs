@@ -42,8 +42,10 @@ mod dns;
 mod netns;
 mod nsd;
 mod resolvers;
+mod root_zone;
 mod unbound;
 mod xfr;
+mod zones;
 
 // The web view, in headless Chromium.
 mod web;

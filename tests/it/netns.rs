@@ -89,6 +89,26 @@ impl Netns {
         (self.procs[index].child.id(), index)
     }
 
+    /// Makes `nameserver` the resolver of programs run in the namespace (`ip netns exec`
+    /// mounts `/etc/netns/NAME/resolv.conf` over `/etc/resolv.conf`); removed with the
+    /// namespace.
+    pub fn resolver(&self, nameserver: &str) {
+        let dir = Path::new("/etc/netns").join(&self.name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("resolv.conf"),
+            format!("nameserver {nameserver}\n"),
+        )
+        .unwrap();
+    }
+
+    /// Waits (bounded) for a stderr line of process `index` containing `needle`: a
+    /// daemon's readiness line, where asking it would change what is tested.
+    #[track_caller]
+    pub fn wait_stderr(&self, index: usize, needle: &str) -> String {
+        self.procs[index].wait_for(needle)
+    }
+
     /// What process `index` has written to stderr so far.
     pub fn stderr(&self, index: usize) -> String {
         self.procs[index].stderr_text()
@@ -240,6 +260,10 @@ impl Drop for Netns {
         kill_all_in(&self.name);
         if let Err(e) = ip(&["netns", "del", &self.name]) {
             eprintln!("cannot delete namespace {}: {e}", self.name);
+        }
+        let etc = Path::new("/etc/netns").join(&self.name);
+        if etc.exists() {
+            let _ = std::fs::remove_dir_all(etc);
         }
     }
 }

@@ -97,7 +97,7 @@ pub fn nsd_conf(dir: &Path, tag: &str, addr: &str, zones: &[(&str, &str)]) -> St
 /// Starts NSD in the foreground (`-d`) in `ns` with `conf` and waits until it answers
 /// for `zone` (its SOA, authoritatively).
 #[track_caller]
-fn start_nsd(ns: &mut Netns, conf: &Path, addr: &str, zone: &str) {
+pub fn start_nsd(ns: &mut Netns, conf: &Path, addr: &str, zone: &str) {
     let mut nsd = ns.command(&sbin("nsd"));
     nsd.arg("-d").arg("-c").arg(conf);
     let index = ns.spawn(nsd);

@@ -144,7 +144,8 @@ fn kdig_axfr_is_refused_from_an_address_not_on_the_list_and_streams_the_zone_to_
     let udp = kdig_with(addr, "127.0.0.2", &["+notcp", "com", "AXFR"]);
     assert!(!udp.ok && udp.raw.contains("REFUSED"), "{}", udp.raw);
 
-    // The root's zone: its apex and the delegation to com, as its referrals give it.
+    // The root's zone: its apex (with its own server's address, issue 16) and the
+    // delegation to com, as its referrals give it, in canonical order.
     let root = Proc::root_over_com(addr, dir.path(), &["--allow-transfer", "127.0.0.2"]);
     assert!(!kdig(root.addr(), "127.0.0.1", ".", "AXFR").ok);
     let axfr = kdig(root.addr(), "127.0.0.2", ".", "AXFR");
@@ -159,8 +160,9 @@ fn kdig_axfr_is_refused_from_an_address_not_on_the_list_and_streams_the_zone_to_
         [
             ". 3600 IN NS ns.root.".to_owned(),
             "com. 3600 IN NS ns.com.".to_owned(),
-            "ns.com. 3600 IN A 127.0.0.1".to_owned(),
             format!("_dns._tcp.com. 3600 IN SRV 0 0 {} ns.com.", addr.port()),
+            "ns.com. 3600 IN A 127.0.0.1".to_owned(),
+            "ns.root. 3600 IN A 127.0.0.1".to_owned(),
             soa.clone(),
         ]
     );

@@ -1,5 +1,6 @@
-//! The data files: zones (and the local server's cache files) and the root's TLD table,
-//! each in the legacy space-separated format or in TOML.
+//! dnsd's own data files: address zones (and the local server's cache files) and the
+//! root's TLD table, each in the legacy space-separated format or in TOML. Both are
+//! mapped into the record store ([`super::build`]) before anything is served.
 //!
 //! Both are "who answers for this name", held in a `HashMap` and looked up in constant
 //! time, however large the file: the original re-read the whole file on every query.
@@ -591,6 +592,15 @@ impl Zone {
         self.negative_ttl
     }
 
+    /// Hands each name and its addresses to `f`, consuming the zone: each name's text
+    /// is freed once `f` has had it (a million-name zone mapped into records is not held
+    /// twice over).
+    pub fn drain(self, mut f: impl FnMut(&str, &[Addr])) {
+        for (name, addrs) in self.records {
+            f(&name, addrs.as_slice());
+        }
+    }
+
     /// Every name that has records, in no particular order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.records.keys().map(|k| &**k)
@@ -626,10 +636,14 @@ impl std::str::FromStr for Zone {
     }
 }
 
-/// The root's table: which server answers for each top-level domain.
+/// The root's table: which server answers for each top-level domain; or, read from a
+/// master file (`root.zone`), the root zone itself.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct RootTable {
     tlds: BTreeMap<String, SocketAddr>,
+    /// The root zone as a master file gives it (its delegations, glue and `ns.root`
+    /// are the file's): served as it is, instead of a zone made from `tlds`.
+    master: Option<Box<super::store::ZoneData>>,
 }
 
 #[derive(Deserialize)]
@@ -640,9 +654,22 @@ struct RootToml {
 }
 
 impl RootTable {
+    /// Reads a root table, or (named `*.zone`) a master file of the root zone.
     pub fn load(path: &Path) -> Result<RootTable, FileError> {
+        if super::master::is_master(path) {
+            let zone = super::master::load(path, Some(&Name::from_wire("")))?;
+            return Ok(RootTable {
+                tlds: BTreeMap::new(),
+                master: Some(Box::new(zone)),
+            });
+        }
         let text = read(path)?;
         RootTable::parse(path, &text, Format::of(path))
+    }
+
+    /// The root zone read from a master file, if that is what this is.
+    pub fn master(&self) -> Option<&super::store::ZoneData> {
+        self.master.as_deref()
     }
 
     /// Parses a root table's text; `path` is only used in error messages. Stops at the
@@ -759,12 +786,23 @@ impl RootTable {
         self.tlds.iter().map(|(k, v)| (k.as_str(), *v))
     }
 
+    /// How many TLDs: in the table, or delegated by the root zone's master file.
     pub fn len(&self) -> usize {
-        self.tlds.len()
+        match &self.master {
+            Some(zone) => zone
+                .unordered()
+                .filter(|(name, _, data)| {
+                    !name.is_root() && matches!(data, crate::model::RData::Ns(_))
+                })
+                .map(|(name, _, _)| name)
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            None => self.tlds.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tlds.is_empty()
+        self.len() == 0
     }
 }
 
