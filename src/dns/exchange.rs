@@ -472,6 +472,30 @@ pub fn connect_tcp(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, Dns
     Ok(stream)
 }
 
+/// [`connect_tcp`] from `local`'s address (the asking server's own, as its UDP question
+/// went out from: [`query_socket`]), on a port the kernel picks; from any address when
+/// `local` is the unspecified one.
+pub fn connect_tcp_from(
+    local: IpAddr,
+    addr: SocketAddr,
+    deadline: Instant,
+) -> Result<TcpStream, DnsUpstreamError> {
+    let source = source_for(local, addr);
+    if source.is_unspecified() {
+        return connect_tcp(addr, deadline);
+    }
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.bind(&SocketAddr::new(source, 0).into())?;
+    socket.connect_timeout(&addr.into(), remaining(deadline)?)?;
+    let stream: TcpStream = socket.into();
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
 /// Sends `request` on `stream` (framed, [`tcp::write_message`]) and returns the first
 /// message back with the request's ID, waiting until `deadline` at the latest.
 ///
@@ -560,7 +584,9 @@ pub fn exchange(
         match read {
             Err(DnsUpstreamError::Truncated) => {
                 over_tcp = true;
-                let mut stream = connect_tcp(addr, deadline)?;
+                // From the address the question went out from over UDP.
+                let local = socket.local_addr()?.ip();
+                let mut stream = connect_tcp_from(local, addr, deadline)?;
                 let response = exchange_tcp(&mut stream, &request, deadline)?;
                 read_response(&response, id, query).map(|r| (response, r))
             }
@@ -1114,6 +1140,23 @@ mod tests {
             source_for("::ffff:127.0.0.2".parse().unwrap(), at("127.0.0.1:53")),
             lo
         );
+    }
+
+    /// A TCP retry leaves from the address the UDP question left from.
+    #[test]
+    fn a_tcp_retry_is_bound_to_the_servers_own_address() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let to = listener.local_addr().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let own: IpAddr = "127.0.0.2".parse().unwrap();
+        let _stream = connect_tcp_from(own, to, deadline).unwrap();
+        let (_, peer) = listener.accept().unwrap();
+        assert_eq!(peer.ip(), own);
+        // Unbound (a tool's), it is the kernel's choice.
+        let unspecified: IpAddr = "0.0.0.0".parse().unwrap();
+        let _stream = connect_tcp_from(unspecified, to, deadline).unwrap();
+        let (_, peer) = listener.accept().unwrap();
+        assert!(peer.ip().is_loopback());
     }
 
     /// Each question's socket is its own: bound to the address given, on a port drawn at
