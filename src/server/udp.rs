@@ -7,7 +7,11 @@
 //! held (leaders and followers): whenever a thread takes a datagram and none is left
 //! waiting for the next, one more is started, up to the most the handler may hold plus
 //! the few that answer everything else; one that has waited [`POLL_INTERVAL`] for a
-//! datagram while others wait too ends, down to the first few. So a datagram never waits
+//! datagram while others wait too ends, down to the first few, and so does one that has
+//! answered a datagram while more than the first few wait (under a steady load the kernel
+//! hands datagrams to the waiting threads in turn, so none would ever wait out its
+//! interval: a crew grown to a hundred on a dead upstream stayed a hundred, and cost live
+//! misses a fifth of their rate). So a datagram never waits
 //! behind one being resolved, and a miss is resolved on the thread that received it,
 //! with no hand-over between threads (which costs a wake-up per miss). Each thread owns
 //! one reused 64 KiB buffer, enough for any datagram.
@@ -90,6 +94,7 @@ impl UdpServer {
             stop: &stop,
             idle: AtomicUsize::new(0),
             threads: Mutex::new(0),
+            running: AtomicUsize::new(0),
             min,
             max: threads.max.max(min),
         };
@@ -158,6 +163,8 @@ struct Crew<'a, M, S> {
     /// Threads running; changed only under this lock (the rare case), while `idle`
     /// moves with every datagram.
     threads: Mutex<usize>,
+    /// The same, as last written under the lock: read without it, after each datagram.
+    running: AtomicUsize,
     min: usize,
     max: usize,
 }
@@ -184,6 +191,7 @@ where
         match started {
             Ok(_) => {
                 *threads += 1;
+                self.running.store(*threads, Ordering::Relaxed);
                 Ok(())
             }
             Err(e) => {
@@ -231,6 +239,15 @@ where
                 peer,
             };
             handle(&buf[..len], responder);
+            // Enough others wait already (a crew grown while the handler held many
+            // threads, say on a dead upstream): end, rather than keep rotating through
+            // them under a steady load, which never lets one wait out its interval.
+            if self.running.load(Ordering::Relaxed) > self.min
+                && self.idle.load(Ordering::Relaxed) > self.min
+                && self.retire_busy()
+            {
+                return;
+            }
             self.idle.fetch_add(1, Ordering::AcqRel);
         }
     }
@@ -263,8 +280,21 @@ where
             });
         if left.is_ok() {
             *threads -= 1;
+            self.running.store(*threads, Ordering::Relaxed);
         }
         left.is_ok()
+    }
+
+    /// Whether this thread, just done with a datagram (not counted as waiting), should
+    /// end: more than `min` run, and more than `min` others wait.
+    fn retire_busy(&self) -> bool {
+        let mut threads = lock(&self.threads);
+        if *threads <= self.min || self.idle.load(Ordering::Acquire) <= self.min {
+            return false;
+        }
+        *threads -= 1;
+        self.running.store(*threads, Ordering::Relaxed);
+        true
     }
 }
 
