@@ -147,7 +147,7 @@ impl Resolve for RootResolver {
         match answered {
             Ok(outcome) => Resolution::new(outcome),
             Err(e) => {
-                log::warn!("{}: {e}", query.name);
+                log::log!(e.log_level(), "{}: {e}", query.name);
                 self.metrics.upstream_failure(&e);
                 Resolution::new(Outcome::ServFail)
             }
